@@ -1,0 +1,158 @@
+// One session with one host or manager, grouped by concern. Every group's
+// methods default to throwing ErrorCode::Unsupported (naming the backend and
+// the operation), so a backend overrides only what it offers and declares
+// exactly that in its Capabilities.
+//
+// Threading: a Connection and its groups are used from one thread at a time.
+// Lifetime: objects returned by a Connection are plain values; the group
+// references live as long as the Connection.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hyperctl/capabilities.hpp"
+#include "hyperctl/types.hpp"
+#include "hyperctl/uri.hpp"
+
+namespace hyperctl {
+
+class Connection;
+
+/// Base of every operation group: knows the backend name for messages.
+class OperationGroup {
+ public:
+  explicit OperationGroup(std::string backend) : backend_(std::move(backend)) {}
+  virtual ~OperationGroup() = default;
+  OperationGroup(const OperationGroup&) = delete;
+  OperationGroup& operator=(const OperationGroup&) = delete;
+
+  const std::string& backend_name() const { return backend_; }
+
+ protected:
+  /// Throws Error(Unsupported): "<backend> does not support <operation>".
+  [[noreturn]] void unsupported(Operation op) const;
+
+ private:
+  std::string backend_;
+};
+
+/// VM lifecycle. Every call that names a VM throws Error(NotFound) when no VM
+/// matches, Error(Conflict) when the VM is in the wrong state.
+class VmOps : public OperationGroup {
+ public:
+  using OperationGroup::OperationGroup;
+
+  /// All VMs (defined and running) that match `filter`, in the backend's order.
+  virtual std::vector<VmInfo> list(const VmFilter& filter);
+  virtual VmInfo get(const VmRef& vm);
+  /// Creates (defines) a VM from a spec, creating new disk volumes as asked.
+  /// On failure nothing created by the call is left behind.
+  virtual VmInfo create(const VmSpec& spec);
+  /// Defines a VM from the backend's native configuration document.
+  virtual VmInfo define(const std::string& native_config);
+  virtual void start(const VmRef& vm);
+  /// Asks the guest to shut down and waits up to options.timeout. On timeout:
+  /// powers off when options.force, else throws Error(Timeout) with the VM
+  /// still running. Cancelling stops waiting and leaves the VM running.
+  virtual ShutdownOutcome shutdown(const VmRef& vm, const ShutdownOptions& options,
+                                   const ProgressFn& progress, const CancelToken& cancel);
+  virtual void power_off(const VmRef& vm);
+  virtual void reboot(const VmRef& vm);
+  virtual void reset(const VmRef& vm);
+  /// Pause: vCPUs stop, memory stays in RAM.
+  virtual void suspend(const VmRef& vm);
+  virtual void resume(const VmRef& vm);
+  /// Saves memory to disk and stops the VM (managed save / hibernate);
+  /// start() restores it.
+  virtual void save(const VmRef& vm);
+  virtual void remove(const VmRef& vm, const DeleteOptions& options);
+  virtual VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings);
+  virtual void set_autostart(const VmRef& vm, bool enabled);
+  /// The backend's native configuration: libvirt XML, vSphere config JSON,
+  /// Hyper-V VM JSON. Never contains secrets.
+  virtual std::string export_config(const VmRef& vm);
+};
+
+class SnapshotOps : public OperationGroup {
+ public:
+  using OperationGroup::OperationGroup;
+  virtual std::vector<Snapshot> list(const VmRef& vm);
+  virtual Snapshot create(const VmRef& vm, const SnapshotSpec& spec);
+  virtual void revert(const VmRef& vm, const std::string& snapshot);
+  virtual void remove(const VmRef& vm, const std::string& snapshot, bool with_children);
+};
+
+class StorageOps : public OperationGroup {
+ public:
+  using OperationGroup::OperationGroup;
+  virtual std::vector<Pool> list_pools();
+  virtual Pool create_pool(const std::string& name, const std::string& path);
+  virtual void remove_pool(const std::string& name);
+  virtual std::vector<Volume> list_volumes(const std::string& pool);
+  virtual Volume create_volume(const VolumeSpec& spec);
+  virtual void remove_volume(const std::string& pool, const std::string& name);
+  virtual Volume resize_volume(const std::string& pool, const std::string& name,
+                               std::uint64_t capacity_bytes);
+  virtual Volume clone_volume(const std::string& pool, const std::string& name,
+                              const VolumeSpec& target);
+  virtual void upload_volume(const std::string& pool, const std::string& name,
+                             const std::string& local_path, const ProgressFn& progress,
+                             const CancelToken& cancel);
+  virtual void download_volume(const std::string& pool, const std::string& name,
+                               const std::string& local_path, const ProgressFn& progress,
+                               const CancelToken& cancel);
+};
+
+class NetworkOps : public OperationGroup {
+ public:
+  using OperationGroup::OperationGroup;
+  virtual std::vector<Network> list();
+};
+
+class MigrationOps : public OperationGroup {
+ public:
+  using OperationGroup::OperationGroup;
+  virtual PreflightReport preflight(const VmRef& vm, Connection& target,
+                                    const MigrationOptions& options);
+  /// Moves the VM to `target`. If anything fails or is cancelled, the VM keeps
+  /// running (or stays defined) on the source.
+  virtual VmInfo migrate(const VmRef& vm, Connection& target, const MigrationOptions& options,
+                         const ProgressFn& progress, const CancelToken& cancel);
+};
+
+class HostOps : public OperationGroup {
+ public:
+  using OperationGroup::OperationGroup;
+  virtual HostInfo info();
+};
+
+/// One open session. Backends derive from it and override the groups they
+/// implement; the others answer Unsupported.
+class Connection {
+ public:
+  explicit Connection(std::string backend_name);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  const std::string& backend_name() const { return backend_; }
+  /// The URI this connection was opened with (no password ever).
+  virtual const Uri& uri() const = 0;
+
+  virtual VmOps& vms();
+  virtual SnapshotOps& snapshots();
+  virtual StorageOps& storage();
+  virtual NetworkOps& networks();
+  virtual MigrationOps& migration();
+  virtual HostOps& host();
+
+ private:
+  std::string backend_;
+  struct Unsupported;
+  std::unique_ptr<Unsupported> unsupported_;
+  Unsupported& fallback();
+};
+
+}  // namespace hyperctl

@@ -1,0 +1,243 @@
+// Value types shared by every backend. Units are in the field names or the
+// comments: memory and sizes in bytes, times in milliseconds unless said.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hyperctl {
+
+/// The state of a VM, the same on every backend. Each backend maps its
+/// native states into these in one table.
+enum class VmState {
+  Running,
+  Paused,        ///< vCPUs stopped, memory kept in RAM
+  Suspended,     ///< memory saved to disk (libvirt managed save, Hyper-V Saved, vSphere suspended)
+  Off,           ///< shut off / stopped / powered off
+  Crashed,
+  Transitional,  ///< starting, stopping, saving, migrating...
+  Unknown,
+};
+
+std::string_view to_string(VmState state);
+/// Parses the names produced by to_string(VmState); nullopt otherwise.
+std::optional<VmState> parse_vm_state(std::string_view text);
+
+/// A VM named by its name or by its stable id (UUID, moref, GUID...). The
+/// backend decides which one matches: an exact id match wins over a name.
+struct VmRef {
+  std::string value;
+  VmRef() = default;
+  VmRef(std::string v) : value(std::move(v)) {}  // NOLINT: implicit by design
+  VmRef(const char* v) : value(v) {}              // NOLINT
+};
+
+struct DiskInfo {
+  std::string target;     ///< device name inside the VM (vda, sda, scsi0:0...)
+  std::string path;       ///< file, volume or datastore path on the host
+  std::string format;     ///< qcow2, raw, vmdk, vhdx... ; empty when unknown
+  std::string device;     ///< disk, cdrom, floppy
+  std::uint64_t capacity_bytes = 0;    ///< 0 when unknown
+  std::uint64_t allocation_bytes = 0;  ///< 0 when unknown
+};
+
+struct NicInfo {
+  std::string mac;
+  std::string network;  ///< network, bridge, port group or switch name
+  std::string model;
+};
+
+struct VmInfo {
+  std::string id;  ///< stable id: libvirt UUID, vSphere instance UUID, Hyper-V GUID
+  std::string name;
+  VmState state = VmState::Unknown;
+  std::string state_reason;  ///< backend's own word for the state, for display
+  unsigned vcpus = 0;
+  std::uint64_t memory_bytes = 0;      ///< current (or configured) memory
+  std::uint64_t max_memory_bytes = 0;  ///< maximum memory, 0 when not known
+  std::vector<DiskInfo> disks;
+  std::vector<NicInfo> nics;
+  std::string host;     ///< host name of the hypervisor running it
+  std::string backend;  ///< plugin name, e.g. "libvirt"
+  std::string guest_os;
+  bool persistent = true;  ///< defined (survives power off)
+  std::optional<bool> autostart;
+  std::map<std::string, std::string> extras;  ///< backend-specific facts
+};
+
+/// Which VMs list() returns. Empty fields do not filter.
+struct VmFilter {
+  std::vector<VmState> states;  ///< any of these; empty = all
+  std::string name_glob;        ///< shell-style pattern on the name (*, ?, [..])
+};
+
+/// A disk for a new VM: either a new volume of `size_bytes` or an existing
+/// file or volume at `path`.
+struct DiskSpec {
+  std::uint64_t size_bytes = 0;
+  std::string path;
+  std::string format;  ///< empty: backend default (qcow2 on libvirt)
+  std::string pool;    ///< where a new volume goes; empty: backend default
+};
+
+struct VmSpec {
+  std::string name;
+  unsigned vcpus = 1;
+  std::uint64_t memory_bytes = 512ull << 20;
+  std::vector<DiskSpec> disks;
+  std::vector<std::string> networks;
+  std::string guest_os;  ///< hint ("linux", "windows", a vSphere guest id...)
+  std::map<std::string, std::string> extras;
+};
+
+/// Options of a graceful shutdown.
+struct ShutdownOptions {
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  bool force = false;  ///< power off when the guest does not stop in time
+};
+
+enum class ShutdownOutcome { Stopped, ForcedOff, AlreadyOff };
+
+struct DeleteOptions {
+  bool with_storage = false;  ///< also delete the VM's disk volumes
+  bool force = false;         ///< power off a running VM first
+};
+
+/// New vCPU and memory settings; unset fields are left alone.
+struct ResourceSettings {
+  std::optional<unsigned> vcpus;
+  std::optional<std::uint64_t> memory_bytes;
+  bool live = false;  ///< also apply to the running VM, not only its configuration
+};
+
+struct Snapshot {
+  std::string name;
+  std::string description;
+  std::string parent;  ///< empty for a root snapshot
+  bool current = false;
+  std::int64_t created_unix = 0;
+  VmState vm_state = VmState::Unknown;  ///< state the VM had when taken
+};
+
+struct SnapshotSpec {
+  std::string name;
+  std::string description;
+  bool disk_only = false;
+};
+
+struct Pool {
+  std::string name;
+  std::string id;
+  std::string type;  ///< dir, netfs, logical, datastore, folder...
+  std::string path;
+  bool active = false;
+  std::optional<bool> autostart;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t allocation_bytes = 0;
+  std::uint64_t available_bytes = 0;
+};
+
+struct Volume {
+  std::string name;
+  std::string pool;
+  std::string path;
+  std::string format;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t allocation_bytes = 0;
+  std::vector<std::string> used_by;  ///< VM names
+};
+
+struct VolumeSpec {
+  std::string name;
+  std::string pool;
+  std::string format;  ///< qcow2, raw, vmdk, vhdx
+  std::uint64_t capacity_bytes = 0;
+};
+
+struct Network {
+  std::string name;
+  std::string id;
+  bool active = false;
+  std::optional<bool> autostart;
+  std::string bridge;
+  std::string forward_mode;  ///< nat, route, bridge, private, external...
+  std::string dhcp_start;
+  std::string dhcp_end;
+};
+
+struct HostInfo {
+  std::string hostname;
+  std::string hypervisor;          ///< e.g. "QEMU", "ESXi", "Hyper-V"
+  std::string hypervisor_version;  ///< dotted
+  std::string manager_version;     ///< libvirt / vCenter / PowerShell module version
+  std::string cpu_model;
+  std::string cpu_vendor;
+  std::string arch;
+  unsigned cpus = 0;
+  std::uint64_t memory_total_bytes = 0;
+  std::uint64_t memory_free_bytes = 0;
+  std::map<std::string, std::string> extras;
+};
+
+enum class MigrationMode { Live, Offline };
+
+struct MigrationOptions {
+  MigrationMode mode = MigrationMode::Live;
+  std::optional<std::uint64_t> bandwidth_mib_s;
+  std::optional<std::uint64_t> max_downtime_ms;
+  bool auto_converge = false;
+  bool postcopy = false;
+  bool copy_storage = false;
+  bool undefine_source = false;
+  std::chrono::milliseconds timeout{0};  ///< 0 = none
+};
+
+enum class CheckLevel { Ok, Warning, Blocker };
+
+struct PreflightItem {
+  std::string check;  ///< "cpu-vendor", "name-clash", "network", ...
+  CheckLevel level = CheckLevel::Ok;
+  std::string message;
+  std::string fix;
+};
+
+struct PreflightReport {
+  std::vector<PreflightItem> items;
+  bool ok() const {
+    for (const auto& i : items)
+      if (i.level == CheckLevel::Blocker) return false;
+    return true;
+  }
+};
+
+/// Progress of a long operation. Fields that do not apply stay 0 / empty.
+struct Progress {
+  std::string phase;  ///< "shutdown", "memory", "copy disk vda", ...
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;  ///< 0 when unknown
+  std::string unit;         ///< "bytes", "ms", ...
+  std::map<std::string, std::uint64_t> counters;  ///< dirty rate, iteration, ...
+};
+
+using ProgressFn = std::function<void(const Progress&)>;
+
+/// Shared cancellation flag: copies see the same state. Cheap to poll.
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() noexcept { flag_->store(true); }
+  bool cancelled() const noexcept { return flag_->load(); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+}  // namespace hyperctl
