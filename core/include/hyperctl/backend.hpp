@@ -21,8 +21,8 @@ namespace hyperctl {
 using SecretProvider = std::function<std::optional<std::string>(const std::string& prompt)>;
 
 struct ConnectOptions {
-  std::string user;              ///< overrides the URI's user when set
-  SecretProvider secret;         ///< may be empty: no secret can be had
+  std::string user;       ///< overrides the URI's user when set
+  SecretProvider secret;  ///< may be empty: no secret can be had
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   bool read_only = false;
 };

@@ -12,17 +12,17 @@ namespace hyperctl {
 /// What went wrong, independent of the backend. Each code has its own CLI
 /// exit status (see exit_status()).
 enum class ErrorCode {
-  NotFound,        ///< the VM, volume, pool, ... does not exist
-  AlreadyExists,   ///< creating something whose name or id is taken
-  InvalidArgument, ///< bad input: malformed URI, size, XML, name, option
-  Unsupported,     ///< the backend does not offer this operation
-  AuthFailed,      ///< credentials refused or missing
-  Unreachable,     ///< the host or daemon could not be reached
-  Timeout,         ///< an operation did not finish within its deadline
-  Conflict,        ///< the object is in the wrong state for the operation
-  BackendFailure,  ///< the hypervisor failed for another reason
-  Cancelled,       ///< the caller cancelled the operation
-  Internal,        ///< a bug in hyperctl itself
+  NotFound,         ///< the VM, volume, pool, ... does not exist
+  AlreadyExists,    ///< creating something whose name or id is taken
+  InvalidArgument,  ///< bad input: malformed URI, size, XML, name, option
+  Unsupported,      ///< the backend does not offer this operation
+  AuthFailed,       ///< credentials refused or missing
+  Unreachable,      ///< the host or daemon could not be reached
+  Timeout,          ///< an operation did not finish within its deadline
+  Conflict,         ///< the object is in the wrong state for the operation
+  BackendFailure,   ///< the hypervisor failed for another reason
+  Cancelled,        ///< the caller cancelled the operation
+  Internal,         ///< a bug in hyperctl itself
 };
 
 /// Stable lower-case name of a code ("not-found", "conflict", ...), used in

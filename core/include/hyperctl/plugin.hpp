@@ -25,10 +25,12 @@ inline constexpr const char* kFactorySymbol = "hyperctl_plugin_factory";
 
 }  // namespace hyperctl
 
-#define HYPERCTL_PLUGIN(factory)                                                      \
-  namespace hyperctl_plugin_entry {                                                   \
-  const std::uint32_t hyperctl_plugin_abi_value = ::hyperctl::kPluginAbi;            \
-  std::unique_ptr<::hyperctl::Backend> hyperctl_plugin_make() { return factory(); }   \
-  }                                                                                   \
+#define HYPERCTL_PLUGIN(factory)                                                         \
+  namespace hyperctl_plugin_entry {                                                      \
+  const std::uint32_t hyperctl_plugin_abi_value = ::hyperctl::kPluginAbi;                \
+  std::unique_ptr<::hyperctl::Backend> hyperctl_plugin_make() {                          \
+    return factory();                                                                    \
+  }                                                                                      \
+  }                                                                                      \
   BOOST_DLL_ALIAS(hyperctl_plugin_entry::hyperctl_plugin_abi_value, hyperctl_plugin_abi) \
   BOOST_DLL_ALIAS(hyperctl_plugin_entry::hyperctl_plugin_make, hyperctl_plugin_factory)

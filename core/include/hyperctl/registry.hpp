@@ -54,8 +54,7 @@ class Registry {
   Backend& backend_for(const std::string& scheme);
 
   /// Parses `uri_text` and connects through the backend for its scheme.
-  std::unique_ptr<Connection> open(const std::string& uri_text,
-                                    const ConnectOptions& options = {});
+  std::unique_ptr<Connection> open(const std::string& uri_text, const ConnectOptions& options = {});
 
   /// Every plugin file found on the search path, loading each one (errors are
   /// reported in PluginInfo::error, not thrown), plus injected backends.

@@ -19,9 +19,9 @@ namespace hyperctl {
 /// native states into these in one table.
 enum class VmState {
   Running,
-  Paused,        ///< vCPUs stopped, memory kept in RAM
-  Suspended,     ///< memory saved to disk (libvirt managed save, Hyper-V Saved, vSphere suspended)
-  Off,           ///< shut off / stopped / powered off
+  Paused,     ///< vCPUs stopped, memory kept in RAM
+  Suspended,  ///< memory saved to disk (libvirt managed save, Hyper-V Saved, vSphere suspended)
+  Off,        ///< shut off / stopped / powered off
   Crashed,
   Transitional,  ///< starting, stopping, saving, migrating...
   Unknown,
@@ -37,14 +37,14 @@ struct VmRef {
   std::string value;
   VmRef() = default;
   VmRef(std::string v) : value(std::move(v)) {}  // NOLINT: implicit by design
-  VmRef(const char* v) : value(v) {}              // NOLINT
+  VmRef(const char* v) : value(v) {}             // NOLINT
 };
 
 struct DiskInfo {
-  std::string target;     ///< device name inside the VM (vda, sda, scsi0:0...)
-  std::string path;       ///< file, volume or datastore path on the host
-  std::string format;     ///< qcow2, raw, vmdk, vhdx... ; empty when unknown
-  std::string device;     ///< disk, cdrom, floppy
+  std::string target;                  ///< device name inside the VM (vda, sda, scsi0:0...)
+  std::string path;                    ///< file, volume or datastore path on the host
+  std::string format;                  ///< qcow2, raw, vmdk, vhdx... ; empty when unknown
+  std::string device;                  ///< disk, cdrom, floppy
   std::uint64_t capacity_bytes = 0;    ///< 0 when unknown
   std::uint64_t allocation_bytes = 0;  ///< 0 when unknown
 };
@@ -222,8 +222,8 @@ struct PreflightReport {
 struct Progress {
   std::string phase;  ///< "shutdown", "memory", "copy disk vda", ...
   std::uint64_t done = 0;
-  std::uint64_t total = 0;  ///< 0 when unknown
-  std::string unit;         ///< "bytes", "ms", ...
+  std::uint64_t total = 0;                        ///< 0 when unknown
+  std::string unit;                               ///< "bytes", "ms", ...
   std::map<std::string, std::uint64_t> counters;  ///< dirty rate, iteration, ...
 };
 
