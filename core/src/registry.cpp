@@ -274,14 +274,7 @@ std::unique_ptr<Connection> Registry::open(const std::string& uri_text,
   }
 }
 
-std::vector<PluginInfo> Registry::discover() {
-  for (const auto& file : plugin_files()) {
-    try {
-      load_file(file);
-    } catch (const Error&) {
-      // kept in failed_
-    }
-  }
+std::vector<PluginInfo> Registry::loaded() const {
   std::vector<PluginInfo> out;
   for (const auto& l : loaded_) {
     PluginInfo info;
@@ -294,6 +287,18 @@ std::vector<PluginInfo> Registry::discover() {
     info.description = l->description;
     out.push_back(std::move(info));
   }
+  return out;
+}
+
+std::vector<PluginInfo> Registry::discover() {
+  for (const auto& file : plugin_files()) {
+    try {
+      load_file(file);
+    } catch (const Error&) {
+      // kept in failed_
+    }
+  }
+  std::vector<PluginInfo> out = loaded();
   for (const auto& [path, error] : failed_) {
     PluginInfo info;
     info.name = plugin_name_of(path);

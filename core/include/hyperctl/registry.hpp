@@ -60,6 +60,9 @@ class Registry {
   /// reported in PluginInfo::error, not thrown), plus injected backends.
   std::vector<PluginInfo> discover();
 
+  /// The backends loaded or added so far, without loading anything.
+  std::vector<PluginInfo> loaded() const;
+
  private:
   struct Loaded;
   std::vector<std::string> search_path_;
