@@ -1,0 +1,78 @@
+// The commands of the hyperctl executable, independent of argument parsing:
+// main.cpp fills these structs from the command line and calls run_*.
+// Every run_* returns the process exit status; hyperctl::Error and other
+// exceptions are turned into one line on stderr by guarded().
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hyperctl::cli {
+
+struct GlobalOptions {
+  std::string uri;  ///< -c; empty: HYPERCTL_URI
+  std::string output = "table";
+  bool debug = false;
+  std::vector<std::string> plugin_dirs;
+};
+
+struct ListArgs {
+  std::vector<std::string> states;
+  std::string name_glob;
+};
+
+struct ShutdownArgs {
+  std::string vm;
+  unsigned timeout_s = 60;
+  bool force = false;
+};
+
+struct CreateArgs {
+  std::string name;
+  unsigned vcpus = 1;
+  std::string memory = "512M";
+  std::vector<std::string> disks;
+  std::vector<std::string> networks;
+  bool start = false;
+};
+
+struct DeleteArgs {
+  std::string vm;
+  bool with_storage = false;
+  bool force = false;
+};
+
+struct SetArgs {
+  std::string vm;
+  std::optional<unsigned> vcpus;
+  std::optional<std::string> memory;
+  bool live = false;
+};
+
+/// The simple one-VM actions.
+enum class Action { Start, PowerOff, Reboot, Reset, Suspend, Resume, Save };
+
+int run_list(const GlobalOptions& g, const ListArgs& a);
+int run_info(const GlobalOptions& g, const std::string& vm);
+int run_action(const GlobalOptions& g, Action action, const std::string& vm);
+int run_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
+int run_create(const GlobalOptions& g, const CreateArgs& a);
+int run_define(const GlobalOptions& g, const std::string& file);
+int run_delete(const GlobalOptions& g, const DeleteArgs& a);
+int run_set(const GlobalOptions& g, const SetArgs& a);
+int run_autostart(const GlobalOptions& g, const std::string& vm, bool enabled);
+int run_export_config(const GlobalOptions& g, const std::string& vm);
+int run_backends(const GlobalOptions& g);
+/// Loads no plugin and opens no connection.
+int run_version(const GlobalOptions& g);
+
+/// Runs `body`, turning any exception into one line on stderr
+/// ("hyperctl: error: ...", plus a debug line with --debug) and its exit status.
+int guarded(bool debug, const std::function<int()>& body);
+
+/// Prints a usage error (one line) and returns 2.
+int usage_error(const std::string& message);
+
+}  // namespace hyperctl::cli

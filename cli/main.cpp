@@ -1,0 +1,162 @@
+// The only translation unit that includes CLI11 (it compiles slowly): it maps
+// the command line onto the structs of commands.hpp and nothing else.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "commands.hpp"
+
+namespace {
+
+using namespace hyperctl::cli;
+
+/// CLI11 messages are meant for one line; make sure of it.
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+CLI::App* vm_command(CLI::App& app, const char* name, const char* help, std::string& vm) {
+  CLI::App* sub = app.add_subcommand(name, help);
+  sub->add_option("vm", vm, "VM name or id")->required();
+  return sub;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  GlobalOptions g;
+  CLI::App app{"hyperctl: manage virtual machines the same way on every hypervisor", "hyperctl"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the command
+  app.set_help_all_flag("--help-all", "Help for every command");
+  app.footer(
+      "Exit status: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
+      "4 unsupported, 5 conflict, 6 already exists, 7 authentication failed,\n"
+      "8 unreachable, 9 timeout, 10 backend failure, 11 cancelled.");
+
+  app.add_option("-c,--connect", g.uri, "Connection URI (default: $HYPERCTL_URI)");
+  app.add_option("-o,--output", g.output, "Output format")
+      ->check(CLI::IsMember({"table", "json", "yaml", "csv"}))
+      ->default_str("table");
+  app.add_flag("--debug", g.debug, "On errors, also print the operation and backend detail");
+  app.add_option("--plugin-dir", g.plugin_dirs, "Folder searched first for backend plugins")
+      ->allow_extra_args(false)
+      ->type_name("DIR");
+
+  int status = 0;
+  auto run = [&](auto body) { return [&status, &g, body] { status = guarded(g.debug, body); }; };
+
+  ListArgs list;
+  auto* c_list = app.add_subcommand("list", "List VMs");
+  c_list->add_option("--state", list.states, "Only VMs in these states (comma-separated)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  c_list->add_option("--name", list.name_glob, "Only VMs whose name matches this glob");
+  c_list->callback(run([&] { return run_list(g, list); }));
+
+  std::string info_vm;
+  vm_command(app, "info", "Show one VM", info_vm)->callback(run([&] {
+    return run_info(g, info_vm);
+  }));
+
+  struct ActionCommand {
+    const char* name;
+    const char* help;
+    Action action;
+  };
+  static const ActionCommand kActions[] = {
+      {"start", "Start a VM (or restore a saved one)", Action::Start},
+      {"poweroff", "Power a VM off at once", Action::PowerOff},
+      {"reboot", "Ask the guest to reboot", Action::Reboot},
+      {"reset", "Hard reset, like the reset button", Action::Reset},
+      {"suspend", "Pause a VM (memory stays in RAM)", Action::Suspend},
+      {"resume", "Resume a paused VM", Action::Resume},
+      {"save", "Save a VM's memory to disk and stop it", Action::Save},
+  };
+  static std::string action_vm[std::size(kActions)];
+  for (std::size_t i = 0; i < std::size(kActions); ++i) {
+    const Action action = kActions[i].action;
+    std::string& vm = action_vm[i];
+    vm_command(app, kActions[i].name, kActions[i].help, vm)->callback(run([&g, action, &vm] {
+      return run_action(g, action, vm);
+    }));
+  }
+
+  ShutdownArgs shutdown;
+  auto* c_shutdown = vm_command(app, "shutdown", "Shut a VM down gracefully", shutdown.vm);
+  c_shutdown->add_option("--timeout", shutdown.timeout_s, "Seconds to wait for the guest")
+      ->default_str("60");
+  c_shutdown->add_flag("--force", shutdown.force, "Power off when the guest does not stop in time");
+  c_shutdown->callback(run([&] { return run_shutdown(g, shutdown); }));
+
+  CreateArgs create;
+  auto* c_create = app.add_subcommand("create", "Create a VM");
+  c_create->add_option("--name", create.name, "VM name")->required();
+  c_create->add_option("--vcpus", create.vcpus, "Virtual CPUs")->default_str("1");
+  c_create->add_option("--memory", create.memory, "Memory: 512M, 2G, 2GiB...")
+      ->type_name("SIZE")
+      ->default_str("512M");
+  c_create->add_option("--disk", create.disks, "New disk of SIZE, or an existing PATH")
+      ->type_name("SIZE|PATH")
+      ->allow_extra_args(false);
+  c_create->add_option("--network", create.networks, "Network to attach a NIC to")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+  c_create->add_flag("--start", create.start, "Start the VM once created");
+  c_create->callback(run([&] { return run_create(g, create); }));
+
+  std::string define_file;
+  auto* c_define = app.add_subcommand("define", "Define a VM from the backend's native config");
+  c_define->add_option("file", define_file, "Config file, or - for standard input")->required();
+  c_define->callback(run([&] { return run_define(g, define_file); }));
+
+  DeleteArgs del;
+  auto* c_delete = vm_command(app, "delete", "Delete a VM", del.vm);
+  c_delete->add_flag("--with-storage", del.with_storage, "Also delete its disk volumes");
+  c_delete->add_flag("--force", del.force, "Power it off first when running");
+  c_delete->callback(run([&] { return run_delete(g, del); }));
+
+  SetArgs set;
+  unsigned set_vcpus = 0;
+  std::string set_memory;
+  auto* c_set = vm_command(app, "set", "Change vCPUs and/or memory", set.vm);
+  auto* o_vcpus = c_set->add_option("--vcpus", set_vcpus, "Virtual CPUs");
+  auto* o_memory = c_set->add_option("--memory", set_memory, "Memory size")->type_name("SIZE");
+  c_set->add_flag("--live", set.live, "Also change the running VM");
+  c_set->callback(run([&] {
+    if (o_vcpus->count()) set.vcpus = set_vcpus;
+    if (o_memory->count()) set.memory = set_memory;
+    return run_set(g, set);
+  }));
+
+  std::string autostart_vm, autostart_value;
+  auto* c_autostart =
+      vm_command(app, "autostart", "Start the VM with its host, or not", autostart_vm);
+  c_autostart->add_option("state", autostart_value, "on or off")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  c_autostart->callback(
+      run([&] { return run_autostart(g, autostart_vm, autostart_value == "on"); }));
+
+  std::string export_vm;
+  vm_command(app, "export-config", "Print the VM's native configuration", export_vm)
+      ->callback(run([&] { return run_export_config(g, export_vm); }));
+
+  app.add_subcommand("backends", "List backend plugins and what they support")->callback(run([&] {
+    return run_backends(g);
+  }));
+  app.add_subcommand("version", "Print the version (loads no plugin)")->callback(run([&] {
+    return run_version(g);
+  }));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --help-all
+    return usage_error(one_line(e.what()) + " (see hyperctl --help)");
+  }
+  return status;
+}
