@@ -22,8 +22,6 @@
 
 namespace hyperctl::cli {
 
-using nlohmann::json;
-
 namespace {
 
 // ---------------------------------------------------------------- stderr --
@@ -121,11 +119,11 @@ class Session {
 /// The result of a command that changes one VM.
 int report_action(Session& s, const std::string& operation, const std::string& vm,
                   const std::string& result, const std::string& message) {
-  json doc = {{"schema", "hyperctl.result/1"},
-              {"operation", operation},
-              {"vm", vm},
-              {"result", result},
-              {"message", message}};
+  JsonValue doc = {{"schema", "hyperctl.result/1"},
+                   {"operation", operation},
+                   {"vm", vm},
+                   {"result", result},
+                   {"message", message}};
   write_stdout(render(s.format(), doc, printable(message) + "\n"));
   return 0;
 }
@@ -141,10 +139,10 @@ int report_vm(Session& s, const VmInfo& vm, const std::string& message) {
       write_stdout(vm_list_csv({vm}));
       break;
     case Format::Json:
-      write_stdout(to_json_text(vm_doc_json(s.uri(), vm)));
+      write_stdout(to_json_text(vm_doc_Json(s.uri(), vm)));
       break;
     case Format::Yaml:
-      write_stdout(to_yaml(vm_doc_json(s.uri(), vm)));
+      write_stdout(to_yaml(vm_doc_Json(s.uri(), vm)));
       break;
   }
   return 0;
@@ -317,10 +315,10 @@ int run_list(const GlobalOptions& g, const ListArgs& a) {
       write_stdout(vm_list_csv(vms));
       break;
     case Format::Json:
-      write_stdout(to_json_text(vm_list_json(s.uri(), vms)));
+      write_stdout(to_json_text(vm_list_Json(s.uri(), vms)));
       break;
     case Format::Yaml:
-      write_stdout(to_yaml(vm_list_json(s.uri(), vms)));
+      write_stdout(to_yaml(vm_list_Json(s.uri(), vms)));
       break;
   }
   return 0;
@@ -472,11 +470,11 @@ int run_export_config(const GlobalOptions& g, const std::string& vm) {
     if (!config.empty() && config.back() != '\n') write_stdout("\n");
     return 0;
   }
-  json doc = {{"schema", "hyperctl.vm-config/1"},
-              {"uri", s.uri()},
-              {"vm", vm},
-              {"backend", s.connect().backend_name()},
-              {"config", config}};
+  JsonValue doc = {{"schema", "hyperctl.vm-config/1"},
+                   {"uri", s.uri()},
+                   {"vm", vm},
+                   {"backend", s.connect().backend_name()},
+                   {"config", config}};
   write_stdout(render(s.format(), doc, config));
   return 0;
 }
@@ -493,10 +491,10 @@ int run_backends(const GlobalOptions& g) {
       write_stdout(backends_csv(plugins));
       break;
     case Format::Json:
-      write_stdout(to_json_text(backends_json(reg.search_path(), plugins)));
+      write_stdout(to_json_text(backends_Json(reg.search_path(), plugins)));
       break;
     case Format::Yaml:
-      write_stdout(to_yaml(backends_json(reg.search_path(), plugins)));
+      write_stdout(to_yaml(backends_Json(reg.search_path(), plugins)));
       break;
   }
   return 0;
@@ -505,7 +503,7 @@ int run_backends(const GlobalOptions& g) {
 int run_version(const GlobalOptions& g) {
   const Format format = parse_format(g.output);
   const std::string v(hyperctl::version());
-  json doc = {{"schema", "hyperctl.version/1"}, {"version", v}};
+  JsonValue doc = {{"schema", "hyperctl.version/1"}, {"version", v}};
   write_stdout(render(format, doc, "hyperctl " + v + "\n"));
   return 0;
 }

@@ -7,8 +7,6 @@
 
 namespace hyperctl::cli {
 
-using nlohmann::json;
-
 namespace {
 
 std::string size_or_dash(std::uint64_t bytes) {
@@ -29,7 +27,7 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
   return out;
 }
 
-json scalar_text(const json& v) {
+JsonValue scalar_text(const JsonValue& v) {
   if (v.is_string()) return v;
   if (v.is_null()) return "";
   return v.dump();
@@ -48,8 +46,8 @@ Format parse_format(const std::string& text) {
 
 // The single place where VmInfo becomes JSON. Changing a key or a type here is
 // a schema change: bump the version in the "schema" strings and JSON-SCHEMA.md.
-json vm_json(const VmInfo& vm) {
-  json disks = json::array();
+JsonValue vm_Json(const VmInfo& vm) {
+  JsonValue disks = JsonValue::array();
   for (const auto& d : vm.disks) {
     disks.push_back({{"target", d.target},
                      {"path", d.path},
@@ -58,14 +56,14 @@ json vm_json(const VmInfo& vm) {
                      {"capacity_bytes", d.capacity_bytes},
                      {"allocation_bytes", d.allocation_bytes}});
   }
-  json nics = json::array();
+  JsonValue nics = JsonValue::array();
   for (const auto& n : vm.nics) {
     nics.push_back({{"mac", n.mac}, {"network", n.network}, {"model", n.model}});
   }
-  json extras = json::object();
+  JsonValue extras = JsonValue::object();
   for (const auto& [k, v] : vm.extras) extras[k] = v;
 
-  json o = json::object();
+  JsonValue o = JsonValue::object();
   o["id"] = vm.id;
   o["name"] = vm.name;
   o["state"] = std::string(to_string(vm.state));
@@ -79,26 +77,26 @@ json vm_json(const VmInfo& vm) {
   o["backend"] = vm.backend;
   o["guest_os"] = vm.guest_os;
   o["persistent"] = vm.persistent;
-  o["autostart"] = vm.autostart ? json(*vm.autostart) : json(nullptr);
+  o["autostart"] = vm.autostart ? JsonValue(*vm.autostart) : JsonValue(nullptr);
   o["extras"] = std::move(extras);
   return o;
 }
 
-json vm_list_json(const std::string& uri, const std::vector<VmInfo>& vms) {
-  json list = json::array();
-  for (const auto& vm : vms) list.push_back(vm_json(vm));
-  json doc = json::object();
+JsonValue vm_list_Json(const std::string& uri, const std::vector<VmInfo>& vms) {
+  JsonValue list = JsonValue::array();
+  for (const auto& vm : vms) list.push_back(vm_Json(vm));
+  JsonValue doc = JsonValue::object();
   doc["schema"] = "hyperctl.vm-list/1";
   doc["uri"] = uri;
   doc["vms"] = std::move(list);
   return doc;
 }
 
-json vm_doc_json(const std::string& uri, const VmInfo& vm) {
-  json doc = json::object();
+JsonValue vm_doc_Json(const std::string& uri, const VmInfo& vm) {
+  JsonValue doc = JsonValue::object();
   doc["schema"] = "hyperctl.vm/1";
   doc["uri"] = uri;
-  doc.update(vm_json(vm));
+  doc.update(vm_Json(vm));
   return doc;
 }
 
@@ -167,11 +165,11 @@ std::string vm_list_csv(const std::vector<VmInfo>& vms) {
   return out;
 }
 
-json backends_json(const std::vector<std::string>& search_path,
-                   const std::vector<PluginInfo>& plugins) {
-  json list = json::array();
+JsonValue backends_Json(const std::vector<std::string>& search_path,
+                        const std::vector<PluginInfo>& plugins) {
+  JsonValue list = JsonValue::array();
   for (const auto& p : plugins) {
-    json caps = json::array();
+    JsonValue caps = JsonValue::array();
     if (p.loaded) {
       for (Operation op : all_operations())
         if (p.capabilities.has(op)) caps.push_back(std::string(to_string(op)));
@@ -180,14 +178,14 @@ json backends_json(const std::vector<std::string>& search_path,
                     {"path", p.path},
                     {"abi", p.abi},
                     {"loaded", p.loaded},
-                    {"error", p.error.empty() ? json(nullptr) : json(p.error)},
+                    {"error", p.error.empty() ? JsonValue(nullptr) : JsonValue(p.error)},
                     {"schemes", p.schemes},
                     {"description", p.description},
                     {"capabilities", std::move(caps)}});
   }
-  json ops = json::array();
+  JsonValue ops = JsonValue::array();
   for (Operation op : all_operations()) ops.push_back(std::string(to_string(op)));
-  json doc = json::object();
+  JsonValue doc = JsonValue::object();
   doc["schema"] = "hyperctl.backends/1";
   doc["search_path"] = search_path;
   doc["plugins"] = std::move(list);
@@ -244,7 +242,7 @@ std::string backends_csv(const std::vector<PluginInfo>& plugins) {
   return out;
 }
 
-std::string render(Format format, const json& doc, const std::string& text) {
+std::string render(Format format, const JsonValue& doc, const std::string& text) {
   switch (format) {
     case Format::Json:
       return to_json_text(doc);

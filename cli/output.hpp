@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "text.hpp"
 
 #include "hyperctl/registry.hpp"
 #include "hyperctl/types.hpp"
@@ -18,11 +18,11 @@ enum class Format { Table, Json, Yaml, Csv };
 Format parse_format(const std::string& text);
 
 /// The VmInfo object of the JSON schema (hyperctl.vm-list/1, hyperctl.vm/1).
-nlohmann::json vm_json(const VmInfo& vm);
+JsonValue vm_Json(const VmInfo& vm);
 /// {"schema":"hyperctl.vm-list/1","uri":...,"vms":[...]}
-nlohmann::json vm_list_json(const std::string& uri, const std::vector<VmInfo>& vms);
+JsonValue vm_list_Json(const std::string& uri, const std::vector<VmInfo>& vms);
 /// {"schema":"hyperctl.vm/1","uri":..., <VmInfo fields>}
-nlohmann::json vm_doc_json(const std::string& uri, const VmInfo& vm);
+JsonValue vm_doc_Json(const std::string& uri, const VmInfo& vm);
 
 /// `list` as a table: NAME STATE VCPUS MEMORY AUTOSTART ID.
 std::string vm_list_table(const std::vector<VmInfo>& vms);
@@ -32,8 +32,8 @@ std::string vm_info_text(const VmInfo& vm);
 std::string vm_list_csv(const std::vector<VmInfo>& vms);
 
 /// `backends`: {"schema":"hyperctl.backends/1", "search_path", "plugins", "operations"}.
-nlohmann::json backends_json(const std::vector<std::string>& search_path,
-                             const std::vector<PluginInfo>& plugins);
+JsonValue backends_Json(const std::vector<std::string>& search_path,
+                        const std::vector<PluginInfo>& plugins);
 /// Plugin table, then the capability matrix (operations as rows).
 std::string backends_text(const std::vector<std::string>& search_path,
                           const std::vector<PluginInfo>& plugins);
@@ -43,6 +43,6 @@ std::string backends_csv(const std::vector<PluginInfo>& plugins);
 /// Renders a generic document (action results, version) in `format`:
 /// json/yaml print `doc`; csv prints the keys of a flat object as header and
 /// values as one row; table prints `text`.
-std::string render(Format format, const nlohmann::json& doc, const std::string& text);
+std::string render(Format format, const JsonValue& doc, const std::string& text);
 
 }  // namespace hyperctl::cli

@@ -130,31 +130,31 @@ std::string yaml_key(const std::string& key) {
   return plain_key(key) ? key : yaml_string(key);
 }
 
-std::string yaml_scalar(const nlohmann::json& v) {
+std::string yaml_scalar(const JsonValue& v) {
   switch (v.type()) {
-    case nlohmann::json::value_t::null:
+    case JsonValue::value_t::null:
       return "null";
-    case nlohmann::json::value_t::boolean:
+    case JsonValue::value_t::boolean:
       return v.get<bool>() ? "true" : "false";
-    case nlohmann::json::value_t::string:
+    case JsonValue::value_t::string:
       return yaml_string(v.get_ref<const std::string&>());
-    case nlohmann::json::value_t::array:
+    case JsonValue::value_t::array:
       return "[]";
-    case nlohmann::json::value_t::object:
+    case JsonValue::value_t::object:
       return "{}";
     default:
       return v.dump();  // numbers
   }
 }
 
-bool is_collection(const nlohmann::json& v) {
+bool is_collection(const JsonValue& v) {
   return (v.is_object() || v.is_array()) && !v.empty();
 }
 
-void emit(const nlohmann::json& v, std::size_t indent, std::string& out);
+void emit(const JsonValue& v, std::size_t indent, std::string& out);
 
 /// Emits a value that follows "key:" or "- ".
-void emit_after(const nlohmann::json& v, std::size_t indent, std::string& out, bool in_seq) {
+void emit_after(const JsonValue& v, std::size_t indent, std::string& out, bool in_seq) {
   if (!is_collection(v)) {
     out += ' ';
     out += yaml_scalar(v);
@@ -183,7 +183,7 @@ void emit_after(const nlohmann::json& v, std::size_t indent, std::string& out, b
   }
 }
 
-void emit(const nlohmann::json& v, std::size_t indent, std::string& out) {
+void emit(const JsonValue& v, std::size_t indent, std::string& out) {
   if (v.is_object()) {
     for (const auto& [key, item] : v.items()) {
       out.append(indent, ' ');
@@ -313,7 +313,7 @@ std::string csv_row(const std::vector<std::string>& fields) {
   return out;
 }
 
-std::string to_yaml(const nlohmann::json& value) {
+std::string to_yaml(const JsonValue& value) {
   std::string out;
   if (is_collection(value)) {
     emit(value, 0, out);
@@ -323,8 +323,8 @@ std::string to_yaml(const nlohmann::json& value) {
   return out;
 }
 
-std::string to_json_text(const nlohmann::json& value) {
-  return value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+std::string to_json_text(const JsonValue& value) {
+  return value.dump(2, ' ', false, JsonValue::error_handler_t::replace) + "\n";
 }
 
 }  // namespace hyperctl::cli

@@ -11,6 +11,10 @@
 
 namespace hyperctl::cli {
 
+/// JSON documents keep their keys in insertion order, so "schema" comes first
+/// and fields appear in the documented order.
+using JsonValue = nlohmann::ordered_json;
+
 /// Makes untrusted text safe for one terminal line: C0/C1 controls, DEL and
 /// bytes that are not valid UTF-8 become visible escapes (\n, \t, \x1b,
 /// \u0085...), so a hostile VM name cannot move the cursor, inject colour or
@@ -48,9 +52,9 @@ std::string csv_row(const std::vector<std::string>& fields);
 /// A YAML 1.2 document for a JSON value. Every string (and every key that is
 /// not a plain identifier) is double-quoted and escaped, so any name stays
 /// data: no tags, anchors, multi-line tricks or implicit typing ("no", "1e3").
-std::string to_yaml(const nlohmann::json& value);
+std::string to_yaml(const JsonValue& value);
 
 /// A JSON document as text, pretty-printed, invalid UTF-8 replaced by U+FFFD.
-std::string to_json_text(const nlohmann::json& value);
+std::string to_json_text(const JsonValue& value);
 
 }  // namespace hyperctl::cli

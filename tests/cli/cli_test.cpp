@@ -1,0 +1,696 @@
+// Black-box tests of the hyperctl executable: each test runs the real binary
+// with an argv (never through a shell) and checks stdout, stderr and the exit
+// status. test:/// connections live inside one process, so every invocation
+// starts from the libvirt test driver's fresh state.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Result {
+  int status = -1;
+  std::string out;
+  std::string err;
+  std::chrono::microseconds elapsed{0};
+};
+
+struct RunOptions {
+  /// Environment changes: a value sets the variable, nullopt removes it.
+  std::map<std::string, std::optional<std::string>> env;
+  std::string input;  ///< standard input
+};
+
+RunOptions with_env(std::map<std::string, std::optional<std::string>> env) {
+  RunOptions o;
+  o.env = std::move(env);
+  return o;
+}
+
+RunOptions with_input(std::string input) {
+  RunOptions o;
+  o.input = std::move(input);
+  return o;
+}
+
+std::ostream& operator<<(std::ostream& os, const Result& r) {
+  return os << "status " << r.status << "\n--- stdout:\n" << r.out << "--- stderr:\n" << r.err;
+}
+
+/// Spawns hyperctl with `args`, feeding `input` and collecting both outputs.
+/// The child gets the test's environment without any HYPERCTL_* variable,
+/// plus HYPERCTL_PLUGIN_PATH pointing at the build tree's plugins.
+Result run(const std::vector<std::string>& args, const RunOptions& opt = {}) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || kv.rfind("HYPERCTL_", 0) == 0) continue;
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  env["HYPERCTL_PLUGIN_PATH"] = HYPERCTL_TEST_PLUGIN_DIR;
+  for (const auto& [k, v] : opt.env) {
+    if (v)
+      env[k] = *v;
+    else
+      env.erase(k);
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  std::vector<std::string> argv_strings{HYPERCTL_CLI};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return {};
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
+    close(in[1]), close(out[0]), close(err[0]);
+    return r;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  std::size_t written = 0;
+  int in_fd = in[1];
+  if (opt.input.empty()) close(in_fd), in_fd = -1;
+  std::string* sinks[2] = {&r.out, &r.err};
+  int fds[2] = {out[0], err[0]};
+  const auto deadline = t0 + std::chrono::seconds(30);
+  while (fds[0] >= 0 || fds[1] >= 0 || in_fd >= 0) {
+    pollfd p[3];
+    int n = 0;
+    int which[3];
+    for (int i = 0; i < 2; ++i)
+      if (fds[i] >= 0) p[n] = {fds[i], POLLIN, 0}, which[n++] = i;
+    if (in_fd >= 0) p[n] = {in_fd, POLLOUT, 0}, which[n++] = 2;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "hyperctl did not finish within 30 s; killed";
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (poll(p, static_cast<nfds_t>(n), 1000) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int j = 0; j < n; ++j) {
+      if (!p[j].revents) continue;
+      if (which[j] == 2) {
+        const ssize_t w = write(in_fd, opt.input.data() + written, opt.input.size() - written);
+        if (w > 0) written += static_cast<std::size_t>(w);
+        if (w < 0 || written == opt.input.size()) close(in_fd), in_fd = -1;
+        continue;
+      }
+      char buf[8192];
+      const ssize_t got = read(p[j].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[which[j]]->append(buf, static_cast<std::size_t>(got));
+      } else {
+        close(p[j].fd);
+        fds[which[j]] = -1;
+      }
+    }
+  }
+  for (int fd : fds)
+    if (fd >= 0) close(fd);
+  if (in_fd >= 0) close(in_fd);
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  r.elapsed =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  return r;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+/// An error run: the status, exactly one line on stderr in our format, and
+/// nothing on stdout.
+void expect_error(const Result& r, int status, const std::string& mention = {}) {
+  EXPECT_EQ(r.status, status) << r;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r;
+  EXPECT_FALSE(r.err.empty() || r.err.back() != '\n') << r;
+  EXPECT_EQ(r.err.rfind("hyperctl: error: ", 0), 0u) << r;
+  EXPECT_TRUE(r.out.empty()) << r;
+  if (!mention.empty()) {
+    EXPECT_NE(r.err.find(mention), std::string::npos) << r;
+  }
+}
+
+void expect_ok(const Result& r) {
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(r.err.empty()) << r;
+}
+
+/// Display columns, as a terminal counts them (CJK wide = 2).
+std::size_t columns(const std::string& s) {
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    std::size_t len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    char32_t cp = len == 1 ? b : b & (0x7F >> len);
+    for (std::size_t k = 1; k < len && i + k < s.size(); ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    w += (cp >= 0x4E00 && cp <= 0x9FFF) ? 2 : 1;
+    i += len;
+  }
+  return w;
+}
+
+/// A scratch folder removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "hyperctl-cli-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& content) const {
+    const auto p = path_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+
+ private:
+  fs::path path_;
+};
+
+const std::string kHostileName = "web<1>&'\"x";
+const std::string kUnicodeName = "Z\xC3\xBCrich-\xE6\x97\xA5\xE6\x9C\xAC-db";  // Zürich-日本-db
+
+/// A test driver node file with three domains; names XML-escaped.
+std::string node_xml() {
+  return R"(<?xml version="1.0"?>
+<node>
+  <domain type="test">
+    <name>web&lt;1&gt;&amp;&apos;&quot;x</name>
+    <uuid>8e3a4b7c-1111-4e2a-9c1d-000000000001</uuid>
+    <memory>1048576</memory>
+    <vcpu>2</vcpu>
+    <os><type>hvm</type></os>
+  </domain>
+  <domain type="test">
+    <name>)" +
+         kUnicodeName +
+         R"(</name>
+    <uuid>8e3a4b7c-1111-4e2a-9c1d-000000000002</uuid>
+    <memory>524288</memory>
+    <vcpu>1</vcpu>
+    <os><type>hvm</type></os>
+  </domain>
+  <domain type="test">
+    <name>plain</name>
+    <uuid>8e3a4b7c-1111-4e2a-9c1d-000000000003</uuid>
+    <memory>262144</memory>
+    <vcpu>4</vcpu>
+    <os><type>hvm</type></os>
+  </domain>
+</node>
+)";
+}
+
+const char* const kDefault = "test:///default";
+
+// ------------------------------------------------------------------ list --
+
+TEST(CliList, TableShowsTheTestVmRunning) {
+  const auto r = run({"-c", kDefault, "list"});
+  expect_ok(r);
+  const auto lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 2u) << r;
+  EXPECT_EQ(lines[0].rfind("NAME", 0), 0u) << r;
+  EXPECT_NE(lines[0].find("STATE"), std::string::npos);
+  bool found = false;
+  for (const auto& l : lines)
+    if (l.rfind("test ", 0) == 0) {
+      found = true;
+      EXPECT_NE(l.find("running"), std::string::npos) << l;
+    }
+  EXPECT_TRUE(found) << r;
+}
+
+TEST(CliList, JsonFollowsTheVmListSchema) {
+  const auto r = run({"-c", kDefault, "-o", "json", "list"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("schema"), "hyperctl.vm-list/1");
+  EXPECT_EQ(doc.at("uri"), kDefault);
+  ASSERT_TRUE(doc.at("vms").is_array());
+  ASSERT_EQ(doc["vms"].size(), 1u) << r;
+  const json& vm = doc["vms"][0];
+  EXPECT_EQ(vm.at("name"), "test");
+  EXPECT_EQ(vm.at("state"), "running");
+  EXPECT_EQ(vm.at("backend"), "libvirt");
+  EXPECT_TRUE(vm.at("id").is_string());
+  EXPECT_FALSE(vm["id"].get<std::string>().empty());
+  EXPECT_TRUE(vm.at("state_reason").is_string());
+  EXPECT_TRUE(vm.at("vcpus").is_number_unsigned());
+  EXPECT_GE(vm["vcpus"].get<unsigned>(), 1u);
+  EXPECT_TRUE(vm.at("memory_bytes").is_number_unsigned());
+  EXPECT_GT(vm["memory_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_TRUE(vm.at("max_memory_bytes").is_number_unsigned());
+  EXPECT_TRUE(vm.at("disks").is_array());
+  for (const auto& d : vm["disks"])
+    for (const char* k :
+         {"target", "path", "format", "device", "capacity_bytes", "allocation_bytes"})
+      EXPECT_TRUE(d.contains(k)) << k;
+  EXPECT_TRUE(vm.at("nics").is_array());
+  for (const auto& n : vm["nics"])
+    for (const char* k : {"mac", "network", "model"}) EXPECT_TRUE(n.contains(k)) << k;
+  EXPECT_TRUE(vm.at("host").is_string());
+  EXPECT_TRUE(vm.at("guest_os").is_string());
+  EXPECT_TRUE(vm.at("persistent").is_boolean());
+  EXPECT_TRUE(vm.at("autostart").is_boolean() || vm["autostart"].is_null());
+  EXPECT_TRUE(vm.at("extras").is_object());
+  EXPECT_EQ(vm.size(), 15u) << vm.dump();
+}
+
+TEST(CliList, CsvHasHeaderAndOneRowPerVm) {
+  const auto r = run({"-c", kDefault, "-o", "csv", "list"});
+  expect_ok(r);
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r;
+  EXPECT_EQ(lines[0].rfind("id,name,state,", 0), 0u) << r;
+  EXPECT_NE(lines[1].find(",test,running,"), std::string::npos) << r;
+}
+
+TEST(CliList, YamlQuotesEveryString) {
+  const auto r = run({"-c", kDefault, "-o", "yaml", "list"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("schema: \"hyperctl.vm-list/1\"\n"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("vms:\n  - id: \""), std::string::npos) << r;
+  EXPECT_NE(r.out.find("    name: \"test\"\n"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("    state: \"running\"\n"), std::string::npos) << r;
+}
+
+TEST(CliList, StateAndNameFilters) {
+  auto r = run({"-c", kDefault, "-o", "json", "list", "--state", "off,paused"});
+  expect_ok(r);
+  EXPECT_TRUE(json::parse(r.out).at("vms").empty()) << r;
+  r = run({"-c", kDefault, "-o", "json", "list", "--state", "running", "--name", "t?s*"});
+  expect_ok(r);
+  EXPECT_EQ(json::parse(r.out).at("vms").size(), 1u) << r;
+  r = run({"-c", kDefault, "-o", "json", "list", "--name", "nope*"});
+  expect_ok(r);
+  EXPECT_TRUE(json::parse(r.out).at("vms").empty()) << r;
+}
+
+TEST(CliList, UnknownStateIsAUsageError) {
+  expect_error(run({"-c", kDefault, "list", "--state", "sleeping"}), 2, "sleeping");
+}
+
+TEST(CliList, UriComesFromEnvironmentWhenNoOption) {
+  const auto r = run({"-o", "json", "list"}, with_env({{"HYPERCTL_URI", kDefault}}));
+  expect_ok(r);
+  EXPECT_EQ(json::parse(r.out).at("uri"), kDefault);
+}
+
+TEST(CliList, OptionWinsOverEnvironment) {
+  const auto r =
+      run({"-c", kDefault, "-o", "json", "list"}, with_env({{"HYPERCTL_URI", "bogus:///nowhere"}}));
+  expect_ok(r);
+}
+
+TEST(CliList, NoUriAtAllIsAUsageError) {
+  expect_error(run({"list"}), 2, "HYPERCTL_URI");
+}
+
+// ------------------------------------------------------- node file names --
+
+TEST(CliNodeFile, HostileAndNonAsciiNamesStayData) {
+  TempDir dir;
+  const std::string uri = "test://" + dir.write("node.xml", node_xml());
+
+  auto r = run({"-c", uri, "-o", "json", "list"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  std::set<std::string> names;
+  for (const auto& vm : doc.at("vms")) names.insert(vm.at("name").get<std::string>());
+  EXPECT_EQ(names, (std::set<std::string>{kHostileName, kUnicodeName, "plain"})) << r;
+
+  r = run({"-c", uri, "-o", "yaml", "list"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("name: \"web<1>&'\\\"x\"\n"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("name: \"" + kUnicodeName + "\"\n"), std::string::npos) << r;
+
+  r = run({"-c", uri, "-o", "csv", "list"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find(",\"web<1>&'\"\"x\","), std::string::npos) << r;
+  EXPECT_NE(r.out.find("," + kUnicodeName + ","), std::string::npos) << r;
+
+  r = run({"-c", uri, "-o", "json", "info", kHostileName});
+  expect_ok(r);
+  EXPECT_EQ(json::parse(r.out).at("name"), kHostileName);
+  EXPECT_EQ(json::parse(r.out).at("vcpus"), 2);
+}
+
+TEST(CliNodeFile, TableColumnsAlignByDisplayWidth) {
+  TempDir dir;
+  const std::string uri = "test://" + dir.write("node.xml", node_xml());
+  const auto r = run({"-c", uri, "list"});
+  expect_ok(r);
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r;
+  const std::size_t state_col = columns(lines[0].substr(0, lines[0].find("STATE")));
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const auto pos = lines[i].find("running");
+    ASSERT_NE(pos, std::string::npos) << lines[i];
+    EXPECT_EQ(columns(lines[i].substr(0, pos)), state_col) << r;
+  }
+}
+
+// ------------------------------------------------------------------ info --
+
+TEST(CliInfo, TableShowsFields) {
+  const auto r = run({"-c", kDefault, "info", "test"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("Name:"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("test"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("running"), std::string::npos) << r;
+}
+
+TEST(CliInfo, JsonIsTheVmSchema) {
+  const auto r = run({"-c", kDefault, "-o", "json", "info", "test"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("schema"), "hyperctl.vm/1");
+  EXPECT_EQ(doc.at("name"), "test");
+  EXPECT_EQ(doc.at("state"), "running");
+  EXPECT_TRUE(doc.at("disks").is_array());
+}
+
+TEST(CliInfo, ByIdFindsTheSameVm) {
+  const auto list = run({"-c", kDefault, "-o", "json", "list"});
+  expect_ok(list);
+  const std::string id = json::parse(list.out)["vms"][0]["id"];
+  const auto r = run({"-c", kDefault, "-o", "json", "info", id});
+  expect_ok(r);
+  EXPECT_EQ(json::parse(r.out).at("name"), "test");
+}
+
+TEST(CliInfo, UnknownVmIsNotFound) {
+  expect_error(run({"-c", kDefault, "info", "nosuch"}), 3, "nosuch");
+}
+
+TEST(CliInfo, JsonErrorsGoToStderrAndStdoutStaysEmpty) {
+  expect_error(run({"-c", kDefault, "-o", "json", "info", "nosuch"}), 3);
+}
+
+TEST(CliInfo, DebugAddsOneDetailLine) {
+  const auto r = run({"-c", kDefault, "--debug", "info", "nosuch"});
+  EXPECT_EQ(r.status, 3) << r;
+  const auto lines = lines_of(r.err);
+  ASSERT_EQ(lines.size(), 2u) << r;
+  EXPECT_EQ(lines[0].rfind("hyperctl: error: ", 0), 0u);
+  EXPECT_EQ(lines[1].rfind("hyperctl: debug: ", 0), 0u);
+  EXPECT_NE(lines[1].find("not-found"), std::string::npos) << r;
+}
+
+// ------------------------------------------------------------- lifecycle --
+
+TEST(CliLifecycle, StartingARunningVmIsAConflict) {
+  expect_error(run({"-c", kDefault, "start", "test"}), 5);
+}
+
+TEST(CliLifecycle, PowerOffSucceeds) {
+  const auto r = run({"-c", kDefault, "poweroff", "test"});
+  expect_ok(r);
+  EXPECT_EQ(r.out, "VM 'test' powered off\n");
+}
+
+TEST(CliLifecycle, PowerOffJsonResult) {
+  const auto r = run({"-c", kDefault, "-o", "json", "poweroff", "test"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("schema"), "hyperctl.result/1");
+  EXPECT_EQ(doc.at("operation"), "vm.poweroff");
+  EXPECT_EQ(doc.at("vm"), "test");
+}
+
+TEST(CliLifecycle, ShutdownPrintsAResultLine) {
+  const auto r = run({"-c", kDefault, "shutdown", "test", "--timeout", "10"});
+  expect_ok(r);
+  EXPECT_EQ(r.out, "VM 'test' shut down\n");
+}
+
+TEST(CliLifecycle, SuspendThenResumeNeedsTwoProcessesSoResumeIsAConflict) {
+  expect_ok(run({"-c", kDefault, "suspend", "test"}));
+  expect_error(run({"-c", kDefault, "resume", "test"}), 5);
+}
+
+TEST(CliLifecycle, ActionsOnUnknownVmAreNotFound) {
+  for (const char* cmd : {"start", "poweroff", "reboot", "reset", "suspend", "resume", "save",
+                          "shutdown", "export-config", "delete"}) {
+    SCOPED_TRACE(cmd);
+    expect_error(run({"-c", kDefault, cmd, "nosuch"}), 3);
+  }
+}
+
+TEST(CliLifecycle, ExportConfigPrintsNativeXml) {
+  const auto r = run({"-c", kDefault, "export-config", "test"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("<domain"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("<name>test</name>"), std::string::npos) << r;
+}
+
+TEST(CliLifecycle, SetWithoutAnythingIsAUsageError) {
+  expect_error(run({"-c", kDefault, "set", "test"}), 2, "nothing to set");
+}
+
+TEST(CliLifecycle, AutostartTakesOnOrOff) {
+  expect_error(run({"-c", kDefault, "autostart", "test", "maybe"}), 2);
+}
+
+// ----------------------------------------------------------------- create --
+
+TEST(CliCreate, BadMemorySizeIsAUsageErrorNamingIt) {
+  expect_error(run({"-c", kDefault, "create", "--name", "x", "--memory", "12Q"}), 2, "12Q");
+  expect_error(run({"-c", kDefault, "create", "--name", "x", "--memory", "-1G"}), 2, "-1G");
+  expect_error(run({"-c", kDefault, "create", "--name", "x", "--memory=-1G"}), 2, "-1G");
+}
+
+TEST(CliCreate, BadSizeIsReportedBeforeAnyConnection) {
+  // No URI at all: the size is still what gets reported.
+  expect_error(run({"create", "--name", "x", "--memory", "12Q"}), 2, "12Q");
+}
+
+TEST(CliCreate, BadDiskSizeIsAUsageError) {
+  expect_error(run({"-c", kDefault, "create", "--name", "x", "--disk", "10Q"}), 2, "10Q");
+}
+
+TEST(CliCreate, MissingNameIsAUsageError) {
+  expect_error(run({"-c", kDefault, "create", "--memory", "1G"}), 2, "--name");
+}
+
+// ----------------------------------------------------------------- define --
+
+TEST(CliDefine, MissingFileIsNotFound) {
+  expect_error(run({"-c", kDefault, "define", "/nonexistent.xml"}), 3, "/nonexistent.xml");
+}
+
+TEST(CliDefine, InvalidXmlIsInvalidArgument) {
+  TempDir dir;
+  const auto file = dir.write("bad.xml", "<domain type='test'><name>broken</nam");
+  expect_error(run({"-c", kDefault, "define", file}), 2);
+}
+
+TEST(CliDefine, InvalidXmlOnStdinIsInvalidArgument) {
+  expect_error(run({"-c", kDefault, "define", "-"}, with_input("this is not xml")), 2);
+}
+
+TEST(CliDefine, EmptyInputIsInvalidArgument) {
+  expect_error(run({"-c", kDefault, "define", "-"}), 2, "empty");
+}
+
+TEST(CliDefine, ValidXmlFromStdinDefinesTheVm) {
+  const std::string xml =
+      "<domain type='test'><name>fresh</name><memory>131072</memory><vcpu>1</vcpu>"
+      "<os><type>hvm</type></os></domain>";
+  const auto r = run({"-c", kDefault, "-o", "json", "define", "-"}, with_input(xml));
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("schema"), "hyperctl.vm/1");
+  EXPECT_EQ(doc.at("name"), "fresh");
+  EXPECT_EQ(doc.at("state"), "off");
+}
+
+// ------------------------------------------------------------------- uris --
+
+TEST(CliUri, UnknownSchemeIsUnsupported) {
+  expect_error(run({"-c", "bogus:///x", "list"}), 4, "bogus");
+}
+
+TEST(CliUri, MalformedUrisAreUsageErrors) {
+  for (const char* uri : {"qemu:/x", "://", "", "qemu://user:secret@host/system"}) {
+    SCOPED_TRACE(uri);
+    const auto r = run({"-c", uri, "list"});
+    expect_error(r, 2);
+    EXPECT_EQ(r.err.find("secret"), std::string::npos) << r;
+  }
+}
+
+// ---------------------------------------------------------------- version --
+
+TEST(CliVersion, LoadsNoPluginAndStartsFast) {
+  TempDir empty;
+  TempDir junk;
+  junk.write("libhyperctl-libvirt.so", "this is not an ELF file");
+  junk.write("libhyperctl-junk.so",
+             "\x7f"
+             "ELF garbage");
+  // A FIFO would block anyone who tried to open it as a plugin.
+  ASSERT_EQ(mkfifo((junk.path() / "libhyperctl-fifo.so").c_str(), 0600), 0);
+  std::chrono::microseconds best = std::chrono::seconds(10);
+  for (int i = 0; i < 5; ++i) {
+    const auto r = run({"--plugin-dir", junk.path().string(), "version"},
+                       with_env({{"HYPERCTL_PLUGIN_PATH", empty.path().string()}}));
+    expect_ok(r);
+    EXPECT_EQ(r.out.rfind("hyperctl ", 0), 0u) << r;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r;
+    best = std::min(best, r.elapsed);
+  }
+  RecordProperty("best_startup_us", static_cast<int>(best.count()));
+  // The requirement is "well under 10 ms"; spawn overhead on a loaded CI
+  // machine is allowed for, but a plugin load or connection would not fit.
+  EXPECT_LT(best.count(), 50'000) << "best of 5: " << best.count() << " us";
+}
+
+TEST(CliVersion, JsonVersion) {
+  const auto r = run({"-o", "json", "version"});
+  expect_ok(r);
+  EXPECT_EQ(json::parse(r.out).at("schema"), "hyperctl.version/1");
+}
+
+// --------------------------------------------------------------- backends --
+
+TEST(CliBackends, ListsLibvirtWithItsSchemes) {
+  const auto r = run({"backends"});
+  expect_ok(r);
+  bool found = false;
+  for (const auto& l : lines_of(r.out))
+    if (l.rfind("libvirt ", 0) == 0) {
+      found = true;
+      EXPECT_NE(l.find("test"), std::string::npos) << l;
+      EXPECT_NE(l.find("qemu"), std::string::npos) << l;
+    }
+  EXPECT_TRUE(found) << r;
+  EXPECT_NE(r.out.find("OPERATION"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("vm.list"), std::string::npos) << r;
+}
+
+TEST(CliBackends, JsonHasPluginsAndCapabilities) {
+  const auto r = run({"-o", "json", "backends"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("schema"), "hyperctl.backends/1");
+  bool found = false;
+  for (const auto& p : doc.at("plugins")) {
+    if (p.at("name") != "libvirt") continue;
+    found = true;
+    EXPECT_TRUE(p.at("loaded").get<bool>());
+    EXPECT_EQ(p.at("abi"), 1);
+    const auto schemes = p.at("schemes").get<std::vector<std::string>>();
+    EXPECT_NE(std::find(schemes.begin(), schemes.end(), "test"), schemes.end());
+    const auto caps = p.at("capabilities").get<std::vector<std::string>>();
+    EXPECT_NE(std::find(caps.begin(), caps.end(), "vm.list"), caps.end());
+  }
+  EXPECT_TRUE(found) << r;
+}
+
+TEST(CliBackends, BrokenPluginIsReportedNotFatal) {
+  TempDir junk;
+  junk.write("libhyperctl-junk.so", "not a library");
+  const auto r = run({"--plugin-dir", junk.path().string(), "-o", "json", "backends"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  bool found = false;
+  for (const auto& p : doc.at("plugins"))
+    if (p.at("path").get<std::string>().find("junk") != std::string::npos) {
+      found = true;
+      EXPECT_FALSE(p.at("loaded").get<bool>());
+      EXPECT_TRUE(p.at("error").is_string());
+    }
+  EXPECT_TRUE(found) << r;
+}
+
+// ------------------------------------------------------------------ usage --
+
+TEST(CliUsage, HelpExitsZero) {
+  const auto r = run({"--help"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("list"), std::string::npos);
+}
+
+TEST(CliUsage, NoCommandIsAUsageError) {
+  expect_error(run({}), 2);
+}
+
+TEST(CliUsage, UnknownCommandIsAUsageError) {
+  expect_error(run({"frobnicate"}), 2);
+}
+
+TEST(CliUsage, UnknownOutputFormatIsAUsageError) {
+  expect_error(run({"-c", kDefault, "-o", "xml", "list"}), 2, "xml");
+}
+
+TEST(CliUsage, MissingVmArgumentIsAUsageError) {
+  expect_error(run({"-c", kDefault, "info"}), 2);
+}
+
+}  // namespace
