@@ -415,6 +415,33 @@ TEST(CliNodeFile, TableColumnsAlignByDisplayWidth) {
   }
 }
 
+TEST(CliNodeFile, ControlCharactersInNamesCannotBreakTheTable) {
+  TempDir dir;
+  const std::string uri = "test://" + dir.write("node.xml", R"(<?xml version="1.0"?>
+<node>
+  <domain type="test">
+    <name>evil&#10;name&#9;tab&#x202E;rtl</name>
+    <memory>1048576</memory>
+    <vcpu>1</vcpu>
+    <os><type>hvm</type></os>
+  </domain>
+</node>
+)");
+  auto r = run({"-c", uri, "list"});
+  expect_ok(r);
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r;
+  EXPECT_EQ(lines[1].rfind("evil\\nname\\ttab\\u202ertl  running", 0), 0u) << r;
+
+  r = run({"-c", uri, "-o", "yaml", "list"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("name: \"evil\\nname\\ttab\\u202Ertl\"\n"), std::string::npos) << r;
+
+  r = run({"-c", uri, "-o", "json", "list"});
+  expect_ok(r);
+  EXPECT_EQ(json::parse(r.out)["vms"][0]["name"], "evil\nname\ttab\u202Ertl");
+}
+
 // ------------------------------------------------------------------ info --
 
 TEST(CliInfo, TableShowsFields) {
