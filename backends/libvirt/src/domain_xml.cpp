@@ -1,0 +1,113 @@
+#include "domain_xml.hpp"
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
+#include "xml.hpp"
+
+namespace hyperctl::lv {
+namespace {
+
+using escape::xml_attr;
+using escape::xml_text;
+
+// vda..vdz, then sda.. for cdroms: 26 of each is plenty for a new VM.
+std::string target_name(const char* prefix, std::size_t index) {
+  if (index >= 26)
+    throw Error(ErrorCode::InvalidArgument, "a new VM can have at most 26 disks", "vm.create");
+  return std::string(prefix) + static_cast<char>('a' + index);
+}
+
+}  // namespace
+
+std::string build_domain_xml(const DomainPlan& plan) {
+  std::string x;
+  x += "<domain type='" + xml_attr(plan.domain_type) + "'>\n";
+  x += "  <name>" + xml_text(plan.name) + "</name>\n";
+  x += "  <memory unit='KiB'>" + std::to_string(plan.memory_kib) + "</memory>\n";
+  x += "  <currentMemory unit='KiB'>" + std::to_string(plan.memory_kib) + "</currentMemory>\n";
+  x += "  <vcpu>" + std::to_string(plan.vcpus) + "</vcpu>\n";
+  x += "  <os>\n    <type";
+  if (!plan.arch.empty()) x += " arch='" + xml_attr(plan.arch) + "'";
+  x += ">" + xml_text(plan.os_type) + "</type>\n";
+  if (plan.os_type == "exe")
+    x += "    <init>/sbin/init</init>\n";
+  else
+    x += "    <boot dev='hd'/>\n";
+  x += "  </os>\n";
+  if (plan.acpi) x += "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n";
+  x += "  <devices>\n";
+  std::size_t disks = 0, cdroms = 0;
+  for (const auto& d : plan.disks) {
+    const char* kind = d.block_device ? "block" : "file";
+    const char* source_attr = d.block_device ? "dev" : "file";
+    x += std::string("    <disk type='") + kind + "' device='" + (d.cdrom ? "cdrom" : "disk") +
+         "'>\n";
+    if (plan.domain_type != "test" && !d.format.empty())
+      x += "      <driver name='qemu' type='" + xml_attr(d.format) + "'/>\n";
+    else if (!d.format.empty())
+      x += "      <driver type='" + xml_attr(d.format) + "'/>\n";
+    x += std::string("      <source ") + source_attr + "='" + xml_attr(d.path) + "'/>\n";
+    if (d.cdrom) {
+      x += "      <target dev='" + target_name("sd", cdroms++) + "' bus='sata'/>\n";
+      x += "      <readonly/>\n";
+    } else {
+      x += "      <target dev='" + target_name("vd", disks++) + "' bus='virtio'/>\n";
+    }
+    x += "    </disk>\n";
+  }
+  for (const auto& net : plan.networks) {
+    x += "    <interface type='network'>\n";
+    x += "      <source network='" + xml_attr(net) + "'/>\n";
+    if (plan.domain_type != "lxc") x += "      <model type='virtio'/>\n";
+    x += "    </interface>\n";
+  }
+  x += "  </devices>\n</domain>\n";
+  return x;
+}
+
+DomainDetails parse_domain_xml(const std::string& xml) {
+  auto doc = XmlDoc::parse(xml, "a domain description");
+  DomainDetails out;
+  out.name = doc.value("/domain/name");
+  out.uuid = doc.value("/domain/uuid");
+  out.domain_type = doc.value("/domain/@type");
+  out.os_type = doc.value("/domain/os/type");
+  for (const auto& disk : doc.select("/domain/devices/disk")) {
+    DiskInfo info;
+    DiskSource src;
+    info.device = src.device = disk.attr("device").empty() ? "disk" : disk.attr("device");
+    info.target = src.target = disk.child("target").attr("dev");
+    info.format = disk.child("driver").attr("type");
+    auto source = disk.child("source");
+    const std::string type = disk.attr("type");
+    if (type == "volume") {
+      src.pool = source.attr("pool");
+      src.volume = source.attr("volume");
+      info.path = src.pool + "/" + src.volume;
+    } else if (type == "block") {
+      src.path = info.path = source.attr("dev");
+    } else if (type == "dir") {
+      src.path = info.path = source.attr("dir");
+    } else if (type == "network") {
+      info.path = source.attr("protocol") + ":" + source.attr("name");
+    } else {
+      src.path = info.path = source.attr("file");
+    }
+    out.disks.push_back(std::move(info));
+    out.sources.push_back(std::move(src));
+  }
+  for (const auto& iface : doc.select("/domain/devices/interface")) {
+    NicInfo nic;
+    nic.mac = iface.child("mac").attr("address");
+    auto source = iface.child("source");
+    for (const char* key : {"network", "bridge", "dev", "portgroup"}) {
+      nic.network = source.attr(key);
+      if (!nic.network.empty()) break;
+    }
+    nic.model = iface.child("model").attr("type");
+    out.nics.push_back(std::move(nic));
+  }
+  return out;
+}
+
+}  // namespace hyperctl::lv

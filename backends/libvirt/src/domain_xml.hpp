@@ -1,0 +1,58 @@
+// Domain XML: generated for create(), parsed for get() and remove().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hyperctl/types.hpp"
+
+namespace hyperctl::lv {
+
+/// One disk of a domain to generate. Every string is user data and is
+/// escaped by build_domain_xml.
+struct DiskPlan {
+  std::string path;
+  std::string format;  ///< driver type: qcow2, raw, ...
+  bool cdrom = false;
+  bool block_device = false;  ///< <disk type='block'> instead of 'file'
+};
+
+struct DomainPlan {
+  std::string domain_type;  ///< test, kvm, qemu, xen, lxc
+  std::string os_type;      ///< hvm or exe
+  std::string arch;         ///< empty: libvirt's default
+  std::string name;
+  unsigned vcpus = 1;
+  std::uint64_t memory_kib = 0;
+  std::vector<DiskPlan> disks;
+  std::vector<std::string> networks;
+  bool acpi = false;  ///< <features><acpi/><apic/></features>, needed for graceful shutdown
+};
+
+/// The domain XML for `plan`. Throws Error(InvalidArgument) when a string
+/// cannot be carried by XML (control characters, invalid UTF-8).
+std::string build_domain_xml(const DomainPlan& plan);
+
+/// Where a disk's data lives, as the domain XML says.
+struct DiskSource {
+  std::string device;  ///< disk, cdrom, floppy, lun
+  std::string path;    ///< file or dev; empty for type='volume'
+  std::string pool;    ///< type='volume' only
+  std::string volume;  ///< type='volume' only
+  std::string target;
+};
+
+struct DomainDetails {
+  std::string name;
+  std::string uuid;
+  std::string domain_type;
+  std::string os_type;
+  std::vector<DiskInfo> disks;
+  std::vector<DiskSource> sources;  ///< same order as disks
+  std::vector<NicInfo> nics;
+};
+
+DomainDetails parse_domain_xml(const std::string& xml);
+
+}  // namespace hyperctl::lv

@@ -1,0 +1,71 @@
+// The operation groups of a libvirt connection.
+#pragma once
+
+#include <memory>
+
+#include "hyperctl/connection.hpp"
+#include "session.hpp"
+
+namespace hyperctl::lv {
+
+class LibvirtVmOps final : public VmOps {
+ public:
+  explicit LibvirtVmOps(Session& session) : VmOps(kBackendName), s_(session) {}
+
+  std::vector<VmInfo> list(const VmFilter& filter) override;
+  VmInfo get(const VmRef& vm) override;
+  VmInfo create(const VmSpec& spec) override;
+  VmInfo define(const std::string& native_config) override;
+  void start(const VmRef& vm) override;
+  ShutdownOutcome shutdown(const VmRef& vm, const ShutdownOptions& options,
+                           const ProgressFn& progress, const CancelToken& cancel) override;
+  void power_off(const VmRef& vm) override;
+  void reboot(const VmRef& vm) override;
+  void reset(const VmRef& vm) override;
+  void suspend(const VmRef& vm) override;
+  void resume(const VmRef& vm) override;
+  void save(const VmRef& vm) override;
+  void remove(const VmRef& vm, const DeleteOptions& options) override;
+  VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
+  void set_autostart(const VmRef& vm, bool enabled) override;
+  std::string export_config(const VmRef& vm) override;
+
+ private:
+  Session& s_;
+  VmInfo describe(virDomainPtr dom, const std::string& operation);
+  VmInfo create_impl(const VmSpec& spec);
+  void remove_impl(const VmRef& vm, const DeleteOptions& options);
+  ShutdownOutcome shutdown_impl(const VmRef& vm, const ShutdownOptions& options,
+                                const ProgressFn& progress, const CancelToken& cancel);
+  VmInfo define_xml(const std::string& xml, const std::string& operation);
+};
+
+class LibvirtHostOps final : public HostOps {
+ public:
+  explicit LibvirtHostOps(Session& session) : HostOps(kBackendName), s_(session) {}
+  HostInfo info() override;
+
+ private:
+  Session& s_;
+};
+
+class LibvirtNetworkOps final : public NetworkOps {
+ public:
+  explicit LibvirtNetworkOps(Session& session) : NetworkOps(kBackendName), s_(session) {}
+  std::vector<Network> list() override;
+
+ private:
+  Session& s_;
+};
+
+class LibvirtStorageOps final : public StorageOps {
+ public:
+  explicit LibvirtStorageOps(Session& session) : StorageOps(kBackendName), s_(session) {}
+  std::vector<Pool> list_pools() override;
+  std::vector<Volume> list_volumes(const std::string& pool) override;
+
+ private:
+  Session& s_;
+};
+
+}  // namespace hyperctl::lv

@@ -1,0 +1,53 @@
+// What every operation group of one connection shares: the libvirt
+// connection, the URI it was opened with, and common look-ups.
+#pragma once
+
+#include <string>
+
+#include "handles.hpp"
+#include "hyperctl/error.hpp"
+#include "hyperctl/types.hpp"
+#include "hyperctl/uri.hpp"
+
+namespace hyperctl::lv {
+
+inline constexpr const char* kBackendName = "libvirt";
+
+struct Session {
+  ConnPtr conn;
+  Uri uri;
+  std::string driver;  ///< virConnectGetType: "QEMU", "TEST", "LXC", "Xen"...
+
+  virConnectPtr get() const { return conn.get(); }
+  bool is_test_driver() const { return driver == "TEST"; }
+  /// True when the hypervisor runs on this machine (no host in the URI), so
+  /// local files and /dev/kvm are the hypervisor's own.
+  bool is_local() const { return uri.host.empty(); }
+
+  /// The domain named by `ref`: by UUID first, then by name. Throws
+  /// Error(NotFound) "VM 'x' not found on <uri>".
+  DomPtr find_domain(const VmRef& ref, const std::string& operation) const;
+};
+
+/// 'name' for messages: quoted, control characters shown as \n, \t, \xNN.
+std::string quoted(const std::string& name);
+
+/// Runs `f`, turning any foreign exception into an Error so that nothing
+/// untranslated leaves the plugin.
+template <class F>
+decltype(auto) guarded(const std::string& operation, F&& f) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::Internal, "out of memory", operation);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Internal,
+                std::string("unexpected failure in the libvirt backend: ") + e.what(), operation);
+  } catch (...) {
+    throw Error(ErrorCode::Internal, "unexpected failure in the libvirt backend", operation);
+  }
+}
+
+}  // namespace hyperctl::lv

@@ -1,0 +1,928 @@
+// VM lifecycle over the libvirt C API.
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "domain_xml.hpp"
+#include "errors.hpp"
+#include "hyperctl/escape.hpp"
+#include "ops.hpp"
+#include "states.hpp"
+#include "xml.hpp"
+
+namespace hyperctl::lv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// libvirt's flag enums differ in type; combine them as plain unsigned.
+constexpr unsigned kConfigVcpuMax = static_cast<unsigned>(VIR_DOMAIN_AFFECT_CONFIG) |
+                                    static_cast<unsigned>(VIR_DOMAIN_VCPU_MAXIMUM);
+constexpr unsigned kConfigMemMax =
+    static_cast<unsigned>(VIR_DOMAIN_AFFECT_CONFIG) | static_cast<unsigned>(VIR_DOMAIN_MEM_MAXIMUM);
+
+std::string uuid_of(virDomainPtr dom) {
+  char buf[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString(dom, buf) < 0) return {};
+  return buf;
+}
+
+std::string name_of(virDomainPtr dom) {
+  const char* n = virDomainGetName(dom);
+  return n ? n : "";
+}
+
+std::string vm(virDomainPtr dom) {
+  return "VM " + quoted(name_of(dom));
+}
+
+struct DomState {
+  int state = VIR_DOMAIN_NOSTATE;
+  bool active = false;
+};
+
+DomState state_of(const Session& s, virDomainPtr dom, const std::string& op) {
+  DomState out;
+  int reason = 0;
+  if (virDomainGetState(dom, &out.state, &reason, 0) < 0)
+    fail(s.get(), "cannot read the state of " + vm(dom), op);
+  int active = virDomainIsActive(dom);
+  if (active < 0) fail(s.get(), "cannot read the state of " + vm(dom), op);
+  out.active = active == 1;
+  return out;
+}
+
+bool has_managed_save(const Session& s, virDomainPtr dom) {
+  int r = virDomainHasManagedSaveImage(dom, 0);
+  if (r < 0) take_last_error(s.get());
+  return r > 0;
+}
+
+std::string hostname_of(const Session& s) {
+  CString h(virConnectGetHostname(s.get()));
+  if (!h) {
+    take_last_error(s.get());
+    return s.uri.host;
+  }
+  return h.get();
+}
+
+/// UUIDs of the domains a virConnectListAllDomains filter selects; nullopt
+/// when the driver cannot filter that way.
+std::optional<std::unordered_set<std::string>> uuids_where(const Session& s, unsigned flags) {
+  virDomainPtr* raw = nullptr;
+  int n = virConnectListAllDomains(s.get(), &raw, flags);
+  if (n < 0) {
+    take_last_error(s.get());
+    return std::nullopt;
+  }
+  auto doms = adopt_array<DomPtr>(raw, n);
+  std::unordered_set<std::string> out;
+  for (const auto& d : doms) out.insert(uuid_of(d.get()));
+  return out;
+}
+
+const virTypedParameter* find_param(const virDomainStatsRecord& r, const std::string& field) {
+  for (int i = 0; i < r.nparams; ++i)
+    if (field == r.params[i].field) return &r.params[i];
+  return nullptr;
+}
+
+std::optional<std::uint64_t> num_param(const virDomainStatsRecord& r, const std::string& field) {
+  const auto* p = find_param(r, field);
+  if (!p) return std::nullopt;
+  switch (p->type) {
+    case VIR_TYPED_PARAM_INT:
+      return static_cast<std::uint64_t>(p->value.i);
+    case VIR_TYPED_PARAM_UINT:
+      return p->value.ui;
+    case VIR_TYPED_PARAM_LLONG:
+      return static_cast<std::uint64_t>(p->value.l);
+    case VIR_TYPED_PARAM_ULLONG:
+      return p->value.ul;
+    case VIR_TYPED_PARAM_DOUBLE:
+      return static_cast<std::uint64_t>(p->value.d);
+    case VIR_TYPED_PARAM_BOOLEAN:
+      return p->value.b ? 1 : 0;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string str_param(const virDomainStatsRecord& r, const std::string& field) {
+  const auto* p = find_param(r, field);
+  return p && p->type == VIR_TYPED_PARAM_STRING && p->value.s ? p->value.s : "";
+}
+
+bool wanted_state(const VmFilter& filter, VmState state) {
+  return filter.states.empty() ||
+         std::find(filter.states.begin(), filter.states.end(), state) != filter.states.end();
+}
+
+bool wanted_name(const VmFilter& filter, const std::string& name) {
+  return filter.name_glob.empty() || fnmatch(filter.name_glob.c_str(), name.c_str(), 0) == 0;
+}
+
+// Facts shared by every VmInfo of one list() call.
+struct ListContext {
+  std::string host;
+  std::optional<std::unordered_set<std::string>> saved, autostart, transient;
+};
+
+void fill_common(VmInfo& info, virDomainPtr dom, const Session& s, const ListContext& ctx) {
+  info.id = uuid_of(dom);
+  info.name = name_of(dom);
+  info.host = ctx.host;
+  info.backend = kBackendName;
+  info.persistent = !(ctx.transient && ctx.transient->count(info.id));
+  if (ctx.autostart && info.persistent) info.autostart = ctx.autostart->count(info.id) > 0;
+  unsigned id = virDomainGetID(dom);
+  if (id != static_cast<unsigned>(-1)) info.extras["libvirt_id"] = std::to_string(id);
+  info.extras["driver"] = s.driver;
+}
+
+std::uint64_t kib_to_bytes(std::uint64_t kib) {
+  return kib * 1024;
+}
+std::uint64_t bytes_to_kib(std::uint64_t bytes) {
+  return (bytes + 1023) / 1024;
+}
+
+/// "5 s", "1.5 s", "250 ms".
+std::string human_duration(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  std::string out = std::to_string(ms / 1000);
+  if (ms % 1000) {
+    std::string frac = std::to_string(1000 + ms % 1000).substr(1);
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    out += "." + frac;
+  }
+  return out + " s";
+}
+
+void validate_name(const std::string& name, const std::string& op) {
+  if (name.empty()) throw Error(ErrorCode::InvalidArgument, "a VM needs a name", op);
+  if (!escape::valid_utf8(name))
+    throw Error(ErrorCode::InvalidArgument, "VM name is not valid UTF-8", op);
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f)
+      throw Error(ErrorCode::InvalidArgument,
+                  "VM name " + quoted(name) +
+                      " contains a control character (newline, tab...); libvirt refuses those",
+                  op);
+  }
+  if (name.find('/') != std::string::npos)
+    throw Error(ErrorCode::InvalidArgument,
+                "VM name " + quoted(name) + " contains '/'; libvirt refuses names with '/'", op);
+}
+
+/// Format names go into XML attributes (escaped) and into volume file
+/// extensions: letters and digits only.
+void validate_format(const std::string& format, const std::string& op) {
+  bool ok = !format.empty() && std::all_of(format.begin(), format.end(), [](unsigned char c) {
+    return std::islower(c) || std::isdigit(c);
+  });
+  if (!ok)
+    throw Error(ErrorCode::InvalidArgument,
+                "disk format " + quoted(format) + " is not a format name (qcow2, raw, vmdk...)",
+                op);
+}
+
+std::string extension_for(const std::string& format) {
+  return format == "raw" ? "img" : format;
+}
+
+std::string format_from_path(const std::string& path) {
+  auto dot = path.rfind('.');
+  std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == "qcow2" || ext == "vmdk" || ext == "vhdx" || ext == "vdi" || ext == "qed") return ext;
+  if (ext == "vhd") return "vpc";
+  return "raw";
+}
+
+bool is_iso(const std::string& path) {
+  return path.size() > 4 && (path.compare(path.size() - 4, 4, ".iso") == 0 ||
+                             path.compare(path.size() - 4, 4, ".ISO") == 0);
+}
+
+/// Domain type and OS type for a new VM on this connection.
+struct GuestKind {
+  std::string domain_type, os_type, arch;
+  bool acpi = false;
+};
+
+GuestKind choose_guest(const Session& s, const std::string& op) {
+  if (s.is_test_driver()) return {"test", "hvm", "", false};
+  if (s.driver == "LXC") return {"lxc", "exe", "", false};
+  CString caps_text(virConnectGetCapabilities(s.get()));
+  if (!caps_text) fail(s.get(), "cannot read the capabilities of " + s.uri.raw, op);
+  auto caps = XmlDoc::parse(caps_text.get(), "a capabilities document");
+  std::string arch = caps.value("/capabilities/host/cpu/arch");
+  bool offers_kvm = false;
+  std::string first_type;
+  for (const auto& guest : caps.select("/capabilities/guest")) {
+    if (guest.child("os_type").text() != "hvm") continue;
+    auto a = guest.child("arch");
+    if (a.attr("name") != arch) continue;
+    for (const auto& d : a.children("domain")) {
+      if (first_type.empty()) first_type = d.attr("type");
+      if (d.attr("type") == "kvm") offers_kvm = true;
+    }
+  }
+  if (s.driver == "QEMU") {
+    bool kvm_usable = offers_kvm;
+    if (kvm_usable && s.is_local()) {
+      // libvirt lists kvm when /dev/kvm exists; probe that it really opens.
+      int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+      kvm_usable = fd >= 0;
+      if (fd >= 0) ::close(fd);
+    }
+    return {kvm_usable ? "kvm" : "qemu", "hvm", arch, true};
+  }
+  if (first_type.empty())
+    throw Error(ErrorCode::Unsupported,
+                "the " + s.driver + " driver at " + s.uri.raw + " offers no hvm guest for " + arch,
+                op);
+  return {first_type, "hvm", arch, true};
+}
+
+PoolPtr choose_pool(const Session& s, const std::string& wanted, const std::string& op) {
+  if (!wanted.empty()) {
+    PoolPtr p(virStoragePoolLookupByName(s.get(), wanted.c_str()));
+    if (!p) {
+      auto e = take_last_error(s.get());
+      if (e.code == VIR_ERR_NO_STORAGE_POOL)
+        throw Error(ErrorCode::NotFound,
+                    "storage pool " + quoted(wanted) + " not found on " + s.uri.raw, op,
+                    e.detail());
+      fail(e, "cannot look up storage pool " + quoted(wanted), op);
+    }
+    if (virStoragePoolIsActive(p.get()) != 1)
+      throw Error(ErrorCode::Conflict, "storage pool " + quoted(wanted) + " is not active", op);
+    return p;
+  }
+  for (const char* name : {"default", "default-pool"}) {
+    PoolPtr p(virStoragePoolLookupByName(s.get(), name));
+    if (p && virStoragePoolIsActive(p.get()) == 1) return p;
+    take_last_error(s.get());
+  }
+  virStoragePoolPtr* raw = nullptr;
+  int n = virConnectListAllStoragePools(s.get(), &raw, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
+  if (n < 0) fail(s.get(), "cannot list the storage pools of " + s.uri.raw, op);
+  auto pools = adopt_array<PoolPtr>(raw, n);
+  if (pools.empty())
+    throw Error(ErrorCode::InvalidArgument,
+                "no active storage pool on " + s.uri.raw +
+                    " to create the disk in (define a pool named 'default', or name one)",
+                op);
+  return std::move(pools.front());
+}
+
+/// Volumes created by create(); deleted again unless released.
+class VolumeRollback {
+ public:
+  explicit VolumeRollback(const Session& s) : s_(s) {}
+  ~VolumeRollback() {
+    for (auto& v : vols_) {
+      if (virStorageVolDelete(v.get(), 0) < 0) take_last_error(s_.get());
+    }
+  }
+  VolumeRollback(const VolumeRollback&) = delete;
+  VolumeRollback& operator=(const VolumeRollback&) = delete;
+  void add(VolPtr v) { vols_.push_back(std::move(v)); }
+  void release() { vols_.clear(); }
+
+ private:
+  const Session& s_;
+  std::vector<VolPtr> vols_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- list / get
+
+std::vector<VmInfo> LibvirtVmOps::list(const VmFilter& filter) {
+  return guarded("vm.list", [&] {
+    const std::string op = "vm.list";
+    ListContext ctx;
+    ctx.host = hostname_of(s_);
+    ctx.saved = uuids_where(s_, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE);
+    ctx.autostart = uuids_where(s_, VIR_CONNECT_LIST_DOMAINS_AUTOSTART);
+    ctx.transient = uuids_where(s_, VIR_CONNECT_LIST_DOMAINS_TRANSIENT);
+    std::vector<VmInfo> out;
+
+    StatsList stats;
+    const unsigned kinds = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON |
+                           VIR_DOMAIN_STATS_VCPU | VIR_DOMAIN_STATS_BLOCK |
+                           VIR_DOMAIN_STATS_INTERFACE;
+    stats.count = virConnectGetAllDomainStats(s_.get(), kinds, &stats.records, 0);
+    if (stats.count < 0) {
+      auto e = take_last_error(s_.get());
+      if (!unsupported_flags(e)) fail(e, "cannot list the VMs on " + s_.uri.raw, op);
+      // A driver without bulk statistics: one virDomainGetInfo per VM.
+      virDomainPtr* raw = nullptr;
+      int n = virConnectListAllDomains(s_.get(), &raw, 0);
+      if (n < 0) fail(s_.get(), "cannot list the VMs on " + s_.uri.raw, op);
+      for (auto& dom : adopt_array<DomPtr>(raw, n)) {
+        if (!wanted_name(filter, name_of(dom.get()))) continue;
+        virDomainInfo di;
+        if (virDomainGetInfo(dom.get(), &di) < 0) {
+          auto err = take_last_error(s_.get());
+          if (err.code == VIR_ERR_NO_DOMAIN) continue;  // vanished meanwhile
+          fail(err, "cannot read " + vm(dom.get()), op);
+        }
+        VmInfo info;
+        fill_common(info, dom.get(), s_, ctx);
+        auto mapped = map_state(di.state, ctx.saved && ctx.saved->count(info.id));
+        if (!wanted_state(filter, mapped.state)) continue;
+        info.state = mapped.state;
+        info.state_reason = mapped.word;
+        info.vcpus = di.nrVirtCpu;
+        info.memory_bytes = kib_to_bytes(di.memory);
+        info.max_memory_bytes = kib_to_bytes(di.maxMem);
+        out.push_back(std::move(info));
+      }
+      return out;
+    }
+
+    out.reserve(static_cast<std::size_t>(stats.count));
+    for (int i = 0; i < stats.count; ++i) {
+      const virDomainStatsRecord& rec = *stats.records[i];
+      if (!wanted_name(filter, name_of(rec.dom))) continue;
+      VmInfo info;
+      fill_common(info, rec.dom, s_, ctx);
+      int native = static_cast<int>(num_param(rec, "state.state").value_or(VIR_DOMAIN_NOSTATE));
+      auto mapped = map_state(native, ctx.saved && ctx.saved->count(info.id));
+      if (!wanted_state(filter, mapped.state)) continue;
+      info.state = mapped.state;
+      info.state_reason = mapped.word;
+      auto cur = num_param(rec, "balloon.current");
+      auto vcpus = num_param(rec, "vcpu.current");
+      if (cur && vcpus) {
+        info.memory_bytes = kib_to_bytes(*cur);
+        info.max_memory_bytes = kib_to_bytes(num_param(rec, "balloon.maximum").value_or(*cur));
+        info.vcpus = static_cast<unsigned>(*vcpus);
+      } else {
+        // The test driver reports only state.* in bulk; fill the rest per VM.
+        virDomainInfo di;
+        if (virDomainGetInfo(rec.dom, &di) == 0) {
+          info.memory_bytes = kib_to_bytes(di.memory);
+          info.max_memory_bytes = kib_to_bytes(di.maxMem);
+          info.vcpus = di.nrVirtCpu;
+        } else {
+          take_last_error(s_.get());
+        }
+      }
+      auto nblock = num_param(rec, "block.count").value_or(0);
+      for (std::uint64_t b = 0; b < nblock; ++b) {
+        const std::string p = "block." + std::to_string(b) + ".";
+        DiskInfo d;
+        d.target = str_param(rec, p + "name");
+        d.path = str_param(rec, p + "path");
+        d.capacity_bytes = num_param(rec, p + "capacity").value_or(0);
+        d.allocation_bytes = num_param(rec, p + "allocation").value_or(0);
+        info.disks.push_back(std::move(d));
+      }
+      auto nnet = num_param(rec, "net.count").value_or(0);
+      for (std::uint64_t n = 0; n < nnet; ++n) {
+        NicInfo nic;
+        nic.network = str_param(rec, "net." + std::to_string(n) + ".name");
+        info.nics.push_back(std::move(nic));
+      }
+      out.push_back(std::move(info));
+    }
+    return out;
+  });
+}
+
+VmInfo LibvirtVmOps::describe(virDomainPtr dom, const std::string& op) {
+  VmInfo info;
+  ListContext ctx;
+  ctx.host = hostname_of(s_);
+  info.id = uuid_of(dom);
+  info.name = name_of(dom);
+  info.host = ctx.host;
+  info.backend = kBackendName;
+
+  auto st = state_of(s_, dom, op);
+  bool saved = st.state == VIR_DOMAIN_SHUTOFF && has_managed_save(s_, dom);
+  auto mapped = map_state(st.state, saved);
+  info.state = mapped.state;
+  info.state_reason = mapped.word;
+
+  virDomainInfo di;
+  if (virDomainGetInfo(dom, &di) < 0) fail(s_.get(), "cannot read " + vm(dom), op);
+  info.vcpus = di.nrVirtCpu;
+  info.memory_bytes = kib_to_bytes(di.memory);
+  info.max_memory_bytes = kib_to_bytes(di.maxMem);
+
+  int persistent = virDomainIsPersistent(dom);
+  if (persistent < 0) fail(s_.get(), "cannot read " + vm(dom), op);
+  info.persistent = persistent == 1;
+  if (info.persistent) {
+    int autostart = 0;
+    if (virDomainGetAutostart(dom, &autostart) == 0)
+      info.autostart = autostart != 0;
+    else
+      take_last_error(s_.get());
+  }
+  unsigned id = virDomainGetID(dom);
+  if (id != static_cast<unsigned>(-1)) info.extras["libvirt_id"] = std::to_string(id);
+  info.extras["driver"] = s_.driver;
+
+  CString xml(virDomainGetXMLDesc(dom, 0));
+  if (!xml) fail(s_.get(), "cannot read the configuration of " + vm(dom), op);
+  auto details = parse_domain_xml(xml.get());
+  info.guest_os = details.os_type;
+  if (!details.domain_type.empty()) info.extras["domain_type"] = details.domain_type;
+  info.nics = std::move(details.nics);
+  info.disks = std::move(details.disks);
+  for (auto& d : info.disks) {
+    if (d.path.empty() || d.device == "cdrom") continue;
+    VolPtr vol(virStorageVolLookupByPath(s_.get(), d.path.c_str()));
+    virStorageVolInfo vi;
+    if (vol && virStorageVolGetInfo(vol.get(), &vi) == 0) {
+      d.capacity_bytes = vi.capacity;
+      d.allocation_bytes = vi.allocation;
+      continue;
+    }
+    take_last_error(s_.get());
+    virDomainBlockInfo bi;
+    if (st.active && virDomainGetBlockInfo(dom, d.target.c_str(), &bi, 0) == 0) {
+      d.capacity_bytes = bi.capacity;
+      d.allocation_bytes = bi.allocation;
+    } else {
+      take_last_error(s_.get());
+    }
+  }
+  return info;
+}
+
+VmInfo LibvirtVmOps::get(const VmRef& ref) {
+  return guarded("vm.get", [&] {
+    auto dom = s_.find_domain(ref, "vm.get");
+    return describe(dom.get(), "vm.get");
+  });
+}
+
+// ---------------------------------------------------------------- define / create
+
+VmInfo LibvirtVmOps::define_xml(const std::string& xml, const std::string& op) {
+  if (xml.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw Error(ErrorCode::InvalidArgument, "no domain XML given", op);
+  if (xml.find('\0') != std::string::npos)
+    throw Error(ErrorCode::InvalidArgument, "the domain XML contains a NUL byte", op);
+  DomPtr dom(virDomainDefineXMLFlags(s_.get(), xml.c_str(), VIR_DOMAIN_DEFINE_VALIDATE));
+  if (!dom) {
+    auto e = take_last_error(s_.get());
+    if (!unsupported_flags(e)) fail(e, "cannot define the VM on " + s_.uri.raw, op);
+    dom.reset(virDomainDefineXML(s_.get(), xml.c_str()));
+    if (!dom) fail(s_.get(), "cannot define the VM on " + s_.uri.raw, op);
+  }
+  return describe(dom.get(), op);
+}
+
+VmInfo LibvirtVmOps::define(const std::string& native_config) {
+  return guarded("vm.define", [&] { return define_xml(native_config, "vm.define"); });
+}
+
+VmInfo LibvirtVmOps::create(const VmSpec& spec) {
+  return guarded("vm.create", [&] { return create_impl(spec); });
+}
+
+VmInfo LibvirtVmOps::create_impl(const VmSpec& spec) {
+  const std::string op = "vm.create";
+  validate_name(spec.name, op);
+  if (spec.vcpus == 0) throw Error(ErrorCode::InvalidArgument, "a VM needs at least 1 vCPU", op);
+  if (spec.memory_bytes < (1u << 20))
+    throw Error(ErrorCode::InvalidArgument, "a VM needs at least 1 MiB of memory", op);
+  for (const auto& net : spec.networks)
+    if (net.empty()) throw Error(ErrorCode::InvalidArgument, "empty network name", op);
+
+  {
+    DomPtr clash(virDomainLookupByName(s_.get(), spec.name.c_str()));
+    if (clash)
+      throw Error(ErrorCode::AlreadyExists,
+                  "VM " + quoted(spec.name) + " already exists on " + s_.uri.raw, op);
+    auto e = take_last_error(s_.get());
+    if (e.code != VIR_ERR_NO_DOMAIN)
+      fail(e, "cannot check whether VM " + quoted(spec.name) + " exists", op);
+  }
+
+  const GuestKind kind = choose_guest(s_, op);
+  DomainPlan plan;
+  plan.domain_type = kind.domain_type;
+  plan.os_type = kind.os_type;
+  plan.arch = kind.arch;
+  plan.acpi = kind.acpi;
+  plan.name = spec.name;
+  plan.vcpus = spec.vcpus;
+  plan.memory_kib = bytes_to_kib(spec.memory_bytes);
+  plan.networks = spec.networks;
+  plan.disks.resize(spec.disks.size());
+
+  // First everything that can fail without side effects: existing disks.
+  bool needs_pool = false;
+  for (std::size_t i = 0; i < spec.disks.size(); ++i) {
+    const DiskSpec& d = spec.disks[i];
+    DiskPlan& p = plan.disks[i];
+    if (!d.format.empty()) validate_format(d.format, op);
+    if (d.size_bytes && !d.path.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "disk " + std::to_string(i) + " has both a size and a path; give one", op);
+    if (d.size_bytes) {
+      needs_pool = true;
+      continue;
+    }
+    if (d.path.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "disk " + std::to_string(i) + " needs a size (new volume) or a path", op);
+    p.path = d.path;
+    p.cdrom = is_iso(d.path);
+    p.format = d.format;
+    VolPtr vol(virStorageVolLookupByPath(s_.get(), d.path.c_str()));
+    if (vol) {
+      virStorageVolInfo vi;
+      if (virStorageVolGetInfo(vol.get(), &vi) == 0)
+        p.block_device = vi.type == VIR_STORAGE_VOL_BLOCK;
+      if (p.format.empty()) {
+        CString vx(virStorageVolGetXMLDesc(vol.get(), 0));
+        if (vx)
+          p.format =
+              XmlDoc::parse(vx.get(), "a volume description").value("/volume/target/format/@type");
+      }
+      take_last_error(s_.get());
+    } else {
+      take_last_error(s_.get());
+      if (s_.is_local()) {
+        struct stat sb;
+        if (::stat(d.path.c_str(), &sb) != 0)
+          throw Error(ErrorCode::NotFound,
+                      "disk " + quoted(d.path) + " does not exist (and is no libvirt volume)", op);
+        p.block_device = S_ISBLK(sb.st_mode);
+      }
+    }
+    if (p.format.empty()) p.format = p.cdrom ? "raw" : format_from_path(d.path);
+  }
+
+  VolumeRollback rollback(s_);
+  if (needs_pool) {
+    PoolPtr default_pool;
+    for (std::size_t i = 0; i < spec.disks.size(); ++i) {
+      const DiskSpec& d = spec.disks[i];
+      if (!d.size_bytes) continue;
+      PoolPtr named;
+      virStoragePoolPtr pool = nullptr;
+      if (d.pool.empty()) {
+        if (!default_pool) default_pool = choose_pool(s_, "", op);
+        pool = default_pool.get();
+      } else {
+        named = choose_pool(s_, d.pool, op);
+        pool = named.get();
+      }
+      const std::string format = d.format.empty() ? "qcow2" : d.format;
+      const std::string vol_name =
+          spec.name + "-disk" + std::to_string(i) + "." + extension_for(format);
+      std::string vx = "<volume>\n  <name>" + escape::xml_text(vol_name) +
+                       "</name>\n  <capacity unit='bytes'>" + std::to_string(d.size_bytes) +
+                       "</capacity>\n  <target>\n    <format type='" + escape::xml_attr(format) +
+                       "'/>\n  </target>\n</volume>\n";
+      VolPtr vol(virStorageVolCreateXML(pool, vx.c_str(), 0));
+      if (!vol)
+        fail(s_.get(),
+             "cannot create volume " + quoted(vol_name) + " in pool " +
+                 quoted(virStoragePoolGetName(pool)),
+             op);
+      CString path(virStorageVolGetPath(vol.get()));
+      if (!path) fail(s_.get(), "cannot read the path of volume " + quoted(vol_name), op);
+      virStorageVolInfo vi;
+      bool block = virStorageVolGetInfo(vol.get(), &vi) == 0 && vi.type == VIR_STORAGE_VOL_BLOCK;
+      take_last_error(s_.get());
+      rollback.add(std::move(vol));
+      plan.disks[i].path = path.get();
+      plan.disks[i].format = format;
+      plan.disks[i].block_device = block;
+    }
+  }
+
+  VmInfo info = define_xml(build_domain_xml(plan), op);
+  rollback.release();
+  return info;
+}
+
+// ---------------------------------------------------------------- power
+
+void LibvirtVmOps::start(const VmRef& ref) {
+  guarded("vm.start", [&] {
+    const std::string op = "vm.start";
+    auto dom = s_.find_domain(ref, op);
+    auto st = state_of(s_, dom.get(), op);
+    if (st.state == VIR_DOMAIN_PAUSED)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is paused; resume it instead", op);
+    if (st.active) throw Error(ErrorCode::Conflict, vm(dom.get()) + " is already running", op);
+    if (virDomainCreate(dom.get()) < 0) fail(s_.get(), "cannot start " + vm(dom.get()), op);
+  });
+}
+
+ShutdownOutcome LibvirtVmOps::shutdown(const VmRef& ref, const ShutdownOptions& options,
+                                       const ProgressFn& progress, const CancelToken& cancel) {
+  return guarded("vm.shutdown", [&] { return shutdown_impl(ref, options, progress, cancel); });
+}
+
+ShutdownOutcome LibvirtVmOps::shutdown_impl(const VmRef& ref, const ShutdownOptions& options,
+                                            const ProgressFn& progress, const CancelToken& cancel) {
+  const std::string op = "vm.shutdown";
+  auto dom = s_.find_domain(ref, op);
+  if (!state_of(s_, dom.get(), op).active) return ShutdownOutcome::AlreadyOff;
+  const std::string who = vm(dom.get());
+  auto cancelled = [&] {
+    return Error(ErrorCode::Cancelled, "shutdown of " + who + " cancelled; it is still running",
+                 op);
+  };
+  if (cancel.cancelled()) throw cancelled();
+  if (virDomainShutdown(dom.get()) < 0) fail(s_.get(), "cannot shut down " + who, op);
+
+  // A transient VM disappears when it stops: NO_DOMAIN means it is off.
+  auto is_off = [&] {
+    int state = 0, reason = 0;
+    if (virDomainGetState(dom.get(), &state, &reason, 0) < 0) {
+      auto e = take_last_error(s_.get());
+      if (e.code == VIR_ERR_NO_DOMAIN) return true;
+      fail(e, "cannot read the state of " + who, op);
+    }
+    return state == VIR_DOMAIN_SHUTOFF;
+  };
+
+  const auto started = Clock::now();
+  const auto deadline = started + options.timeout;
+  const auto poll = std::chrono::milliseconds(100);
+  while (true) {
+    if (is_off()) return ShutdownOutcome::Stopped;
+    auto now = Clock::now();
+    if (progress) {
+      Progress p;
+      p.phase = "shutdown";
+      p.unit = "ms";
+      p.done = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count());
+      p.total = static_cast<std::uint64_t>(options.timeout.count());
+      progress(p);
+    }
+    if (cancel.cancelled()) throw cancelled();
+    if (now >= deadline) break;
+    std::this_thread::sleep_for(std::min<Clock::duration>(poll, deadline - now));
+  }
+  if (!options.force)
+    throw Error(ErrorCode::Timeout,
+                who + " did not shut down within " + human_duration(options.timeout) +
+                    "; it is still running (use --force to power it off)",
+                op);
+  if (virDomainDestroy(dom.get()) < 0) {
+    auto e = take_last_error(s_.get());
+    if (is_off()) return ShutdownOutcome::Stopped;  // it made it just in time
+    fail(e, "cannot power off " + who + " after its shutdown timed out", op);
+  }
+  return ShutdownOutcome::ForcedOff;
+}
+
+void LibvirtVmOps::power_off(const VmRef& ref) {
+  guarded("vm.poweroff", [&] {
+    const std::string op = "vm.poweroff";
+    auto dom = s_.find_domain(ref, op);
+    if (!state_of(s_, dom.get(), op).active)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is not running", op);
+    if (virDomainDestroy(dom.get()) < 0) fail(s_.get(), "cannot power off " + vm(dom.get()), op);
+  });
+}
+
+void LibvirtVmOps::reboot(const VmRef& ref) {
+  guarded("vm.reboot", [&] {
+    const std::string op = "vm.reboot";
+    auto dom = s_.find_domain(ref, op);
+    if (!state_of(s_, dom.get(), op).active)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is not running", op);
+    if (virDomainReboot(dom.get(), 0) < 0) fail(s_.get(), "cannot reboot " + vm(dom.get()), op);
+  });
+}
+
+void LibvirtVmOps::reset(const VmRef& ref) {
+  guarded("vm.reset", [&] {
+    const std::string op = "vm.reset";
+    auto dom = s_.find_domain(ref, op);
+    if (!state_of(s_, dom.get(), op).active)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is not running", op);
+    if (virDomainReset(dom.get(), 0) < 0) fail(s_.get(), "cannot reset " + vm(dom.get()), op);
+  });
+}
+
+void LibvirtVmOps::suspend(const VmRef& ref) {
+  guarded("vm.suspend", [&] {
+    const std::string op = "vm.suspend";
+    auto dom = s_.find_domain(ref, op);
+    auto st = state_of(s_, dom.get(), op);
+    if (st.state == VIR_DOMAIN_PAUSED)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is already paused", op);
+    if (!st.active) throw Error(ErrorCode::Conflict, vm(dom.get()) + " is not running", op);
+    if (virDomainSuspend(dom.get()) < 0) fail(s_.get(), "cannot pause " + vm(dom.get()), op);
+  });
+}
+
+void LibvirtVmOps::resume(const VmRef& ref) {
+  guarded("vm.resume", [&] {
+    const std::string op = "vm.resume";
+    auto dom = s_.find_domain(ref, op);
+    if (state_of(s_, dom.get(), op).state != VIR_DOMAIN_PAUSED)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is not paused", op);
+    if (virDomainResume(dom.get()) < 0) fail(s_.get(), "cannot resume " + vm(dom.get()), op);
+  });
+}
+
+void LibvirtVmOps::save(const VmRef& ref) {
+  guarded("vm.save", [&] {
+    const std::string op = "vm.save";
+    auto dom = s_.find_domain(ref, op);
+    if (!state_of(s_, dom.get(), op).active)
+      throw Error(ErrorCode::Conflict, vm(dom.get()) + " is not running; there is nothing to save",
+                  op);
+    if (virDomainIsPersistent(dom.get()) != 1)
+      throw Error(ErrorCode::Conflict,
+                  vm(dom.get()) + " is transient; only defined VMs can be saved and restored", op);
+    if (virDomainManagedSave(dom.get(), 0) < 0) fail(s_.get(), "cannot save " + vm(dom.get()), op);
+  });
+}
+
+// ---------------------------------------------------------------- delete
+
+void LibvirtVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
+  guarded("vm.delete", [&] { remove_impl(ref, options); });
+}
+
+void LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& options) {
+  const std::string op = options.with_storage ? "vm.delete-storage" : "vm.delete";
+  auto dom = s_.find_domain(ref, op);
+  const std::string who = vm(dom.get());
+  auto st = state_of(s_, dom.get(), op);
+  if (st.active && !options.force)
+    throw Error(ErrorCode::Conflict, who + " is running; stop it first or use --force", op);
+  int persistent = virDomainIsPersistent(dom.get());
+  if (persistent < 0) fail(s_.get(), "cannot read " + who, op);
+
+  // Resolve every disk to a libvirt volume before changing anything: a disk
+  // that is not a volume stops the whole call with nothing deleted.
+  struct Doomed {
+    VolPtr vol;
+    std::string label;
+  };
+  std::vector<Doomed> doomed;
+  if (options.with_storage) {
+    CString xml(virDomainGetXMLDesc(dom.get(), persistent == 1 ? VIR_DOMAIN_XML_INACTIVE : 0));
+    if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
+    auto details = parse_domain_xml(xml.get());
+    for (const auto& src : details.sources) {
+      if (src.device != "disk") continue;
+      VolPtr vol;
+      std::string label;
+      if (!src.volume.empty()) {
+        label = src.pool + "/" + src.volume;
+        PoolPtr pool(virStoragePoolLookupByName(s_.get(), src.pool.c_str()));
+        if (pool) vol.reset(virStorageVolLookupByName(pool.get(), src.volume.c_str()));
+      } else if (!src.path.empty()) {
+        label = src.path;
+        vol.reset(virStorageVolLookupByPath(s_.get(), src.path.c_str()));
+      } else {
+        label = src.target;
+      }
+      if (!vol) {
+        auto e = take_last_error(s_.get());
+        if (e.present() && e.code != VIR_ERR_NO_STORAGE_VOL && e.code != VIR_ERR_NO_STORAGE_POOL)
+          fail(e, "cannot look up disk " + quoted(label) + " of " + who, op);
+        throw Error(ErrorCode::Conflict,
+                    "disk " + quoted(label) + " of " + who +
+                        " is not a libvirt storage volume; nothing was deleted (delete the VM "
+                        "without its storage, then remove the file yourself)",
+                    op, e.detail());
+      }
+      doomed.push_back({std::move(vol), label});
+    }
+  }
+
+  if (st.active && virDomainDestroy(dom.get()) < 0) {
+    auto e = take_last_error(s_.get());
+    if (e.code != VIR_ERR_OPERATION_INVALID) fail(e, "cannot power off " + who, op);
+  }
+  if (persistent == 1) {
+    const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                         VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+    const unsigned basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                           VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;  // test driver: only these
+    bool done = false;
+    for (unsigned flags : {all, basic}) {
+      if (virDomainUndefineFlags(dom.get(), flags) == 0) {
+        done = true;
+        break;
+      }
+      auto e = take_last_error(s_.get());
+      if (!unsupported_flags(e)) fail(e, "cannot delete " + who, op);
+    }
+    if (!done && virDomainUndefine(dom.get()) < 0) fail(s_.get(), "cannot delete " + who, op);
+  }
+
+  std::string failures;
+  std::string detail;
+  for (auto& d : doomed) {
+    if (virStorageVolDelete(d.vol.get(), 0) == 0) continue;
+    auto e = take_last_error(s_.get());
+    failures += (failures.empty() ? "" : ", ") + quoted(d.label);
+    detail += d.label + ": " + e.detail() + "\n";
+  }
+  if (!failures.empty())
+    throw Error(ErrorCode::BackendFailure,
+                who + " was deleted, but these disk volumes could not be: " + failures, op, detail);
+}
+
+// ---------------------------------------------------------------- settings
+
+VmInfo LibvirtVmOps::set_resources(const VmRef& ref, const ResourceSettings& settings) {
+  return guarded("vm.set", [&] {
+    const std::string op = "vm.set";
+    auto dom = s_.find_domain(ref, op);
+    const std::string who = vm(dom.get());
+    if (settings.vcpus && *settings.vcpus == 0)
+      throw Error(ErrorCode::InvalidArgument, "a VM needs at least 1 vCPU", op);
+    if (settings.memory_bytes && *settings.memory_bytes < (1u << 20))
+      throw Error(ErrorCode::InvalidArgument, "a VM needs at least 1 MiB of memory", op);
+    auto st = state_of(s_, dom.get(), op);
+    const bool persistent = virDomainIsPersistent(dom.get()) == 1;
+    const bool live = settings.live && st.active;
+    if (!persistent && !live)
+      throw Error(ErrorCode::Conflict,
+                  who + " is transient; only live changes (--live, while running) apply to it", op);
+
+    if (settings.vcpus) {
+      const unsigned n = *settings.vcpus;
+      if (persistent) {
+        int max = virDomainGetVcpusFlags(dom.get(), kConfigVcpuMax);
+        if (max < 0) fail(s_.get(), "cannot read the vCPU limit of " + who, op);
+        if (n > static_cast<unsigned>(max) &&
+            virDomainSetVcpusFlags(dom.get(), n, kConfigVcpuMax) < 0)
+          fail(s_.get(), "cannot raise the vCPU limit of " + who, op);
+        if (virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+          fail(s_.get(), "cannot set the vCPUs of " + who, op);
+      }
+      if (live && virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        fail(s_.get(), "cannot change the vCPUs of running " + who, op);
+    }
+    if (settings.memory_bytes) {
+      const std::uint64_t kib = bytes_to_kib(*settings.memory_bytes);
+      if (persistent) {
+        CString xml(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
+        if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
+        auto doc = XmlDoc::parse(xml.get(), "a domain description");
+        std::uint64_t max_kib = std::strtoull(doc.value("/domain/memory").c_str(), nullptr, 10);
+        if (kib > max_kib && virDomainSetMemoryFlags(dom.get(), kib, kConfigMemMax) < 0)
+          fail(s_.get(), "cannot raise the memory limit of " + who, op);
+        if (virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+          fail(s_.get(), "cannot set the memory of " + who, op);
+      }
+      if (live && virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        fail(s_.get(), "cannot change the memory of running " + who, op);
+    }
+    return describe(dom.get(), op);
+  });
+}
+
+void LibvirtVmOps::set_autostart(const VmRef& ref, bool enabled) {
+  guarded("vm.autostart", [&] {
+    const std::string op = "vm.autostart";
+    auto dom = s_.find_domain(ref, op);
+    if (virDomainIsPersistent(dom.get()) != 1)
+      throw Error(ErrorCode::Conflict,
+                  vm(dom.get()) + " is transient; only defined VMs can start with the host", op);
+    if (virDomainSetAutostart(dom.get(), enabled ? 1 : 0) < 0)
+      fail(s_.get(), "cannot change autostart of " + vm(dom.get()), op);
+  });
+}
+
+std::string LibvirtVmOps::export_config(const VmRef& ref) {
+  return guarded("vm.export-config", [&] {
+    const std::string op = "vm.export-config";
+    auto dom = s_.find_domain(ref, op);
+    // Never VIR_DOMAIN_XML_SECURE: exported configuration carries no secrets.
+    const unsigned flags = state_of(s_, dom.get(), op).active ? 0 : VIR_DOMAIN_XML_INACTIVE;
+    CString xml(virDomainGetXMLDesc(dom.get(), flags));
+    if (!xml) fail(s_.get(), "cannot read the configuration of " + vm(dom.get()), op);
+    return std::string(xml.get());
+  });
+}
+
+}  // namespace hyperctl::lv
