@@ -1,0 +1,90 @@
+// hyperctl against a real libvirtd (the tests/testbed fixture): the waits
+// that the test driver cannot show, because its guests stop at once. The
+// guest is a TCG domain without a disk: SeaBIOS finds nothing to boot and
+// nothing answers the ACPI power button, so a graceful shutdown never
+// completes. Skips when HYPERCTL_TEST_QEMU_URI is unset or does not answer.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace hyperctl_cli_test;
+using nlohmann::json;
+
+class CliTestbed : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* uri = std::getenv("HYPERCTL_TEST_QEMU_URI");
+    if (uri == nullptr || *uri == '\0') GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI is not set";
+    uri_ = uri;
+    if (run({"-c", uri_, "list"}).status != 0) GTEST_SKIP() << uri_ << " does not answer";
+
+    name_ = std::string("hyperctl-test-cli-") + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string xml = "<domain type='qemu'><name>" + name_ +
+                            "</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
+                            "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
+                            "<features><acpi/></features><devices>"
+                            "<emulator>/usr/bin/qemu-system-x86_64</emulator>"
+                            "<serial type='null'/></devices></domain>";
+    auto r = run({"-c", uri_, "define", "-"}, with_input(xml));
+    ASSERT_EQ(r.status, 0) << r;
+    defined_ = true;
+    r = run({"-c", uri_, "start", name_});
+    ASSERT_EQ(r.status, 0) << r;
+  }
+
+  void TearDown() override {
+    if (defined_) run({"-c", uri_, "delete", name_, "--force"});
+  }
+
+  std::string state() {
+    const auto r = run({"-c", uri_, "-o", "json", "info", name_});
+    EXPECT_EQ(r.status, 0) << r;
+    return r.status == 0 ? json::parse(r.out).at("state").get<std::string>() : "";
+  }
+
+  std::string uri_;
+  std::string name_;
+  bool defined_ = false;
+};
+
+TEST_F(CliTestbed, ShutdownThatTimesOutExitsNineAndLeavesTheVmRunning) {
+  const auto r = run({"-c", uri_, "shutdown", name_, "--timeout", "1"});
+  expect_error(r, 9, "--force");
+  EXPECT_EQ(state(), "running");
+}
+
+TEST_F(CliTestbed, ShutdownWithForcePowersOffAfterTheTimeout) {
+  const auto r = run({"-c", uri_, "shutdown", name_, "--timeout", "1", "--force"});
+  expect_ok(r);
+  EXPECT_EQ(r.out, "VM '" + name_ + "' did not stop within 1 s; powered off (--force)\n");
+  EXPECT_EQ(state(), "off");
+}
+
+TEST_F(CliTestbed, CtrlCDuringShutdownCancelsAndLeavesTheVmRunning) {
+  RunOptions opt;
+  opt.sigint_after = std::chrono::milliseconds(1500);
+  const auto r = run({"-c", uri_, "shutdown", name_, "--timeout", "60"}, opt);
+  expect_error(r, 11, "cancelled");
+  EXPECT_LT(r.elapsed, std::chrono::seconds(10)) << r;
+  EXPECT_EQ(state(), "running");
+}
+
+TEST_F(CliTestbed, ShutdownJsonReportsForcedOff) {
+  const auto r = run({"-c", uri_, "-o", "json", "shutdown", name_, "--timeout", "1", "--force"});
+  expect_ok(r);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("operation"), "vm.shutdown");
+  EXPECT_EQ(doc.at("result"), "forced-off");
+}
+
+}  // namespace
