@@ -121,7 +121,10 @@ std::vector<std::string> Registry::plugin_files() const {
     if (!fs::is_directory(dir, ec)) continue;
     std::vector<fs::path> here;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      if (!plugin_name_of(it->path()).empty()) here.push_back(it->path());
+      // Only regular files (or links to them): opening a FIFO would block.
+      boost::system::error_code fec;
+      if (!plugin_name_of(it->path()).empty() && fs::is_regular_file(it->path(), fec))
+        here.push_back(it->path());
     }
     std::sort(here.begin(), here.end());
     for (const auto& p : here)
@@ -135,7 +138,7 @@ std::string Registry::find_plugin_file(const std::string& name) const {
     for (const char* prefix : {"libhyperctl-", "hyperctl-"}) {
       const fs::path p = fs::path(dir) / (std::string(prefix) + name + ".so");
       boost::system::error_code ec;
-      if (fs::exists(p, ec)) return p.string();
+      if (fs::is_regular_file(p, ec)) return p.string();
     }
   }
   return {};
@@ -183,6 +186,8 @@ Backend& Registry::load_file(const std::string& path_in) {
 
   try {
     boost::system::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+      refuse(ErrorCode::BackendFailure, path, "is not a regular file");
     boost::dll::shared_library lib(
         path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec) {
