@@ -19,6 +19,8 @@ constexpr std::uint64_t kMiB = 1ull << 20;
 struct Target {
   std::string label;
   bool real_daemon;
+  // Keeps test names readable in CTest ("... # GetParam() = test").
+  friend void PrintTo(const Target& t, std::ostream* os) { *os << t.label; }
 };
 
 class VmLifecycle : public ::testing::TestWithParam<Target> {
