@@ -12,13 +12,17 @@
 #include <string>
 
 #include "hyperctl/error.hpp"
-#include "hyperctl/types.hpp"
 #include "hyperctl/registry.hpp"
+#include "hyperctl/types.hpp"
 
 namespace hyperctl {
 // Readable codes in gtest failure messages.
-inline void PrintTo(ErrorCode code, std::ostream* os) { *os << to_string(code); }
-inline void PrintTo(VmState state, std::ostream* os) { *os << to_string(state); }
+inline void PrintTo(ErrorCode code, std::ostream* os) {
+  *os << to_string(code);
+}
+inline void PrintTo(VmState state, std::ostream* os) {
+  *os << to_string(state);
+}
 }  // namespace hyperctl
 
 namespace hyperctl::test {
