@@ -39,19 +39,6 @@ struct StatsList {
   }
 };
 
-/// Typed parameters filled by libvirt (virTypedParamsFree on scope exit).
-struct TypedParams {
-  virTypedParameterPtr params = nullptr;
-  int count = 0;
-  int capacity = 0;
-  TypedParams() = default;
-  TypedParams(const TypedParams&) = delete;
-  TypedParams& operator=(const TypedParams&) = delete;
-  ~TypedParams() {
-    if (params) virTypedParamsFree(params, count);
-  }
-};
-
 /// Takes ownership of an array of objects returned by a virConnectListAll*
 /// call: each element is wrapped, the array itself freed.
 template <class Ptr, class Raw>
