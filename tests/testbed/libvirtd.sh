@@ -5,8 +5,17 @@
 #   libvirtd.sh stop   STATE_DIR   remove hyperctl-test-* domains, stop what start started
 #   libvirtd.sh status STATE_DIR   one line: what runs and whose it is
 #
-# Daemons are stopped by the pid recorded in STATE_DIR, never by name. A
-# libvirtd that was already running before `start` is reused and left alone.
+# Daemons are stopped by the pid recorded when they were started, never by
+# name. A libvirtd that was already running before `start` (and not started by
+# this script) is reused and left alone.
+#
+# Several runs on one machine (two build trees running ctest at once) share
+# one test-bed daemon: start and stop hold a machine-wide lock, every run that
+# uses the daemon registers itself under /run/hyperctl-testbed/users, and only
+# the last one to stop removes the test domains and stops the daemons. A run is
+# registered with the pid and start time of the script's parent (ctest), or of
+# HYPERCTL_TESTBED_OWNER_PID when set, so a run that died without stopping
+# does not keep the daemon alive.
 #
 # Exit status: 0 fine; 1 failed; 77 the test bed is unavailable here (not
 # root, packages missing, the daemon would not start) and this is not CI, so
@@ -22,6 +31,8 @@ QEMU_CONF=/etc/libvirt/qemu.conf
 IMAGES=/var/lib/libvirt/images
 TEST_PREFIX=hyperctl-test-
 WAIT_SECONDS=20
+# Machine-wide: which daemons this script started, who uses them, the lock.
+SHARED=/run/hyperctl-testbed
 
 me=$(basename "$0")
 
@@ -44,7 +55,10 @@ required() {
 # (skip) outside CI, 1 in CI.
 unavailable() {
   echo "$me: libvirtd test bed unavailable: $*" >&2
-  [ -d "$state" ] && echo "$*" >"$state/unavailable"
+  if [ -d "$state" ]; then
+    echo "$*" >"$state/unavailable"
+    rm -f "$state/owner"
+  fi
   if required; then exit 1; fi
   exit 77
 }
@@ -81,6 +95,45 @@ stop_pid() {
     sleep 0.2
   fi
   ! pid_is "$pid" "$prog"
+}
+
+# Serialises start and stop across runs; released when the script exits.
+take_lock() {
+  mkdir -p "$SHARED/users" || unavailable "cannot create $SHARED"
+  # Daemons started below must not inherit fd 9 (they would hold the lock for
+  # life): every command that starts one closes it with 9>&-.
+  exec 9>"$SHARED/start-stop.lock" || unavailable "cannot open $SHARED/start-stop.lock"
+  flock -w 120 9 || fail "another test-bed start or stop held $SHARED/start-stop.lock for 120 s"
+}
+
+# Start time (clock ticks since boot) of pid $1: with the pid it names one
+# process, even after the pid is reused.
+start_time() {
+  [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f20
+}
+
+user_file() {
+  echo "$SHARED/users/$(printf '%s' "$state" | cksum | cut -d' ' -f1)"
+}
+
+register_user() {
+  upid=${HYPERCTL_TESTBED_OWNER_PID:-$PPID}
+  echo "$upid $(start_time "$upid") $state" >"$(user_file)"
+}
+
+# Removes users whose run is gone; prints how many remain.
+live_users() {
+  n=0
+  for f in "$SHARED"/users/*; do
+    [ -e "$f" ] || continue
+    read -r upid ustart _ <"$f" || upid=
+    if [ -n "$upid" ] && [ "$(start_time "$upid")" = "$ustart" ]; then
+      n=$((n + 1))
+    else
+      rm -f "$f"
+    fi
+  done
+  echo "$n"
 }
 
 daemon_answers() {
@@ -164,17 +217,29 @@ start() {
     ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so >/dev/null 2>&1 ||
     unavailable "libvirt's QEMU driver is not installed (apt-get install libvirt-daemon-driver-qemu)"
 
-  # Already started by us?
-  lpid=$(read_pid "$state/libvirtd.pid")
+  command -v flock >/dev/null 2>&1 || unavailable "flock not found (apt-get install util-linux)"
+  take_lock
+
+  # Started by this script, for this run or another one: use it too.
+  lpid=$(read_pid "$SHARED/libvirtd.pid")
   if pid_is "$lpid" libvirtd && daemon_answers; then
-    echo "libvirtd already started by this test bed (pid $lpid), $URI answers"
+    cp "$SHARED/libvirtd.pid" "$state/libvirtd.pid"
+    if [ -e "$SHARED/virtlogd.pid" ]; then
+      cp "$SHARED/virtlogd.pid" "$state/virtlogd.pid"
+    else
+      rm -f "$state/virtlogd.pid"
+    fi
+    echo shared >"$state/owner"
+    register_user
+    echo "using the test-bed libvirtd already running (pid $lpid, $(live_users) run(s)), $URI answers"
     return 0
   fi
+  rm -f "$SHARED/libvirtd.pid" "$SHARED/virtlogd.pid"
 
   # Started by someone else: reuse, never stop it.
   if [ -S "$SOCK" ]; then
     if daemon_answers; then
-      rm -f "$state/libvirtd.pid" "$state/virtlogd.pid"
+      rm -f "$state/libvirtd.pid" "$state/virtlogd.pid" "$(user_file)"
       echo reused >"$state/owner"
       echo "reusing the libvirtd already running (not ours; stop will leave it alone), $URI answers; /dev/kvm $(kvm_note)"
       return 0
@@ -195,7 +260,7 @@ start() {
     else
       rm -f "$state/virtlogd.pid"
       LIBVIRT_LOG_OUTPUTS="3:file:$state/virtlogd.log" \
-        virtlogd -d -p "$state/virtlogd.pid" 2>>"$state/virtlogd.log" ||
+        virtlogd -d -p "$state/virtlogd.pid" 2>>"$state/virtlogd.log" 9>&- ||
         unavailable "virtlogd -d failed (see $state/virtlogd.log)"
       i=0
       while [ ! -S "$VIRTLOGD_SOCK" ] && [ $i -lt 50 ]; do
@@ -207,7 +272,7 @@ start() {
 
   rm -f "$state/libvirtd.pid"
   LIBVIRT_LOG_OUTPUTS="3:file:$state/libvirtd.log" \
-    libvirtd -d -p "$state/libvirtd.pid" 2>>"$state/libvirtd.log" ||
+    libvirtd -d -p "$state/libvirtd.pid" 2>>"$state/libvirtd.log" 9>&- ||
     unavailable "libvirtd -d failed: $(tail -n 1 "$state/libvirtd.log" 2>/dev/null)"
 
   i=0
@@ -228,6 +293,9 @@ start() {
     stop_daemons
     unavailable "cannot define or start the storage pool 'default' at $IMAGES"
   fi
+  cp "$state/libvirtd.pid" "$SHARED/libvirtd.pid"
+  if [ -e "$state/virtlogd.pid" ]; then cp "$state/virtlogd.pid" "$SHARED/virtlogd.pid"; fi
+  register_user
   echo "libvirtd started (pid $(read_pid "$state/libvirtd.pid")), $URI answers; /dev/kvm $(kvm_note)"
 }
 
@@ -258,18 +326,17 @@ remove_test_domains() {
   done
 }
 
+# Stops the daemons this script started, by the pids it recorded.
 stop_daemons() {
   ok=0
-  lpid=$(read_pid "$state/libvirtd.pid")
-  if [ -n "$lpid" ]; then
-    stop_pid "$lpid" libvirtd || ok=1
-    rm -f "$state/libvirtd.pid"
-  fi
-  vpid=$(read_pid "$state/virtlogd.pid")
-  if [ -n "$vpid" ]; then
-    stop_pid "$vpid" virtlogd || ok=1
-    rm -f "$state/virtlogd.pid"
-  fi
+  for prog in libvirtd virtlogd; do
+    pid=$(read_pid "$SHARED/$prog.pid")
+    [ -n "$pid" ] || pid=$(read_pid "$state/$prog.pid")
+    if [ -n "$pid" ]; then
+      stop_pid "$pid" "$prog" || ok=1
+    fi
+    rm -f "$SHARED/$prog.pid" "$state/$prog.pid"
+  done
   return $ok
 }
 
@@ -280,33 +347,49 @@ stop() {
   }
   PATH="$PATH:/usr/sbin:/sbin"
   owner=$(cat "$state/owner" 2>/dev/null)
-  lpid=$(read_pid "$state/libvirtd.pid")
-  if [ "$owner" = reused ]; then
-    left=$(virsh -q -c "$URI" list --all --name 2>/dev/null | grep "^$TEST_PREFIX" | tr '\n' ' ')
-    [ -n "$left" ] && echo "$me: leaving test domains on the reused libvirtd: $left" >&2
-    rm -f "$state/owner"
-    echo "libvirtd was not started by this test bed; left running"
+  case "$owner" in
+    reused)
+      left=$(virsh -q -c "$URI" list --all --name 2>/dev/null | grep "^$TEST_PREFIX" | tr '\n' ' ')
+      [ -n "$left" ] && echo "$me: leaving test domains on the reused libvirtd: $left" >&2
+      rm -f "$state/owner"
+      echo "libvirtd was not started by this test bed; left running"
+      return 0
+      ;;
+    ours | shared) ;;
+    *)
+      echo "nothing to stop (start did not run or found the test bed unavailable)"
+      return 0
+      ;;
+  esac
+  take_lock
+  rm -f "$(user_file)" "$state/owner"
+  others=$(live_users)
+  if [ "$others" -gt 0 ]; then
+    rm -f "$state/libvirtd.pid" "$state/virtlogd.pid"
+    echo "left libvirtd running for $others other run(s) using it"
     return 0
   fi
+  lpid=$(read_pid "$SHARED/libvirtd.pid")
+  [ -n "$lpid" ] || lpid=$(read_pid "$state/libvirtd.pid")
   if pid_is "$lpid" libvirtd; then
     remove_test_domains
-    others=$(virsh -q -c "$URI" list --name 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')
-    [ -n "$others" ] &&
-      echo "$me: domains still running (their QEMU outlives libvirtd): $others" >&2
+    running=$(virsh -q -c "$URI" list --name 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')
+    [ -n "$running" ] &&
+      echo "$me: domains still running (their QEMU outlives libvirtd): $running" >&2
   fi
-  stop_daemons || fail "could not stop the daemons recorded in $state"
-  rm -f "$state/owner"
+  stop_daemons || fail "could not stop the daemons started by this test bed"
   echo "stopped"
 }
 
 status() {
-  lpid=$(read_pid "$state/libvirtd.pid")
-  vpid=$(read_pid "$state/virtlogd.pid")
+  lpid=$(read_pid "$SHARED/libvirtd.pid")
+  vpid=$(read_pid "$SHARED/virtlogd.pid")
+  owner=$(cat "$state/owner" 2>/dev/null)
   if pid_is "$lpid" libvirtd; then
-    if pid_is "$vpid" virtlogd; then vlog="ours, pid $vpid"; else vlog="not ours"; fi
-    echo "libvirtd running (ours, pid $lpid); virtlogd $vlog"
+    if pid_is "$vpid" virtlogd; then vlog="pid $vpid"; else vlog="not ours"; fi
+    echo "libvirtd running (test bed, pid $lpid, this run: ${owner:-not using it}); virtlogd $vlog"
   elif [ -S "$SOCK" ] && daemon_answers; then
-    echo "libvirtd running (not ours)"
+    echo "libvirtd running (not started by the test bed)"
   elif [ -r "$state/unavailable" ]; then
     echo "unavailable: $(cat "$state/unavailable")"
     return 3
