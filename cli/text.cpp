@@ -4,38 +4,16 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "hyperctl/escape.hpp"
+
 namespace hyperctl::cli {
 namespace {
 
 constexpr char32_t kInvalid = 0xFFFFFFFF;
 
-/// Decodes one code point at `pos`; returns kInvalid (and length 1) for a
-/// byte that does not start a well-formed UTF-8 sequence.
+/// One code point at `pos` (kInvalid, length 1, for a malformed byte).
 char32_t decode(std::string_view s, std::size_t pos, std::size_t& len) {
-  const auto b0 = static_cast<unsigned char>(s[pos]);
-  len = 1;
-  if (b0 < 0x80) return b0;
-  std::size_t n = 0;
-  char32_t cp = 0;
-  char32_t min = 0;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return kInvalid;
-  }
-  if (pos + n > s.size()) return kInvalid;
-  for (std::size_t i = 1; i < n; ++i) {
-    const auto b = static_cast<unsigned char>(s[pos + i]);
-    if ((b & 0xC0) != 0x80) return kInvalid;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return kInvalid;
-  len = n;
-  return cp;
+  return escape::decode_utf8(s, pos, len).value_or(kInvalid);
 }
 
 bool is_control(char32_t cp) {
@@ -207,30 +185,7 @@ void emit(const JsonValue& v, std::size_t indent, std::string& out) {
 }  // namespace
 
 std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t pos = 0; pos < text.size();) {
-    std::size_t len = 1;
-    const char32_t cp = decode(text, pos, len);
-    if (cp == kInvalid) {
-      out += hex_escape("\\x%02x", static_cast<unsigned char>(text[pos]));
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (is_control(cp)) {
-      out += cp < 0x80 ? hex_escape("\\x%02x", static_cast<unsigned>(cp))
-                       : hex_escape("\\u%04x", static_cast<unsigned>(cp));
-    } else if (is_format_hazard(cp)) {
-      out += hex_escape("\\u%04x", static_cast<unsigned>(cp));
-    } else {
-      out.append(text.substr(pos, len));
-    }
-    pos += len;
-  }
-  return out;
+  return escape::terminal_text(text);
 }
 
 std::size_t display_width(std::string_view text) {

@@ -15,10 +15,7 @@ namespace hyperctl::cli {
 /// and fields appear in the documented order.
 using JsonValue = nlohmann::ordered_json;
 
-/// Makes untrusted text safe for one terminal line: C0/C1 controls, DEL and
-/// bytes that are not valid UTF-8 become visible escapes (\n, \t, \x1b,
-/// \u0085...), so a hostile VM name cannot move the cursor, inject colour or
-/// break a line. Printable UTF-8 is kept as is.
+/// Untrusted text made safe for one terminal line: hyperctl::escape::terminal_text.
 std::string printable(std::string_view text);
 
 /// Columns `text` takes on a terminal, for well-formed printable UTF-8:

@@ -90,6 +90,50 @@ std::string xml(std::string_view text, bool attribute) {
 
 }  // namespace
 
+std::optional<char32_t> decode_utf8(std::string_view text, std::size_t pos, std::size_t& len) {
+  std::uint32_t cp = 0;
+  len = utf8_seq(text, pos, cp);
+  if (len == 0) {
+    len = 1;
+    return std::nullopt;
+  }
+  return static_cast<char32_t>(cp);
+}
+
+std::string terminal_text(std::string_view text) {
+  const auto hex = [](const char* fmt, unsigned value) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, fmt, value);
+    return std::string(buf);
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t len = 1;
+    const auto cp = decode_utf8(text, pos, len);
+    if (!cp) {
+      out += hex("\\x%02x", static_cast<unsigned char>(text[pos]));
+    } else if (*cp == '\n') {
+      out += "\\n";
+    } else if (*cp == '\t') {
+      out += "\\t";
+    } else if (*cp == '\r') {
+      out += "\\r";
+    } else if (*cp < 0x20 || *cp == 0x7F) {
+      out += hex("\\x%02x", static_cast<unsigned>(*cp));
+    } else if ((*cp >= 0x80 && *cp <= 0x9F) || *cp == 0x2028 || *cp == 0x2029 ||
+               (*cp >= 0x202A && *cp <= 0x202E) || (*cp >= 0x2066 && *cp <= 0x2069) ||
+               *cp == 0xFEFF) {
+      // C1 controls; separators, bidi overrides and BOM reorder or break a line.
+      out += hex("\\u%04x", static_cast<unsigned>(*cp));
+    } else {
+      out.append(text.substr(pos, len));
+    }
+    pos += len;
+  }
+  return out;
+}
+
 bool valid_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {

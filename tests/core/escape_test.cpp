@@ -183,3 +183,34 @@ TEST(Utf8, ValidatesSequences) {
   EXPECT_FALSE(esc::valid_utf8("\xC3"));
   EXPECT_FALSE(esc::valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
 }
+
+TEST(TerminalText, ControlsAndLineBreakersBecomeVisibleEscapes) {
+  EXPECT_EQ(esc::terminal_text("web1"), "web1");
+  EXPECT_EQ(esc::terminal_text("ünïcødé-名前-🙂"), "ünïcødé-名前-🙂");
+  EXPECT_EQ(esc::terminal_text("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+  EXPECT_EQ(esc::terminal_text("\x1b[31mred"), "\\x1b[31mred");
+  EXPECT_EQ(esc::terminal_text("x\x7f"), "x\\x7f");
+  EXPECT_EQ(esc::terminal_text("\xC2\x85"), "\\u0085");  // NEL, a C1 control
+  EXPECT_EQ(esc::terminal_text("\xE2\x80\xAE"
+                               "evil"),
+            "\\u202eevil");  // right-to-left override
+  EXPECT_EQ(esc::terminal_text("bad\xff"), "bad\\xff");
+  for (const auto& name : hostile_names()) {
+    const auto shown = esc::terminal_text(name);
+    EXPECT_EQ(shown.find('\n'), std::string::npos) << shown;
+    EXPECT_TRUE(esc::valid_utf8(shown)) << shown;
+  }
+}
+
+TEST(Utf8, DecodesOneSequenceAtATime) {
+  std::size_t len = 0;
+  EXPECT_EQ(esc::decode_utf8("é", 0, len), U'é');
+  EXPECT_EQ(len, 2u);
+  EXPECT_EQ(esc::decode_utf8("🙂", 0, len), U'🙂');
+  EXPECT_EQ(len, 4u);
+  EXPECT_FALSE(esc::decode_utf8("\xff"
+                                "a",
+                                0, len)
+                   .has_value());
+  EXPECT_EQ(len, 1u);
+}

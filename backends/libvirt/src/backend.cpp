@@ -2,27 +2,14 @@
 #include <cstdio>
 
 #include "errors.hpp"
+#include "hyperctl/escape.hpp"
 #include "hyperctl/plugin.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::lv {
 
 std::string quoted(const std::string& name) {
-  std::string out = "'";
-  for (unsigned char c : name) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "'";
+  return "'" + escape::terminal_text(name) + "'";
 }
 
 namespace {

@@ -29,7 +29,7 @@ struct Session {
   DomPtr find_domain(const VmRef& ref, const std::string& operation) const;
 };
 
-/// 'name' for messages: quoted, control characters shown as \n, \t, \xNN.
+/// 'name' for messages: quoted, made safe by escape::terminal_text.
 std::string quoted(const std::string& name);
 
 /// Runs `f`, turning any foreign exception into an Error so that nothing

@@ -3,6 +3,8 @@
 // through these; nothing is spliced raw.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,7 +31,19 @@ std::string shell_word(std::string_view text);
 /// Invalid UTF-8 throws Error(InvalidArgument).
 std::string json_string(std::string_view text);
 
+/// Text for one terminal line or log line: C0/C1 controls, DEL, line and
+/// paragraph separators, bidi overrides and bytes that are not valid UTF-8
+/// become visible escapes (\n, \t, \x1b, \u202e...), so a hostile name cannot
+/// move the cursor, inject colour, reorder or break a line. Printable UTF-8 is
+/// kept as is. Used for every user-supplied string in a message.
+std::string terminal_text(std::string_view text);
+
 /// True when `text` is well-formed UTF-8.
 bool valid_utf8(std::string_view text);
+
+/// Decodes the UTF-8 sequence that starts at text[pos] (pos < size): sets
+/// `len` to its length in bytes and returns its code point, or returns
+/// nullopt with `len` = 1 when the byte there starts no well-formed sequence.
+std::optional<char32_t> decode_utf8(std::string_view text, std::size_t pos, std::size_t& len);
 
 }  // namespace hyperctl::escape
