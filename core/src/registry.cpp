@@ -93,7 +93,11 @@ Registry::Registry(std::vector<std::string> plugin_dirs) {
   // configured prefix, then the build tree.
   boost::system::error_code ec;
   const fs::path self = boost::dll::this_line_location(ec);
-  if (!ec) dirs.push_back((self.parent_path() / "hyperctl" / "plugins").string());
+  if (!ec) {
+    // Only where it exists: in a build tree this folder is never made.
+    const fs::path beside = self.parent_path() / "hyperctl" / "plugins";
+    if (fs::is_directory(beside, ec)) dirs.push_back(beside.string());
+  }
   dirs.push_back(HYPERCTL_INSTALL_PLUGIN_DIR);
   dirs.push_back(HYPERCTL_BUILD_PLUGIN_DIR);
 
