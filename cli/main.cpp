@@ -1,9 +1,10 @@
-// The only translation unit that includes CLI11 (it compiles slowly): it maps
-// the command line onto the structs of commands.hpp and nothing else.
+// Parses the command line with CLI11: the global options and the VM commands
+// here, the other families through app.hpp; the work is done in commands.cpp.
 #include <CLI/CLI.hpp>
 
 #include <string>
 
+#include "app.hpp"
 #include "commands.hpp"
 
 namespace {
@@ -151,6 +152,11 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "Print the version (loads no plugin)")->callback(run([&] {
     return run_version(g);
   }));
+
+  const CommandContext ctx{g, status};
+  add_storage_commands(app, ctx);
+  add_snapshot_commands(app, ctx);
+  add_network_host_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

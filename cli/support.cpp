@@ -1,0 +1,236 @@
+// What the command files share: output streams, secrets, the Session that
+// opens the connection, argument parsers, Ctrl-C cancellation, the spinner.
+#include "support.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/size.hpp"
+
+namespace hyperctl::cli {
+
+// ---------------------------------------------------------------- stderr --
+
+void write_stderr(const std::string& text) {
+  std::fflush(stdout);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+void write_stdout(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+std::string squote(const std::string& name) {
+  return "'" + printable(name) + "'";
+}
+
+// --------------------------------------------------------------- secrets --
+
+/// Passwords come from HYPERCTL_PASSWORD or a prompt on the controlling
+/// terminal with echo off; never from argv, and they are never printed.
+std::optional<std::string> ask_secret(const std::string& prompt) {
+  if (const char* env = std::getenv("HYPERCTL_PASSWORD"); env && *env) return std::string(env);
+  if (!isatty(STDIN_FILENO)) return std::nullopt;
+  const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::nullopt;
+  const std::string p = printable(prompt) + ": ";
+  [[maybe_unused]] auto w1 = ::write(fd, p.data(), p.size());
+  termios old{};
+  const bool have_tio = tcgetattr(fd, &old) == 0;
+  if (have_tio) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  std::string secret;
+  char c = 0;
+  bool ok = false;
+  while (::read(fd, &c, 1) == 1) {
+    if (c == '\n' || c == '\r') {
+      ok = true;
+      break;
+    }
+    secret += c;
+  }
+  if (have_tio) tcsetattr(fd, TCSAFLUSH, &old);
+  [[maybe_unused]] auto w2 = ::write(fd, "\n", 1);
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return secret;
+}
+
+// --------------------------------------------------------------- session --
+
+Connection& Session::connect(bool read_only) {
+  if (conn_) return *conn_;
+  std::string uri = g_.uri;
+  if (uri.empty()) {
+    if (const char* env = std::getenv("HYPERCTL_URI")) uri = env;
+  }
+  if (uri.empty()) {
+    throw Error(ErrorCode::InvalidArgument, "no connection URI: give -c URI or set HYPERCTL_URI");
+  }
+  ConnectOptions options;
+  options.secret = ask_secret;
+  options.read_only = read_only;
+  conn_ = registry().open(uri, options);
+  return *conn_;
+}
+
+/// The result of a command that changes one VM.
+int report_action(Session& s, const std::string& operation, const std::string& vm,
+                  const std::string& result, const std::string& message) {
+  JsonValue doc = {{"schema", "hyperctl.result/1"},
+                   {"operation", operation},
+                   {"vm", vm},
+                   {"result", result},
+                   {"message", message}};
+  write_stdout(render(s.format(), doc, printable(message) + "\n"));
+  return 0;
+}
+
+/// A command whose result is a VM (create, define, set): a message line as
+/// table, the hyperctl.vm/1 document otherwise.
+int report_vm(Session& s, const VmInfo& vm, const std::string& message) {
+  switch (s.format()) {
+    case Format::Table:
+      write_stdout(printable(message) + "\n");
+      break;
+    case Format::Csv:
+      write_stdout(vm_list_csv({vm}));
+      break;
+    case Format::Json:
+      write_stdout(to_json_text(vm_doc_Json(s.uri(), vm)));
+      break;
+    case Format::Yaml:
+      write_stdout(to_yaml(vm_doc_Json(s.uri(), vm)));
+      break;
+  }
+  return 0;
+}
+
+std::vector<VmState> parse_states(const std::vector<std::string>& names) {
+  std::vector<VmState> states;
+  for (const auto& n : names) {
+    if (n.empty()) continue;
+    auto st = parse_vm_state(n);
+    if (!st) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "unknown state " + squote(n) +
+                      " (running, paused, suspended, off, crashed, transitional, unknown)");
+    }
+    states.push_back(*st);
+  }
+  return states;
+}
+
+/// --disk: a size when parse_size accepts it, else a path. A word that starts
+/// with a digit and has no '/' is taken for a mistyped size ("10Q") rather
+/// than a relative file name, and reported as such.
+DiskSpec parse_disk(const std::string& text) {
+  DiskSpec d;
+  try {
+    d.size_bytes = parse_size(text);
+    if (d.size_bytes == 0) {
+      throw Error(ErrorCode::InvalidArgument, "disk size must be more than 0: " + squote(text));
+    }
+    return d;
+  } catch (const Error& e) {
+    const bool looks_like_size = !text.empty() &&
+                                 ((text[0] >= '0' && text[0] <= '9') || text[0] == '-' ||
+                                  text[0] == '+' || text[0] == '.') &&
+                                 text.find('/') == std::string::npos;
+    if (looks_like_size || text.empty()) {
+      throw Error(ErrorCode::InvalidArgument, std::string("bad --disk: ") + e.what());
+    }
+  }
+  d.path = text;
+  return d;
+}
+
+std::uint64_t parse_memory(const std::string& text) {
+  std::uint64_t bytes = 0;
+  try {
+    bytes = parse_size(text);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::InvalidArgument, std::string("bad --memory: ") + e.what());
+  }
+  if (bytes == 0)
+    throw Error(ErrorCode::InvalidArgument, "bad --memory: must be more than 0: " + squote(text));
+  return bytes;
+}
+
+std::string read_input(const std::string& file) {
+  int fd = STDIN_FILENO;
+  if (file != "-") {
+    fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      throw Error(err == ENOENT ? ErrorCode::NotFound : ErrorCode::InvalidArgument,
+                  "cannot read " + squote(file) + ": " + std::strerror(err));
+    }
+  }
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      if (fd != STDIN_FILENO) ::close(fd);
+      throw Error(ErrorCode::InvalidArgument,
+                  "cannot read " + (file == "-" ? std::string("standard input") : squote(file)) +
+                      ": " + std::strerror(err));
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  if (fd != STDIN_FILENO) ::close(fd);
+  if (data.find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw Error(ErrorCode::InvalidArgument,
+                (file == "-" ? std::string("standard input") : squote(file)) + " is empty");
+  }
+  return data;
+}
+
+// ------------------------------------------------------------- shutdown --
+
+namespace {
+
+CancelToken* g_cancel = nullptr;  // set while a cancellable wait runs
+
+extern "C" void on_sigint(int) {
+  if (g_cancel == nullptr || g_cancel->cancelled()) {
+    // Second Ctrl-C (or none expected): stop now.
+    ::signal(SIGINT, SIG_DFL);
+    ::raise(SIGINT);
+    return;
+  }
+  g_cancel->cancel();
+}
+
+}  // namespace
+
+SigintCancels::SigintCancels(CancelToken& token) {
+  g_cancel = &token;
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: let a blocking wait see EINTR
+  sigaction(SIGINT, &sa, &old_);
+}
+SigintCancels::~SigintCancels() {
+  sigaction(SIGINT, &old_, nullptr);
+  g_cancel = nullptr;
+}
+
+}  // namespace hyperctl::cli

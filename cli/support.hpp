@@ -1,0 +1,118 @@
+// What the command files share: output streams, secrets, the Session that
+// opens the connection, argument parsers, Ctrl-C cancellation, the spinner.
+// Every command family (vm, pool, volume, snapshot, network, host) builds on
+// these so that all commands behave alike.
+#pragma once
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "hyperctl/connection.hpp"
+#include "hyperctl/registry.hpp"
+#include "hyperctl/types.hpp"
+#include "output.hpp"
+#include "text.hpp"
+
+namespace hyperctl::cli {
+
+void write_stderr(const std::string& text);
+void write_stdout(const std::string& text);
+/// 'name' made printable, for messages.
+std::string squote(const std::string& name);
+
+/// Passwords come from HYPERCTL_PASSWORD or a prompt on the controlling
+/// terminal with echo off; never from argv, and they are never printed.
+std::optional<std::string> ask_secret(const std::string& prompt);
+
+/// What one invocation works with: the output format, and (only when a
+/// command needs it) the registry and one connection.
+class Session {
+ public:
+  explicit Session(const GlobalOptions& g) : g_(g), format_(parse_format(g.output)) {}
+
+  Format format() const { return format_; }
+
+  Registry& registry() {
+    if (!registry_) registry_ = std::make_unique<Registry>(g_.plugin_dirs);
+    return *registry_;
+  }
+
+  /// Opens the connection on first use (-c, else HYPERCTL_URI).
+  Connection& connect(bool read_only = false);
+
+  VmOps& vms(bool read_only = false) { return connect(read_only).vms(); }
+  std::string uri() const { return conn_ ? conn_->uri().str() : std::string(); }
+
+ private:
+  const GlobalOptions& g_;
+  Format format_;
+  std::unique_ptr<Registry> registry_;  // declared first: outlives conn_
+  std::unique_ptr<Connection> conn_;
+};
+
+/// The result of a command that changes one object: hyperctl.result/1.
+int report_action(Session& s, const std::string& operation, const std::string& vm,
+                  const std::string& result, const std::string& message);
+/// A command whose result is a VM (create, define, set): a message line as
+/// table, the hyperctl.vm/1 document otherwise.
+int report_vm(Session& s, const VmInfo& vm, const std::string& message);
+
+/// --state values; throws Error(InvalidArgument) naming an unknown one.
+std::vector<VmState> parse_states(const std::vector<std::string>& names);
+/// --disk: a size when parse_size accepts it, else a path.
+DiskSpec parse_disk(const std::string& text);
+/// --memory: a size above 0.
+std::uint64_t parse_memory(const std::string& text);
+/// A whole file, or standard input for "-"; refuses an empty one.
+std::string read_input(const std::string& file);
+
+/// Installs a SIGINT handler that cancels `token` for the life of this
+/// object (a second Ctrl-C stops the process), then restores the old one.
+class SigintCancels {
+ public:
+  explicit SigintCancels(CancelToken& token);
+  ~SigintCancels();
+  SigintCancels(const SigintCancels&) = delete;
+  SigintCancels& operator=(const SigintCancels&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+/// A spinner on stderr, only when stderr is a terminal.
+class Spinner {
+ public:
+  explicit Spinner(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
+  ~Spinner() {
+    if (tty_ && shown_) write_stderr("\r\033[K");
+  }
+  Spinner(const Spinner&) = delete;
+  Spinner& operator=(const Spinner&) = delete;
+
+  void update(const Progress& p) {
+    if (!tty_) return;
+    static constexpr const char* kFrames[] = {"|", "/", "-", "\\"};
+    std::string line = "\r" + std::string(kFrames[frame_++ % 4]) + " " + label_;
+    if (p.unit == "ms" && p.total) {
+      line += " (" + std::to_string(p.done / 1000) + "/" + std::to_string(p.total / 1000) + " s)";
+    }
+    line += "\033[K";
+    write_stderr(line);
+    shown_ = true;
+  }
+
+ private:
+  std::string label_;
+  bool tty_;
+  bool shown_ = false;
+  unsigned frame_ = 0;
+};
+
+}  // namespace hyperctl::cli
