@@ -77,14 +77,29 @@ void SnapshotOps::remove(const VmRef&, const std::string&, bool) {
 std::vector<Pool> StorageOps::list_pools() {
   unsupported(Operation::PoolList);
 }
+Pool StorageOps::get_pool(const std::string&) {
+  unsupported(Operation::PoolInfo);
+}
 Pool StorageOps::create_pool(const std::string&, const std::string&) {
   unsupported(Operation::PoolCreate);
+}
+void StorageOps::start_pool(const std::string&) {
+  unsupported(Operation::PoolStart);
+}
+void StorageOps::stop_pool(const std::string&) {
+  unsupported(Operation::PoolStop);
+}
+void StorageOps::refresh_pool(const std::string&) {
+  unsupported(Operation::PoolRefresh);
 }
 void StorageOps::remove_pool(const std::string&) {
   unsupported(Operation::PoolDelete);
 }
 std::vector<Volume> StorageOps::list_volumes(const std::string&) {
   unsupported(Operation::VolumeList);
+}
+Volume StorageOps::get_volume(const std::string&, const std::string&) {
+  unsupported(Operation::VolumeInfo);
 }
 Volume StorageOps::create_volume(const VolumeSpec&) {
   unsupported(Operation::VolumeCreate);
@@ -99,16 +114,25 @@ Volume StorageOps::clone_volume(const std::string&, const std::string&, const Vo
   unsupported(Operation::VolumeClone);
 }
 void StorageOps::upload_volume(const std::string&, const std::string&, const std::string&,
-                               const ProgressFn&, const CancelToken&) {
+                               const TransferOptions&, const ProgressFn&, const CancelToken&) {
   unsupported(Operation::VolumeUpload);
 }
 void StorageOps::download_volume(const std::string&, const std::string&, const std::string&,
-                                 const ProgressFn&, const CancelToken&) {
+                                 const TransferOptions&, const ProgressFn&, const CancelToken&) {
   unsupported(Operation::VolumeDownload);
 }
 
 std::vector<Network> NetworkOps::list() {
   unsupported(Operation::NetworkList);
+}
+Network NetworkOps::get(const std::string&) {
+  unsupported(Operation::NetworkInfo);
+}
+void NetworkOps::start(const std::string&) {
+  unsupported(Operation::NetworkStart);
+}
+void NetworkOps::stop(const std::string&) {
+  unsupported(Operation::NetworkStop);
 }
 
 PreflightReport MigrationOps::preflight(const VmRef&, Connection&, const MigrationOptions&) {

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include "hyperctl/plugin.hpp"
 
 #include "harness.hpp"
 
@@ -456,7 +457,7 @@ TEST(CliBackends, JsonHasPluginsAndCapabilities) {
     if (p.at("name") != "libvirt") continue;
     found = true;
     EXPECT_TRUE(p.at("loaded").get<bool>());
-    EXPECT_EQ(p.at("abi"), 1);
+    EXPECT_EQ(p.at("abi"), hyperctl::kPluginAbi);
     const auto schemes = p.at("schemes").get<std::vector<std::string>>();
     EXPECT_NE(std::find(schemes.begin(), schemes.end(), "test"), schemes.end());
     const auto caps = p.at("capabilities").get<std::vector<std::string>>();

@@ -46,7 +46,7 @@ class BadInput : public ::testing::Test {
     VmSpec spec;
     spec.name = name;
     spec.memory_bytes = 64 * kMiB;
-    spec.disks.push_back(DiskSpec{kMiB, "", "", ""});
+    spec.disks.push_back(DiskSpec{.size_bytes = kMiB});
     spec.networks = {"default"};
     created_.push_back(name);
     auto info = vms().create(spec);
@@ -124,7 +124,7 @@ TEST_F(BadInput, HostileNameWithSlashIsRefusedBeforeAnythingIsCreated) {
   const auto names = vm_names();
   VmSpec spec;
   spec.name = "we<b>&'\"$(rm -rf /);x";
-  spec.disks.push_back(DiskSpec{kMiB, "", "", ""});
+  spec.disks.push_back(DiskSpec{.size_bytes = kMiB});
   auto err = error_of([&] { vms().create(spec); });
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code(), ErrorCode::InvalidArgument);
@@ -162,8 +162,8 @@ TEST_F(BadInput, FailedDefineAfterVolumeCreationLeavesNoVolumeBehind) {
   const auto names = vm_names();
   VmSpec spec;
   spec.name = "hyperctl-test-rollback";
-  spec.disks.push_back(DiskSpec{kMiB, "", "", ""});
-  spec.disks.push_back(DiskSpec{0, file.string(), "bogus", ""});
+  spec.disks.push_back(DiskSpec{.size_bytes = kMiB});
+  spec.disks.push_back(DiskSpec{.path = file.string(), .format = "bogus"});
   auto err = error_of([&] { vms().create(spec); });
   std::filesystem::remove(file);
   ASSERT_TRUE(err);
@@ -176,8 +176,8 @@ TEST_F(BadInput, FailedSecondVolumeRollsBackTheFirst) {
   const auto vols = pool_volumes();
   VmSpec spec;
   spec.name = "hyperctl-test-rollback2";
-  spec.disks.push_back(DiskSpec{kMiB, "", "", ""});
-  spec.disks.push_back(DiskSpec{kMiB, "", "", "no-such-pool"});
+  spec.disks.push_back(DiskSpec{.size_bytes = kMiB});
+  spec.disks.push_back(DiskSpec{.size_bytes = kMiB, .pool = "no-such-pool"});
   EXPECT_ERROR_CODE(vms().create(spec), ErrorCode::NotFound);
   EXPECT_EQ(pool_volumes(), vols);
   EXPECT_FALSE(has_vm_named(*conn_, spec.name));
@@ -187,7 +187,7 @@ TEST_F(BadInput, CreateWithTakenNameIsAlreadyExistsAndCreatesNoVolume) {
   const auto vols = pool_volumes();
   VmSpec spec;
   spec.name = "test";
-  spec.disks.push_back(DiskSpec{kMiB, "", "", ""});
+  spec.disks.push_back(DiskSpec{.size_bytes = kMiB});
   EXPECT_ERROR_CODE(vms().create(spec), ErrorCode::AlreadyExists);
   EXPECT_EQ(pool_volumes(), vols);
   EXPECT_EQ(vms().get("test").state, VmState::Running);
@@ -196,9 +196,9 @@ TEST_F(BadInput, CreateWithTakenNameIsAlreadyExistsAndCreatesNoVolume) {
 TEST_F(BadInput, CreateWithMissingDiskFileIsNotFound) {
   VmSpec spec;
   spec.name = "hyperctl-test-missing-disk";
-  spec.disks.push_back(DiskSpec{0, "/nonexistent/hyperctl/disk.qcow2", "", ""});
+  spec.disks.push_back(DiskSpec{.path = "/nonexistent/hyperctl/disk.qcow2"});
   EXPECT_ERROR_CODE(vms().create(spec), ErrorCode::NotFound);
-  spec.disks = {DiskSpec{kMiB, "", "qcow2;rm", ""}};
+  spec.disks = {DiskSpec{.size_bytes = kMiB, .format = "qcow2;rm"}};
   EXPECT_ERROR_CODE(vms().create(spec), ErrorCode::InvalidArgument);
   spec.disks = {DiskSpec{}};
   EXPECT_ERROR_CODE(vms().create(spec), ErrorCode::InvalidArgument);

@@ -36,9 +36,14 @@ namespace hyperctl {
   X(SnapshotRevert, "snapshot.revert")        \
   X(SnapshotDelete, "snapshot.delete")        \
   X(PoolList, "pool.list")                    \
+  X(PoolInfo, "pool.info")                    \
   X(PoolCreate, "pool.create")                \
+  X(PoolStart, "pool.start")                  \
+  X(PoolStop, "pool.stop")                    \
+  X(PoolRefresh, "pool.refresh")              \
   X(PoolDelete, "pool.delete")                \
   X(VolumeList, "volume.list")                \
+  X(VolumeInfo, "volume.info")                \
   X(VolumeCreate, "volume.create")            \
   X(VolumeDelete, "volume.delete")            \
   X(VolumeResize, "volume.resize")            \
@@ -46,6 +51,9 @@ namespace hyperctl {
   X(VolumeUpload, "volume.upload")            \
   X(VolumeDownload, "volume.download")        \
   X(NetworkList, "network.list")              \
+  X(NetworkInfo, "network.info")              \
+  X(NetworkStart, "network.start")            \
+  X(NetworkStop, "network.stop")              \
   X(MigratePreflight, "migrate.check")        \
   X(MigrateLive, "migrate.live")              \
   X(MigrateOffline, "migrate.offline")        \

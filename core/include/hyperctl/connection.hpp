@@ -75,40 +75,73 @@ class VmOps : public OperationGroup {
   virtual std::string export_config(const VmRef& vm);
 };
 
+/// Snapshots (libvirt), snapshots (vSphere), checkpoints (Hyper-V). A missing
+/// snapshot is Error(NotFound).
 class SnapshotOps : public OperationGroup {
  public:
   using OperationGroup::OperationGroup;
+  /// Every snapshot of the VM, parents before children (a tree in pre-order).
   virtual std::vector<Snapshot> list(const VmRef& vm);
+  /// Takes a snapshot; spec.name empty: the backend picks one.
   virtual Snapshot create(const VmRef& vm, const SnapshotSpec& spec);
+  /// Returns the VM to the snapshot: disks, and memory/state when it has them.
   virtual void revert(const VmRef& vm, const std::string& snapshot);
+  /// Deletes one snapshot (its children move to its parent), or with
+  /// `with_children` the whole subtree.
   virtual void remove(const VmRef& vm, const std::string& snapshot, bool with_children);
 };
 
+/// Pools (libvirt pools, vSphere datastores, Hyper-V folders) and the
+/// volumes (virtual disks, ISOs) in them. Names are pool-relative; a missing
+/// pool or volume is Error(NotFound).
 class StorageOps : public OperationGroup {
  public:
   using OperationGroup::OperationGroup;
   virtual std::vector<Pool> list_pools();
+  virtual Pool get_pool(const std::string& name);
+  /// Defines, builds (creates the folder) and starts a directory pool that
+  /// starts with its host.
   virtual Pool create_pool(const std::string& name, const std::string& path);
+  virtual void start_pool(const std::string& name);
+  virtual void stop_pool(const std::string& name);
+  /// Rescans the pool for volumes added or removed behind its back.
+  virtual void refresh_pool(const std::string& name);
+  /// Stops and forgets the pool; its folder and volumes stay on disk.
   virtual void remove_pool(const std::string& name);
+
   virtual std::vector<Volume> list_volumes(const std::string& pool);
+  /// One volume, with the VMs that use it (Volume::used_by).
+  virtual Volume get_volume(const std::string& pool, const std::string& name);
   virtual Volume create_volume(const VolumeSpec& spec);
+  /// Refuses (Conflict, naming the VMs) a volume a VM uses.
   virtual void remove_volume(const std::string& pool, const std::string& name);
+  /// Grows (or shrinks, where safe) to `capacity_bytes`. Refuses (Conflict)
+  /// shrinking below what the volume already holds; nothing changes then.
   virtual Volume resize_volume(const std::string& pool, const std::string& name,
                                std::uint64_t capacity_bytes);
+  /// Copies `name` to `target` (target.pool may be another pool).
   virtual Volume clone_volume(const std::string& pool, const std::string& name,
                               const VolumeSpec& target);
+  /// Streams a local file into the volume (works over remote connections).
+  /// Interrupted or failed, it leaves no volume that claims to be complete.
   virtual void upload_volume(const std::string& pool, const std::string& name,
-                             const std::string& local_path, const ProgressFn& progress,
-                             const CancelToken& cancel);
+                             const std::string& local_path, const TransferOptions& options,
+                             const ProgressFn& progress, const CancelToken& cancel);
+  /// Streams the volume into a local file. The file appears under its final
+  /// name only once complete; an interrupted download leaves none.
   virtual void download_volume(const std::string& pool, const std::string& name,
-                               const std::string& local_path, const ProgressFn& progress,
-                               const CancelToken& cancel);
+                               const std::string& local_path, const TransferOptions& options,
+                               const ProgressFn& progress, const CancelToken& cancel);
 };
 
 class NetworkOps : public OperationGroup {
  public:
   using OperationGroup::OperationGroup;
   virtual std::vector<Network> list();
+  /// One network, with the VMs attached to it (Network::vms).
+  virtual Network get(const std::string& name);
+  virtual void start(const std::string& name);
+  virtual void stop(const std::string& name);
 };
 
 class MigrationOps : public OperationGroup {

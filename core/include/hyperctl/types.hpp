@@ -79,13 +79,15 @@ struct VmFilter {
   std::string name_glob;        ///< shell-style pattern on the name (*, ?, [..])
 };
 
-/// A disk for a new VM: either a new volume of `size_bytes` or an existing
-/// file or volume at `path`.
+/// A disk for a new VM, one of: a new volume of `size_bytes` (in `pool`, of
+/// `format`); an existing volume `volume` in `pool`; an existing file `path`.
 struct DiskSpec {
   std::uint64_t size_bytes = 0;
   std::string path;
-  std::string format;  ///< empty: backend default (qcow2 on libvirt)
-  std::string pool;    ///< where a new volume goes; empty: backend default
+  std::string format;           ///< empty: backend default (qcow2 on libvirt)
+  std::string pool;             ///< where a new volume goes / the existing one is; empty: default
+  std::string volume;           ///< name of an existing volume in `pool`
+  std::string device = "disk";  ///< "disk" or "cdrom" (an ISO; the VM boots from it)
 };
 
 struct VmSpec {
@@ -94,6 +96,7 @@ struct VmSpec {
   std::uint64_t memory_bytes = 512ull << 20;
   std::vector<DiskSpec> disks;
   std::vector<std::string> networks;
+  std::string firmware;  ///< "" (backend default), "bios" or "uefi"
   std::string guest_os;  ///< hint ("linux", "windows", a vSphere guest id...)
   std::map<std::string, std::string> extras;
 };
@@ -123,6 +126,7 @@ struct Snapshot {
   std::string description;
   std::string parent;  ///< empty for a root snapshot
   bool current = false;
+  bool disk_only = false;  ///< no memory state: reverting boots from the disks
   std::int64_t created_unix = 0;
   VmState vm_state = VmState::Unknown;  ///< state the VM had when taken
 };
@@ -149,6 +153,8 @@ struct Volume {
   std::string name;
   std::string pool;
   std::string path;
+  std::string key;   ///< backend's unique key (libvirt: usually the path)
+  std::string type;  ///< file, block, dir, network...
   std::string format;
   std::uint64_t capacity_bytes = 0;
   std::uint64_t allocation_bytes = 0;
@@ -158,8 +164,15 @@ struct Volume {
 struct VolumeSpec {
   std::string name;
   std::string pool;
-  std::string format;  ///< qcow2, raw, vmdk, vhdx
+  std::string format;  ///< qcow2, raw, vmdk, vhdx; empty: backend default
   std::uint64_t capacity_bytes = 0;
+};
+
+/// Options of a volume upload or download.
+struct TransferOptions {
+  /// Download: replace an existing local file. Upload: replace the content of
+  /// an existing volume. Without it, an existing target is refused (Conflict).
+  bool overwrite = false;
 };
 
 struct Network {
@@ -169,8 +182,10 @@ struct Network {
   std::optional<bool> autostart;
   std::string bridge;
   std::string forward_mode;  ///< nat, route, bridge, private, external...
+  std::string address;       ///< host side, CIDR: "192.168.122.1/24"; empty when none
   std::string dhcp_start;
   std::string dhcp_end;
+  std::vector<std::string> vms;  ///< VMs with a NIC on it (filled by get(), not list())
 };
 
 struct HostInfo {
@@ -180,8 +195,12 @@ struct HostInfo {
   std::string manager_version;     ///< libvirt / vCenter / PowerShell module version
   std::string cpu_model;
   std::string cpu_vendor;
+  std::vector<std::string> cpu_features;  ///< as the hypervisor names them ("vmx", "nx"...)
   std::string arch;
-  unsigned cpus = 0;
+  std::string host_uuid;
+  unsigned cpus = 0;  ///< logical CPUs
+  unsigned sockets = 0, cores_per_socket = 0, threads_per_core = 0;
+  std::vector<std::string> guest_types;  ///< VM types the host can run ("kvm", "qemu"...)
   std::uint64_t memory_total_bytes = 0;
   std::uint64_t memory_free_bytes = 0;
   std::map<std::string, std::string> extras;
