@@ -54,13 +54,15 @@ class LibvirtConnection final : public Connection {
         vms_(session_),
         host_(session_),
         networks_(session_),
-        storage_(session_) {}
+        storage_(session_),
+        snapshots_(session_) {}
 
   const Uri& uri() const override { return session_.uri; }
   VmOps& vms() override { return vms_; }
   HostOps& host() override { return host_; }
   NetworkOps& networks() override { return networks_; }
   StorageOps& storage() override { return storage_; }
+  SnapshotOps& snapshots() override { return snapshots_; }
 
  private:
   Session session_;
@@ -68,6 +70,7 @@ class LibvirtConnection final : public Connection {
   LibvirtHostOps host_;
   LibvirtNetworkOps networks_;
   LibvirtStorageOps storage_;
+  LibvirtSnapshotOps snapshots_;
 };
 
 class LibvirtBackend final : public Backend {
@@ -91,7 +94,10 @@ class LibvirtBackend final : public Backend {
             Operation::VmSetResources, Operation::VmAutostart,
             Operation::VmExportConfig, Operation::PoolList,
             Operation::VolumeList,     Operation::NetworkList,
-            Operation::HostInfo};
+            Operation::NetworkInfo,    Operation::NetworkStart,
+            Operation::NetworkStop,    Operation::SnapshotList,
+            Operation::SnapshotCreate, Operation::SnapshotRevert,
+            Operation::SnapshotDelete, Operation::HostInfo};
   }
 
   std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {

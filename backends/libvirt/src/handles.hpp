@@ -24,6 +24,7 @@ using DomPtr = std::unique_ptr<virDomain, Deleter<virDomainFree>>;
 using PoolPtr = std::unique_ptr<virStoragePool, Deleter<virStoragePoolFree>>;
 using VolPtr = std::unique_ptr<virStorageVol, Deleter<virStorageVolFree>>;
 using NetPtr = std::unique_ptr<virNetwork, Deleter<virNetworkFree>>;
+using SnapPtr = std::unique_ptr<virDomainSnapshot, Deleter<virDomainSnapshotFree>>;
 /// A string libvirt allocated and the caller must free().
 using CString = std::unique_ptr<char, Deleter<std::free>>;
 

@@ -53,6 +53,21 @@ class LibvirtNetworkOps final : public NetworkOps {
  public:
   explicit LibvirtNetworkOps(Session& session) : NetworkOps(kBackendName), s_(session) {}
   std::vector<Network> list() override;
+  Network get(const std::string& name) override;
+  void start(const std::string& name) override;
+  void stop(const std::string& name) override;
+
+ private:
+  Session& s_;
+};
+
+class LibvirtSnapshotOps final : public SnapshotOps {
+ public:
+  explicit LibvirtSnapshotOps(Session& session) : SnapshotOps(kBackendName), s_(session) {}
+  std::vector<Snapshot> list(const VmRef& vm) override;
+  Snapshot create(const VmRef& vm, const SnapshotSpec& spec) override;
+  void revert(const VmRef& vm, const std::string& snapshot) override;
+  void remove(const VmRef& vm, const std::string& snapshot, bool with_children) override;
 
  private:
   Session& s_;

@@ -1,4 +1,4 @@
-// Storage pools, volumes and networks: bulk listing only, for now.
+// Storage pools and volumes: bulk listing only, for now (networks: network_ops.cpp).
 #include "errors.hpp"
 #include "ops.hpp"
 #include "xml.hpp"
@@ -73,37 +73,6 @@ std::vector<Volume> LibvirtStorageOps::list_volumes(const std::string& pool_name
             XmlDoc::parse(xml.get(), "a volume description").value("/volume/target/format/@type");
       take_last_error(s_.get());
       out.push_back(std::move(v));
-    }
-    return out;
-  });
-}
-
-std::vector<Network> LibvirtNetworkOps::list() {
-  return guarded("network.list", [&] {
-    const std::string op = "network.list";
-    virNetworkPtr* raw = nullptr;
-    int n = virConnectListAllNetworks(s_.get(), &raw, 0);
-    if (n < 0) fail(s_.get(), "cannot list the networks of " + s_.uri.raw, op);
-    std::vector<Network> out;
-    for (auto& net : adopt_array<NetPtr>(raw, n)) {
-      Network w;
-      w.name = virNetworkGetName(net.get());
-      char uuid[VIR_UUID_STRING_BUFLEN] = {};
-      if (virNetworkGetUUIDString(net.get(), uuid) == 0) w.id = uuid;
-      w.active = virNetworkIsActive(net.get()) == 1;
-      int autostart = 0;
-      if (virNetworkGetAutostart(net.get(), &autostart) == 0) w.autostart = autostart != 0;
-      CString xml(virNetworkGetXMLDesc(net.get(), 0));
-      if (!xml) fail(s_.get(), "cannot read network " + quoted(w.name), op);
-      auto doc = XmlDoc::parse(xml.get(), "a network description");
-      w.bridge = doc.value("/network/bridge/@name");
-      w.forward_mode = doc.value("/network/forward/@mode");
-      if (w.forward_mode.empty())
-        w.forward_mode = doc.select("/network/forward").empty() ? "isolated" : "nat";
-      w.dhcp_start = doc.value("/network/ip/dhcp/range/@start");
-      w.dhcp_end = doc.value("/network/ip/dhcp/range/@end");
-      take_last_error(s_.get());
-      out.push_back(std::move(w));
     }
     return out;
   });
