@@ -1,5 +1,7 @@
 #include "domain_xml.hpp"
 
+#include <algorithm>
+
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "xml.hpp"
@@ -26,13 +28,19 @@ std::string build_domain_xml(const DomainPlan& plan) {
   x += "  <memory unit='KiB'>" + std::to_string(plan.memory_kib) + "</memory>\n";
   x += "  <currentMemory unit='KiB'>" + std::to_string(plan.memory_kib) + "</currentMemory>\n";
   x += "  <vcpu>" + std::to_string(plan.vcpus) + "</vcpu>\n";
-  x += "  <os>\n    <type";
+  x += "  <os";
+  if (!plan.firmware.empty()) x += " firmware='" + xml_attr(plan.firmware) + "'";
+  x += ">\n    <type";
   if (!plan.arch.empty()) x += " arch='" + xml_attr(plan.arch) + "'";
   x += ">" + xml_text(plan.os_type) + "</type>\n";
-  if (plan.os_type == "exe")
+  const bool has_cdrom =
+      std::any_of(plan.disks.begin(), plan.disks.end(), [](const DiskPlan& d) { return d.cdrom; });
+  if (plan.os_type == "exe") {
     x += "    <init>/sbin/init</init>\n";
-  else
+  } else {
+    if (has_cdrom) x += "    <boot dev='cdrom'/>\n";
     x += "    <boot dev='hd'/>\n";
+  }
   x += "  </os>\n";
   if (plan.acpi) x += "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n";
   x += "  <devices>\n";
@@ -72,6 +80,7 @@ DomainDetails parse_domain_xml(const std::string& xml) {
   out.uuid = doc.value("/domain/uuid");
   out.domain_type = doc.value("/domain/@type");
   out.os_type = doc.value("/domain/os/type");
+  out.firmware = doc.value("/domain/os/@firmware");
   for (const auto& disk : doc.select("/domain/devices/disk")) {
     DiskInfo info;
     DiskSource src;

@@ -28,9 +28,13 @@ struct DomainPlan {
   std::vector<DiskPlan> disks;
   std::vector<std::string> networks;
   bool acpi = false;  ///< <features><acpi/><apic/></features>, needed for graceful shutdown
+  /// <os firmware='...'>: "efi" asks libvirt to pick a UEFI firmware; empty:
+  /// the driver's default (SeaBIOS on x86 QEMU).
+  std::string firmware;
 };
 
-/// The domain XML for `plan`. Throws Error(InvalidArgument) when a string
+/// The domain XML for `plan`. A plan with a CD-ROM boots from it first, then
+/// from the first hard disk. Throws Error(InvalidArgument) when a string
 /// cannot be carried by XML (control characters, invalid UTF-8).
 std::string build_domain_xml(const DomainPlan& plan);
 
@@ -48,6 +52,7 @@ struct DomainDetails {
   std::string uuid;
   std::string domain_type;
   std::string os_type;
+  std::string firmware;  ///< <os firmware=...>, "" when not set
   std::vector<DiskInfo> disks;
   std::vector<DiskSource> sources;  ///< same order as disks
   std::vector<NicInfo> nics;

@@ -288,6 +288,55 @@ PoolPtr choose_pool(const Session& s, const std::string& wanted, const std::stri
   return std::move(pools.front());
 }
 
+/// <os firmware=...> for `wanted` ("", "bios", "uefi"). UEFI goes through
+/// libvirt's firmware autoselection, so it is offered only where the domain
+/// capabilities list an EFI firmware; the test driver simulates and just
+/// records the choice.
+std::string choose_firmware(const Session& s, const std::string& wanted, const GuestKind& kind,
+                            const std::string& op) {
+  if (wanted.empty() || wanted == "bios") return {};
+  if (wanted != "uefi")
+    throw Error(ErrorCode::InvalidArgument,
+                "firmware " + quoted(wanted) + " is neither bios nor uefi", op);
+  if (s.is_test_driver()) return "efi";
+  if (kind.os_type != "hvm")
+    throw Error(ErrorCode::Unsupported,
+                "UEFI firmware applies to hvm guests; the " + s.driver + " driver runs containers",
+                op);
+  CString caps(virConnectGetDomainCapabilities(s.get(), nullptr,
+                                               kind.arch.empty() ? nullptr : kind.arch.c_str(),
+                                               nullptr, kind.domain_type.c_str(), 0));
+  if (!caps) {
+    auto e = take_last_error(s.get());
+    if (e.code == VIR_ERR_NO_SUPPORT)
+      throw Error(ErrorCode::Unsupported,
+                  "cannot check for UEFI firmware: the " + s.driver +
+                      " driver does not report domain capabilities",
+                  op, e.detail());
+    fail(e, "cannot read the domain capabilities of " + s.uri.raw, op);
+  }
+  auto doc = XmlDoc::parse(caps.get(), "a domain capabilities document");
+  for (const auto& v : doc.select("/domainCapabilities/os/enum[@name='firmware']/value"))
+    if (v.text() == "efi") return "efi";
+  throw Error(ErrorCode::Unsupported,
+              "no UEFI firmware on " + s.uri.raw + " for " + kind.arch + "/" + kind.domain_type +
+                  " guests: libvirt found no EFI firmware descriptor (install OVMF on the host, "
+                  "Debian package 'ovmf'), or use --firmware bios",
+              op);
+}
+
+/// A network a new VM is attached to must exist (libvirt would only notice
+/// when the VM starts).
+void require_network(const Session& s, const std::string& name, const std::string& op) {
+  NetPtr net(virNetworkLookupByName(s.get(), name.c_str()));
+  if (net) return;
+  auto e = take_last_error(s.get());
+  if (e.code == VIR_ERR_NO_NETWORK)
+    throw Error(ErrorCode::NotFound, "network " + quoted(name) + " not found on " + s.uri.raw, op,
+                e.detail());
+  fail(e, "cannot look up network " + quoted(name), op);
+}
+
 /// Volumes created by create(); deleted again unless released.
 class VolumeRollback {
  public:
@@ -444,6 +493,7 @@ VmInfo LibvirtVmOps::describe(virDomainPtr dom, const std::string& op) {
   if (!xml) fail(s_.get(), "cannot read the configuration of " + vm(dom), op);
   auto details = parse_domain_xml(xml.get());
   info.guest_os = details.os_type;
+  if (!details.firmware.empty()) info.extras["firmware"] = details.firmware;
   if (!details.domain_type.empty()) info.extras["domain_type"] = details.domain_type;
   info.nics = std::move(details.nics);
   info.disks = std::move(details.disks);
@@ -531,26 +581,59 @@ VmInfo LibvirtVmOps::create_impl(const VmSpec& spec) {
   plan.networks = spec.networks;
   plan.disks.resize(spec.disks.size());
 
-  // First everything that can fail without side effects: existing disks.
+  // First everything that can fail without side effects: firmware, networks,
+  // existing disks. Only then are new volumes created.
+  plan.firmware = choose_firmware(s_, spec.firmware, kind, op);
+  for (const auto& net : spec.networks) require_network(s_, net, op);
   bool needs_pool = false;
   for (std::size_t i = 0; i < spec.disks.size(); ++i) {
     const DiskSpec& d = spec.disks[i];
     DiskPlan& p = plan.disks[i];
-    if (!d.format.empty()) validate_format(d.format, op);
-    if (d.size_bytes && !d.path.empty())
+    const std::string label = "disk " + std::to_string(i);
+    if (!d.device.empty() && d.device != "disk" && d.device != "cdrom")
       throw Error(ErrorCode::InvalidArgument,
-                  "disk " + std::to_string(i) + " has both a size and a path; give one", op);
+                  label + ": device " + quoted(d.device) + " is neither disk nor cdrom", op);
+    const bool cdrom = d.device == "cdrom";
+    if (!d.format.empty()) validate_format(d.format, op);
+    const int sources =
+        (d.size_bytes ? 1 : 0) + (d.path.empty() ? 0 : 1) + (d.volume.empty() ? 0 : 1);
+    if (sources > 1)
+      throw Error(ErrorCode::InvalidArgument,
+                  label + " has more than one of a size, a path and a volume; give one", op);
+    if (sources == 0)
+      throw Error(ErrorCode::InvalidArgument,
+                  label + " needs a size (new volume), a volume or a path", op);
     if (d.size_bytes) {
+      if (cdrom)
+        throw Error(ErrorCode::InvalidArgument,
+                    label + ": a CD-ROM cannot be a new empty volume; give an ISO file or volume",
+                    op);
       needs_pool = true;
       continue;
     }
-    if (d.path.empty())
-      throw Error(ErrorCode::InvalidArgument,
-                  "disk " + std::to_string(i) + " needs a size (new volume) or a path", op);
-    p.path = d.path;
-    p.cdrom = is_iso(d.path);
+    VolPtr vol;
+    if (!d.volume.empty()) {
+      PoolPtr pool = choose_pool(s_, d.pool, op);
+      const std::string pool_name = virStoragePoolGetName(pool.get());
+      vol.reset(virStorageVolLookupByName(pool.get(), d.volume.c_str()));
+      if (!vol) {
+        auto e = take_last_error(s_.get());
+        if (e.code == VIR_ERR_NO_STORAGE_VOL)
+          throw Error(ErrorCode::NotFound,
+                      "volume " + quoted(d.volume) + " not found in pool " + quoted(pool_name), op,
+                      e.detail());
+        fail(e, "cannot look up volume " + quoted(d.volume) + " in pool " + quoted(pool_name), op);
+      }
+      CString path(virStorageVolGetPath(vol.get()));
+      if (!path) fail(s_.get(), "cannot read the path of volume " + quoted(d.volume), op);
+      p.path = path.get();
+    } else {
+      p.path = d.path;
+      vol.reset(virStorageVolLookupByPath(s_.get(), d.path.c_str()));
+      if (!vol) take_last_error(s_.get());
+    }
+    p.cdrom = cdrom || is_iso(p.path);
     p.format = d.format;
-    VolPtr vol(virStorageVolLookupByPath(s_.get(), d.path.c_str()));
     if (vol) {
       virStorageVolInfo vi;
       if (virStorageVolGetInfo(vol.get(), &vi) == 0)
@@ -562,17 +645,18 @@ VmInfo LibvirtVmOps::create_impl(const VmSpec& spec) {
               XmlDoc::parse(vx.get(), "a volume description").value("/volume/target/format/@type");
       }
       take_last_error(s_.get());
-    } else {
-      take_last_error(s_.get());
-      if (s_.is_local()) {
-        struct stat sb;
-        if (::stat(d.path.c_str(), &sb) != 0)
-          throw Error(ErrorCode::NotFound,
-                      "disk " + quoted(d.path) + " does not exist (and is no libvirt volume)", op);
-        p.block_device = S_ISBLK(sb.st_mode);
-      }
+    } else if (s_.is_local()) {
+      struct stat sb;
+      if (::stat(d.path.c_str(), &sb) != 0)
+        throw Error(ErrorCode::NotFound,
+                    std::string(p.cdrom ? "ISO " : "disk ") + quoted(d.path) +
+                        " does not exist (and is no libvirt volume)",
+                    op);
+      p.block_device = S_ISBLK(sb.st_mode);
     }
-    if (p.format.empty()) p.format = p.cdrom ? "raw" : format_from_path(d.path);
+    // A CD-ROM is read as raw whatever its volume says ("iso" is no qemu format).
+    if (p.cdrom && (p.format.empty() || p.format == "iso")) p.format = "raw";
+    if (p.format.empty()) p.format = format_from_path(p.path);
   }
 
   VolumeRollback rollback(s_);

@@ -35,6 +35,11 @@ std::string XmlNode::text() const {
   return take_xml_string(xmlNodeGetContent(node_));
 }
 
+std::string XmlNode::name() const {
+  if (!node_ || !node_->name) return {};
+  return reinterpret_cast<const char*>(node_->name);
+}
+
 XmlNode XmlNode::child(const char* name) const {
   if (!node_) return XmlNode(nullptr);
   for (xmlNode* c = node_->children; c; c = c->next)

@@ -22,6 +22,8 @@ class XmlNode {
   std::string attr(const char* name) const;
   /// Text content of the node.
   std::string text() const;
+  /// Element name ("feature", "pae"...), "" for an empty node.
+  std::string name() const;
   /// First child element with this name, or an empty node.
   XmlNode child(const char* name) const;
   std::vector<XmlNode> children(const char* name) const;
