@@ -128,7 +128,9 @@ int run_create(const GlobalOptions& g, const CreateArgs& a) {
   spec.vcpus = a.vcpus;
   spec.memory_bytes = parse_memory(a.memory);
   for (const auto& d : a.disks) spec.disks.push_back(parse_disk(d));
+  for (const auto& iso : a.isos) spec.disks.push_back(parse_iso(iso));
   spec.networks = a.networks;
+  spec.firmware = a.firmware;
 
   VmOps& ops = s.vms();
   VmInfo vm = ops.create(spec);

@@ -34,7 +34,9 @@ struct CreateArgs {
   unsigned vcpus = 1;
   std::string memory = "512M";
   std::vector<std::string> disks;
+  std::vector<std::string> isos;  ///< --iso: CD-ROMs, booted from first
   std::vector<std::string> networks;
+  std::string firmware;  ///< --firmware: "", "bios" or "uefi"
   bool start = false;
 };
 

@@ -100,9 +100,16 @@ int main(int argc, char** argv) {
   c_create->add_option("--memory", create.memory, "Memory: 512M, 2G, 2GiB...")
       ->type_name("SIZE")
       ->default_str("512M");
-  c_create->add_option("--disk", create.disks, "New disk of SIZE, or an existing PATH")
-      ->type_name("SIZE|PATH")
+  c_create
+      ->add_option("--disk", create.disks,
+                   "New disk SIZE[:FORMAT][@POOL], existing volume vol:POOL/NAME, or a PATH")
+      ->type_name("SPEC")
       ->allow_extra_args(false);
+  c_create->add_option("--iso", create.isos, "CD-ROM to boot from: an ISO PATH or vol:POOL/NAME")
+      ->type_name("PATH|vol:POOL/NAME")
+      ->allow_extra_args(false);
+  c_create->add_option("--firmware", create.firmware, "bios, or uefi where the host has it")
+      ->check(CLI::IsMember({"bios", "uefi"}));
   c_create->add_option("--network", create.networks, "Network to attach a NIC to")
       ->type_name("NAME")
       ->allow_extra_args(false);

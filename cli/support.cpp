@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/size.hpp"
@@ -133,27 +135,79 @@ std::vector<VmState> parse_states(const std::vector<std::string>& names) {
   return states;
 }
 
-/// --disk: a size when parse_size accepts it, else a path. A word that starts
-/// with a digit and has no '/' is taken for a mistyped size ("10Q") rather
-/// than a relative file name, and reported as such.
-DiskSpec parse_disk(const std::string& text) {
+namespace {
+
+/// `vol:POOL/NAME` -> pool and volume; nullopt when `text` has no vol: prefix.
+std::optional<DiskSpec> parse_volume_ref(const std::string& text, const char* option) {
+  constexpr std::string_view kPrefix = "vol:";
+  if (text.compare(0, kPrefix.size(), kPrefix) != 0) return std::nullopt;
+  const std::string rest = text.substr(kPrefix.size());
+  const auto slash = rest.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size() ||
+      rest.find('/', slash + 1) != std::string::npos) {
+    throw Error(ErrorCode::InvalidArgument,
+                std::string("bad ") + option + ": " + squote(text) + " is not vol:POOL/NAME");
+  }
   DiskSpec d;
+  d.pool = rest.substr(0, slash);
+  d.volume = rest.substr(slash + 1);
+  return d;
+}
+
+}  // namespace
+
+/// --disk: `SIZE[:FORMAT][@POOL]`, `vol:POOL/NAME`, else a path. A word whose
+/// size part starts with a digit and has no '/' is taken for a mistyped size
+/// ("10Q") rather than a relative file name, and reported as such.
+DiskSpec parse_disk(const std::string& text) {
+  if (auto vol = parse_volume_ref(text, "--disk")) return *vol;
+  DiskSpec d;
+  std::string size_part = text;
+  if (text.find('/') == std::string::npos) {
+    if (const auto at = size_part.rfind('@'); at != std::string::npos) {
+      d.pool = size_part.substr(at + 1);
+      size_part.erase(at);
+    }
+    if (const auto colon = size_part.find(':'); colon != std::string::npos) {
+      d.format = size_part.substr(colon + 1);
+      size_part.erase(colon);
+    }
+  }
   try {
-    d.size_bytes = parse_size(text);
+    d.size_bytes = parse_size(size_part);
     if (d.size_bytes == 0) {
       throw Error(ErrorCode::InvalidArgument, "disk size must be more than 0: " + squote(text));
     }
+    if (text.find('@') != std::string::npos && d.pool.empty()) {
+      throw Error(ErrorCode::InvalidArgument, "no pool after '@' in " + squote(text));
+    }
+    if (text.find(':') != std::string::npos && d.format.empty()) {
+      throw Error(ErrorCode::InvalidArgument, "no format after ':' in " + squote(text));
+    }
     return d;
   } catch (const Error& e) {
-    const bool looks_like_size = !text.empty() &&
-                                 ((text[0] >= '0' && text[0] <= '9') || text[0] == '-' ||
-                                  text[0] == '+' || text[0] == '.') &&
-                                 text.find('/') == std::string::npos;
+    const bool looks_like_size =
+        !size_part.empty() &&
+        ((size_part[0] >= '0' && size_part[0] <= '9') || size_part[0] == '-' ||
+         size_part[0] == '+' || size_part[0] == '.') &&
+        text.find('/') == std::string::npos;
     if (looks_like_size || text.empty()) {
       throw Error(ErrorCode::InvalidArgument, std::string("bad --disk: ") + e.what());
     }
   }
-  d.path = text;
+  DiskSpec path;
+  path.path = text;
+  return path;
+}
+
+DiskSpec parse_iso(const std::string& text) {
+  if (text.empty()) throw Error(ErrorCode::InvalidArgument, "bad --iso: empty");
+  DiskSpec d;
+  if (auto vol = parse_volume_ref(text, "--iso"))
+    d = *vol;
+  else
+    d.path = text;
+  d.device = "cdrom";
   return d;
 }
 

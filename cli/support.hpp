@@ -66,8 +66,12 @@ int report_vm(Session& s, const VmInfo& vm, const std::string& message);
 
 /// --state values; throws Error(InvalidArgument) naming an unknown one.
 std::vector<VmState> parse_states(const std::vector<std::string>& names);
-/// --disk: a size when parse_size accepts it, else a path.
+/// --disk: `SIZE[:FORMAT][@POOL]` (a new volume), `vol:POOL/NAME` (an
+/// existing volume), else a path. Throws Error(InvalidArgument) naming the
+/// form it could not read.
 DiskSpec parse_disk(const std::string& text);
+/// --iso: `vol:POOL/NAME` or a path; a CD-ROM the VM boots from.
+DiskSpec parse_iso(const std::string& text);
 /// --memory: a size above 0.
 std::uint64_t parse_memory(const std::string& text);
 /// A whole file, or standard input for "-"; refuses an empty one.
