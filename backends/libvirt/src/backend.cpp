@@ -93,11 +93,18 @@ class LibvirtBackend final : public Backend {
             Operation::VmDelete,       Operation::VmDeleteWithStorage,
             Operation::VmSetResources, Operation::VmAutostart,
             Operation::VmExportConfig, Operation::PoolList,
-            Operation::VolumeList,     Operation::NetworkList,
-            Operation::NetworkInfo,    Operation::NetworkStart,
-            Operation::NetworkStop,    Operation::SnapshotList,
-            Operation::SnapshotCreate, Operation::SnapshotRevert,
-            Operation::SnapshotDelete, Operation::HostInfo};
+            Operation::PoolInfo,       Operation::PoolCreate,
+            Operation::PoolStart,      Operation::PoolStop,
+            Operation::PoolRefresh,    Operation::PoolDelete,
+            Operation::VolumeList,     Operation::VolumeInfo,
+            Operation::VolumeCreate,   Operation::VolumeDelete,
+            Operation::VolumeResize,   Operation::VolumeClone,
+            Operation::VolumeUpload,   Operation::VolumeDownload,
+            Operation::NetworkList,    Operation::NetworkInfo,
+            Operation::NetworkStart,   Operation::NetworkStop,
+            Operation::SnapshotList,   Operation::SnapshotCreate,
+            Operation::SnapshotRevert, Operation::SnapshotDelete,
+            Operation::HostInfo};
   }
 
   std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {

@@ -77,7 +77,27 @@ class LibvirtStorageOps final : public StorageOps {
  public:
   explicit LibvirtStorageOps(Session& session) : StorageOps(kBackendName), s_(session) {}
   std::vector<Pool> list_pools() override;
+  Pool get_pool(const std::string& name) override;
+  Pool create_pool(const std::string& name, const std::string& path) override;
+  void start_pool(const std::string& name) override;
+  void stop_pool(const std::string& name) override;
+  void refresh_pool(const std::string& name) override;
+  void remove_pool(const std::string& name) override;
+
   std::vector<Volume> list_volumes(const std::string& pool) override;
+  Volume get_volume(const std::string& pool, const std::string& name) override;
+  Volume create_volume(const VolumeSpec& spec) override;
+  void remove_volume(const std::string& pool, const std::string& name) override;
+  Volume resize_volume(const std::string& pool, const std::string& name,
+                       std::uint64_t capacity_bytes) override;
+  Volume clone_volume(const std::string& pool, const std::string& name,
+                      const VolumeSpec& target) override;
+  void upload_volume(const std::string& pool, const std::string& name,
+                     const std::string& local_path, const TransferOptions& options,
+                     const ProgressFn& progress, const CancelToken& cancel) override;
+  void download_volume(const std::string& pool, const std::string& name,
+                       const std::string& local_path, const TransferOptions& options,
+                       const ProgressFn& progress, const CancelToken& cancel) override;
 
  private:
   Session& s_;
