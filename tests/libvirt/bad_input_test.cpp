@@ -229,8 +229,8 @@ TEST_F(BadInput, ErrorsAreNotPrintedByLibvirt) {
 
 TEST_F(BadInput, UndeclaredOperationsAreUnsupported) {
   const auto caps = registry().backend_for("test").capabilities();
-  EXPECT_FALSE(caps.has(Operation::SnapshotList));
-  EXPECT_ERROR_CODE(conn_->snapshots().list("test"), ErrorCode::Unsupported);
+  EXPECT_FALSE(caps.has(Operation::MigratePreflight));
+  EXPECT_ERROR_CODE(conn_->migration().preflight("test", *conn_, {}), ErrorCode::Unsupported);
   EXPECT_FALSE(caps.has(Operation::VolumeCreate));
   EXPECT_ERROR_CODE(conn_->storage().create_volume({}), ErrorCode::Unsupported);
   EXPECT_FALSE(caps.has(Operation::MigrateLive));
