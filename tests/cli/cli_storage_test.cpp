@@ -392,6 +392,20 @@ TEST_F(CliStorageTestbed, KilledDownloadLeavesNoFileUnderTheFinalName) {
   EXPECT_LT(fs::file_size(partial), 2ull << 30);
 }
 
+TEST_F(CliStorageTestbed, CtrlCDuringADownloadCancelsAndLeavesNoFile) {
+  TempDir tmp;
+  const std::string name = "hyperctl-test-ctrlc-" + tag_;
+  volumes_.push_back("default/" + name);
+  expect_ok(hc({"volume", "create", "default/" + name, "--size", "16G", "--format", "raw"}));
+  const fs::path target = tmp.path() / "disk.img";
+  RunOptions opt;
+  opt.sigint_after = std::chrono::milliseconds(300);
+  const auto r = run({"-c", uri_, "volume", "download", "default/" + name, target.string()}, opt);
+  expect_error(r, 11, "cancelled");
+  EXPECT_FALSE(fs::exists(target));
+  EXPECT_TRUE(fs::is_empty(tmp.path())) << "the partial file is removed on cancel";
+}
+
 TEST_F(CliStorageTestbed, KilledUploadLeavesNoVolumeClaimingToBeComplete) {
   TempDir tmp;
   const std::string name = "hyperctl-test-upk-" + tag_;
