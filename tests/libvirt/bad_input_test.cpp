@@ -231,8 +231,11 @@ TEST_F(BadInput, UndeclaredOperationsAreUnsupported) {
   const auto caps = registry().backend_for("test").capabilities();
   EXPECT_FALSE(caps.has(Operation::MigratePreflight));
   EXPECT_ERROR_CODE(conn_->migration().preflight("test", *conn_, {}), ErrorCode::Unsupported);
-  EXPECT_FALSE(caps.has(Operation::VolumeCreate));
-  EXPECT_ERROR_CODE(conn_->storage().create_volume({}), ErrorCode::Unsupported);
+  EXPECT_FALSE(caps.has(Operation::MigrateOffline));
+  MigrationOptions offline;
+  offline.mode = MigrationMode::Offline;
+  EXPECT_ERROR_CODE(conn_->migration().migrate("test", *conn_, offline, {}, {}),
+                    ErrorCode::Unsupported);
   EXPECT_FALSE(caps.has(Operation::MigrateLive));
 }
 
