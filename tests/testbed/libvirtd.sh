@@ -300,7 +300,8 @@ start() {
 }
 
 # Destroys and undefines every domain whose name starts with hyperctl-test-,
-# and deletes such volumes from the pool "default".
+# deletes such volumes from the pool "default", and stops and undefines such
+# pools (their folders stay: tests make them under temporary folders).
 remove_test_domains() {
   daemon_answers || return 0
   virsh -q -c "$URI" list --all --name 2>/dev/null | while read -r dom; do
@@ -321,6 +322,15 @@ remove_test_domains() {
       "$TEST_PREFIX"*)
         virsh -q -c "$URI" vol-delete --pool default "$vol" >/dev/null 2>&1 &&
           echo "removed leftover test volume $vol"
+        ;;
+    esac
+  done
+  virsh -q -c "$URI" pool-list --all --name 2>/dev/null | while read -r pool; do
+    case "$pool" in
+      "$TEST_PREFIX"*)
+        virsh -q -c "$URI" pool-destroy "$pool" >/dev/null 2>&1
+        virsh -q -c "$URI" pool-undefine "$pool" >/dev/null 2>&1 &&
+          echo "removed leftover test pool $pool"
         ;;
     esac
   done
