@@ -98,7 +98,7 @@ int run_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
   CancelToken cancel;
   ShutdownOutcome outcome{};
   {
-    Spinner spinner("waiting for VM " + squote(a.vm) + " to shut down");
+    ProgressLine spinner("waiting for VM " + squote(a.vm) + " to shut down");
     SigintCancels guard(cancel);
     outcome = ops.shutdown(
         a.vm, options, [&](const Progress& p) { spinner.update(p); }, cancel);

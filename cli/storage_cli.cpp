@@ -89,40 +89,6 @@ int show_volume(Session& s, const Volume& v, bool with_users, const std::string&
   return 0;
 }
 
-/// A progress bar on stderr, only when stderr is a terminal; redrawn at most
-/// ten times a second.
-class ProgressBar {
- public:
-  explicit ProgressBar(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
-  ~ProgressBar() {
-    if (tty_ && shown_) write_stderr("\r\033[K");
-  }
-  ProgressBar(const ProgressBar&) = delete;
-  ProgressBar& operator=(const ProgressBar&) = delete;
-
-  void update(const Progress& p) {
-    if (!tty_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (shown_ && p.done != p.total && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    constexpr int kWidth = 30;
-    const double ratio = p.total ? static_cast<double>(p.done) / static_cast<double>(p.total) : 0;
-    const int filled = static_cast<int>(ratio * kWidth);
-    std::string line = "\r" + label_ + " [" + std::string(static_cast<std::size_t>(filled), '#') +
-                       std::string(static_cast<std::size_t>(kWidth - filled), '-') + "] " +
-                       std::to_string(static_cast<int>(ratio * 100)) + "% " + format_size(p.done) +
-                       " / " + format_size(p.total) + "\033[K";
-    write_stderr(line);
-    shown_ = true;
-  }
-
- private:
-  std::string label_;
-  bool tty_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point last_{};
-};
-
 // ------------------------------------------------------------------ pools
 
 int run_pool_list(const GlobalOptions& g) {
@@ -204,7 +170,7 @@ int run_transfer(const GlobalOptions& g, const TransferArgs& a, bool upload) {
   options.overwrite = a.overwrite;
   CancelToken cancel;
   SigintCancels on_ctrl_c(cancel);
-  ProgressBar bar(upload ? "upload" : "download");
+  ProgressLine bar(upload ? "upload" : "download");
   auto progress = [&bar](const Progress& p) { bar.update(p); };
   if (upload) {
     st.upload_volume(v.pool, v.name, a.file, options, progress, cancel);

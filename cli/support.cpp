@@ -287,4 +287,36 @@ SigintCancels::~SigintCancels() {
   g_cancel = nullptr;
 }
 
+ProgressLine::ProgressLine(std::string label)
+    : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
+
+ProgressLine::~ProgressLine() {
+  if (tty_ && shown_) write_stderr("\r\033[K");
+}
+
+void ProgressLine::update(const Progress& p) {
+  if (!tty_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (shown_ && p.done != p.total && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  std::string line = "\r";
+  if (p.unit == "bytes" && p.total) {
+    constexpr int kWidth = 30;
+    const double ratio = static_cast<double>(p.done) / static_cast<double>(p.total);
+    const int filled = static_cast<int>(ratio * kWidth);
+    line += label_ + " [" + std::string(static_cast<std::size_t>(filled), '#') +
+            std::string(static_cast<std::size_t>(kWidth - filled), '-') + "] " +
+            std::to_string(static_cast<int>(ratio * 100)) + "% " + format_size(p.done) + " / " +
+            format_size(p.total);
+  } else {
+    static constexpr const char* kFrames[] = {"|", "/", "-", "\\"};
+    line += std::string(kFrames[frame_++ % 4]) + " " + label_;
+    if (p.unit == "ms" && p.total) {
+      line += " (" + std::to_string(p.done / 1000) + "/" + std::to_string(p.total / 1000) + " s)";
+    }
+  }
+  write_stderr(line + "\033[K");
+  shown_ = true;
+}
+
 }  // namespace hyperctl::cli

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -90,33 +91,25 @@ class SigintCancels {
   struct sigaction old_ {};
 };
 
-/// A spinner on stderr, only when stderr is a terminal.
-class Spinner {
+/// Progress of a long operation on one line of stderr, only when stderr is a
+/// terminal (never in pipes, logs or JSON output): a bar with sizes for byte
+/// transfers whose total is known, a spinner with seconds otherwise. Redrawn
+/// at most ten times a second; the line is cleared when it goes away.
+class ProgressLine {
  public:
-  explicit Spinner(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
-  ~Spinner() {
-    if (tty_ && shown_) write_stderr("\r\033[K");
-  }
-  Spinner(const Spinner&) = delete;
-  Spinner& operator=(const Spinner&) = delete;
+  explicit ProgressLine(std::string label);
+  ~ProgressLine();
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
 
-  void update(const Progress& p) {
-    if (!tty_) return;
-    static constexpr const char* kFrames[] = {"|", "/", "-", "\\"};
-    std::string line = "\r" + std::string(kFrames[frame_++ % 4]) + " " + label_;
-    if (p.unit == "ms" && p.total) {
-      line += " (" + std::to_string(p.done / 1000) + "/" + std::to_string(p.total / 1000) + " s)";
-    }
-    line += "\033[K";
-    write_stderr(line);
-    shown_ = true;
-  }
+  void update(const Progress& p);
 
  private:
   std::string label_;
   bool tty_;
   bool shown_ = false;
   unsigned frame_ = 0;
+  std::chrono::steady_clock::time_point last_{};
 };
 
 }  // namespace hyperctl::cli
