@@ -21,13 +21,27 @@ namespace hyperctl::cli {
 
 // ---------------------------------------------------------------- stderr --
 
-void write_stderr(const std::string& text) {
+namespace {
+
+ProgressLine* g_progress = nullptr;  // the line on the terminal now, if any
+
+void raw_stderr(const std::string& text) {
   std::fflush(stdout);
   std::fwrite(text.data(), 1, text.size(), stderr);
   std::fflush(stderr);
 }
 
+}  // namespace
+
+void write_stderr(const std::string& text) {
+  if (g_progress) g_progress->clear();
+  raw_stderr(text);
+}
+
 void write_stdout(const std::string& text) {
+  // A result printed after a progress line must not share its terminal line
+  // (and be wiped when the line is cleared).
+  if (g_progress) g_progress->clear();
   std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
@@ -291,7 +305,13 @@ ProgressLine::ProgressLine(std::string label)
     : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
 
 ProgressLine::~ProgressLine() {
-  if (tty_ && shown_) write_stderr("\r\033[K");
+  clear();
+  if (g_progress == this) g_progress = nullptr;
+}
+
+void ProgressLine::clear() {
+  if (tty_ && shown_) raw_stderr("\r\033[K");
+  shown_ = false;
 }
 
 void ProgressLine::update(const Progress& p) {
@@ -315,8 +335,9 @@ void ProgressLine::update(const Progress& p) {
       line += " (" + std::to_string(p.done / 1000) + "/" + std::to_string(p.total / 1000) + " s)";
     }
   }
-  write_stderr(line + "\033[K");
+  raw_stderr(line + "\033[K");
   shown_ = true;
+  g_progress = this;
 }
 
 }  // namespace hyperctl::cli

@@ -94,7 +94,8 @@ class SigintCancels {
 /// Progress of a long operation on one line of stderr, only when stderr is a
 /// terminal (never in pipes, logs or JSON output): a bar with sizes for byte
 /// transfers whose total is known, a spinner with seconds otherwise. Redrawn
-/// at most ten times a second; the line is cleared when it goes away.
+/// at most ten times a second; the line is cleared before anything else is
+/// written through write_stdout/write_stderr, and when it goes away.
 class ProgressLine {
  public:
   explicit ProgressLine(std::string label);
@@ -103,6 +104,8 @@ class ProgressLine {
   ProgressLine& operator=(const ProgressLine&) = delete;
 
   void update(const Progress& p);
+  /// Erases the line; write_stdout and write_stderr call it first.
+  void clear();
 
  private:
   std::string label_;
