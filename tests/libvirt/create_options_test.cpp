@@ -10,55 +10,20 @@
 
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
+#include "target.hpp"
 
 namespace hyperctl::test {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 
-struct Target {
-  std::string label;
-  bool real_daemon;
-  friend void PrintTo(const Target& t, std::ostream* os) { *os << t.label; }
-};
-
-class CreateOptions : public ::testing::TestWithParam<Target> {
+class CreateOptions : public LibvirtTargetTest {
  protected:
-  void SetUp() override {
-    if (GetParam().real_daemon) {
-      const char* uri = std::getenv("HYPERCTL_TEST_QEMU_URI");
-      if (!uri || !*uri) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
-      uri_ = uri;
-    } else {
-      uri_ = "test:///default";
-    }
-    try {
-      conn_ = open(uri_);
-      conn_->vms().list({});
-    } catch (const Error& e) {
-      conn_.reset();
-      GTEST_SKIP() << "cannot connect to " << uri_ << ": " << e.what();
-    }
-  }
-
-  void TearDown() override {
-    if (!conn_) return;
-    for (const auto& name : created_) {
-      for (bool storage : {true, false}) {
-        try {
-          conn_->vms().remove(name, DeleteOptions{storage, true});
-          break;
-        } catch (const Error&) {
-        }
-      }
-    }
+  void cleanup() override {
     for (const auto& [pool, vol] : volumes_) drop_volume(pool, vol);
     for (const auto& f : files_) std::remove(f.c_str());
-    conn_.reset();
   }
 
-  bool real() const { return GetParam().real_daemon; }
-  VmOps& vms() { return conn_->vms(); }
   std::string pool() const { return real() ? "default" : "default-pool"; }
 
   /// A qcow2 volume of 64 MiB in the default pool, through StorageOps.
@@ -101,9 +66,6 @@ class CreateOptions : public ::testing::TestWithParam<Target> {
     EXPECT_EQ(all_volume_paths(*conn_), volumes);
   }
 
-  std::string uri_;
-  std::unique_ptr<Connection> conn_;
-  std::vector<std::string> created_;
   std::vector<std::pair<std::string, std::string>> volumes_;
   std::vector<std::string> files_;
 };
@@ -271,10 +233,7 @@ TEST_P(CreateOptions, ContradictoryDiskSpecsAreRefusedBeforeAnythingIsCreated) {
   expect_nothing_created(spec, before);
 }
 
-INSTANTIATE_TEST_SUITE_P(TestDriver, CreateOptions, ::testing::Values(Target{"test", false}),
-                         [](const auto& p) { return p.param.label; });
-INSTANTIATE_TEST_SUITE_P(RealDaemon, CreateOptions, ::testing::Values(Target{"qemu", true}),
-                         [](const auto& p) { return p.param.label; });
+HYPERCTL_INSTANTIATE_TARGETS(CreateOptions);
 
 }  // namespace
 }  // namespace hyperctl::test

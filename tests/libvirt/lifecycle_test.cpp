@@ -6,59 +6,17 @@
 // own connection, closes it at the end, and names its VMs uniquely.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
+#include "target.hpp"
 
 namespace hyperctl::test {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 
-struct Target {
-  std::string label;
-  bool real_daemon;
-  // Keeps test names readable in CTest ("... # GetParam() = test").
-  friend void PrintTo(const Target& t, std::ostream* os) { *os << t.label; }
-};
-
-class VmLifecycle : public ::testing::TestWithParam<Target> {
+class VmLifecycle : public LibvirtTargetTest {
  protected:
-  void SetUp() override {
-    if (GetParam().real_daemon) {
-      const char* uri = std::getenv("HYPERCTL_TEST_QEMU_URI");
-      if (!uri || !*uri) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
-      uri_ = uri;
-    } else {
-      uri_ = "test:///default";
-    }
-    try {
-      conn_ = open(uri_);
-      conn_->vms().list({});
-    } catch (const Error& e) {
-      conn_.reset();
-      GTEST_SKIP() << "cannot connect to " << uri_ << ": " << e.what();
-    }
-  }
-
-  void TearDown() override {
-    if (!conn_) return;
-    for (const auto& name : created_) {
-      for (bool storage : {true, false}) {
-        try {
-          conn_->vms().remove(name, DeleteOptions{storage, true});
-          break;
-        } catch (const Error&) {
-        }
-      }
-    }
-    conn_.reset();
-  }
-
-  bool real() const { return GetParam().real_daemon; }
-  VmOps& vms() { return conn_->vms(); }
-
   VmInfo make_vm(const std::string& stem, bool with_disk = false) {
     VmSpec spec;
     spec.name = unique_name(stem);
@@ -77,10 +35,6 @@ class VmLifecycle : public ::testing::TestWithParam<Target> {
   }
 
   VmState state_of(const std::string& name) { return vms().get(name).state; }
-
-  std::string uri_;
-  std::unique_ptr<Connection> conn_;
-  std::vector<std::string> created_;
 };
 
 TEST_P(VmLifecycle, CreateStartSuspendResumeForcedShutdownDeleteWithStorage) {
@@ -341,10 +295,7 @@ TEST_P(VmLifecycle, UnknownVmIsNotFoundNamingVmAndHost) {
   EXPECT_EQ(err->operation(), "vm.start");
 }
 
-INSTANTIATE_TEST_SUITE_P(TestDriver, VmLifecycle, ::testing::Values(Target{"test", false}),
-                         [](const auto& p) { return p.param.label; });
-INSTANTIATE_TEST_SUITE_P(RealDaemon, VmLifecycle, ::testing::Values(Target{"qemu", true}),
-                         [](const auto& p) { return p.param.label; });
+HYPERCTL_INSTANTIATE_TARGETS(VmLifecycle);
 
 }  // namespace
 }  // namespace hyperctl::test

@@ -10,58 +10,29 @@
 
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
+#include "target.hpp"
 
 namespace hyperctl::test {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 
-struct Target {
-  std::string label;
-  bool real_daemon;
-  friend void PrintTo(const Target& t, std::ostream* os) { *os << t.label; }
-};
-
 /// Runs virsh with fixed arguments (names built here, never user input).
 int virsh(const std::string& uri, const std::string& args) {
   return std::system(("virsh -q -c '" + uri + "' " + args + " >/dev/null 2>&1").c_str());
 }
 
-class NetworksAndHost : public ::testing::TestWithParam<Target> {
+class NetworksAndHost : public LibvirtTargetTest {
  protected:
-  void SetUp() override {
-    if (GetParam().real_daemon) {
-      const char* uri = std::getenv("HYPERCTL_TEST_QEMU_URI");
-      if (!uri || !*uri) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
-      uri_ = uri;
-    } else {
-      uri_ = "test:///default";
-    }
-    try {
-      conn_ = open(uri_);
-      conn_->vms().list({});
-    } catch (const Error& e) {
-      conn_.reset();
-      GTEST_SKIP() << "cannot connect to " << uri_ << ": " << e.what();
-    }
-  }
+  NetworksAndHost() : LibvirtTargetTest({DeleteOptions{true, true}}) {}
 
-  void TearDown() override {
-    if (!conn_) return;
-    for (const auto& name : created_) {
-      try {
-        conn_->vms().remove(name, DeleteOptions{true, true});
-      } catch (const Error&) {
-      }
-    }
+  void cleanup() override {
     if (!defined_net_.empty()) {
       virsh(uri_, "net-destroy " + defined_net_);
       virsh(uri_, "net-undefine " + defined_net_);
     }
-    conn_.reset();
   }
 
-  bool real() const { return GetParam().real_daemon; }
   NetworkOps& nets() { return conn_->networks(); }
 
   /// A network to work on: the test driver's "default"; on the real daemon
@@ -81,9 +52,6 @@ class NetworksAndHost : public ::testing::TestWithParam<Target> {
     return defined_net_;
   }
 
-  std::string uri_;
-  std::unique_ptr<Connection> conn_;
-  std::vector<std::string> created_;
   std::string defined_net_;
 };
 
@@ -200,10 +168,7 @@ TEST_P(NetworksAndHost, HostFactsArePlausible) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(TestDriver, NetworksAndHost, ::testing::Values(Target{"test", false}),
-                         [](const auto& p) { return p.param.label; });
-INSTANTIATE_TEST_SUITE_P(RealDaemon, NetworksAndHost, ::testing::Values(Target{"qemu", true}),
-                         [](const auto& p) { return p.param.label; });
+HYPERCTL_INSTANTIATE_TARGETS(NetworksAndHost);
 
 }  // namespace
 }  // namespace hyperctl::test

@@ -3,58 +3,19 @@
 // state and configuration, delete with and without children, hostile names.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <regex>
 
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
+#include "target.hpp"
 
 namespace hyperctl::test {
 namespace {
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 
-struct Target {
-  std::string label;
-  bool real_daemon;
-  friend void PrintTo(const Target& t, std::ostream* os) { *os << t.label; }
-};
-
-class Snapshots : public ::testing::TestWithParam<Target> {
+class Snapshots : public LibvirtTargetTest {
  protected:
-  void SetUp() override {
-    if (GetParam().real_daemon) {
-      const char* uri = std::getenv("HYPERCTL_TEST_QEMU_URI");
-      if (!uri || !*uri) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
-      uri_ = uri;
-    } else {
-      uri_ = "test:///default";
-    }
-    try {
-      conn_ = open(uri_);
-      conn_->vms().list({});
-    } catch (const Error& e) {
-      conn_.reset();
-      GTEST_SKIP() << "cannot connect to " << uri_ << ": " << e.what();
-    }
-  }
-
-  void TearDown() override {
-    if (!conn_) return;
-    for (const auto& name : created_) {
-      for (bool storage : {true, false}) {
-        try {
-          conn_->vms().remove(name, DeleteOptions{storage, true});
-          break;
-        } catch (const Error&) {
-        }
-      }
-    }
-    conn_.reset();
-  }
-
-  bool real() const { return GetParam().real_daemon; }
-  VmOps& vms() { return conn_->vms(); }
   SnapshotOps& snaps() { return conn_->snapshots(); }
 
   /// A VM with a 64 MiB qcow2 disk: QEMU keeps internal snapshots in it.
@@ -80,10 +41,6 @@ class Snapshots : public ::testing::TestWithParam<Target> {
     spec.description = desc;
     return snaps().create(vm, spec);
   }
-
-  std::string uri_;
-  std::unique_ptr<Connection> conn_;
-  std::vector<std::string> created_;
 };
 
 const Snapshot* find(const std::vector<Snapshot>& list, const std::string& name) {
@@ -234,10 +191,7 @@ TEST_P(Snapshots, DiskOnlyWhereTheDriverCannotIsUnsupportedAndCreatesNothing) {
   EXPECT_TRUE(snaps().list(vm).empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(TestDriver, Snapshots, ::testing::Values(Target{"test", false}),
-                         [](const auto& p) { return p.param.label; });
-INSTANTIATE_TEST_SUITE_P(RealDaemon, Snapshots, ::testing::Values(Target{"qemu", true}),
-                         [](const auto& p) { return p.param.label; });
+HYPERCTL_INSTANTIATE_TARGETS(Snapshots);
 
 }  // namespace
 }  // namespace hyperctl::test

@@ -17,18 +17,13 @@
 
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
+#include "target.hpp"
 
 namespace hyperctl::test {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr std::uint64_t kMiB = 1ull << 20;
-
-struct Target {
-  std::string label;
-  bool real_daemon;
-  friend void PrintTo(const Target& t, std::ostream* os) { *os << t.label; }
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -45,59 +40,45 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return out;
 }
 
-class Storage : public ::testing::TestWithParam<Target> {
+class Storage : public LibvirtTargetTest {
  protected:
+  Storage() : LibvirtTargetTest({DeleteOptions{false, true}}) {}
+
+  void probe(Connection& c) override { c.storage().list_pools(); }
+
   void SetUp() override {
-    if (GetParam().real_daemon) {
-      const char* uri = std::getenv("HYPERCTL_TEST_QEMU_URI");
-      if (!uri || !*uri) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
-      uri_ = uri;
-    } else {
-      uri_ = "test:///default";
-    }
-    try {
-      conn_ = open(uri_);
-      conn_->storage().list_pools();
-    } catch (const Error& e) {
-      conn_.reset();
-      GTEST_SKIP() << "cannot connect to " << uri_ << ": " << e.what();
-    }
+    LibvirtTargetTest::SetUp();
+    if (!conn_) return;  // skipped
     std::string tmpl = (fs::temp_directory_path() / "hyperctl-test-storage-XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
 
-  void TearDown() override {
-    if (conn_) {
-      for (const auto& vm : vms_) {
-        try {
-          conn_->vms().remove(vm, DeleteOptions{false, true});
-        } catch (const Error&) {
-        }
+  void cleanup() override {
+    for (auto it = volumes_.rbegin(); it != volumes_.rend(); ++it) {
+      try {
+        st().remove_volume(it->first, it->second);
+      } catch (const Error&) {
       }
-      for (auto it = volumes_.rbegin(); it != volumes_.rend(); ++it) {
-        try {
-          st().remove_volume(it->first, it->second);
-        } catch (const Error&) {
-        }
-      }
-      for (const auto& pool : pools_) {
-        try {
-          for (const auto& v : st().list_volumes(pool)) st().remove_volume(pool, v.name);
-        } catch (const Error&) {
-        }
-        try {
-          st().remove_pool(pool);
-        } catch (const Error&) {
-        }
-      }
-      conn_.reset();
     }
+    for (const auto& pool : pools_) {
+      try {
+        for (const auto& v : st().list_volumes(pool)) st().remove_volume(pool, v.name);
+      } catch (const Error&) {
+      }
+      try {
+        st().remove_pool(pool);
+      } catch (const Error&) {
+      }
+    }
+  }
+
+  void TearDown() override {
+    LibvirtTargetTest::TearDown();
     std::error_code ec;
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
 
-  bool real() const { return GetParam().real_daemon; }
   StorageOps& st() { return conn_->storage(); }
   std::string default_pool() const { return real() ? "default" : "default-pool"; }
 
@@ -136,12 +117,9 @@ class Storage : public ::testing::TestWithParam<Target> {
     return false;
   }
 
-  std::string uri_;
-  std::unique_ptr<Connection> conn_;
   fs::path dir_;
   std::vector<std::string> pools_;
   std::vector<std::pair<std::string, std::string>> volumes_;
-  std::vector<std::string> vms_;
 };
 
 // ---------------------------------------------------------------- pools
@@ -330,7 +308,7 @@ TEST_P(Storage, DeletingAVolumeAVmUsesIsRefusedNamingTheVm) {
   spec.name = unique_name("user");
   spec.memory_bytes = 64 * kMiB;
   spec.disks.push_back(DiskSpec{.path = v.path});
-  vms_.push_back(spec.name);
+  created_.push_back(spec.name);
   conn_->vms().create(spec);
 
   EXPECT_EQ(st().get_volume(default_pool(), v.name).used_by, std::vector<std::string>{spec.name});
@@ -532,10 +510,7 @@ TEST_P(Storage, CancelledTransfersLeaveNeitherAVolumeNorAFile) {
       << "only the input file: no partial download left";
 }
 
-INSTANTIATE_TEST_SUITE_P(TestDriver, Storage, ::testing::Values(Target{"test", false}),
-                         [](const auto& p) { return p.param.label; });
-INSTANTIATE_TEST_SUITE_P(RealDaemon, Storage, ::testing::Values(Target{"qemu", true}),
-                         [](const auto& p) { return p.param.label; });
+HYPERCTL_INSTANTIATE_TARGETS(Storage);
 
 }  // namespace
 }  // namespace hyperctl::test
