@@ -1,0 +1,53 @@
+// The conformance suite: checks that a backend does what it declares.
+//
+// For the backend serving Config::uri, register_tests() adds one GoogleTest
+// test per operation of all_operations(), named Conformance/<name>.<op> with
+// the operation's dots and dashes turned into '_' (vm.start -> vm_start),
+// plus Conformance/<name>.declared_matches_registry.
+//
+// - An operation the backend does not declare must throw
+//   Error(ErrorCode::Unsupported) naming the backend and the operation, when
+//   called with harmless arguments (names of things that do not exist).
+// - A declared operation is exercised for real and its effect checked (the
+//   state before and after). What it needs (a VM, a volume, a snapshot...)
+//   is made with declared operations only and removed at the end; names
+//   start with "hyperctl-test-conf-". When its precondition cannot be built
+//   with what the backend declares, the test skips and says what is missing.
+// - A declared operation that answers the core's own "does not support"
+//   sentence fails: it was declared but never implemented. One that answers
+//   Unsupported with a sentence of its own (a driver of the backend that
+//   lacks the feature, e.g. libvirt's test driver and volume streams) skips
+//   with that sentence.
+// - Migration needs a second host: declared migrate.* operations skip.
+//
+// Usage, in a test program's main():
+//   hyperctl::conformance::register_tests({.name = "skeleton", .uri = "skeleton:///tmp/x"});
+//   return RUN_ALL_TESTS();
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hyperctl::conformance {
+
+struct Config {
+  std::string name;                      ///< label in test names
+  std::string uri;                       ///< connection URI
+  std::vector<std::string> plugin_dirs;  ///< searched first by the Registry
+  /// A VM that exists, for backends that cannot create ("" = create one).
+  /// Its state is restored after each test that changes it.
+  std::string existing_vm;
+  /// Pool for volume tests ("" = skip volume tests unless pools can be created).
+  std::string pool;
+  /// Network for network tests ("" = first listed). network.stop/start stop
+  /// it and start it again; a network with VMs attached is left alone.
+  std::string network;
+  std::string skip_reason;  ///< non-empty: every test skips with it
+};
+
+/// Registers the tests with GoogleTest (::testing::RegisterTest). Call after
+/// InitGoogleTest and before RUN_ALL_TESTS. Loads nothing until a test runs:
+/// the plugin is found through hyperctl::Registry(config.plugin_dirs).
+void register_tests(const Config& config);
+
+}  // namespace hyperctl::conformance
