@@ -89,17 +89,24 @@ Registry::Registry(std::vector<std::string> plugin_dirs) {
       start = colon + 1;
     }
   }
-  // The install's folder, wherever the installed tree was moved to, then the
-  // configured prefix, then the build tree.
+  // Then the built-in folders. A libhyperctl running from the build tree
+  // searches the build tree's plugins only: an older installed plugin must not
+  // shadow the one just built. An installed one searches the folder beside it
+  // (wherever the tree was moved to), then the configured prefix's, and never
+  // the build tree it was made in.
   boost::system::error_code ec;
   const fs::path self = boost::dll::this_line_location(ec);
-  if (!ec) {
-    // Only where it exists: in a build tree this folder is never made.
-    const fs::path beside = self.parent_path() / "hyperctl" / "plugins";
-    if (fs::is_directory(beside, ec)) dirs.push_back(beside.string());
+  const fs::path build_lib = HYPERCTL_BUILD_LIB_DIR;
+  boost::system::error_code eq_ec;
+  if (!ec && fs::equivalent(self.parent_path(), build_lib, eq_ec)) {
+    dirs.push_back(HYPERCTL_BUILD_PLUGIN_DIR);
+  } else {
+    if (!ec) {
+      const fs::path beside = self.parent_path() / "hyperctl" / "plugins";
+      if (fs::is_directory(beside, ec)) dirs.push_back(beside.string());
+    }
+    dirs.push_back(HYPERCTL_INSTALL_PLUGIN_DIR);
   }
-  dirs.push_back(HYPERCTL_INSTALL_PLUGIN_DIR);
-  dirs.push_back(HYPERCTL_BUILD_PLUGIN_DIR);
 
   std::set<std::string> seen;
   for (auto& d : dirs) {
