@@ -5,6 +5,8 @@
 // TOY_NAME, TOY_SCHEME, TOY_DESCRIPTION: strings given by the build.
 // TOY_MARK_ENV (optional): an environment variable set when the library is
 // loaded, so that a test can tell whether the registry loaded it at all.
+#include <fnmatch.h>
+
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -46,6 +48,8 @@ class ToyVms : public hyperctl::VmOps {
     for (const auto& vm : vms_) {
       bool wanted = filter.states.empty();
       for (auto s : filter.states) wanted = wanted || s == vm.state;
+      if (!filter.name_glob.empty() && ::fnmatch(filter.name_glob.c_str(), vm.name.c_str(), 0) != 0)
+        wanted = false;
       if (wanted) out.push_back(vm);
     }
     return out;
