@@ -205,7 +205,31 @@ int run_export_config(const GlobalOptions& g, const std::string& vm) {
   return 0;
 }
 
-int run_backends(const GlobalOptions& g) {
+int run_backends(const GlobalOptions& g, const std::string& check_file) {
+  if (!check_file.empty()) {
+    const Format format = parse_format(g.output);
+    Registry reg;
+    reg.load_file(check_file);  // throws the loader's sentence, naming the file
+    const auto loaded = reg.loaded();
+    if (loaded.size() != 1)
+      throw Error(ErrorCode::Internal, "plugin " + check_file + " was not recorded once loaded");
+    const PluginInfo& plugin = loaded.front();
+    switch (format) {
+      case Format::Table:
+        write_stdout(backend_check_text(plugin));
+        break;
+      case Format::Csv:
+        write_stdout(backends_csv(loaded));
+        break;
+      case Format::Json:
+        write_stdout(to_json_text(backend_check_Json(plugin)));
+        break;
+      case Format::Yaml:
+        write_stdout(to_yaml(backend_check_Json(plugin)));
+        break;
+    }
+    return 0;
+  }
   Session s(g);
   Registry& reg = s.registry();
   const auto plugins = reg.discover();

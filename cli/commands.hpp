@@ -66,7 +66,10 @@ int run_delete(const GlobalOptions& g, const DeleteArgs& a);
 int run_set(const GlobalOptions& g, const SetArgs& a);
 int run_autostart(const GlobalOptions& g, const std::string& vm, bool enabled);
 int run_export_config(const GlobalOptions& g, const std::string& vm);
-int run_backends(const GlobalOptions& g);
+/// Every plugin on the search path; with `check_file`, only that file:
+/// loaded by a fresh Registry (no search, no connection), its description
+/// printed, or the loader's sentence and the status of its error code.
+int run_backends(const GlobalOptions& g, const std::string& check_file = {});
 /// Loads no plugin and opens no connection.
 int run_version(const GlobalOptions& g);
 

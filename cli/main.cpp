@@ -153,9 +153,14 @@ int main(int argc, char** argv) {
   vm_command(app, "export-config", "Print the VM's native configuration", export_vm)
       ->callback(run([&] { return run_export_config(g, export_vm); }));
 
-  app.add_subcommand("backends", "List backend plugins and what they support")->callback(run([&] {
-    return run_backends(g);
-  }));
+  std::string check_file;
+  auto* c_backends = app.add_subcommand("backends", "List backend plugins and what they support");
+  c_backends
+      ->add_option("--check", check_file,
+                   "Validate one plugin file without searching or connecting: exit 0 when it "
+                   "loads, else its error's status")
+      ->type_name("FILE");
+  c_backends->callback(run([&] { return run_backends(g, check_file); }));
   app.add_subcommand("version", "Print the version (loads no plugin)")->callback(run([&] {
     return run_version(g);
   }));

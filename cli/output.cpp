@@ -546,32 +546,77 @@ std::string host_info_text(const HostInfo& h) {
   return out;
 }
 
+namespace {
+
+JsonValue plugin_Json(const PluginInfo& p) {
+  JsonValue caps = JsonValue::array();
+  if (p.loaded) {
+    for (Operation op : all_operations())
+      if (p.capabilities.has(op)) caps.push_back(std::string(to_string(op)));
+  }
+  return {{"name", p.name},
+          {"path", p.path},
+          {"abi", p.abi},
+          {"loaded", p.loaded},
+          {"error", p.error.empty() ? JsonValue(nullptr) : JsonValue(p.error)},
+          {"schemes", p.schemes},
+          {"description", p.description},
+          {"capabilities", std::move(caps)}};
+}
+
+JsonValue operations_Json() {
+  JsonValue ops = JsonValue::array();
+  for (Operation op : all_operations()) ops.push_back(std::string(to_string(op)));
+  return ops;
+}
+
+/// One row per operation, one column per loaded plugin.
+std::string capability_matrix(const std::vector<const PluginInfo*>& loaded) {
+  std::vector<std::string> headers{"OPERATION"};
+  for (const auto* p : loaded) headers.push_back(p->name);
+  Table m(std::move(headers));
+  for (Operation op : all_operations()) {
+    std::vector<std::string> row{std::string(to_string(op))};
+    for (const auto* p : loaded) row.push_back(p->capabilities.has(op) ? "yes" : "-");
+    m.add_row(std::move(row));
+  }
+  return m.render();
+}
+
+}  // namespace
+
 JsonValue backends_Json(const std::vector<std::string>& search_path,
                         const std::vector<PluginInfo>& plugins) {
   JsonValue list = JsonValue::array();
-  for (const auto& p : plugins) {
-    JsonValue caps = JsonValue::array();
-    if (p.loaded) {
-      for (Operation op : all_operations())
-        if (p.capabilities.has(op)) caps.push_back(std::string(to_string(op)));
-    }
-    list.push_back({{"name", p.name},
-                    {"path", p.path},
-                    {"abi", p.abi},
-                    {"loaded", p.loaded},
-                    {"error", p.error.empty() ? JsonValue(nullptr) : JsonValue(p.error)},
-                    {"schemes", p.schemes},
-                    {"description", p.description},
-                    {"capabilities", std::move(caps)}});
-  }
-  JsonValue ops = JsonValue::array();
-  for (Operation op : all_operations()) ops.push_back(std::string(to_string(op)));
+  for (const auto& p : plugins) list.push_back(plugin_Json(p));
   JsonValue doc = JsonValue::object();
   doc["schema"] = "hyperctl.backends/1";
   doc["search_path"] = search_path;
   doc["plugins"] = std::move(list);
-  doc["operations"] = std::move(ops);
+  doc["operations"] = operations_Json();
   return doc;
+}
+
+JsonValue backend_check_Json(const PluginInfo& plugin) {
+  JsonValue doc = JsonValue::object();
+  doc["schema"] = "hyperctl.backend-check/1";
+  doc["plugin"] = plugin_Json(plugin);
+  doc["operations"] = operations_Json();
+  return doc;
+}
+
+std::string backend_check_text(const PluginInfo& p) {
+  Table t({"FIELD", "VALUE"});
+  t.add_row({"Name:", p.name});
+  t.add_row({"File:", p.path});
+  t.add_row({"ABI:", std::to_string(p.abi)});
+  t.add_row({"Schemes:", join(p.schemes, ",")});
+  t.add_row({"Description:", p.description});
+  t.add_row({"Declares:", std::to_string(p.capabilities.count()) + " of " +
+                              std::to_string(kOperationCount) + " operations"});
+  std::string out = t.render();
+  out.erase(0, out.find('\n') + 1);
+  return out + "\n" + capability_matrix({&p});
 }
 
 std::string backends_text(const std::vector<std::string>& search_path,
@@ -592,17 +637,7 @@ std::string backends_text(const std::vector<std::string>& search_path,
   std::vector<const PluginInfo*> loaded;
   for (const auto& p : plugins)
     if (p.loaded) loaded.push_back(&p);
-  if (!loaded.empty()) {
-    std::vector<std::string> headers{"OPERATION"};
-    for (const auto* p : loaded) headers.push_back(p->name);
-    Table m(std::move(headers));
-    for (Operation op : all_operations()) {
-      std::vector<std::string> row{std::string(to_string(op))};
-      for (const auto* p : loaded) row.push_back(p->capabilities.has(op) ? "yes" : "-");
-      m.add_row(std::move(row));
-    }
-    out += "\n" + m.render();
-  }
+  if (!loaded.empty()) out += "\n" + capability_matrix(loaded);
 
   out += "\nPlugin folders searched:\n";
   for (const auto& dir : search_path) out += "  " + printable(dir) + "\n";

@@ -90,6 +90,11 @@ std::string backends_text(const std::vector<std::string>& search_path,
                           const std::vector<PluginInfo>& plugins);
 /// Capability matrix as CSV: operation,<backend>...
 std::string backends_csv(const std::vector<PluginInfo>& plugins);
+/// `backends --check FILE`: {"schema":"hyperctl.backend-check/1", "plugin": <as in
+/// backends>, "operations"}.
+JsonValue backend_check_Json(const PluginInfo& plugin);
+/// Name, file, ABI, schemes, description, then the plugin's capability matrix.
+std::string backend_check_text(const PluginInfo& plugin);
 
 /// Renders a generic document (action results, version) in `format`:
 /// json/yaml print `doc`; csv prints the keys of a flat object as header and
