@@ -150,9 +150,18 @@ class MigrationOps : public OperationGroup {
   virtual PreflightReport preflight(const VmRef& vm, Connection& target,
                                     const MigrationOptions& options);
   /// Moves the VM to `target`. If anything fails or is cancelled, the VM keeps
-  /// running (or stays defined) on the source.
+  /// running (or stays defined) on the source. Offline migrations record each
+  /// step in a Journal (hyperctl/journal.hpp); the journal id is in the
+  /// error's detail when one is interrupted.
   virtual VmInfo migrate(const VmRef& vm, Connection& target, const MigrationOptions& options,
                          const ProgressFn& progress, const CancelToken& cancel);
+  /// Completes the interrupted offline migration journalled as `journal_id`
+  /// (this connection is its source, `target` its target).
+  virtual VmInfo resume(const std::string& journal_id, Connection& target,
+                        const ProgressFn& progress, const CancelToken& cancel);
+  /// Undoes what the journalled offline migration did on the target; the
+  /// source is left exactly as it was.
+  virtual void rollback(const std::string& journal_id, Connection& target);
 };
 
 class HostOps : public OperationGroup {

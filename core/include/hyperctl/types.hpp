@@ -208,15 +208,32 @@ struct HostInfo {
 
 enum class MigrationMode { Live, Offline };
 
+/// What a live migration does when it stops converging (remaining memory not
+/// shrinking across iterations while the guest dirties pages at least as fast
+/// as the link carries them).
+enum class OnStall {
+  Report,        ///< keep going; report the stall through progress
+  AutoConverge,  ///< throttle the guest's vCPUs (libvirt auto-converge)
+  Postcopy,      ///< switch to post-copy (needs postcopy enabled at start)
+  Abort,         ///< cancel; the VM keeps running on the source
+};
+
 struct MigrationOptions {
   MigrationMode mode = MigrationMode::Live;
   std::optional<std::uint64_t> bandwidth_mib_s;
   std::optional<std::uint64_t> max_downtime_ms;
   bool auto_converge = false;
-  bool postcopy = false;
-  bool copy_storage = false;
+  bool postcopy = false;  ///< allow post-copy (switch-over by OnStall or iterations)
+  std::optional<unsigned> postcopy_after_iterations;
+  bool copy_storage = false;  ///< live: copy non-shared disks along
+  bool persist = true;        ///< define the VM on the target
   bool undefine_source = false;
-  std::chrono::milliseconds timeout{0};  ///< 0 = none
+  OnStall on_stall = OnStall::Report;
+  std::chrono::milliseconds timeout{0};  ///< 0 = none; then aborted, VM stays on the source
+  // Offline only:
+  bool shutdown_first = false;  ///< shut a running VM down gracefully first
+  bool remove_source = false;   ///< delete the source VM and disks once the target is verified
+  std::string target_pool;      ///< pool on the target for copied disks; empty: "default"
 };
 
 enum class CheckLevel { Ok, Warning, Blocker };
