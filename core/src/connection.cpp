@@ -144,6 +144,14 @@ VmInfo MigrationOps::migrate(const VmRef&, Connection&, const MigrationOptions& 
                                                   : Operation::MigrateOffline);
 }
 
+VmInfo MigrationOps::resume(const std::string&, Connection&, const ProgressFn&,
+                            const CancelToken&) {
+  unsupported(Operation::MigrateOffline);
+}
+void MigrationOps::rollback(const std::string&, Connection&) {
+  unsupported(Operation::MigrateOffline);
+}
+
 HostInfo HostOps::info() {
   unsupported(Operation::HostInfo);
 }
