@@ -55,7 +55,8 @@ class LibvirtConnection final : public Connection {
         host_(session_),
         networks_(session_),
         storage_(session_),
-        snapshots_(session_) {}
+        snapshots_(session_),
+        migration_(session_) {}
 
   const Uri& uri() const override { return session_.uri; }
   VmOps& vms() override { return vms_; }
@@ -63,6 +64,8 @@ class LibvirtConnection final : public Connection {
   NetworkOps& networks() override { return networks_; }
   StorageOps& storage() override { return storage_; }
   SnapshotOps& snapshots() override { return snapshots_; }
+  MigrationOps& migration() override { return migration_; }
+  Session& session() { return session_; }
 
  private:
   Session session_;
@@ -71,6 +74,7 @@ class LibvirtConnection final : public Connection {
   LibvirtNetworkOps networks_;
   LibvirtStorageOps storage_;
   LibvirtSnapshotOps snapshots_;
+  LibvirtMigrationOps migration_;
 };
 
 class LibvirtBackend final : public Backend {
@@ -104,7 +108,8 @@ class LibvirtBackend final : public Backend {
             Operation::NetworkStart,   Operation::NetworkStop,
             Operation::SnapshotList,   Operation::SnapshotCreate,
             Operation::SnapshotRevert, Operation::SnapshotDelete,
-            Operation::HostInfo};
+            Operation::HostInfo,       Operation::MigratePreflight,
+            Operation::MigrateLive};
   }
 
   std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {
@@ -131,6 +136,11 @@ std::unique_ptr<Backend> make_backend() {
 }
 
 }  // namespace
+
+Session* session_of(Connection& connection) {
+  auto* c = dynamic_cast<LibvirtConnection*>(&connection);
+  return c ? &c->session() : nullptr;
+}
 }  // namespace hyperctl::lv
 
 HYPERCTL_PLUGIN(hyperctl::lv::make_backend)

@@ -103,4 +103,20 @@ class LibvirtStorageOps final : public StorageOps {
   Session& s_;
 };
 
+class LibvirtMigrationOps final : public MigrationOps {
+ public:
+  explicit LibvirtMigrationOps(Session& session) : MigrationOps(kBackendName), s_(session) {}
+  PreflightReport preflight(const VmRef& vm, Connection& target,
+                            const MigrationOptions& options) override;
+  VmInfo migrate(const VmRef& vm, Connection& target, const MigrationOptions& options,
+                 const ProgressFn& progress, const CancelToken& cancel) override;
+
+ private:
+  Session& s_;
+};
+
+/// The Session of a connection opened by this backend; nullptr for a
+/// connection of another backend (backend.cpp).
+Session* session_of(Connection& connection);
+
 }  // namespace hyperctl::lv

@@ -228,6 +228,9 @@ struct MigrationOptions {
   bool copy_storage = false;  ///< live: copy non-shared disks along
   bool persist = true;        ///< define the VM on the target
   bool undefine_source = false;
+  /// live: let libvirt migrate disks whose cache mode it deems unsafe
+  /// (shared storage it cannot recognise); the user vouches for it.
+  bool unsafe = false;
   OnStall on_stall = OnStall::Report;
   std::chrono::milliseconds timeout{0};  ///< 0 = none; then aborted, VM stays on the source
   // Offline only:

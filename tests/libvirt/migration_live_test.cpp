@@ -1,0 +1,207 @@
+// Migration on libvirt: the preflight report on two test:/// hosts described
+// by node files (no daemon), and live migration between the test bed's
+// libvirtd and its peer (tests/testbed/peer.sh), skipped with the reason when
+// the peer is not there.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "hyperctl/connection.hpp"
+#include "support.hpp"
+
+namespace hyperctl::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const PreflightItem* find_item(const PreflightReport& r, const std::string& check,
+                               CheckLevel level) {
+  for (const auto& i : r.items)
+    if (i.check == check && i.level == level) return &i;
+  return nullptr;
+}
+
+std::string dump(const PreflightReport& r) {
+  std::string out;
+  for (const auto& i : r.items)
+    out += i.check + " [" + std::to_string(static_cast<int>(i.level)) + "] " + i.message +
+           " | fix: " + i.fix + "\n";
+  return out;
+}
+
+// Two hosts as node files. Source: VM "web1" (running, 1 GiB) on network
+// lan-a with a disk in pool-a, VM "big" (64 GiB), VM "stopped" (shut off).
+// Target: a VM also named "web1" (another UUID), no lan-a, no pool-a, 2 GiB.
+class Preflight : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("hyperctl-migrate-preflight-" + std::to_string(::getpid())));
+    fs::create_directories(*dir_);
+    const std::string cpu =
+        "<cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes><sockets>1</sockets>"
+        "<cores>2</cores><threads>1</threads><active>2</active></cpu><memory>2097152</memory>\n";
+    auto domain = [](const std::string& name, const std::string& uuid, const std::string& mem,
+                     const std::string& devices, int runstate) {
+      return "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'><name>" +
+             name + "</name><uuid>" + uuid + "</uuid><memory unit='KiB'>" + mem +
+             "</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>" + devices +
+             "</devices><test:runstate>" + std::to_string(runstate) + "</test:runstate></domain>\n";
+    };
+    const std::string devices =
+        "<disk type='file' device='disk'><source file='/pool-a/web1.img'/><target dev='vda'/>"
+        "</disk><interface type='network'><source network='lan-a'/></interface>";
+    {
+      std::ofstream a(*dir_ / "a.xml");
+      a << "<node>\n"
+        << cpu << domain("web1", "11111111-1111-1111-1111-111111111111", "1048576", devices, 1)
+        << domain("big", "22222222-2222-2222-2222-222222222222", "67108864", "", 1)
+        << domain("stopped", "33333333-3333-3333-3333-333333333333", "65536", "", 5)
+        << domain("plain", "44444444-4444-4444-4444-444444444444", "65536", "", 1)
+        << "<network><name>lan-a</name><bridge name='virbrA'/></network>\n"
+        << "<pool type='dir'><name>pool-a</name><target><path>/pool-a</path></target>"
+           "<volume><name>web1.img</name><capacity>1048576</capacity>"
+           "<allocation>1048576</allocation><target><path>/pool-a/web1.img</path></target>"
+           "</volume></pool>\n</node>\n";
+    }
+    {
+      std::ofstream b(*dir_ / "b.xml");
+      b << "<node>\n"
+        << cpu << domain("web1", "99999999-9999-9999-9999-999999999999", "65536", "", 5)
+        << "<network><name>other</name><bridge name='virbrB'/></network>\n"
+        << "<pool type='dir'><name>pool-b</name><target><path>/pool-b</path></target></pool>\n"
+        << "</node>\n";
+    }
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*dir_, ec);
+    delete dir_;
+  }
+  void SetUp() override {
+    src_ = open("test://" + (*dir_ / "a.xml").string());
+    dst_ = open("test://" + (*dir_ / "b.xml").string());
+  }
+
+  PreflightReport check(const std::string& vm, MigrationOptions o = {}) {
+    return src_->migration().preflight(vm, *dst_, o);
+  }
+
+  static fs::path* dir_;
+  std::unique_ptr<Connection> src_, dst_;
+};
+
+fs::path* Preflight::dir_ = nullptr;
+
+TEST_F(Preflight, NameClashIsABlockerWithTheFix) {
+  auto r = check("web1");
+  EXPECT_FALSE(r.ok());
+  auto* i = find_item(r, "name-clash", CheckLevel::Blocker);
+  ASSERT_NE(i, nullptr) << dump(r);
+  EXPECT_NE(i->message.find("'web1'"), std::string::npos);
+  EXPECT_NE(i->fix.find("delete"), std::string::npos);
+  EXPECT_NE(find_item(r, "uuid-clash", CheckLevel::Ok), nullptr) << dump(r);
+}
+
+TEST_F(Preflight, MissingNetworkIsABlockerWithTheFix) {
+  auto r = check("web1");
+  auto* i = find_item(r, "network", CheckLevel::Blocker);
+  ASSERT_NE(i, nullptr) << dump(r);
+  EXPECT_NE(i->message.find("'lan-a'"), std::string::npos);
+  EXPECT_NE(i->fix.find("create network 'lan-a'"), std::string::npos) << i->fix;
+}
+
+TEST_F(Preflight, MissingPoolIsABlockerWithTheFix) {
+  auto r = check("web1");
+  auto* i = find_item(r, "pool", CheckLevel::Blocker);
+  ASSERT_NE(i, nullptr) << dump(r);
+  EXPECT_NE(i->message.find("'pool-a'"), std::string::npos);
+  EXPECT_NE(i->fix.find("create pool 'pool-a'"), std::string::npos) << i->fix;
+  // Without --copy-storage, shared storage cannot be proven: a warning.
+  auto* s = find_item(r, "storage", CheckLevel::Warning);
+  ASSERT_NE(s, nullptr) << dump(r);
+  EXPECT_NE(s->fix.find("--copy-storage"), std::string::npos);
+}
+
+TEST_F(Preflight, MemoryShortfallIsABlockerWithTheFix) {
+  auto r = check("big");
+  auto* i = find_item(r, "memory", CheckLevel::Blocker);
+  ASSERT_NE(i, nullptr) << dump(r);
+  EXPECT_NE(i->message.find("64.0 GiB"), std::string::npos) << i->message;
+  EXPECT_FALSE(i->fix.empty());
+}
+
+TEST_F(Preflight, AVmThatFitsHasNoBlocker) {
+  auto r = check("plain");
+  EXPECT_TRUE(r.ok()) << dump(r);
+  EXPECT_NE(find_item(r, "name-clash", CheckLevel::Ok), nullptr);
+  EXPECT_NE(find_item(r, "hypervisor", CheckLevel::Ok), nullptr) << dump(r);
+}
+
+TEST_F(Preflight, LiveOfAStoppedVmIsABlockerPointingToOffline) {
+  auto r = check("stopped");
+  auto* i = find_item(r, "state", CheckLevel::Blocker);
+  ASSERT_NE(i, nullptr) << dump(r);
+  EXPECT_NE(i->fix.find("--offline"), std::string::npos);
+  MigrationOptions off;
+  off.mode = MigrationMode::Offline;
+  EXPECT_NE(find_item(check("stopped", off), "state", CheckLevel::Ok), nullptr);
+}
+
+TEST_F(Preflight, MissingVmIsNotFound) {
+  EXPECT_ERROR_CODE(check("no-such-vm"), ErrorCode::NotFound);
+}
+
+TEST_F(Preflight, LiveMigrateOfAStoppedVmIsAConflictAndChangesNothing) {
+  auto err = error_of([&] { src_->migration().migrate("stopped", *dst_, {}, {}, {}); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("--offline"), std::string::npos) << err->what();
+  EXPECT_EQ(src_->vms().get("stopped").state, VmState::Off);
+}
+
+// ---------------------------------------------------------------- live, on the test bed
+
+/// Skips unless HYPERCTL_TEST_PEER_URI and HYPERCTL_TEST_QEMU_URI name
+/// daemons that answer.
+class LiveMigration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* src = std::getenv("HYPERCTL_TEST_QEMU_URI");
+    const char* peer = std::getenv("HYPERCTL_TEST_PEER_URI");
+    if (!src || !*src) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
+    if (!peer || !*peer) GTEST_SKIP() << "HYPERCTL_TEST_PEER_URI not set: no peer host";
+    try {
+      src_ = open(src);
+      src_->vms().list({});
+    } catch (const Error& e) {
+      GTEST_SKIP() << "cannot connect to " << src << ": " << e.what();
+    }
+    try {
+      dst_ = open(peer);
+      dst_->vms().list({});
+    } catch (const Error& e) {
+      GTEST_SKIP() << "the peer " << peer << " does not answer: " << e.what();
+    }
+  }
+  std::unique_ptr<Connection> src_, dst_;
+};
+
+TEST_F(LiveMigration, UnreachableTargetIsUnreachable) {
+  EXPECT_ERROR_CODE(open("qemu+tcp://127.0.0.1:1/system"), ErrorCode::Unreachable);
+}
+
+TEST_F(LiveMigration, MissingVmIsNotFoundAndTargetUntouched) {
+  const auto before = dst_->vms().list({}).size();
+  EXPECT_ERROR_CODE(src_->migration().migrate("hyperctl-test-no-such-vm", *dst_, {}, {}, {}),
+                    ErrorCode::NotFound);
+  EXPECT_EQ(dst_->vms().list({}).size(), before);
+}
+
+}  // namespace
+}  // namespace hyperctl::test
