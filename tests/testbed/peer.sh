@@ -1,0 +1,376 @@
+#!/bin/sh
+# A second libvirtd that looks like another host, for migration tests
+# (TESTBEDS.md section 3). See README.md, "A second host: peer.sh".
+#
+#   peer.sh start   STATE_DIR   start (or join) the peer; URI qemu+tcp://127.0.0.1:16510/system
+#   peer.sh stop    STATE_DIR   remove hyperctl-test-* domains there, stop the peer and its QEMUs
+#   peer.sh status  STATE_DIR   one line
+#   peer.sh kill    STATE_DIR   SIGKILL the peer libvirtd only (its QEMUs keep running)
+#   peer.sh restart STATE_DIR   stop the peer libvirtd (TERM) if alive and start it again
+#
+# The peer runs in its own UTS and mount namespace (unshare) with private
+# folders bind-mounted over /var/run/libvirt, /var/lib/libvirt, /etc/libvirt
+# and /var/log/libvirt, its own hostname and host UUID, and listens on TCP
+# 127.0.0.1:16510 without authentication (loopback, test only). Its folders
+# are STATE_DIR/tree/{run,lib,etc,log} (for a run that joined a peer started
+# by another run, STATE_DIR/tree is a symbolic link to that run's tree).
+#
+# Several runs share one peer like libvirtd.sh shares the main daemon: a
+# machine-wide lock, users registered in /run/hyperctl-testbed/peer-users,
+# and only the last run to stop stops the peer. Processes are stopped by the
+# pids recorded (the peer's pid file, the QEMU pid files libvirt writes in the
+# peer's run folder), never by name.
+#
+# Exit status: 0 fine; 1 failed; 77 the peer cannot run here and this is not
+# CI (CI=true or HYPERCTL_TESTBED_REQUIRED=1: 1 instead); 3 (status) not running.
+set -u
+
+PORT=16510
+URI=qemu+tcp://127.0.0.1:$PORT/system
+PEER_HOSTNAME=hyperctl-peer
+TEST_PREFIX=hyperctl-test-
+WAIT_SECONDS=20
+SHARED=/run/hyperctl-testbed
+MIGRATION_PORTS="49300 49363"
+
+me=$(basename "$0")
+
+usage() {
+  echo "usage: $me start|stop|status|kill|restart STATE_DIR" >&2
+  exit 1
+}
+
+[ $# -eq 2 ] || usage
+cmd=$1
+state=$2
+case "$state" in /*) ;; *) state=$(pwd)/$state ;; esac
+PATH="$PATH:/usr/sbin:/sbin"
+
+required() {
+  case "${HYPERCTL_TESTBED_REQUIRED:-}" in 1 | true | yes) return 0 ;; esac
+  case "${CI:-}" in 1 | true | TRUE | True | yes) return 0 ;; esac
+  return 1
+}
+
+unavailable() {
+  echo "$me: libvirt peer test bed unavailable: $*" >&2
+  if [ -d "$state" ]; then
+    echo "$*" >"$state/unavailable"
+    rm -f "$state/owner"
+  fi
+  if required; then exit 1; fi
+  exit 77
+}
+
+fail() {
+  echo "$me: $*" >&2
+  exit 1
+}
+
+pid_is() {
+  [ -n "$1" ] && [ -r "/proc/$1/comm" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+
+read_pid() {
+  [ -r "$1" ] && tr -dc '0-9' <"$1"
+}
+
+stop_pid() {
+  pid=$1
+  prog=$2
+  pid_is "$pid" "$prog" || return 0
+  kill -TERM "$pid" 2>/dev/null
+  i=0
+  while pid_is "$pid" "$prog" && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  if pid_is "$pid" "$prog"; then
+    echo "$me: $prog (pid $pid) ignored TERM; sending KILL" >&2
+    kill -KILL "$pid" 2>/dev/null
+    sleep 0.2
+  fi
+  ! pid_is "$pid" "$prog"
+}
+
+take_lock() {
+  mkdir -p "$SHARED/peer-users" || unavailable "cannot create $SHARED"
+  exec 9>"$SHARED/peer.lock" || unavailable "cannot open $SHARED/peer.lock"
+  flock -w 120 9 || fail "another peer start or stop held $SHARED/peer.lock for 120 s"
+}
+
+start_time() {
+  [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f20
+}
+
+user_file() {
+  echo "$SHARED/peer-users/$(printf '%s' "$state" | cksum | cut -d' ' -f1)"
+}
+
+register_user() {
+  upid=${HYPERCTL_TESTBED_OWNER_PID:-$PPID}
+  echo "$upid $(start_time "$upid") $state" >"$(user_file)"
+}
+
+live_users() {
+  n=0
+  for f in "$SHARED"/peer-users/*; do
+    [ -e "$f" ] || continue
+    read -r upid ustart _ <"$f" || upid=
+    if [ -n "$upid" ] && [ "$(start_time "$upid")" = "$ustart" ]; then
+      n=$((n + 1))
+    else
+      rm -f "$f"
+    fi
+  done
+  echo "$n"
+}
+
+answers() {
+  virsh -q -c "$URI" version >/dev/null 2>&1
+}
+
+# The tree of the running peer (shared) or of this run.
+tree() {
+  t=$(cat "$SHARED/peer.tree" 2>/dev/null)
+  [ -n "$t" ] && [ -d "$t" ] && {
+    echo "$t"
+    return
+  }
+  echo "$state/tree"
+}
+
+peer_pid() {
+  read_pid "$(tree)/libvirtd.pid"
+}
+
+# Writes the private configuration, once per tree.
+make_tree() {
+  t=$1
+  mkdir -p "$t/run" "$t/lib/images" "$t/etc" "$t/log/qemu" || return 1
+  mkdir -p /var/run/libvirt /var/lib/libvirt /etc/libvirt /var/log/libvirt || return 1
+  if [ ! -e "$t/etc/libvirtd.conf" ]; then
+    # A copy of /etc/libvirt without the main host's domains, pools, networks.
+    for f in /etc/libvirt/*; do
+      case "$(basename "$f")" in
+        qemu | storage | secrets | libvirtd.conf | qemu.conf* | *.hyperctl-*) ;;
+        *) cp -a "$f" "$t/etc/" || return 1 ;;
+      esac
+    done
+    mkdir -p "$t/etc/qemu" "$t/etc/storage" "$t/etc/secrets"
+    uuid=$(cat /proc/sys/kernel/random/uuid) || return 1
+    cat >"$t/etc/libvirtd.conf" <<EOF
+# hyperctl test-bed peer (tests/testbed/peer.sh): another host on this machine.
+listen_tls = 0
+listen_tcp = 1
+tcp_port = "$PORT"
+listen_addr = "127.0.0.1"
+# Loopback only, test only.
+auth_tcp = "none"
+auth_unix_rw = "none"
+host_uuid = "$uuid"
+EOF
+    set -- $MIGRATION_PORTS
+    cat >"$t/etc/qemu.conf" <<EOF
+# hyperctl test-bed peer (tests/testbed/peer.sh)
+user = "root"
+group = "root"
+security_driver = "none"
+# No virtlogd inside the peer: QEMU's output goes to /var/log/libvirt/qemu/NAME.log.
+stdio_handler = "file"
+# Not the main daemon's range, so both can receive at the same time.
+migration_port_min = $1
+migration_port_max = $2
+EOF
+  fi
+  # Run inside the new namespaces: private folders, own hostname, then libvirtd.
+  cat >"$t/enter.sh" <<EOF
+#!/bin/sh
+set -e
+mount --bind "$t/run" /var/run/libvirt
+mount --bind "$t/lib" /var/lib/libvirt
+mount --bind "$t/etc" /etc/libvirt
+mount --bind "$t/log" /var/log/libvirt
+hostname $PEER_HOSTNAME
+export LIBVIRT_LOG_OUTPUTS="3:file:$t/libvirtd.log"
+exec libvirtd --listen -p "$t/libvirtd.pid" -f /etc/libvirt/libvirtd.conf
+EOF
+  chmod +x "$t/enter.sh"
+}
+
+launch() {
+  t=$1
+  rm -f "$t/libvirtd.pid"
+  setsid unshare --uts --mount --propagation private "$t/enter.sh" \
+    </dev/null >>"$t/libvirtd.out" 2>&1 9>&- &
+  bg=$!
+  i=0
+  while ! answers && [ $i -lt $((WAIT_SECONDS * 10)) ]; do
+    if [ $i -gt 5 ] && ! kill -0 "$bg" 2>/dev/null; then
+      return 1
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+  answers
+}
+
+ensure_pool() {
+  if ! virsh -q -c "$URI" pool-info default >/dev/null 2>&1; then
+    virsh -q -c "$URI" pool-define-as default dir --target /var/lib/libvirt/images >/dev/null || return 1
+  fi
+  st=$(virsh -q -c "$URI" pool-info default 2>/dev/null | awk -F: '$1 == "State" { gsub(/ /, "", $2); print $2 }')
+  if [ "$st" != "running" ]; then
+    virsh -q -c "$URI" pool-start default >/dev/null || return 1
+  fi
+  virsh -q -c "$URI" pool-autostart default >/dev/null
+}
+
+start() {
+  mkdir -p "$state" || fail "cannot create state folder $state"
+  rm -f "$state/unavailable"
+  [ "$(id -u)" = 0 ] || unavailable "needs root (bind mounts, system-mode libvirtd), running as uid $(id -u)"
+  for prog in libvirtd virsh unshare setsid flock mount hostname qemu-system-x86_64; do
+    command -v "$prog" >/dev/null 2>&1 || unavailable "$prog not found"
+  done
+  take_lock
+
+  pid=$(peer_pid)
+  if [ -r "$SHARED/peer.tree" ] && pid_is "$pid" libvirtd && answers; then
+    t=$(tree)
+    if [ "$t" != "$state/tree" ]; then
+      rm -rf "$state/tree"
+      ln -s "$t" "$state/tree"
+    fi
+    echo shared >"$state/owner"
+    register_user
+    echo "using the peer libvirtd already running (pid $pid, $(live_users) run(s)), $URI answers"
+    return 0
+  fi
+  if answers; then
+    unavailable "port $PORT already answers but is not a peer started by $me"
+  fi
+
+  t=$state/tree
+  [ -L "$t" ] && rm -f "$t"
+  make_tree "$t" || unavailable "cannot create the peer's folders under $t"
+  if ! launch "$t"; then
+    reason=$(grep -i error "$t/libvirtd.log" "$t/libvirtd.out" 2>/dev/null | tail -n 1)
+    stop_pid "$(read_pid "$t/libvirtd.pid")" libvirtd
+    unavailable "the peer libvirtd did not answer on $URI within ${WAIT_SECONDS} s${reason:+: $reason}"
+  fi
+  if ! ensure_pool; then
+    stop_pid "$(read_pid "$t/libvirtd.pid")" libvirtd
+    unavailable "cannot define or start the pool 'default' on the peer"
+  fi
+  echo "$t" >"$SHARED/peer.tree"
+  echo ours >"$state/owner"
+  register_user
+  echo "peer libvirtd started (pid $(read_pid "$t/libvirtd.pid"), hostname $PEER_HOSTNAME), $URI answers"
+}
+
+# Kills the QEMU processes the peer started, by the pids libvirt recorded in
+# the peer's run folder.
+kill_peer_qemus() {
+  t=$1
+  for f in "$t"/run/qemu/*.pid; do
+    [ -e "$f" ] || continue
+    qpid=$(read_pid "$f")
+    if pid_is "$qpid" qemu-system-x86; then
+      stop_pid "$qpid" qemu-system-x86 && echo "killed QEMU $qpid ($(basename "$f" .pid)) left by the peer"
+    fi
+  done
+}
+
+remove_test_domains() {
+  answers || return 0
+  virsh -q -c "$URI" list --all --name 2>/dev/null | while read -r dom; do
+    case "$dom" in
+      "$TEST_PREFIX"*)
+        virsh -q -c "$URI" destroy "$dom" >/dev/null 2>&1
+        virsh -q -c "$URI" undefine "$dom" >/dev/null 2>&1
+        echo "removed leftover test domain $dom from the peer"
+        ;;
+    esac
+  done
+}
+
+stop() {
+  [ -d "$state" ] || {
+    echo "nothing to stop ($state does not exist)"
+    return 0
+  }
+  owner=$(cat "$state/owner" 2>/dev/null)
+  case "$owner" in
+    ours | shared) ;;
+    *)
+      echo "nothing to stop (start did not run or found the peer unavailable)"
+      return 0
+      ;;
+  esac
+  take_lock
+  rm -f "$(user_file)" "$state/owner"
+  others=$(live_users)
+  if [ "$others" -gt 0 ]; then
+    echo "left the peer running for $others other run(s) using it"
+    return 0
+  fi
+  t=$(tree)
+  pid=$(read_pid "$t/libvirtd.pid")
+  pid_is "$pid" libvirtd && remove_test_domains
+  running=$(answers && virsh -q -c "$URI" list --name 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')
+  [ -n "$running" ] && echo "$me: domains still running on the peer, their QEMUs are killed: $running" >&2
+  ok=0
+  stop_pid "$pid" libvirtd || ok=1
+  kill_peer_qemus "$t"
+  rm -f "$SHARED/peer.tree"
+  [ $ok = 0 ] || fail "could not stop the peer libvirtd (pid $pid)"
+  echo "peer stopped"
+}
+
+status() {
+  pid=$(peer_pid)
+  if pid_is "$pid" libvirtd && answers; then
+    echo "peer libvirtd running (pid $pid, tree $(tree), this run: $(cat "$state/owner" 2>/dev/null || echo not using it)), $URI answers"
+  elif [ -r "$state/unavailable" ]; then
+    echo "unavailable: $(cat "$state/unavailable")"
+    return 3
+  else
+    echo "peer libvirtd not running"
+    return 3
+  fi
+}
+
+# SIGKILL the peer libvirtd only: what a test does to "the target dies mid-migration".
+kill_peer() {
+  pid=$(peer_pid)
+  pid_is "$pid" libvirtd || fail "the peer libvirtd is not running"
+  kill -KILL "$pid"
+  i=0
+  while pid_is "$pid" libvirtd && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  pid_is "$pid" libvirtd && fail "the peer libvirtd (pid $pid) survived SIGKILL"
+  echo "peer libvirtd (pid $pid) killed"
+}
+
+restart() {
+  [ "$(id -u)" = 0 ] || unavailable "needs root"
+  take_lock
+  t=$(tree)
+  [ -x "$t/enter.sh" ] || fail "no peer tree at $t (run start first)"
+  stop_pid "$(read_pid "$t/libvirtd.pid")" libvirtd || fail "could not stop the peer libvirtd"
+  launch "$t" || fail "the peer libvirtd did not answer on $URI within ${WAIT_SECONDS} s after restart"
+  echo "$t" >"$SHARED/peer.tree"
+  echo "peer libvirtd restarted (pid $(read_pid "$t/libvirtd.pid")), $URI answers"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  kill) kill_peer ;;
+  restart) restart ;;
+  *) usage ;;
+esac
