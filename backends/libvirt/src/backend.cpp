@@ -109,7 +109,7 @@ class LibvirtBackend final : public Backend {
             Operation::SnapshotList,   Operation::SnapshotCreate,
             Operation::SnapshotRevert, Operation::SnapshotDelete,
             Operation::HostInfo,       Operation::MigratePreflight,
-            Operation::MigrateLive};
+            Operation::MigrateLive,    Operation::MigrateOffline};
   }
 
   std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "errors.hpp"
+#include "migration_offline.hpp"
 #include "ops.hpp"
 #include "xml.hpp"
 
@@ -477,10 +478,9 @@ VmInfo LibvirtMigrationOps::migrate(const VmRef& ref, Connection& target,
   return guarded("migrate", [&]() -> VmInfo {
     const std::string op = "migrate";
     Session& dst = target_session(target);
-    // HOOK (offline migration): the offline engineer dispatches here.
+    // Offline (cold) migration: migration_offline.cpp.
     if (options.mode == MigrationMode::Offline)
-      throw Error(ErrorCode::Unsupported,
-                  "offline migration is not available yet in the libvirt backend", op);
+      return offline_migrate(s_, dst, ref, options, progress, cancel);
     auto dom = s_.find_domain(ref, op);
     const std::string name = virDomainGetName(dom.get());
     const int active = virDomainIsActive(dom.get());

@@ -110,6 +110,10 @@ class LibvirtMigrationOps final : public MigrationOps {
                             const MigrationOptions& options) override;
   VmInfo migrate(const VmRef& vm, Connection& target, const MigrationOptions& options,
                  const ProgressFn& progress, const CancelToken& cancel) override;
+  /// Offline migrations only (migration_offline.cpp).
+  VmInfo resume(const std::string& journal_id, Connection& target, const ProgressFn& progress,
+                const CancelToken& cancel) override;
+  void rollback(const std::string& journal_id, Connection& target) override;
 
  private:
   Session& s_;

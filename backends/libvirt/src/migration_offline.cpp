@@ -1,0 +1,885 @@
+// Offline (cold) migration between two libvirt hosts; see migration_offline.hpp.
+//
+// Steps, each recorded in the journal before and after it runs:
+//   check              the VM is shut off (or shut down with --shutdown), no
+//                      name/UUID clash on the target, the target pool exists,
+//                      is active and has room, every disk is a pool volume
+//   shutdown source    only with shutdown_first and a running VM
+//   copy disk DEV      one per disk: a target volume of the source's byte
+//                      length is created, the bytes streamed source ->
+//                      target chunk by chunk and hashed (SHA-256) on the way
+//   define on target   the source's inactive XML, disks re-pointed, UUID kept
+//   verify disk DEV    capacity equal, SHA-256 read back from the target equal
+//   remove source      only with remove_source, only after every verify
+// The volumes are streamed byte for byte (a qcow2 file stays the same qcow2
+// file), so the target's copy is identical to the source's.
+#include "migration_offline.hpp"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "domain_xml.hpp"
+#include "errors.hpp"
+#include "hyperctl/journal.hpp"
+#include "ops.hpp"
+#include "storage_common.hpp"
+
+namespace hyperctl::lv {
+namespace {
+
+using namespace storage;
+
+using StreamPtr = std::unique_ptr<virStream, Deleter<virStreamFree>>;
+
+constexpr std::size_t kChunk = 1024 * 1024;
+const std::string kOp = "migrate";
+
+const char* const kCheck = "check";
+const char* const kShutdown = "shutdown source";
+const char* const kDefine = "define on target";
+const char* const kRemove = "remove source";
+const std::string kCopyPrefix = "copy disk ";
+const std::string kVerifyPrefix = "verify disk ";
+
+// ------------------------------------------------------------- helpers
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1)
+      throw Error(ErrorCode::Internal, "cannot start a SHA-256 digest", kOp);
+  }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const char* data, std::size_t size) {
+    if (EVP_DigestUpdate(ctx_, data, size) != 1)
+      throw Error(ErrorCode::Internal, "SHA-256 digest failed", kOp);
+  }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx_, md, &len) != 1)
+      throw Error(ErrorCode::Internal, "SHA-256 digest failed", kOp);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+      out += digits[md[i] >> 4];
+      out += digits[md[i] & 15];
+    }
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+/// A blocking stream of one connection; aborted unless finished.
+class Stream {
+ public:
+  explicit Stream(const Session& s) : s_(s), st_(virStreamNew(s.get(), 0)) {
+    if (!st_) fail(s_.get(), "cannot open a stream to " + s_.uri.raw, kOp);
+  }
+  ~Stream() {
+    if (open_ && virStreamAbort(st_.get()) < 0) take_last_error(s_.get());
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  virStreamPtr get() const { return st_.get(); }
+  void finish(const std::string& what) {
+    open_ = false;
+    if (virStreamFinish(st_.get()) < 0) fail(s_.get(), what, kOp);
+  }
+
+ private:
+  const Session& s_;
+  StreamPtr st_;
+  bool open_ = true;
+};
+
+void report(const ProgressFn& progress, const std::string& phase, std::uint64_t done = 0,
+            std::uint64_t total = 0) {
+  if (!progress) return;
+  Progress p;
+  p.phase = phase;
+  p.done = done;
+  p.total = total;
+  p.unit = total ? "bytes" : "";
+  progress(p);
+}
+
+void check_cancel(const CancelToken& cancel, const std::string& what) {
+  if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, what + " cancelled", kOp);
+}
+
+std::string canonical_uri(const Session& s) {
+  CString uri(virConnectGetURI(s.get()));
+  if (!uri) {
+    take_last_error(s.get());
+    return s.uri.raw;
+  }
+  return uri.get();
+}
+
+/// The bytes a volume download yields: the file's size.
+std::uint64_t byte_length(const Session& s, virStorageVolPtr vol, const std::string& label) {
+  virStorageVolInfo info;
+  if (virStorageVolGetInfoFlags(vol, &info, VIR_STORAGE_VOL_GET_PHYSICAL) == 0)
+    return info.allocation;
+  take_last_error(s.get());
+  if (virStorageVolGetInfo(vol, &info) < 0) fail(s.get(), "cannot read volume " + label, kOp);
+  return info.capacity;
+}
+
+std::uint64_t capacity_of(const Session& s, virStorageVolPtr vol, const std::string& label) {
+  virStorageVolInfo info;
+  if (virStorageVolGetInfo(vol, &info) < 0) fail(s.get(), "cannot read volume " + label, kOp);
+  return info.capacity;
+}
+
+std::string pool_name_of(const Session& s, virStorageVolPtr vol) {
+  PoolPtr pool(virStoragePoolLookupByVolume(vol));
+  if (!pool) fail(s.get(), "cannot find the pool of a volume", kOp);
+  const char* name = virStoragePoolGetName(pool.get());
+  return name ? name : "";
+}
+
+/// Looks a volume up; null when it does not exist (the pool must exist).
+VolPtr volume_in(const Session& s, const std::string& pool_name, const std::string& name) {
+  auto pool = find_active_pool(s, pool_name, kOp);
+  return volume_if_exists(s, pool.get(), pool_name, name, kOp);
+}
+
+DomPtr domain_if_exists(const Session& s, const std::string& uuid) {
+  DomPtr dom(virDomainLookupByUUIDString(s.get(), uuid.c_str()));
+  if (!dom) take_last_error(s.get());
+  return dom;
+}
+
+bool domain_active(const Session& s, virDomainPtr dom) {
+  const int a = virDomainIsActive(dom);
+  if (a < 0) fail(s.get(), "cannot read the state of a VM", kOp);
+  return a == 1;
+}
+
+std::string interrupted(const Journal& j) {
+  return "offline migration " + j.id() + " interrupted; resume with: hyperctl migrate --resume " +
+         j.id() + ", or undo with --rollback " + j.id();
+}
+
+[[noreturn]] void rethrow_with_journal(const Error& e, const Journal& j) {
+  std::string detail = "journal: " + j.id();
+  if (!e.detail().empty()) detail += "\n" + e.detail();
+  throw Error(e.code(), std::string(e.what()) + "; " + interrupted(j),
+              e.operation().empty() ? kOp : e.operation(), detail);
+}
+
+const std::string& param(const Journal& j, const char* key) {
+  auto it = j.params().find(key);
+  if (it == j.params().end())
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + j.id() + " is damaged: it has no '" + key + "'", kOp);
+  return it->second;
+}
+
+std::string data_of(const JournalStep& step, const char* key) {
+  auto it = step.data.find(key);
+  return it == step.data.end() ? std::string() : it->second;
+}
+
+/// A journal of ours whose URIs are those of the two connections.
+Journal load_matching(const Session& source, const Session& target, const std::string& id) {
+  Journal j = Journal::load(id);
+  if (j.kind() != kOfflineJournalKind)
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + id + " records a '" + j.kind() + "', not an offline migration", kOp);
+  const std::string& src = param(j, "source_uri");
+  const std::string& dst = param(j, "target_uri");
+  if (src != source.uri.raw || dst != target.uri.raw)
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + id + " is a migration from " + src + " to " + dst +
+                    ", but the connections are to " + source.uri.raw + " and " + target.uri.raw,
+                kOp);
+  return j;
+}
+
+// ------------------------------------------------------------- XML rewrite
+
+struct NewSource {
+  std::string path;
+  bool block = false;
+};
+
+using XmlDocPtr = std::unique_ptr<xmlDoc, Deleter<xmlFreeDoc>>;
+
+void drop_children(xmlNodePtr node, const char* name) {
+  for (xmlNodePtr c = node->children; c;) {
+    xmlNodePtr next = c->next;
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0) {
+      xmlUnlinkNode(c);
+      xmlFreeNode(c);
+    }
+    c = next;
+  }
+}
+
+xmlNodePtr child_named(xmlNodePtr node, const char* name) {
+  for (xmlNodePtr c = node->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0) return c;
+  return nullptr;
+}
+
+std::string attr_of(xmlNodePtr node, const char* name) {
+  if (!node) return {};
+  xmlChar* v = xmlGetProp(node, BAD_CAST name);
+  if (!v) return {};
+  std::string out(reinterpret_cast<const char*>(v));
+  xmlFree(v);
+  return out;
+}
+
+/// The domain XML with each disk of `moved` (by target dev) pointing at its
+/// new volume, and the media of `ejected` removed.
+std::string repoint_disks(const std::string& xml, const std::map<std::string, NewSource>& moved,
+                          const std::set<std::string>& ejected) {
+  XmlDocPtr doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
+                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  if (!doc) throw Error(ErrorCode::BackendFailure, "the source's domain XML cannot be parsed", kOp);
+  xmlNodePtr root = xmlDocGetRootElement(doc.get());
+  xmlNodePtr devices = root ? child_named(root, "devices") : nullptr;
+  std::set<std::string> seen;
+  for (xmlNodePtr d = devices ? devices->children : nullptr; d; d = d->next) {
+    if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "disk") != 0) continue;
+    const std::string dev = attr_of(child_named(d, "target"), "dev");
+    auto it = moved.find(dev);
+    if (it != moved.end()) {
+      drop_children(d, "source");
+      drop_children(d, "backingStore");
+      xmlSetProp(d, BAD_CAST "type", BAD_CAST(it->second.block ? "block" : "file"));
+      // New children go first so that <source> sits where libvirt puts it.
+      xmlNodePtr src = xmlNewNode(nullptr, BAD_CAST "source");
+      xmlSetProp(src, BAD_CAST(it->second.block ? "dev" : "file"),
+                 BAD_CAST it->second.path.c_str());
+      if (d->children)
+        xmlAddPrevSibling(d->children, src);
+      else
+        xmlAddChild(d, src);
+      seen.insert(dev);
+    } else if (ejected.count(dev)) {
+      drop_children(d, "source");
+      drop_children(d, "backingStore");
+      xmlSetProp(d, BAD_CAST "type", BAD_CAST "file");
+    }
+  }
+  if (seen.size() != moved.size())
+    throw Error(ErrorCode::Conflict,
+                "the source VM's disks changed during the migration; roll it back and start again",
+                kOp);
+  xmlChar* out = nullptr;
+  int size = 0;
+  xmlDocDumpMemory(doc.get(), &out, &size);
+  if (!out) throw Error(ErrorCode::Internal, "cannot write the domain XML", kOp);
+  std::string text(reinterpret_cast<const char*>(out), static_cast<std::size_t>(size));
+  xmlFree(out);
+  return text;
+}
+
+std::string inactive_xml(const Session& s, virDomainPtr dom, const std::string& who) {
+  // SECURE keeps passwords (VNC/SPICE) the target needs; refused on a
+  // read-only connection, then without.
+  CString xml(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE));
+  if (!xml) {
+    take_last_error(s.get());
+    xml.reset(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
+  }
+  if (!xml) fail(s.get(), "cannot read the configuration of " + who, kOp);
+  return xml.get();
+}
+
+// ------------------------------------------------------------- the steps
+
+class Migration {
+ public:
+  Migration(Session& source, Session& target, Journal& journal, const ProgressFn& progress,
+            const CancelToken& cancel)
+      : src_(source), dst_(target), j_(journal), progress_(progress), cancel_(cancel) {}
+
+  /// (a): fills the journal with the plan. Throws before anything changed.
+  void check(const VmRef& ref, bool shutdown_first);
+  void shutdown();
+  VmInfo run();
+
+ private:
+  Session& src_;
+  Session& dst_;
+  Journal& j_;
+  const ProgressFn& progress_;
+  const CancelToken& cancel_;
+
+  /// The VM's identity, found by the check.
+  std::string uuid() const { return checked("vm_uuid"); }
+  std::string name() const { return checked("vm_name"); }
+  std::string checked(const char* key) const {
+    auto c = j_.find_step(kCheck);
+    const std::string v = c ? data_of(j_.steps()[*c], key) : std::string();
+    if (v.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "journal " + j_.id() + " is damaged: its check step has no '" + key + "'", kOp);
+    return v;
+  }
+  const std::string& target_pool() const { return param(j_, "target_pool"); }
+  std::vector<std::size_t> copy_steps() const {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < j_.steps().size(); ++i)
+      if (j_.steps()[i].name.rfind(kCopyPrefix, 0) == 0) out.push_back(i);
+    return out;
+  }
+  DomPtr source_domain() const {
+    DomPtr dom = domain_if_exists(src_, uuid());
+    if (!dom)
+      throw Error(ErrorCode::NotFound,
+                  "VM " + quoted(name()) + " (" + uuid() + ") is no longer on " + src_.uri.raw,
+                  kOp);
+    return dom;
+  }
+  void copy(std::size_t step);
+  void define();
+  bool verify(std::size_t copy_step);
+  void remove_source();
+};
+
+void Migration::check(const VmRef& ref, bool shutdown_first) {
+  if (canonical_uri(src_) == canonical_uri(dst_))
+    throw Error(ErrorCode::InvalidArgument,
+                "source and target are the same host (" + src_.uri.raw +
+                    "); offline migration moves a VM to another host (to move disks between "
+                    "pools of one host, use volume clone)",
+                kOp);
+  auto dom = src_.find_domain(ref, kOp);
+  const char* n = virDomainGetName(dom.get());
+  const std::string vm_name = n ? n : ref.value;
+  const std::string who = "VM " + quoted(vm_name);
+  char uuid_buf[VIR_UUID_STRING_BUFLEN];
+  if (virDomainGetUUIDString(dom.get(), uuid_buf) < 0) fail(src_.get(), "cannot read " + who, kOp);
+  if (virDomainIsPersistent(dom.get()) != 1)
+    throw Error(ErrorCode::Conflict,
+                who + " is transient (not defined) on " + src_.uri.raw +
+                    "; offline migration moves a defined VM (use --live)",
+                kOp);
+  if (domain_active(src_, dom.get()) && !shutdown_first)
+    throw Error(ErrorCode::Conflict,
+                who +
+                    " is running; offline migration needs it shut off (add --shutdown to shut "
+                    "it down gracefully first, or use --live)",
+                kOp);
+
+  // Clashes on the target.
+  if (DomPtr clash{virDomainLookupByName(dst_.get(), vm_name.c_str())})
+    throw Error(ErrorCode::Conflict,
+                "a VM named " + quoted(vm_name) + " already exists on " + dst_.uri.raw +
+                    " (remove or rename it there first)",
+                kOp);
+  take_last_error(dst_.get());
+  if (DomPtr clash = domain_if_exists(dst_, uuid_buf)) {
+    const char* other = virDomainGetName(clash.get());
+    throw Error(ErrorCode::Conflict,
+                "a VM with the UUID " + std::string(uuid_buf) + " (" + quoted(other ? other : "?") +
+                    ") already exists on " + dst_.uri.raw + " (remove it there first)",
+                kOp);
+  }
+  const std::string tpool_name = param(j_, "target_pool");
+  auto tpool = find_active_pool(dst_, tpool_name, kOp);
+
+  // Every disk must be a pool volume; media are kept only if the target
+  // has the same file.
+  const std::string xml = inactive_xml(src_, dom.get(), who);
+  const DomainDetails details = parse_domain_xml(xml);
+  struct Plan {
+    std::string dev, src_pool, src_volume, src_path, format;
+    std::uint64_t length = 0;
+  };
+  std::vector<Plan> plans;
+  std::vector<std::string> ejects;
+  std::set<std::string> names;
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < details.sources.size(); ++i) {
+    const auto& s = details.sources[i];
+    const std::string fmt = i < details.disks.size() ? details.disks[i].format : "";
+    if (s.device == "cdrom" || s.device == "floppy") {
+      if (s.path.empty() && s.volume.empty()) continue;  // empty tray
+      bool on_target = false;
+      if (!s.path.empty()) {
+        VolPtr v(virStorageVolLookupByPath(dst_.get(), s.path.c_str()));
+        on_target = v != nullptr;
+        if (!v) take_last_error(dst_.get());
+      }
+      if (!on_target) ejects.push_back(s.target);
+      continue;
+    }
+    if (s.device != "disk")
+      throw Error(ErrorCode::Unsupported,
+                  "disk " + s.target + " of " + who + " is a '" + s.device +
+                      "' device; offline migration copies disks and media only",
+                  kOp);
+    VolPtr vol;
+    if (!s.volume.empty()) {
+      auto p = find_active_pool(src_, s.pool, kOp);
+      vol = find_volume(src_, p.get(), s.pool, s.volume, kOp);
+    } else if (!s.path.empty()) {
+      vol.reset(virStorageVolLookupByPath(src_.get(), s.path.c_str()));
+      if (!vol) {
+        take_last_error(src_.get());
+        throw Error(ErrorCode::Unsupported,
+                    "disk " + s.target + " of " + who + " (" + quoted(s.path) +
+                        ") is not a volume of a storage pool on " + src_.uri.raw +
+                        "; offline migration streams pool volumes (define a pool for its folder)",
+                    kOp);
+      }
+    } else {
+      throw Error(ErrorCode::Unsupported,
+                  "disk " + s.target + " of " + who + " has no source to copy", kOp);
+    }
+    Plan p;
+    p.dev = s.target;
+    p.src_pool = pool_name_of(src_, vol.get());
+    const char* vname = virStorageVolGetName(vol.get());
+    p.src_volume = vname ? vname : "";
+    CString path(virStorageVolGetPath(vol.get()));
+    p.src_path = path ? path.get() : "";
+    p.format = fmt;
+    p.length = byte_length(src_, vol.get(), volume_label(p.src_pool, p.src_volume));
+    if (!names.insert(p.src_volume).second)
+      throw Error(ErrorCode::Conflict,
+                  "two disks of " + who + " are volumes named " + quoted(p.src_volume) +
+                      " (in different pools); they cannot share pool " + quoted(tpool_name) +
+                      " on the target",
+                  kOp);
+    if (volume_if_exists(dst_, tpool.get(), tpool_name, p.src_volume, kOp))
+      throw Error(ErrorCode::Conflict,
+                  "volume " + volume_label(tpool_name, p.src_volume) + " already exists on " +
+                      dst_.uri.raw + " (remove it there, or choose another --target-pool)",
+                  kOp);
+    total += p.length;
+    plans.push_back(std::move(p));
+  }
+  const Pool pinfo = describe_pool(dst_, tpool.get(), kOp);
+  if (pinfo.available_bytes && pinfo.available_bytes < total)
+    throw Error(ErrorCode::Conflict,
+                "pool " + quoted(tpool_name) + " on " + dst_.uri.raw + " has " +
+                    std::to_string(pinfo.available_bytes) + " bytes free; the disks need " +
+                    std::to_string(total),
+                kOp);
+
+  // The plan, in the journal.
+  for (const auto& p : plans)
+    j_.add_step(kCopyPrefix + p.dev, {{"dev", p.dev},
+                                      {"source_pool", p.src_pool},
+                                      {"source_volume", p.src_volume},
+                                      {"source_path", p.src_path},
+                                      {"format", p.format},
+                                      {"length", std::to_string(p.length)},
+                                      {"target_volume", p.src_volume}});
+  j_.add_step(kDefine, {{"uuid", uuid_buf}, {"name", vm_name}});
+  for (const auto& p : plans) j_.add_step(kVerifyPrefix + p.dev, {{"dev", p.dev}});
+  std::string eject_list;
+  for (const auto& e : ejects) eject_list += (eject_list.empty() ? "" : ",") + e;
+  const auto c = *j_.find_step(kCheck);
+  j_.set_step(c, StepState::Done,
+              {{"vm_uuid", uuid_buf}, {"vm_name", vm_name}, {"eject", eject_list}});
+  if (domain_active(src_, dom.get())) j_.add_step(kShutdown);
+}
+
+void Migration::shutdown() {
+  auto i = j_.find_step(kShutdown);
+  if (!i || j_.steps()[*i].state == StepState::Done) return;
+  j_.set_step(*i, StepState::Running);
+  report(progress_, "shutdown");
+  LibvirtVmOps vms(src_);
+  ShutdownOptions options;
+  options.timeout = std::chrono::seconds(120);
+  options.force = false;
+  vms.shutdown(VmRef(uuid()), options, progress_, cancel_);
+  j_.set_step(*i, StepState::Done);
+}
+
+void Migration::copy(std::size_t i) {
+  const JournalStep step = j_.steps()[i];
+  const std::string dev = data_of(step, "dev");
+  const std::string tvol_name = data_of(step, "target_volume");
+  const std::string tlabel = volume_label(target_pool(), tvol_name);
+  const std::string phase = kCopyPrefix + dev;
+  auto tpool = find_active_pool(dst_, target_pool(), kOp);
+
+  // From scratch: a volume this migration created earlier is replaced.
+  if (VolPtr old = volume_if_exists(dst_, tpool.get(), target_pool(), tvol_name, kOp)) {
+    if (data_of(step, "created") != "yes")
+      throw Error(ErrorCode::Conflict,
+                  "volume " + tlabel + " appeared on " + dst_.uri.raw +
+                      " and was not created by this migration; remove it there first",
+                  kOp);
+    if (virStorageVolDelete(old.get(), 0) < 0)
+      fail(dst_.get(), "cannot delete the incomplete copy " + tlabel, kOp);
+  }
+  const std::string spool = data_of(step, "source_pool");
+  const std::string svol_name = data_of(step, "source_volume");
+  const std::string slabel = volume_label(spool, svol_name);
+  auto sp = find_active_pool(src_, spool, kOp);
+  auto svol = find_volume(src_, sp.get(), spool, svol_name, kOp);
+  const std::uint64_t length = byte_length(src_, svol.get(), slabel);
+  const std::uint64_t capacity = capacity_of(src_, svol.get(), slabel);
+
+  // Recorded before it exists: a process killed right after the creation
+  // still has the rollback delete it.
+  j_.set_step(i, StepState::Running, {{"created", "yes"}, {"sha256", ""}});
+  // A raw volume of exactly the source's byte length: the streamed bytes land
+  // verbatim (a qcow2 file stays the same qcow2 file, its format probed by
+  // the target pool; the domain XML keeps the source's driver type).
+  VolPtr tvol(virStorageVolCreateXML(tpool.get(), volume_xml(tvol_name, length, "raw").c_str(), 0));
+  if (!tvol) {
+    auto e = take_last_error(dst_.get());
+    j_.set_step(i, StepState::Failed, {{"created", "no"}});
+    fail(e, "cannot create volume " + tlabel + " on " + dst_.uri.raw, kOp);
+  }
+
+  Stream down(src_);
+  if (virStorageVolDownload(svol.get(), down.get(), 0, 0, 0) < 0)
+    fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
+  Stream up(dst_);
+  if (virStorageVolUpload(tvol.get(), up.get(), 0, 0, 0) < 0)
+    fail(dst_.get(), "cannot write volume " + tlabel + " on " + dst_.uri.raw, kOp);
+  Sha256 sha;
+  std::vector<char> buf(kChunk);
+  std::uint64_t done = 0;
+  report(progress_, phase, 0, length);
+  for (;;) {
+    check_cancel(cancel_, "copy of disk " + dev);
+    const int n = virStreamRecv(down.get(), buf.data(), buf.size());
+    if (n == 0) break;
+    if (n < 0) fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
+    sha.update(buf.data(), static_cast<std::size_t>(n));
+    std::size_t sent = 0;
+    while (sent < static_cast<std::size_t>(n)) {
+      const int m = virStreamSend(up.get(), buf.data() + sent, static_cast<std::size_t>(n) - sent);
+      if (m < 0) fail(dst_.get(), "cannot write volume " + tlabel + " on " + dst_.uri.raw, kOp);
+      sent += static_cast<std::size_t>(m);
+    }
+    done += static_cast<std::uint64_t>(n);
+    report(progress_, phase, done, std::max(length, done));
+  }
+  down.finish("cannot read volume " + slabel + " on " + src_.uri.raw);
+  up.finish("cannot write volume " + tlabel + " on " + dst_.uri.raw);
+  if (virStoragePoolRefresh(tpool.get(), 0) < 0) take_last_error(dst_.get());
+  CString tpath(virStorageVolGetPath(tvol.get()));
+  virStorageVolInfo tinfo;
+  const bool block =
+      virStorageVolGetInfo(tvol.get(), &tinfo) == 0 && tinfo.type == VIR_STORAGE_VOL_BLOCK;
+  take_last_error(dst_.get());
+  j_.set_step(i, StepState::Done,
+              {{"sha256", sha.hex()},
+               {"bytes", std::to_string(done)},
+               {"capacity", std::to_string(capacity)},
+               {"target_path", tpath ? tpath.get() : ""},
+               {"target_block", block ? "yes" : "no"}});
+}
+
+void Migration::define() {
+  const auto i = *j_.find_step(kDefine);
+  const JournalStep step = j_.steps()[i];
+  if (step.state == StepState::Done) {
+    if (domain_if_exists(dst_, uuid())) return;
+    // Gone since (removed by hand): define it again.
+  }
+  report(progress_, kDefine);
+  if (DomPtr existing = domain_if_exists(dst_, uuid())) {
+    // Ours from an interrupted attempt (the step was running): defined again.
+    if (step.state != StepState::Running && step.state != StepState::Done)
+      throw Error(ErrorCode::Conflict,
+                  "a VM with the UUID " + uuid() + " appeared on " + dst_.uri.raw +
+                      "; it was not defined by this migration",
+                  kOp);
+  }
+  std::map<std::string, NewSource> moved;
+  for (auto c : copy_steps()) {
+    const auto& s = j_.steps()[c];
+    moved[data_of(s, "dev")] =
+        NewSource{data_of(s, "target_path"), data_of(s, "target_block") == "yes"};
+  }
+  std::set<std::string> ejected;
+  {
+    const std::string list = data_of(j_.steps()[*j_.find_step(kCheck)], "eject");
+    std::size_t pos = 0;
+    while (pos < list.size()) {
+      auto comma = list.find(',', pos);
+      if (comma == std::string::npos) comma = list.size();
+      ejected.insert(list.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+  }
+  auto dom = source_domain();
+  const std::string xml =
+      repoint_disks(inactive_xml(src_, dom.get(), "VM " + quoted(name())), moved, ejected);
+  j_.set_step(i, StepState::Running);
+  DomPtr defined(virDomainDefineXML(dst_.get(), xml.c_str()));
+  if (!defined) fail(dst_.get(), "cannot define VM " + quoted(name()) + " on " + dst_.uri.raw, kOp);
+  for (const auto& e : ejected)
+    report(progress_, "warning: the media in " + e + " is not on the target; its tray is empty");
+  j_.set_step(i, StepState::Done);
+}
+
+/// True when the target's copy is verified; a mismatch marks the copy
+/// failed (a resume copies it again) and throws.
+bool Migration::verify(std::size_t c) {
+  const JournalStep copy_step = j_.steps()[c];
+  const std::string dev = data_of(copy_step, "dev");
+  const auto v = *j_.find_step(kVerifyPrefix + dev);
+  if (j_.steps()[v].state == StepState::Done) return true;
+  j_.set_step(v, StepState::Running);
+  const std::string tvol_name = data_of(copy_step, "target_volume");
+  const std::string tlabel = volume_label(target_pool(), tvol_name);
+  VolPtr tvol = volume_in(dst_, target_pool(), tvol_name);
+  if (!tvol)
+    throw Error(ErrorCode::NotFound, "volume " + tlabel + " vanished from " + dst_.uri.raw, kOp);
+  const std::uint64_t want_cap = std::stoull(data_of(copy_step, "capacity"));
+  const std::uint64_t got_cap = capacity_of(dst_, tvol.get(), tlabel);
+  const std::uint64_t length = byte_length(dst_, tvol.get(), tlabel);
+  const std::string phase = kVerifyPrefix + dev;
+  Stream down(dst_);
+  if (virStorageVolDownload(tvol.get(), down.get(), 0, 0, 0) < 0)
+    fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
+  Sha256 sha;
+  std::vector<char> buf(kChunk);
+  std::uint64_t done = 0;
+  report(progress_, phase, 0, length);
+  for (;;) {
+    check_cancel(cancel_, "verification of disk " + dev);
+    const int n = virStreamRecv(down.get(), buf.data(), buf.size());
+    if (n == 0) break;
+    if (n < 0) fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
+    sha.update(buf.data(), static_cast<std::size_t>(n));
+    done += static_cast<std::uint64_t>(n);
+    report(progress_, phase, done, std::max(length, done));
+  }
+  down.finish("cannot read volume " + tlabel + " on " + dst_.uri.raw);
+  const std::string got = sha.hex();
+  const std::string want = data_of(copy_step, "sha256");
+  if (got != want || got_cap != want_cap) {
+    j_.set_step(v, StepState::Failed, {{"sha256", got}, {"capacity", std::to_string(got_cap)}});
+    j_.set_step(c, StepState::Failed);
+    throw Error(ErrorCode::BackendFailure,
+                "the copy of disk " + dev + " on " + dst_.uri.raw + " differs from the source (" +
+                    (got != want ? "SHA-256 " + got + " instead of " + want
+                                 : "capacity " + std::to_string(got_cap) + " instead of " +
+                                       std::to_string(want_cap)) +
+                    "); the source was left alone",
+                kOp);
+  }
+  j_.set_step(v, StepState::Done, {{"sha256", got}, {"capacity", std::to_string(got_cap)}});
+  return true;
+}
+
+void Migration::remove_source() {
+  auto i = j_.add_step(kRemove);
+  if (j_.steps()[i].state == StepState::Done) return;
+  j_.set_step(i, StepState::Running);
+  report(progress_, kRemove);
+  if (DomPtr dom = domain_if_exists(src_, uuid())) {
+    if (domain_active(src_, dom.get()))
+      throw Error(ErrorCode::Conflict,
+                  "VM " + quoted(name()) + " was started on " + src_.uri.raw +
+                      " during the migration; it was not removed",
+                  kOp);
+    const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                         VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+    if (virDomainUndefineFlags(dom.get(), all) < 0) {
+      auto e = take_last_error(src_.get());
+      if (!unsupported_flags(e))
+        fail(e, "cannot remove VM " + quoted(name()) + " from the source", kOp);
+      if (virDomainUndefine(dom.get()) < 0)
+        fail(src_.get(), "cannot remove VM " + quoted(name()) + " from the source", kOp);
+    }
+  }
+  for (auto c : copy_steps()) {
+    const auto& s = j_.steps()[c];
+    if (VolPtr v = volume_in(src_, data_of(s, "source_pool"), data_of(s, "source_volume"))) {
+      if (virStorageVolDelete(v.get(), 0) < 0)
+        fail(src_.get(),
+             "cannot delete volume " +
+                 volume_label(data_of(s, "source_pool"), data_of(s, "source_volume")) +
+                 " on the source",
+             kOp);
+    }
+  }
+  j_.set_step(i, StepState::Done);
+}
+
+VmInfo Migration::run() {
+  shutdown();
+  {
+    auto dom = source_domain();
+    if (domain_active(src_, dom.get()))
+      throw Error(ErrorCode::Conflict,
+                  "VM " + quoted(name()) + " is running on " + src_.uri.raw +
+                      "; its disks cannot be copied while it runs (shut it down)",
+                  kOp);
+  }
+  const bool removing = param(j_, "remove_source") == "yes";
+  const auto rm = j_.find_step(kRemove);
+  const bool removal_started = rm && j_.steps()[*rm].state != StepState::Pending;
+  if (!removal_started) {
+    for (auto c : copy_steps()) {
+      const auto& s = j_.steps()[c];
+      const auto v = j_.find_step(kVerifyPrefix + data_of(s, "dev"));
+      const bool verified = v && j_.steps()[*v].state == StepState::Done;
+      if (s.state != StepState::Done || !verified) {
+        if (s.state != StepState::Done) copy(c);
+        if (v) j_.set_step(*v, StepState::Pending);
+      }
+    }
+    define();
+    for (auto c : copy_steps()) verify(c);
+  }
+  if (removing) remove_source();
+  LibvirtVmOps vms(dst_);
+  VmInfo info = vms.get(VmRef(uuid()));
+  j_.set_status("done");
+  j_.remove();
+  return info;
+}
+
+/// Runs `f` with every error carrying the journal's id and how to go on.
+template <class F>
+decltype(auto) journalled(Journal& j, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    try {
+      j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
+    } catch (const Error&) {
+    }
+    rethrow_with_journal(e, j);
+  }
+}
+
+}  // namespace
+
+VmInfo offline_migrate(Session& source, Session& target, const VmRef& vm,
+                       const MigrationOptions& options, const ProgressFn& progress,
+                       const CancelToken& cancel) {
+  return guarded(kOp, [&] {
+    const std::string pool = options.target_pool.empty() ? "default" : options.target_pool;
+    Journal j = Journal::create(kOfflineJournalKind,
+                                {{"source_uri", source.uri.raw},
+                                 {"target_uri", target.uri.raw},
+                                 {"vm", vm.value},
+                                 {"target_pool", pool},
+                                 {"shutdown_first", options.shutdown_first ? "yes" : "no"},
+                                 {"remove_source", options.remove_source ? "yes" : "no"}});
+    Migration m(source, target, j, progress, cancel);
+    const auto c = j.add_step(kCheck);
+    j.set_step(c, StepState::Running);
+    try {
+      m.check(vm, options.shutdown_first);
+    } catch (...) {
+      j.remove();  // nothing changed anywhere: nothing to resume
+      throw;
+    }
+    return journalled(j, [&] { return m.run(); });
+  });
+}
+
+VmInfo offline_resume(Session& source, Session& target, const std::string& journal_id,
+                      const ProgressFn& progress, const CancelToken& cancel) {
+  return guarded(kOp, [&] {
+    Journal j = load_matching(source, target, journal_id);
+    j.set_status("running");
+    Migration m(source, target, j, progress, cancel);
+    return journalled(j, [&] {
+      const auto c = j.find_step(kCheck);
+      if (!c || j.steps()[*c].state != StepState::Done)
+        m.check(VmRef(param(j, "vm")), param(j, "shutdown_first") == "yes");
+      return m.run();
+    });
+  });
+}
+
+void offline_rollback(Session& source, Session& target, const std::string& journal_id) {
+  guarded(kOp, [&] {
+    Journal j = load_matching(source, target, journal_id);
+    journalled(j, [&] {
+      if (auto rm = j.find_step(kRemove); rm && j.steps()[*rm].state != StepState::Pending)
+        throw Error(ErrorCode::Conflict,
+                    "the source of migration " + j.id() +
+                        " is already (partly) removed; the target holds the only copy, so it "
+                        "cannot be rolled back (resume it with --resume " +
+                        j.id() + ")",
+                    kOp);
+      if (auto d = j.find_step(kDefine); d && j.steps()[*d].state != StepState::Pending) {
+        const std::string uuid = data_of(j.steps()[*d], "uuid");
+        if (DomPtr dom = domain_if_exists(target, uuid)) {
+          if (domain_active(target, dom.get()))
+            throw Error(ErrorCode::Conflict,
+                        "VM " + quoted(data_of(j.steps()[*d], "name")) + " is running on " +
+                            target.uri.raw + "; stop it there before rolling back",
+                        kOp);
+          if (virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+            auto e = take_last_error(target.get());
+            if (!unsupported_flags(e)) fail(e, "cannot undefine the VM on the target", kOp);
+            if (virDomainUndefine(dom.get()) < 0)
+              fail(target.get(), "cannot undefine the VM on the target", kOp);
+          }
+        }
+        j.set_step(*d, StepState::Undone);
+      }
+      const std::string pool = param(j, "target_pool");
+      for (std::size_t i = 0; i < j.steps().size(); ++i) {
+        const auto& s = j.steps()[i];
+        if (s.name.rfind(kCopyPrefix, 0) != 0) continue;
+        if (data_of(s, "created") == "yes") {
+          auto p = find_pool(target, pool, kOp);
+          if (VolPtr v = volume_if_exists(target, p.get(), pool, data_of(s, "target_volume"), kOp))
+            if (virStorageVolDelete(v.get(), 0) < 0)
+              fail(target.get(),
+                   "cannot delete volume " + volume_label(pool, data_of(s, "target_volume")) +
+                       " on " + target.uri.raw,
+                   kOp);
+        }
+        j.set_step(i, StepState::Undone);
+      }
+      j.set_status("rolled-back");
+      j.remove();
+    });
+  });
+}
+
+// LibvirtMigrationOps (migration_ops.cpp) answers resume and rollback here:
+// only offline migrations keep a journal.
+
+namespace {
+Session& target_of(Connection& target) {
+  Session* t = session_of(target);
+  if (!t)
+    throw Error(ErrorCode::InvalidArgument,
+                "the target connection is not a libvirt connection (" + target.uri().raw +
+                    "); this journal is a libvirt offline migration",
+                kOp);
+  return *t;
+}
+}  // namespace
+
+VmInfo LibvirtMigrationOps::resume(const std::string& journal_id, Connection& target,
+                                   const ProgressFn& progress, const CancelToken& cancel) {
+  return guarded(
+      kOp, [&] { return offline_resume(s_, target_of(target), journal_id, progress, cancel); });
+}
+
+void LibvirtMigrationOps::rollback(const std::string& journal_id, Connection& target) {
+  guarded(kOp, [&] { offline_rollback(s_, target_of(target), journal_id); });
+}
+
+}  // namespace hyperctl::lv

@@ -1,0 +1,326 @@
+// Offline (cold) migration between two real libvirt hosts: the main test bed
+// daemon ($HYPERCTL_TEST_QEMU_URI) and the peer (tests/testbed/peer.sh,
+// $HYPERCTL_TEST_PEER_URI). Streams need a real daemon on both sides; without
+// the peer every test skips with the reason. Journals go to
+// $HYPERCTL_STATE_DIR (a temporary folder when unset).
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "hyperctl/journal.hpp"
+#include "support.hpp"
+
+extern char** environ;
+
+namespace hyperctl::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += d[md[i] >> 4];
+    out += d[md[i] & 15];
+  }
+  return out;
+}
+
+/// A file of `size` bytes of non-zero pseudo-random data.
+void write_data(const std::string& path, std::uint64_t size, unsigned seed) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> buf(1 << 16);
+  for (std::uint64_t done = 0; done < size;) {
+    for (auto& w : buf) w = rng() | 0x0101010101010101ULL;
+    const auto n = std::min<std::uint64_t>(size - done, buf.size() * 8);
+    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(n));
+    done += n;
+  }
+}
+
+struct Disk {
+  std::string volume;
+  std::string format;
+};
+
+class OfflineMigrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    src_uri_ = env_or_empty("HYPERCTL_TEST_QEMU_URI");
+    dst_uri_ = env_or_empty("HYPERCTL_TEST_PEER_URI");
+    if (src_uri_.empty()) GTEST_SKIP() << "HYPERCTL_TEST_QEMU_URI not set: no real libvirtd";
+    if (dst_uri_.empty())
+      GTEST_SKIP() << "HYPERCTL_TEST_PEER_URI not set: no second host (tests/testbed/peer.sh)";
+    try {
+      src_ = open(src_uri_);
+      src_->storage().get_pool("default");
+    } catch (const Error& e) {
+      GTEST_SKIP() << "cannot use " << src_uri_ << ": " << e.what();
+    }
+    try {
+      dst_ = open(dst_uri_);
+      dst_->storage().get_pool("default");
+    } catch (const Error& e) {
+      src_.reset();
+      GTEST_SKIP() << "cannot use the peer " << dst_uri_ << ": " << e.what();
+    }
+    char tmpl[] = "/tmp/hyperctl-offline-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    tmp_ = tmpl;
+    if (env_or_empty("HYPERCTL_STATE_DIR").empty()) {
+      ::setenv("HYPERCTL_STATE_DIR", (tmp_ + "/state").c_str(), 1);
+      own_state_ = true;
+    }
+    name_ = unique_name("offline");
+  }
+
+  void TearDown() override {
+    for (auto* c : {src_.get(), dst_.get()}) {
+      if (!c) continue;
+      try {
+        c->vms().remove(name_, DeleteOptions{false, true});
+      } catch (const Error&) {
+      }
+      for (const auto& d : disks_) {
+        try {
+          c->storage().remove_volume("default", d.volume);
+        } catch (const Error&) {
+        }
+      }
+    }
+    for (const auto& id : journals_) {
+      try {
+        Journal::load(id).remove();
+      } catch (const Error&) {
+      }
+    }
+    if (own_state_) ::unsetenv("HYPERCTL_STATE_DIR");
+    if (!tmp_.empty()) {
+      std::error_code ec;
+      fs::remove_all(tmp_, ec);
+    }
+  }
+
+  /// A shut-off VM on the source with a raw disk of `bytes` of data (vda) and
+  /// an empty qcow2 disk of 64 MiB (vdb), both in the pool "default".
+  void make_vm(std::uint64_t bytes) {
+    const std::string a = name_ + "-a.raw", b = name_ + "-b.qcow2";
+    disks_ = {{a, "raw"}, {b, "qcow2"}};
+    write_data(tmp_ + "/a.raw", bytes, 42);
+    src_->storage().upload_volume("default", a, tmp_ + "/a.raw", {}, nullptr, {});
+    fs::remove(tmp_ + "/a.raw");
+    src_->storage().create_volume(VolumeSpec{b, "default", "qcow2", 64ull << 20});
+    std::string devices;
+    const char* devs[] = {"vda", "vdb"};
+    for (std::size_t i = 0; i < disks_.size(); ++i) {
+      const auto v = src_->storage().get_volume("default", disks_[i].volume);
+      devices += "<disk type='file' device='disk'><driver name='qemu' type='" + disks_[i].format +
+                 "'/><source file='" + v.path + "'/><target dev='" + devs[i] +
+                 "' bus='virtio'/></disk>";
+    }
+    src_->vms().define("<domain type='qemu'><name>" + name_ +
+                       "</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type "
+                       "arch='x86_64'>hvm</type></os><devices>" +
+                       devices + "</devices></domain>");
+  }
+
+  /// SHA-256 of each disk volume, as `c` serves it.
+  std::vector<std::string> checksums(Connection& c) {
+    std::vector<std::string> out;
+    for (const auto& d : disks_) {
+      const std::string file = tmp_ + "/check";
+      c.storage().download_volume("default", d.volume, file, TransferOptions{true}, nullptr, {});
+      out.push_back(sha256_file(file));
+      fs::remove(file);
+    }
+    return out;
+  }
+
+  bool has_volume(Connection& c, const std::string& name) {
+    for (const auto& v : c.storage().list_volumes("default"))
+      if (v.name == name) return true;
+    return false;
+  }
+
+  MigrationOptions offline(bool remove_source = false) {
+    MigrationOptions o;
+    o.mode = MigrationMode::Offline;
+    o.remove_source = remove_source;
+    o.target_pool = "default";
+    return o;
+  }
+
+  /// Cancels the migration once the copy of vda has moved some bytes;
+  /// returns the journal id from the error.
+  std::string interrupted_migration() {
+    CancelToken cancel;
+    auto progress = [&](const Progress& p) {
+      if (p.phase == "copy disk vda" && p.done >= (4u << 20)) cancel.cancel();
+    };
+    auto err =
+        error_of([&] { src_->migration().migrate(name_, *dst_, offline(), progress, cancel); });
+    if (!err) return {};
+    EXPECT_EQ(err->code(), ErrorCode::Cancelled) << err->what();
+    const std::string msg = err->what();
+    const auto at = msg.find("--resume ");
+    EXPECT_NE(at, std::string::npos) << msg;
+    if (at == std::string::npos) return {};
+    std::string id = msg.substr(at + 9, msg.find(',', at) - at - 9);
+    EXPECT_NE(msg.find("--rollback " + id), std::string::npos) << msg;
+    EXPECT_NE(err->detail().find(id), std::string::npos) << err->detail();
+    journals_.push_back(id);
+    return id;
+  }
+
+  std::string src_uri_, dst_uri_, tmp_, name_;
+  std::unique_ptr<Connection> src_, dst_;
+  std::vector<Disk> disks_;
+  std::vector<std::string> journals_;
+  bool own_state_ = false;
+};
+
+TEST_F(OfflineMigrationTest, CopiesTwoDisksAndKeepsTheSource) {
+  make_vm(16u << 20);
+  const auto before = checksums(*src_);
+  const auto xml_before = src_->vms().export_config(name_);
+  const auto uuid = src_->vms().get(name_).id;
+
+  std::vector<std::string> phases;
+  auto info = src_->migration().migrate(name_, *dst_, offline(),
+                                        [&](const Progress& p) {
+                                          if (phases.empty() || phases.back() != p.phase)
+                                            phases.push_back(p.phase);
+                                        },
+                                        {});
+  EXPECT_EQ(info.name, name_);
+  EXPECT_EQ(info.id, uuid);
+  EXPECT_EQ(info.state, VmState::Off);
+  EXPECT_EQ(checksums(*dst_), before);
+  EXPECT_EQ(dst_->vms().get(name_).disks.size(), 2u);
+  for (const auto& d : dst_->vms().get(name_).disks)
+    EXPECT_EQ(d.path.rfind(dst_->storage().get_pool("default").path, 0), 0u) << d.path;
+  // Without remove_source: the source is as it was.
+  EXPECT_EQ(src_->vms().export_config(name_), xml_before);
+  EXPECT_EQ(checksums(*src_), before);
+  EXPECT_TRUE(Journal::list().empty());
+  for (const char* phase :
+       {"copy disk vda", "copy disk vdb", "define on target", "verify disk vda", "verify disk vdb"})
+    EXPECT_NE(std::find(phases.begin(), phases.end(), phase), phases.end()) << phase;
+}
+
+TEST_F(OfflineMigrationTest, RemoveSourceDeletesTheSourceAfterVerifying) {
+  make_vm(8u << 20);
+  const auto before = checksums(*src_);
+  src_->migration().migrate(name_, *dst_, offline(true), nullptr, {});
+  EXPECT_EQ(checksums(*dst_), before);
+  EXPECT_FALSE(has_vm_named(*src_, name_));
+  for (const auto& d : disks_) EXPECT_FALSE(has_volume(*src_, d.volume)) << d.volume;
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+TEST_F(OfflineMigrationTest, InterruptedThenResumed) {
+  make_vm(32u << 20);
+  const auto before = checksums(*src_);
+  const auto id = interrupted_migration();
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Journal::list(), std::vector<std::string>{id});
+  EXPECT_FALSE(has_vm_named(*dst_, name_));
+  EXPECT_EQ(checksums(*src_), before);
+
+  auto info = src_->migration().resume(id, *dst_, nullptr, {});
+  EXPECT_EQ(info.name, name_);
+  EXPECT_EQ(checksums(*dst_), before);
+  EXPECT_TRUE(has_vm_named(*src_, name_));
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+TEST_F(OfflineMigrationTest, InterruptedThenRolledBack) {
+  make_vm(32u << 20);
+  const auto before = checksums(*src_);
+  const auto xml_before = src_->vms().export_config(name_);
+  const auto id = interrupted_migration();
+  ASSERT_FALSE(id.empty());
+
+  src_->migration().rollback(id, *dst_);
+  EXPECT_FALSE(has_vm_named(*dst_, name_));
+  for (const auto& d : disks_) EXPECT_FALSE(has_volume(*dst_, d.volume)) << d.volume;
+  EXPECT_EQ(src_->vms().export_config(name_), xml_before);
+  EXPECT_EQ(checksums(*src_), before);
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+TEST_F(OfflineMigrationTest, JournalOfOtherConnectionsIsRefused) {
+  make_vm(8u << 20);
+  const auto id = interrupted_migration();
+  ASSERT_FALSE(id.empty());
+  // Swapped: the journal's source is not this connection.
+  auto err = error_of([&] { dst_->migration().resume(id, *src_, nullptr, {}); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::InvalidArgument);
+  EXPECT_NE(std::string(err->what()).find(src_uri_), std::string::npos) << err->what();
+  EXPECT_NE(std::string(err->what()).find(dst_uri_), std::string::npos) << err->what();
+  EXPECT_ERROR_CODE(dst_->migration().rollback(id, *src_), ErrorCode::InvalidArgument);
+  src_->migration().rollback(id, *dst_);
+}
+
+TEST_F(OfflineMigrationTest, RefusalsChangeNothing) {
+  make_vm(1u << 20);
+  const auto target_volumes = all_volume_paths(*dst_);
+  // The same host.
+  auto again = open(src_uri_);
+  EXPECT_ERROR_CODE(src_->migration().migrate(name_, *again, offline(), nullptr, {}),
+                    ErrorCode::InvalidArgument);
+  // A pool the target does not have.
+  auto o = offline();
+  o.target_pool = "hyperctl-test-no-such-pool";
+  EXPECT_ERROR_CODE(src_->migration().migrate(name_, *dst_, o, nullptr, {}), ErrorCode::NotFound);
+  // A VM that does not exist.
+  EXPECT_ERROR_CODE(src_->migration().migrate(name_ + "-none", *dst_, offline(), nullptr, {}),
+                    ErrorCode::NotFound);
+  // A name clash on the target.
+  dst_->vms().define("<domain type='qemu'><name>" + name_ +
+                     "</name><memory unit='MiB'>64</memory><os><type "
+                     "arch='x86_64'>hvm</type></os></domain>");
+  auto err = error_of([&] { src_->migration().migrate(name_, *dst_, offline(), nullptr, {}); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("already exists"), std::string::npos) << err->what();
+  dst_->vms().remove(name_, {});
+  EXPECT_EQ(all_volume_paths(*dst_), target_volumes);
+  EXPECT_TRUE(Journal::list().empty());
+  EXPECT_ERROR_CODE(src_->migration().resume("20990101T000000Z-00000000", *dst_, nullptr, {}),
+                    ErrorCode::NotFound);
+}
+
+}  // namespace
+}  // namespace hyperctl::test
