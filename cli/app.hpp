@@ -31,5 +31,7 @@ void add_storage_commands(CLI::App& app, const CommandContext& ctx);
 void add_snapshot_commands(CLI::App& app, const CommandContext& ctx);
 /// network list|info|start|stop, host info
 void add_network_host_commands(CLI::App& app, const CommandContext& ctx);
+/// migrate VM --to URI [--check] [--live|--offline] ... (cli/migrate_cli.cpp)
+void add_migrate_commands(CLI::App& app, const CommandContext& ctx);
 
 }  // namespace hyperctl::cli

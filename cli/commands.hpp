@@ -4,6 +4,7 @@
 // exceptions are turned into one line on stderr by guarded().
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -52,6 +53,40 @@ struct SetArgs {
   std::optional<std::string> memory;
   bool live = false;
 };
+
+/// `hyperctl migrate VM --to URI ...` (cli/migrate_cli.cpp parses it).
+struct MigrateArgs {
+  std::string vm;
+  std::string to;  ///< target URI
+  bool check = false;
+  bool live = false;
+  bool offline = false;
+  std::optional<std::uint64_t> bandwidth_mib_s;
+  std::optional<std::uint64_t> max_downtime_ms;
+  bool auto_converge = false;
+  bool postcopy = false;
+  std::optional<unsigned> postcopy_after;
+  bool copy_storage = false;
+  bool undefine_source = false;
+  bool no_persist = false;
+  bool unsafe = false;
+  std::string on_stall = "report";  ///< report, auto-converge, postcopy, abort
+  unsigned timeout_s = 0;           ///< 0: none
+  // Offline migration (run_migrate_offline, cli/migrate_offline.cpp):
+  bool shutdown = false;
+  bool remove_source = false;
+  std::string target_pool;
+  std::string resume_id;
+  std::string rollback_id;
+};
+
+/// Live migration and --check (cli/migrate_cli.cpp); hands --offline,
+/// --resume and --rollback (and a shut-off VM without --live) to
+/// run_migrate_offline.
+int run_migrate(const GlobalOptions& g, const MigrateArgs& a);
+/// HOOK: offline migration, --resume ID, --rollback ID. Defined in
+/// cli/migrate_offline.cpp, which the offline-migration work owns.
+int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a);
 
 /// The simple one-VM actions.
 enum class Action { Start, PowerOff, Reboot, Reset, Suspend, Resume, Save };

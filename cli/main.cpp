@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
   add_storage_commands(app, ctx);
   add_snapshot_commands(app, ctx);
   add_network_host_commands(app, ctx);
+  add_migrate_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

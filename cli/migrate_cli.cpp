@@ -1,0 +1,220 @@
+// migrate VM --to URI: the preflight report (--check) and live migration with
+// progress. Offline migration, --resume and --rollback are handed to
+// run_migrate_offline (cli/migrate_offline.cpp).
+#include <chrono>
+
+#include "app.hpp"
+#include "hyperctl/error.hpp"
+#include "hyperctl/uri.hpp"
+#include "output.hpp"
+#include "support.hpp"
+
+namespace hyperctl::cli {
+namespace {
+
+const char* level_word(CheckLevel level) {
+  switch (level) {
+    case CheckLevel::Ok:
+      return "ok";
+    case CheckLevel::Warning:
+      return "warning";
+    case CheckLevel::Blocker:
+      return "blocker";
+  }
+  return "?";
+}
+
+OnStall parse_on_stall(const std::string& text) {
+  if (text == "report") return OnStall::Report;
+  if (text == "auto-converge") return OnStall::AutoConverge;
+  if (text == "postcopy") return OnStall::Postcopy;
+  if (text == "abort") return OnStall::Abort;
+  throw Error(ErrorCode::InvalidArgument, "--on-stall: unknown value " + squote(text));
+}
+
+MigrationOptions options_of(const MigrateArgs& a, MigrationMode mode) {
+  MigrationOptions o;
+  o.mode = mode;
+  o.bandwidth_mib_s = a.bandwidth_mib_s;
+  o.max_downtime_ms = a.max_downtime_ms;
+  o.auto_converge = a.auto_converge;
+  o.postcopy = a.postcopy;
+  o.postcopy_after_iterations = a.postcopy_after;
+  o.copy_storage = a.copy_storage;
+  o.persist = !a.no_persist;
+  o.undefine_source = a.undefine_source;
+  o.unsafe = a.unsafe;
+  o.on_stall = parse_on_stall(a.on_stall);
+  o.timeout = std::chrono::seconds(a.timeout_s);
+  o.shutdown_first = a.shutdown;
+  o.remove_source = a.remove_source;
+  o.target_pool = a.target_pool;
+  return o;
+}
+
+const char* mode_word(MigrationMode m) {
+  return m == MigrationMode::Live ? "live" : "offline";
+}
+
+int print_report(Session& s, const MigrateArgs& a, const std::string& source, MigrationMode mode,
+                 const PreflightReport& r) {
+  JsonValue items = JsonValue::array();
+  Table table({"CHECK", "LEVEL", "MESSAGE", "FIX"});
+  std::string csv = csv_row({"check", "level", "message", "fix"});
+  for (const auto& i : r.items) {
+    items.push_back({{"check", i.check},
+                     {"level", level_word(i.level)},
+                     {"message", i.message},
+                     {"fix", i.fix}});
+    table.add_row({i.check, level_word(i.level), i.message, i.fix});
+    csv += csv_row({i.check, level_word(i.level), i.message, i.fix});
+  }
+  const JsonValue doc = {
+      {"schema", "hyperctl.preflight/1"}, {"vm", a.vm},   {"source", source}, {"target", a.to},
+      {"mode", mode_word(mode)},          {"ok", r.ok()}, {"items", items}};
+  if (s.format() == Format::Csv)
+    write_stdout(csv);
+  else
+    write_stdout(render(s.format(), doc,
+                        table.render() + (r.ok() ? "no blocker: the migration can go ahead\n"
+                                                 : "blockers found: fix them first\n")));
+  return r.ok() ? 0 : exit_status(ErrorCode::Conflict);
+}
+
+JsonValue progress_Json(const MigrateArgs& a, const Progress& p) {
+  JsonValue counters = JsonValue::object();
+  for (const auto& [k, v] : p.counters) counters[k] = v;
+  return {{"schema", "hyperctl.migrate-progress/1"},
+          {"vm", a.vm},
+          {"phase", p.phase},
+          {"done", p.done},
+          {"total", p.total},
+          {"unit", p.unit},
+          {"counters", counters}};
+}
+
+}  // namespace
+
+int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
+  if (!a.resume_id.empty() || !a.rollback_id.empty()) return run_migrate_offline(g, a);
+  if (a.live && a.offline) return usage_error("--live and --offline exclude each other");
+  if (a.to.empty()) return usage_error("migrate needs --to URI");
+  parse_on_stall(a.on_stall);
+  Session s(g);
+  Connection& src = s.connect();
+  const Uri target_uri = Uri::parse(a.to);
+  // The in-tree family of a known scheme, without loading its plugin.
+  std::string family = builtin_plugin_for_scheme(target_uri.scheme);
+  if (family.empty()) family = s.registry().backend_for(target_uri.scheme).name();
+  if (family != src.backend_name() && !a.offline)
+    return usage_error("cross-family migration needs --offline (" + src.backend_name() + " -> " +
+                       family + ")");
+  MigrationMode mode = a.offline ? MigrationMode::Offline : MigrationMode::Live;
+  if (!a.live && !a.offline) {
+    // Default: live when the VM runs, offline otherwise.
+    const VmInfo info = src.vms().get(a.vm);
+    if (info.state != VmState::Running && info.state != VmState::Paused)
+      mode = MigrationMode::Offline;
+  }
+  // The preflight covers both modes; offline migration itself is elsewhere.
+  if (mode == MigrationMode::Offline && !a.check) return run_migrate_offline(g, a);
+  ConnectOptions co;
+  co.secret = ask_secret;
+  std::unique_ptr<Connection> dst = s.registry().open(a.to, co);
+  const MigrationOptions options = options_of(a, mode);
+
+  if (a.check)
+    return print_report(s, a, s.uri(), mode, src.migration().preflight(a.vm, *dst, options));
+
+  CancelToken cancel;
+  SigintCancels on_ctrl_c(cancel);
+  const bool json_lines = s.format() == Format::Json;
+  ProgressLine bar("migrate " + printable(a.vm));
+  auto progress = [&](const Progress& p) {
+    if (json_lines)
+      write_stdout(progress_Json(a, p).dump(-1, ' ', false, JsonValue::error_handler_t::replace) +
+                   "\n");
+    else
+      bar.update(p);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  const VmInfo moved = src.migration().migrate(a.vm, *dst, options, progress, cancel);
+  bar.clear();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.1f", seconds);
+  const std::string message = "VM " + squote(a.vm) + " migrated live to " + a.to + " in " + secs +
+                              " s; it runs there as " + squote(moved.name);
+  const JsonValue doc = {{"schema", "hyperctl.migrate/1"},
+                         {"operation", "migrate"},
+                         {"vm", a.vm},
+                         {"source", s.uri()},
+                         {"target", a.to},
+                         {"mode", mode_word(mode)},
+                         {"result", "ok"},
+                         {"seconds", seconds},
+                         {"message", message},
+                         {"target_vm", vm_Json(moved)}};
+  if (s.format() == Format::Json)
+    write_stdout(doc.dump(-1, ' ', false, JsonValue::error_handler_t::replace) + "\n");
+  else if (s.format() == Format::Csv)
+    write_stdout(csv_row({"vm", "target", "mode", "result", "seconds"}) +
+                 csv_row({a.vm, a.to, mode_word(mode), "ok", secs}));
+  else
+    write_stdout(render(s.format(), doc, printable(message) + "\n"));
+  return 0;
+}
+
+void add_migrate_commands(CLI::App& app, const CommandContext& ctx) {
+  // CLI11 keeps the callbacks; the arguments must outlive this function.
+  static MigrateArgs a;
+  static std::uint64_t bandwidth = 0, downtime = 0;
+  static unsigned postcopy_after = 0;
+
+  auto* c = app.add_subcommand("migrate", "Move a VM to another host (live, or offline)");
+  c->add_option("vm", a.vm, "VM name or id");
+  c->add_option("--to", a.to, "Target connection URI")->type_name("URI");
+  c->add_flag("--check", a.check,
+              "Only print the preflight report: exit 0 without blockers, 5 with");
+  c->add_flag("--live", a.live, "Live migration (default when the VM runs)");
+  c->add_flag("--offline", a.offline, "Offline migration of a shut-off VM: copy disks, define");
+  auto* o_bw = c->add_option("--bandwidth", bandwidth, "Bandwidth limit, MiB/s")->type_name("MIB");
+  auto* o_dt =
+      c->add_option("--max-downtime", downtime, "Longest final pause, ms")->type_name("MS");
+  c->add_flag("--auto-converge", a.auto_converge,
+              "Throttle the guest's vCPUs when it falls behind");
+  c->add_flag("--postcopy", a.postcopy, "Allow switching to post-copy");
+  auto* o_pc = c->add_option("--postcopy-after", postcopy_after,
+                             "Switch to post-copy after N memory iterations (implies --postcopy)")
+                   ->type_name("N");
+  c->add_flag("--copy-storage", a.copy_storage, "Copy non-shared disks along");
+  c->add_flag("--undefine-source", a.undefine_source, "Remove the source definition on success");
+  c->add_flag("--no-persist", a.no_persist, "Do not define the VM on the target (transient)");
+  c->add_flag("--unsafe", a.unsafe,
+              "Migrate disks libvirt deems unsafe (shared storage it cannot recognise)");
+  c->add_option("--on-stall", a.on_stall, "When it does not converge")
+      ->check(CLI::IsMember({"report", "auto-converge", "postcopy", "abort"}))
+      ->default_str("report");
+  c->add_option("--timeout", a.timeout_s, "Abort after S seconds (0: never)")->type_name("S");
+  // Offline migration (cli/migrate_offline.cpp).
+  c->add_flag("--shutdown", a.shutdown, "Offline: shut a running VM down gracefully first");
+  c->add_flag("--remove-source", a.remove_source,
+              "Offline: delete the source VM and disks once the target is verified");
+  c->add_option("--target-pool", a.target_pool, "Offline: pool on the target for the disks")
+      ->type_name("POOL");
+  c->add_option("--resume", a.resume_id, "Complete the interrupted offline migration ID")
+      ->type_name("ID");
+  c->add_option("--rollback", a.rollback_id, "Undo the interrupted offline migration ID")
+      ->type_name("ID");
+  c->callback(ctx.run([o_bw, o_dt, o_pc, &g = ctx.g]() -> int {
+    if (o_bw->count()) a.bandwidth_mib_s = bandwidth;
+    if (o_dt->count()) a.max_downtime_ms = downtime;
+    if (o_pc->count()) a.postcopy_after = postcopy_after;
+    if (a.resume_id.empty() && a.rollback_id.empty() && a.vm.empty())
+      return usage_error("migrate needs a VM (or --resume ID / --rollback ID)");
+    return run_migrate(g, a);
+  }));
+}
+
+}  // namespace hyperctl::cli
