@@ -149,7 +149,7 @@ make_tree() {
   t=$1
   mkdir -p "$t/run" "$t/lib/images" "$t/etc" "$t/log/qemu" || return 1
   mkdir -p /var/run/libvirt /var/lib/libvirt /etc/libvirt /var/log/libvirt || return 1
-  if [ ! -e "$t/etc/libvirtd.conf" ]; then
+  if [ ! -e "$t/host_uuid" ]; then
     # A copy of /etc/libvirt without the main host's domains, pools, networks.
     for f in /etc/libvirt/*; do
       case "$(basename "$f")" in
@@ -158,8 +158,10 @@ make_tree() {
       esac
     done
     mkdir -p "$t/etc/qemu" "$t/etc/storage" "$t/etc/secrets"
-    uuid=$(cat /proc/sys/kernel/random/uuid) || return 1
-    cat >"$t/etc/libvirtd.conf" <<EOF
+    cat /proc/sys/kernel/random/uuid >"$t/host_uuid" || return 1
+  fi
+  uuid=$(cat "$t/host_uuid")
+  cat >"$t/etc/libvirtd.conf" <<EOF
 # hyperctl test-bed peer (tests/testbed/peer.sh): another host on this machine.
 listen_tls = 0
 listen_tcp = 1
@@ -170,19 +172,23 @@ auth_tcp = "none"
 auth_unix_rw = "none"
 host_uuid = "$uuid"
 EOF
-    set -- $MIGRATION_PORTS
-    cat >"$t/etc/qemu.conf" <<EOF
+  set -- $MIGRATION_PORTS
+  cat >"$t/etc/qemu.conf" <<EOF
 # hyperctl test-bed peer (tests/testbed/peer.sh)
 user = "root"
 group = "root"
 security_driver = "none"
 # No virtlogd inside the peer: QEMU's output goes to /var/log/libvirt/qemu/NAME.log.
 stdio_handler = "file"
+# Incoming migrations: listen on and advertise 127.0.0.2 (libvirt refuses
+# 127.0.0.1 as migration_host; loopback all the same), as the hostname
+# $PEER_HOSTNAME resolves nowhere: no migration URI is needed.
+migration_address = "127.0.0.2"
+migration_host = "127.0.0.2"
 # Not the main daemon's range, so both can receive at the same time.
 migration_port_min = $1
 migration_port_max = $2
 EOF
-  fi
   # Run inside the new namespaces: private folders, own hostname, then libvirtd.
   cat >"$t/enter.sh" <<EOF
 #!/bin/sh

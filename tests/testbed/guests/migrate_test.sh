@@ -5,7 +5,8 @@
 #
 # 1. The counter guest, started on the main daemon (qemu:///system), is
 #    live-migrated with `virsh migrate --live` to the peer
-#    (qemu+tcp://127.0.0.1:16510/system, data over tcp://127.0.0.1). It must
+#    (qemu+tcp://127.0.0.1:16510/system; no migration URI: the peer
+#    advertises 127.0.0.2 for the memory stream, see peer.sh). It must
 #    be running on the peer, shut off on the source, and the count on the
 #    peer's serial file must continue from where the source's stopped.
 # 2. The dirty guest, migrated at --bandwidth 1 (MiB/s), must still have data
@@ -89,7 +90,7 @@ before=$(last_line "$src_serial")
 echo "counter on the source before migrating: 0x$before"
 
 t0=$(date +%s%N)
-virsh -q -c "$MAIN" migrate --live "$counter" "$PEER" tcp://127.0.0.1 || fail "virsh migrate --live failed"
+virsh -q -c "$MAIN" migrate --live "$counter" "$PEER" || fail "virsh migrate --live failed"
 t1=$(date +%s%N)
 echo "virsh migrate --live took $(((t1 - t0) / 1000000)) ms"
 
@@ -121,7 +122,7 @@ until grep -q "protected mode" "/var/log/libvirt/qemu/$dirty.serial" 2>/dev/null
 done
 grep -q "protected mode" "/var/log/libvirt/qemu/$dirty.serial" || fail "the dirty guest did not reach protected mode"
 out=$(mktemp) || fail "mktemp"
-virsh -q -c "$MAIN" migrate --live --bandwidth 1 "$dirty" "$PEER" tcp://127.0.0.1 >"$out" 2>&1 &
+virsh -q -c "$MAIN" migrate --live --bandwidth 1 "$dirty" "$PEER" >"$out" 2>&1 &
 mig=$!
 sleep 2
 info=$(virsh -q -c "$MAIN" domjobinfo "$dirty" 2>&1)
