@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
@@ -168,7 +172,8 @@ TEST_F(Preflight, LiveMigrateOfAStoppedVmIsAConflictAndChangesNothing) {
 // ---------------------------------------------------------------- live, on the test bed
 
 /// Skips unless HYPERCTL_TEST_PEER_URI and HYPERCTL_TEST_QEMU_URI name
-/// daemons that answer.
+/// daemons that answer. Guests come from HYPERCTL_TESTBED_GUESTS
+/// (tests/testbed/guests: counter.img, dirty.img) via guest_xml.sh.
 class LiveMigration : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -189,8 +194,71 @@ class LiveMigration : public ::testing::Test {
       GTEST_SKIP() << "the peer " << peer << " does not answer: " << e.what();
     }
   }
+  void TearDown() override {
+    for (const auto& name : created_) {
+      for (Connection* c : {dst_.get(), src_.get()}) {
+        if (!c) continue;
+        try {
+          c->vms().remove(name, DeleteOptions{false, true});
+        } catch (const Error&) {
+        }
+      }
+      std::error_code ec;
+      fs::remove("/var/log/libvirt/qemu/" + name + ".serial", ec);
+    }
+  }
+
+  /// Defines and starts a test-bed guest (counter or dirty) on the source;
+  /// skips when the images are not built.
+  std::string start_guest(const std::string& kind) {
+    const char* dir = std::getenv("HYPERCTL_TESTBED_GUESTS");
+    const char* script = std::getenv("HYPERCTL_TESTBED_GUEST_XML");
+    if (!dir || !script) {
+      ADD_FAILURE() << "HYPERCTL_TESTBED_GUESTS / HYPERCTL_TESTBED_GUEST_XML not set";
+      return {};
+    }
+    const std::string image = std::string(dir) + "/" + kind + ".img";
+    if (!fs::exists(image)) {
+      ADD_FAILURE() << image << " missing (testbed.guests.build)";
+      return {};
+    }
+    const std::string name = "hyperctl-test-mig-" + kind + "-" + std::to_string(::getpid());
+    const std::string cmd = std::string(script) + " " + name + " " + image;
+    std::string xml;
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) xml.append(buf, n);
+      ::pclose(p);
+    }
+    created_.push_back(name);
+    src_->vms().define(xml);
+    src_->vms().start(name);
+    return name;
+  }
+
+  static std::string serial_last(const fs::path& file) {
+    std::ifstream in(file);
+    std::string line, prev, last;
+    while (std::getline(in, line)) {
+      prev = last;
+      last = line;
+    }
+    return prev;  // the last line may be half written
+  }
+
   std::unique_ptr<Connection> src_, dst_;
+  std::vector<std::string> created_;
 };
+
+VmState state_on(Connection& c, const std::string& name) {
+  try {
+    return c.vms().get(name).state;
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::NotFound) return VmState::Unknown;
+    throw;
+  }
+}
 
 TEST_F(LiveMigration, UnreachableTargetIsUnreachable) {
   EXPECT_ERROR_CODE(open("qemu+tcp://127.0.0.1:1/system"), ErrorCode::Unreachable);
@@ -201,6 +269,128 @@ TEST_F(LiveMigration, MissingVmIsNotFoundAndTargetUntouched) {
   EXPECT_ERROR_CODE(src_->migration().migrate("hyperctl-test-no-such-vm", *dst_, {}, {}, {}),
                     ErrorCode::NotFound);
   EXPECT_EQ(dst_->vms().list({}).size(), before);
+}
+
+TEST_F(LiveMigration, CountingGuestMovesAndKeepsCounting) {
+  const std::string name = start_guest("counter");
+  ASSERT_FALSE(name.empty());
+  const fs::path src_serial = "/var/log/libvirt/qemu/" + name + ".serial";
+  std::string before;
+  for (int i = 0; i < 100 && before.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    before = serial_last(src_serial);
+  }
+  ASSERT_FALSE(before.empty()) << "the counter guest wrote nothing to " << src_serial;
+
+  auto pre = src_->migration().preflight(name, *dst_, {});
+  EXPECT_TRUE(pre.ok()) << dump(pre);
+  std::vector<Progress> seen;
+  const VmInfo moved =
+      src_->migration().migrate(name, *dst_, {}, [&](const Progress& p) { seen.push_back(p); }, {});
+  EXPECT_EQ(moved.name, name);
+  EXPECT_EQ(moved.state, VmState::Running);
+  EXPECT_EQ(state_on(*dst_, name), VmState::Running);
+  EXPECT_EQ(state_on(*src_, name), VmState::Off);
+
+  const char* peer_state = std::getenv("HYPERCTL_TESTBED_PEER_STATE");
+  if (!peer_state) return;
+  const fs::path peer_serial = fs::path(peer_state) / "tree/log/qemu" / (name + ".serial");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::ifstream in(peer_serial);
+  std::string first;
+  std::getline(in, first);
+  ASSERT_FALSE(first.empty()) << peer_serial;
+  const auto a = std::stoull(before, nullptr, 16), b = std::stoull(first, nullptr, 16);
+  EXPECT_GE(b, a) << "the count restarted on the target (" << first << " < " << before << ")";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_GT(std::stoull(serial_last(peer_serial), nullptr, 16), b) << "no counting on the target";
+}
+
+/// A migration of the dirty guest at 1 MiB/s has a middle; `interrupt`
+/// breaks it there. The VM must still run on the source.
+void interrupted(LiveMigration* t, Connection& src, Connection& dst, const std::string& name,
+                 const std::function<void(CancelToken&)>& interrupt, ErrorCode expected,
+                 const std::string& mention) {
+  (void)t;
+  MigrationOptions o;
+  o.bandwidth_mib_s = 1;
+  CancelToken cancel;
+  bool fired = false;
+  std::optional<Error> err;
+  try {
+    src.migration().migrate(
+        name, dst, o,
+        [&](const Progress& p) {
+          if (!fired && p.done > 0) {
+            fired = true;
+            interrupt(cancel);
+          }
+        },
+        cancel);
+  } catch (const Error& e) {
+    err = e;
+  }
+  ASSERT_TRUE(err) << "the migration did not fail";
+  EXPECT_EQ(err->code(), expected) << err->what();
+  EXPECT_NE(std::string(err->what()).find("still running on"), std::string::npos) << err->what();
+  EXPECT_NE(std::string(err->what()).find(mention), std::string::npos) << err->what();
+  EXPECT_EQ(state_on(src, name), VmState::Running);
+}
+
+TEST_F(LiveMigration, CancelMidwayLeavesTheVmRunningOnTheSource) {
+  const std::string name = start_guest("dirty");
+  ASSERT_FALSE(name.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // reach protected mode
+  interrupted(
+      this, *src_, *dst_, name, [](CancelToken& c) { c.cancel(); }, ErrorCode::Cancelled,
+      "cancelled");
+  EXPECT_EQ(state_on(*dst_, name), VmState::Unknown) << "left behind on the target";
+}
+
+TEST_F(LiveMigration, TargetDaemonKilledMidwayLeavesTheVmRunningOnTheSource) {
+  const char* peer_state = std::getenv("HYPERCTL_TESTBED_PEER_STATE");
+  const char* peer_sh = std::getenv("HYPERCTL_TESTBED_PEER_SH");
+  if (!peer_state || !peer_sh) GTEST_SKIP() << "HYPERCTL_TESTBED_PEER_STATE/_SH not set";
+  const std::string name = start_guest("dirty");
+  ASSERT_FALSE(name.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const std::string kill = std::string(peer_sh) + " kill " + peer_state;
+  const std::string restart = std::string(peer_sh) + " restart " + peer_state;
+  MigrationOptions o;
+  o.bandwidth_mib_s = 1;
+  o.timeout = std::chrono::seconds(60);
+  bool fired = false;
+  std::optional<Error> err;
+  try {
+    src_->migration().migrate(name, *dst_, o,
+                              [&](const Progress& p) {
+                                if (!fired && p.done > 0) {
+                                  fired = true;
+                                  EXPECT_EQ(std::system(kill.c_str()), 0);
+                                }
+                              },
+                              {});
+  } catch (const Error& e) {
+    err = e;
+  }
+  EXPECT_EQ(std::system(restart.c_str()), 0);
+  ASSERT_TRUE(err) << "the migration did not fail";
+  EXPECT_NE(err->code(), ErrorCode::Internal) << err->what();
+  EXPECT_NE(std::string(err->what()).find("still running on"), std::string::npos) << err->what();
+  EXPECT_EQ(state_on(*src_, name), VmState::Running);
+  dst_.reset();  // the old connection died with the daemon
+  try {
+    dst_ = open(std::getenv("HYPERCTL_TEST_PEER_URI"));
+  } catch (const Error&) {
+  }
+}
+
+TEST_F(LiveMigration, LiveOfAStoppedVmIsAConflict) {
+  const std::string name = start_guest("counter");
+  ASSERT_FALSE(name.empty());
+  src_->vms().power_off(name);
+  EXPECT_ERROR_CODE(src_->migration().migrate(name, *dst_, {}, {}, {}), ErrorCode::Conflict);
+  EXPECT_EQ(state_on(*dst_, name), VmState::Unknown);
 }
 
 }  // namespace

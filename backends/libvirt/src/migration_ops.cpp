@@ -517,15 +517,10 @@ VmInfo LibvirtMigrationOps::migrate(const VmRef& ref, Connection& target,
         virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
                                 *options.bandwidth_mib_s) < 0)
       fail(nullptr, "cannot set the bandwidth", op);
-    // The data connection goes straight to the target host; without a host
-    // in the target URI libvirt picks the address itself.
-    if (!dst.uri.host.empty()) {
-      const bool v6 = dst.uri.host.find(':') != std::string::npos;
-      const std::string data = "tcp://" + (v6 ? "[" + dst.uri.host + "]" : dst.uri.host);
-      if (virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_URI,
-                                  data.c_str()) < 0)
-        fail(nullptr, "cannot set the migration URI", op);
-    }
+    // No VIR_MIGRATE_PARAM_URI: the target daemon advertises where its
+    // memory stream listens (qemu.conf migration_host / migration_address),
+    // which is what works with peer-to-peer migration; forcing
+    // tcp://<target host> would bypass it.
     if (options.max_downtime_ms &&
         virDomainMigrateSetMaxDowntime(dom.get(), *options.max_downtime_ms, 0) < 0)
       fail(s_.get(), "cannot set the maximum downtime of VM " + quoted(name), op);
