@@ -227,17 +227,18 @@ TEST_F(BadInput, ErrorsAreNotPrintedByLibvirt) {
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
-TEST_F(BadInput, UndeclaredOperationsAreUnsupported) {
+TEST_F(BadInput, MigrationOperationsAreDeclared) {
+  // Preflight, live and offline migration are all declared
+  // (migration_ops.cpp, migration_offline.cpp); migrating to the same host
+  // is refused as bad input, never as Unsupported.
   const auto caps = registry().backend_for("test").capabilities();
-  // Preflight and live migration are declared (migration_ops.cpp); offline
-  // is not yet.
   EXPECT_TRUE(caps.has(Operation::MigratePreflight));
   EXPECT_TRUE(caps.has(Operation::MigrateLive));
-  EXPECT_FALSE(caps.has(Operation::MigrateOffline));
+  EXPECT_TRUE(caps.has(Operation::MigrateOffline));
   MigrationOptions offline;
   offline.mode = MigrationMode::Offline;
   EXPECT_ERROR_CODE(conn_->migration().migrate("test", *conn_, offline, {}, {}),
-                    ErrorCode::Unsupported);
+                    ErrorCode::InvalidArgument);
 }
 
 TEST(DriverFacts, TestDefaultStateIsSharedWhileAConnectionIsOpen) {
