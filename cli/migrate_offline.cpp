@@ -1,12 +1,146 @@
-// HOOK: offline migration (--offline, --shutdown, --remove-source,
-// --target-pool, --resume ID, --rollback ID). A placeholder until the offline
-// migration work replaces this file.
-#include "commands.hpp"
+// migrate VM --to URI --offline [--shutdown] [--remove-source] [--target-pool P],
+// and --resume ID / --rollback ID: the offline (cold) migration and its
+// journal. With --resume and --rollback both URIs come from the journal.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/journal.hpp"
+#include "output.hpp"
+#include "support.hpp"
 
 namespace hyperctl::cli {
+namespace {
 
-int run_migrate_offline(const GlobalOptions&, const MigrateArgs&) {
-  return usage_error("offline migration is not available yet");
+JsonValue progress_json(const std::string& vm, const std::string& journal, const Progress& p) {
+  return {{"schema", "hyperctl.migrate-progress/1"},
+          {"vm", vm},
+          {"journal", journal},
+          {"phase", p.phase},
+          {"done", p.done},
+          {"total", p.total},
+          {"unit", p.unit},
+          {"counters", JsonValue::object()}};
+}
+
+const std::string& journal_param(const Journal& j, const char* key) {
+  auto it = j.params().find(key);
+  if (it == j.params().end() || it->second.empty())
+    throw Error(ErrorCode::InvalidArgument, "journal " + j.id() + " is damaged: it has no " + key,
+                "migrate");
+  return it->second;
+}
+
+void print_done(Session& s, const std::string& action, const std::string& vm,
+                const std::string& source, const std::string& target, const std::string& journal,
+                double seconds, const std::string& message, const VmInfo* moved) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.1f", seconds);
+  JsonValue doc = {{"schema", "hyperctl.migrate/1"},
+                   {"operation", action},
+                   {"vm", vm},
+                   {"source", source},
+                   {"target", target},
+                   {"mode", "offline"},
+                   {"journal", journal},
+                   {"result", "ok"},
+                   {"seconds", seconds},
+                   {"message", message}};
+  if (moved) doc["target_vm"] = vm_Json(*moved);
+  if (s.format() == Format::Json)
+    write_stdout(doc.dump(-1, ' ', false, JsonValue::error_handler_t::replace) + "\n");
+  else if (s.format() == Format::Csv)
+    write_stdout(csv_row({"vm", "target", "mode", "result", "seconds"}) +
+                 csv_row({vm, target, "offline", "ok", secs}));
+  else
+    write_stdout(render(s.format(), doc, printable(message) + "\n"));
+}
+
+}  // namespace
+
+int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
+  if (!a.resume_id.empty() && !a.rollback_id.empty())
+    return usage_error("--resume and --rollback exclude each other");
+  if (a.live) return usage_error("--live does not go with offline migration");
+  const bool journalled = !a.resume_id.empty() || !a.rollback_id.empty();
+  if (journalled && (a.shutdown || a.remove_source || !a.target_pool.empty()))
+    return usage_error(
+        "--resume and --rollback take their options from the journal; drop --shutdown, "
+        "--remove-source and --target-pool");
+  Session s(g);
+  ConnectOptions co;
+  co.secret = ask_secret;
+
+  std::string source_uri, target_uri, vm = a.vm, journal_id;
+  std::unique_ptr<Connection> journal_source;
+  Connection* src = nullptr;
+  if (journalled) {
+    journal_id = a.resume_id.empty() ? a.rollback_id : a.resume_id;
+    const Journal j = Journal::load(journal_id);
+    source_uri = journal_param(j, "source_uri");
+    target_uri = journal_param(j, "target_uri");
+    if (vm.empty()) vm = journal_param(j, "vm");
+    journal_source = s.registry().open(source_uri, co);
+    src = journal_source.get();
+  } else {
+    if (a.to.empty()) return usage_error("migrate needs --to URI");
+    src = &s.connect();
+    source_uri = s.uri();
+    target_uri = a.to;
+  }
+  std::unique_ptr<Connection> dst = s.registry().open(target_uri, co);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+
+  if (!a.rollback_id.empty()) {
+    src->migration().rollback(journal_id, *dst);
+    print_done(s, "migrate.rollback", vm, source_uri, target_uri, journal_id, elapsed(),
+               "offline migration " + journal_id + " of VM " + squote(vm) +
+                   " rolled back: what it created on " + target_uri + " is deleted; " + source_uri +
+                   " is as it was",
+               nullptr);
+    return 0;
+  }
+
+  CancelToken cancel;
+  SigintCancels on_ctrl_c(cancel);
+  const bool json_lines = s.format() == Format::Json;
+  ProgressLine bar("migrate " + printable(vm));
+  auto progress = [&](const Progress& p) {
+    if (json_lines) {
+      write_stdout(progress_json(vm, journal_id, p)
+                       .dump(-1, ' ', false, JsonValue::error_handler_t::replace) +
+                   "\n");
+    } else if (p.phase.rfind("warning: ", 0) == 0) {
+      write_stderr("hyperctl: " + printable(p.phase) + "\n");
+    } else {
+      bar.update(p);
+    }
+  };
+
+  VmInfo moved;
+  if (!a.resume_id.empty()) {
+    moved = src->migration().resume(journal_id, *dst, progress, cancel);
+  } else {
+    MigrationOptions o;
+    o.mode = MigrationMode::Offline;
+    o.shutdown_first = a.shutdown;
+    o.remove_source = a.remove_source;
+    o.target_pool = a.target_pool;
+    moved = src->migration().migrate(a.vm, *dst, o, progress, cancel);
+  }
+  bar.clear();
+  const bool removed = !a.resume_id.empty() ? false : a.remove_source;
+  std::string message = "VM " + squote(vm) + " migrated offline to " + target_uri +
+                        " (disks copied and verified); it is defined there as " +
+                        squote(moved.name) + ", shut off";
+  if (removed) message += "; the source VM and its disks were removed";
+  print_done(s, !a.resume_id.empty() ? "migrate.resume" : "migrate", vm, source_uri, target_uri,
+             journal_id, elapsed(), message, &moved);
+  return 0;
 }
 
 }  // namespace hyperctl::cli

@@ -10,12 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "hyperctl/journal.hpp"
@@ -68,6 +71,71 @@ void write_data(const std::string& path, std::uint64_t size, unsigned seed) {
   }
 }
 
+/// The hyperctl executable, spawned with argv only; stdout and stderr go to
+/// files. The child has this process's environment (HYPERCTL_STATE_DIR
+/// included) and the build tree's plugins.
+class Cli {
+ public:
+  Cli(const std::string& dir, const std::vector<std::string>& args)
+      : out_(dir + "/cli.out"), err_(dir + "/cli.err") {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+      if (std::string(*e).rfind("HYPERCTL_PLUGIN_PATH=", 0) != 0) env_strings.push_back(*e);
+    env_strings.push_back(std::string("HYPERCTL_PLUGIN_PATH=") + HYPERCTL_TEST_LIBVIRT_PLUGIN_DIR);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_strings{HYPERCTL_TEST_CLI};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
+      pid_ = -1;
+    }
+  }
+  ~Cli() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  Cli(const Cli&) = delete;
+  Cli& operator=(const Cli&) = delete;
+  void kill() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+  }
+  /// Exit status; -signal when killed.
+  int wait() {
+    if (pid_ <= 0) return -1000;
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+  }
+  std::string out() const { return slurp(out_); }
+  std::string err() const { return slurp(err_); }
+
+ private:
+  static std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::string out_, err_;
+  pid_t pid_ = -1;
+};
+
 struct Disk {
   std::string volume;
   std::string format;
@@ -111,10 +179,16 @@ class OfflineMigrationTest : public ::testing::Test {
         c->vms().remove(name_, DeleteOptions{false, true});
       } catch (const Error&) {
       }
+      // A killed command's stream may hold a volume for a moment: retry.
       for (const auto& d : disks_) {
-        try {
-          c->storage().remove_volume("default", d.volume);
-        } catch (const Error&) {
+        for (int attempt = 0; attempt < 50; ++attempt) {
+          try {
+            c->storage().remove_volume("default", d.volume);
+            break;
+          } catch (const Error& e) {
+            if (e.code() == ErrorCode::NotFound) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
         }
       }
     }
@@ -133,13 +207,20 @@ class OfflineMigrationTest : public ::testing::Test {
 
   /// A shut-off VM on the source with a raw disk of `bytes` of data (vda) and
   /// an empty qcow2 disk of 64 MiB (vdb), both in the pool "default".
-  void make_vm(std::uint64_t bytes) {
-    const std::string a = name_ + "-a.raw", b = name_ + "-b.qcow2";
-    disks_ = {{a, "raw"}, {b, "qcow2"}};
+  /// With `second_bytes`, vdb is a raw disk of that much data instead.
+  void make_vm(std::uint64_t bytes, std::uint64_t second_bytes = 0) {
+    const std::string a = name_ + "-a.raw", b = name_ + (second_bytes ? "-b.raw" : "-b.qcow2");
+    disks_ = {{a, "raw"}, {b, second_bytes ? "raw" : "qcow2"}};
     write_data(tmp_ + "/a.raw", bytes, 42);
     src_->storage().upload_volume("default", a, tmp_ + "/a.raw", {}, nullptr, {});
     fs::remove(tmp_ + "/a.raw");
-    src_->storage().create_volume(VolumeSpec{b, "default", "qcow2", 64ull << 20});
+    if (second_bytes) {
+      write_data(tmp_ + "/b.raw", second_bytes, 7);
+      src_->storage().upload_volume("default", b, tmp_ + "/b.raw", {}, nullptr, {});
+      fs::remove(tmp_ + "/b.raw");
+    } else {
+      src_->storage().create_volume(VolumeSpec{b, "default", "qcow2", 64ull << 20});
+    }
     std::string devices;
     const char* devs[] = {"vda", "vdb"};
     for (std::size_t i = 0; i < disks_.size(); ++i) {
@@ -199,6 +280,51 @@ class OfflineMigrationTest : public ::testing::Test {
     EXPECT_NE(msg.find("--rollback " + id), std::string::npos) << msg;
     EXPECT_NE(err->detail().find(id), std::string::npos) << err->detail();
     journals_.push_back(id);
+    return id;
+  }
+
+  /// Runs `hyperctl migrate --offline` and SIGKILLs it while a disk copy is
+  /// running, as its journal says; returns the journal id.
+  std::string killed_mid_copy() {
+    Cli cli(tmp_, {"-c", src_uri_, "migrate", name_, "--to", dst_uri_, "--offline", "--target-pool",
+                   "default"});
+    std::string id;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    std::optional<std::chrono::steady_clock::time_point> copying_since;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::vector<std::string> ids;
+      try {
+        ids = Journal::list();
+      } catch (const Error&) {
+      }
+      if (ids.size() != 1) continue;
+      id = ids.front();
+      bool copying = false;
+      try {
+        const Journal j = Journal::load(id);
+        for (const auto& st : j.steps())
+          if (st.name.rfind("copy disk ", 0) == 0 && st.state == StepState::Running) copying = true;
+      } catch (const Error&) {
+      }
+      if (!copying) continue;
+      if (!copying_since) copying_since = std::chrono::steady_clock::now();
+      if (std::chrono::steady_clock::now() - *copying_since > std::chrono::milliseconds(150)) {
+        cli.kill();
+        break;
+      }
+    }
+    const int status = cli.wait();
+    EXPECT_EQ(status, -SIGKILL) << "the migration ended before it was killed (status " << status
+                                << ")\n"
+                                << cli.out() << cli.err();
+    if (!id.empty()) journals_.push_back(id);
+    // Killed mid-copy: one disk copy is left running in the journal.
+    bool running = false;
+    const Journal j = Journal::load(id);
+    for (const auto& st : j.steps())
+      if (st.name.rfind("copy disk ", 0) == 0 && st.state == StepState::Running) running = true;
+    EXPECT_TRUE(running) << "no disk copy was running when the process was killed";
     return id;
   }
 
@@ -320,6 +446,52 @@ TEST_F(OfflineMigrationTest, RefusalsChangeNothing) {
   EXPECT_TRUE(Journal::list().empty());
   EXPECT_ERROR_CODE(src_->migration().resume("20990101T000000Z-00000000", *dst_, nullptr, {}),
                     ErrorCode::NotFound);
+}
+
+// Acceptance (6): the real command killed mid-copy, then --resume completes it.
+TEST_F(OfflineMigrationTest, CliKilledMidCopyThenResumed) {
+  make_vm(256u << 20, 256u << 20);
+  const auto before = checksums(*src_);
+  const auto xml_before = src_->vms().export_config(name_);
+  const auto id = killed_mid_copy();
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(src_->vms().export_config(name_), xml_before);
+  EXPECT_FALSE(has_vm_named(*dst_, name_));
+
+  Cli resume(tmp_, {"-o", "json", "migrate", "--resume", id});
+  ASSERT_EQ(resume.wait(), 0) << resume.out() << resume.err();
+  EXPECT_NE(resume.out().find("\"result\":\"ok\""), std::string::npos) << resume.out();
+  EXPECT_NE(resume.out().find(id), std::string::npos) << resume.out();
+  EXPECT_EQ(checksums(*dst_), before);
+  EXPECT_EQ(src_->vms().export_config(name_), xml_before);
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+// Acceptance (6): the real command killed mid-copy, then --rollback leaves
+// the source exactly as before and nothing on the target.
+TEST_F(OfflineMigrationTest, CliKilledMidCopyThenRolledBack) {
+  make_vm(256u << 20, 256u << 20);
+  const auto before = checksums(*src_);
+  const auto xml_before = src_->vms().export_config(name_);
+  const auto target_volumes = all_volume_paths(*dst_);
+  const auto id = killed_mid_copy();
+  ASSERT_FALSE(id.empty());
+
+  Cli rollback(tmp_, {"migrate", "--rollback", id});
+  ASSERT_EQ(rollback.wait(), 0) << rollback.out() << rollback.err();
+  EXPECT_NE(rollback.out().find("rolled back"), std::string::npos) << rollback.out();
+  EXPECT_FALSE(has_vm_named(*dst_, name_));
+  EXPECT_EQ(all_volume_paths(*dst_), target_volumes);
+  EXPECT_EQ(src_->vms().export_config(name_), xml_before);
+  EXPECT_EQ(checksums(*src_), before);
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+// The command's own refusals: one line, status not 0, no journal left.
+TEST_F(OfflineMigrationTest, CliRefusesAnUnknownJournal) {
+  Cli cli(tmp_, {"migrate", "--resume", "20990101T000000Z-00000000"});
+  EXPECT_NE(cli.wait(), 0);
+  EXPECT_NE(cli.err().find("20990101T000000Z-00000000"), std::string::npos) << cli.err();
 }
 
 }  // namespace
