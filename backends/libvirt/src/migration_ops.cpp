@@ -569,7 +569,11 @@ VmInfo LibvirtMigrationOps::migrate(const VmRef& ref, Connection& target,
           per_iteration.push_back(js.mem_remaining);
         }
         const std::size_t k = per_iteration.size();
-        if (!stalled && !switched && k >= 4 && js.bps > 0 && js.dirty_rate_bytes >= js.bps &&
+        // A guest that rewrites its working set faster than the link carries
+        // it shows a dirty rate of about the bandwidth (QEMU counts each page
+        // once per pass), so "at least the bandwidth" is compared within 10%.
+        if (!stalled && !switched && k >= 4 && js.bps > 0 &&
+            js.dirty_rate_bytes * 10 >= js.bps * 9 &&
             per_iteration[k - 1] * 10 >= per_iteration[k - 4] * 9) {
           stalled = true;
           stall_text = "remaining memory " + mib(per_iteration[k - 1]) + " after " +
