@@ -385,6 +385,78 @@ TEST_F(LiveMigration, TargetDaemonKilledMidwayLeavesTheVmRunningOnTheSource) {
   }
 }
 
+/// Runs a live migration of `name` with `o`, collecting progress; the error
+/// it ends with (nullopt when it succeeded).
+std::optional<Error> migrate_collecting(Connection& src, Connection& dst, const std::string& name,
+                                        const MigrationOptions& o, std::vector<Progress>& seen) {
+  try {
+    src.migration().migrate(name, dst, o, [&](const Progress& p) { seen.push_back(p); }, {});
+  } catch (const Error& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+std::string last_counters(const std::vector<Progress>& seen) {
+  if (seen.empty()) return "no progress";
+  std::string out = std::to_string(seen.size()) + " samples, last:";
+  for (const auto& [k, v] : seen.back().counters) out += " " + k + "=" + std::to_string(v);
+  return out;
+}
+
+// The dirty guest rewrites 48 MiB faster than any bandwidth here can carry.
+// At 1 MiB/s one pass over its memory alone takes ~48 s and the stall test
+// needs four passes, so these run at 32 MiB/s: a pass in ~1.5 s, the same
+// non-convergence (remaining memory back at ~46 MiB after every pass).
+MigrationOptions non_converging(OnStall on_stall, std::chrono::seconds timeout) {
+  MigrationOptions o;
+  o.bandwidth_mib_s = 32;
+  o.on_stall = on_stall;
+  o.timeout = timeout;
+  return o;
+}
+
+TEST_F(LiveMigration, NonConvergingWithOnStallAbortIsReportedAndTheVmStays) {
+  const std::string name = start_guest("dirty");
+  ASSERT_FALSE(name.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // reach protected mode
+  std::vector<Progress> seen;
+  // The timeout is a safety net: the stall must be found before it.
+  auto err = migrate_collecting(*src_, *dst_, name,
+                                non_converging(OnStall::Abort, std::chrono::seconds(25)), seen);
+  ASSERT_TRUE(err) << "the migration of the dirty guest converged";
+  EXPECT_EQ(err->code(), ErrorCode::Timeout) << err->what();
+  const std::string text = err->what();
+  EXPECT_NE(text.find("did not converge"), std::string::npos) << text << "\n"
+                                                              << last_counters(seen);
+  for (const char* fix : {"--auto-converge", "--postcopy", "--offline", "still running on"})
+    EXPECT_NE(text.find(fix), std::string::npos) << fix << " missing: " << text;
+  EXPECT_EQ(state_on(*src_, name), VmState::Running);
+  EXPECT_EQ(state_on(*dst_, name), VmState::Unknown) << "left behind on the target";
+}
+
+TEST_F(LiveMigration, NonConvergingWithOnStallReportShowsStalledThenTimesOut) {
+  const std::string name = start_guest("dirty");
+  ASSERT_FALSE(name.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::vector<Progress> seen;
+  auto err = migrate_collecting(*src_, *dst_, name,
+                                non_converging(OnStall::Report, std::chrono::seconds(8)), seen);
+  ASSERT_TRUE(err) << "the migration of the dirty guest converged";
+  EXPECT_EQ(err->code(), ErrorCode::Timeout) << err->what();
+  EXPECT_NE(std::string(err->what()).find("did not finish within 8 s"), std::string::npos)
+      << err->what();
+  EXPECT_NE(std::string(err->what()).find("still running on"), std::string::npos) << err->what();
+  bool stalled = false;
+  for (const auto& p : seen) {
+    auto it = p.counters.find("stalled");
+    if (it != p.counters.end() && it->second == 1) stalled = true;
+  }
+  EXPECT_TRUE(stalled) << "progress never showed stalled=1; " << last_counters(seen);
+  EXPECT_EQ(state_on(*src_, name), VmState::Running);
+  EXPECT_EQ(state_on(*dst_, name), VmState::Unknown) << "left behind on the target";
+}
+
 TEST_F(LiveMigration, LiveOfAStoppedVmIsAConflict) {
   const std::string name = start_guest("counter");
   ASSERT_FALSE(name.empty());
