@@ -34,6 +34,13 @@ SHARED=/run/hyperctl-testbed
 MIGRATION_PORTS="49300 49363"
 
 me=$(basename "$0")
+BED_NAME="libvirt peer test bed"
+USERS_DIR=$SHARED/peer-users
+LOCK_FILE=$SHARED/peer.lock
+
+# Shared helpers: required, unavailable, fail, pid_is, read_pid, stop_pid,
+# take_lock, start_time, user_file, register_user, live_users.
+. "$(dirname "$0")/common.sh"
 
 usage() {
   echo "usage: $me start|stop|status|kill|restart STATE_DIR" >&2
@@ -45,86 +52,6 @@ cmd=$1
 state=$2
 case "$state" in /*) ;; *) state=$(pwd)/$state ;; esac
 PATH="$PATH:/usr/sbin:/sbin"
-
-required() {
-  case "${HYPERCTL_TESTBED_REQUIRED:-}" in 1 | true | yes) return 0 ;; esac
-  case "${CI:-}" in 1 | true | TRUE | True | yes) return 0 ;; esac
-  return 1
-}
-
-unavailable() {
-  echo "$me: libvirt peer test bed unavailable: $*" >&2
-  if [ -d "$state" ]; then
-    echo "$*" >"$state/unavailable"
-    rm -f "$state/owner"
-  fi
-  if required; then exit 1; fi
-  exit 77
-}
-
-fail() {
-  echo "$me: $*" >&2
-  exit 1
-}
-
-pid_is() {
-  [ -n "$1" ] && [ -r "/proc/$1/comm" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
-}
-
-read_pid() {
-  [ -r "$1" ] && tr -dc '0-9' <"$1"
-}
-
-stop_pid() {
-  pid=$1
-  prog=$2
-  pid_is "$pid" "$prog" || return 0
-  kill -TERM "$pid" 2>/dev/null
-  i=0
-  while pid_is "$pid" "$prog" && [ $i -lt 100 ]; do
-    sleep 0.1
-    i=$((i + 1))
-  done
-  if pid_is "$pid" "$prog"; then
-    echo "$me: $prog (pid $pid) ignored TERM; sending KILL" >&2
-    kill -KILL "$pid" 2>/dev/null
-    sleep 0.2
-  fi
-  ! pid_is "$pid" "$prog"
-}
-
-take_lock() {
-  mkdir -p "$SHARED/peer-users" || unavailable "cannot create $SHARED"
-  exec 9>"$SHARED/peer.lock" || unavailable "cannot open $SHARED/peer.lock"
-  flock -w 120 9 || fail "another peer start or stop held $SHARED/peer.lock for 120 s"
-}
-
-start_time() {
-  [ -r "/proc/$1/stat" ] && sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f20
-}
-
-user_file() {
-  echo "$SHARED/peer-users/$(printf '%s' "$state" | cksum | cut -d' ' -f1)"
-}
-
-register_user() {
-  upid=${HYPERCTL_TESTBED_OWNER_PID:-$PPID}
-  echo "$upid $(start_time "$upid") $state" >"$(user_file)"
-}
-
-live_users() {
-  n=0
-  for f in "$SHARED"/peer-users/*; do
-    [ -e "$f" ] || continue
-    read -r upid ustart _ <"$f" || upid=
-    if [ -n "$upid" ] && [ "$(start_time "$upid")" = "$ustart" ]; then
-      n=$((n + 1))
-    else
-      rm -f "$f"
-    fi
-  done
-  echo "$n"
-}
 
 answers() {
   virsh -q -c "$URI" version >/dev/null 2>&1
