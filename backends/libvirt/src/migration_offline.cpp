@@ -29,13 +29,12 @@
 #include "hyperctl/journal.hpp"
 #include "ops.hpp"
 #include "storage_common.hpp"
+#include "stream.hpp"
 
 namespace hyperctl::lv {
 namespace {
 
 using namespace storage;
-
-using StreamPtr = std::unique_ptr<virStream, Deleter<virStreamFree>>;
 
 constexpr std::size_t kChunk = 1024 * 1024;
 const std::string kOp = "migrate";
@@ -78,29 +77,6 @@ class Sha256 {
 
  private:
   EVP_MD_CTX* ctx_;
-};
-
-/// A blocking stream of one connection; aborted unless finished.
-class Stream {
- public:
-  explicit Stream(const Session& s) : s_(s), st_(virStreamNew(s.get(), 0)) {
-    if (!st_) fail(s_.get(), "cannot open a stream to " + s_.uri.raw, kOp);
-  }
-  ~Stream() {
-    if (open_ && virStreamAbort(st_.get()) < 0) take_last_error(s_.get());
-  }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  virStreamPtr get() const { return st_.get(); }
-  void finish(const std::string& what) {
-    open_ = false;
-    if (virStreamFinish(st_.get()) < 0) fail(s_.get(), what, kOp);
-  }
-
- private:
-  const Session& s_;
-  StreamPtr st_;
-  bool open_ = true;
 };
 
 void report(const ProgressFn& progress, const std::string& phase, std::uint64_t done = 0,
@@ -547,10 +523,10 @@ void Migration::copy(std::size_t i) {
     fail(e, "cannot create volume " + tlabel + " on " + dst_.uri.raw, kOp);
   }
 
-  Stream down(src_);
+  ActiveStream down(src_, kOp);
   if (virStorageVolDownload(svol.get(), down.get(), 0, 0, 0) < 0)
     fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
-  Stream up(dst_);
+  ActiveStream up(dst_, kOp);
   if (virStorageVolUpload(tvol.get(), up.get(), 0, 0, 0) < 0)
     fail(dst_.get(), "cannot write volume " + tlabel + " on " + dst_.uri.raw, kOp);
   Sha256 sha;
@@ -572,8 +548,8 @@ void Migration::copy(std::size_t i) {
     done += static_cast<std::uint64_t>(n);
     report(progress_, phase, done, std::max(length, done));
   }
-  down.finish("cannot read volume " + slabel + " on " + src_.uri.raw);
-  up.finish("cannot write volume " + tlabel + " on " + dst_.uri.raw);
+  if (!down.finish()) fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
+  if (!up.finish()) fail(dst_.get(), "cannot write volume " + tlabel + " on " + dst_.uri.raw, kOp);
   if (virStoragePoolRefresh(tpool.get(), 0) < 0) take_last_error(dst_.get());
   CString tpath(virStorageVolGetPath(tvol.get()));
   virStorageVolInfo tinfo;
@@ -649,7 +625,7 @@ bool Migration::verify(std::size_t c) {
   const std::uint64_t got_cap = capacity_of(dst_, tvol.get(), tlabel);
   const std::uint64_t length = byte_length(dst_, tvol.get(), tlabel);
   const std::string phase = kVerifyPrefix + dev;
-  Stream down(dst_);
+  ActiveStream down(dst_, kOp);
   if (virStorageVolDownload(tvol.get(), down.get(), 0, 0, 0) < 0)
     fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
   Sha256 sha;
@@ -665,7 +641,7 @@ bool Migration::verify(std::size_t c) {
     done += static_cast<std::uint64_t>(n);
     report(progress_, phase, done, std::max(length, done));
   }
-  down.finish("cannot read volume " + tlabel + " on " + dst_.uri.raw);
+  if (!down.finish()) fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
   const std::string got = sha.hex();
   const std::string want = data_of(copy_step, "sha256");
   if (got != want || got_cap != want_cap) {

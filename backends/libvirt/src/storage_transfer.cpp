@@ -30,13 +30,12 @@
 #include "hyperctl/size.hpp"
 #include "ops.hpp"
 #include "storage_common.hpp"
+#include "stream.hpp"
 
 namespace hyperctl::lv {
 namespace {
 
 using namespace storage;
-
-using StreamPtr = std::unique_ptr<virStream, Deleter<virStreamFree>>;
 
 constexpr std::size_t kChunk = 256 * 1024;
 
@@ -92,32 +91,6 @@ class StagingVolume {
  private:
   const Session& s_;
   VolPtr vol_;
-};
-
-/// Aborts a stream that was not finished (libvirt requires finish or abort).
-class ActiveStream {
- public:
-  ActiveStream(const Session& s, StreamPtr st) : s_(s), st_(std::move(st)) {}
-  ~ActiveStream() {
-    if (open_ && virStreamAbort(st_.get()) < 0) take_last_error(s_.get());
-  }
-  ActiveStream(const ActiveStream&) = delete;
-  ActiveStream& operator=(const ActiveStream&) = delete;
-  virStreamPtr get() const { return st_.get(); }
-  /// Ends the stream: libvirt's answer for the whole transfer.
-  bool finish() {
-    open_ = false;
-    return virStreamFinish(st_.get()) == 0;
-  }
-  void abort() {
-    open_ = false;
-    if (virStreamAbort(st_.get()) < 0) take_last_error(s_.get());
-  }
-
- private:
-  const Session& s_;
-  StreamPtr st_;
-  bool open_ = true;
 };
 
 std::string local_label(const std::string& path) {
@@ -216,9 +189,7 @@ void LibvirtStorageOps::download_volume(const std::string& pool_name, const std:
                   "cannot write in folder " + local_label(dir) + ": " + std::strerror(err), op);
     }
 
-    StreamPtr raw_stream(virStreamNew(s_.get(), 0));
-    if (!raw_stream) fail(s_.get(), "cannot open a stream to " + s_.uri.raw, op);
-    ActiveStream stream(s_, std::move(raw_stream));
+    ActiveStream stream(s_, op);
     if (virStorageVolDownload(vol.get(), stream.get(), 0, 0, 0) < 0) {
       auto e = take_last_error(s_.get());
       stream.abort();
@@ -367,9 +338,7 @@ void LibvirtStorageOps::upload_volume(const std::string& pool_name, const std::s
     StagingVolume staging(s_, std::move(created));
 
     {
-      StreamPtr raw_stream(virStreamNew(s_.get(), 0));
-      if (!raw_stream) fail(s_.get(), "cannot open a stream to " + s_.uri.raw, op);
-      ActiveStream stream(s_, std::move(raw_stream));
+      ActiveStream stream(s_, op);
       if (virStorageVolUpload(staging.get(), stream.get(), 0, size, 0) < 0) {
         auto e = take_last_error(s_.get());
         stream.abort();
