@@ -81,18 +81,6 @@ int print_report(Session& s, const MigrateArgs& a, const std::string& source, Mi
   return r.ok() ? 0 : exit_status(ErrorCode::Conflict);
 }
 
-JsonValue progress_Json(const MigrateArgs& a, const Progress& p) {
-  JsonValue counters = JsonValue::object();
-  for (const auto& [k, v] : p.counters) counters[k] = v;
-  return {{"schema", "hyperctl.migrate-progress/1"},
-          {"vm", a.vm},
-          {"phase", p.phase},
-          {"done", p.done},
-          {"total", p.total},
-          {"unit", p.unit},
-          {"counters", counters}};
-}
-
 }  // namespace
 
 int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
@@ -132,8 +120,7 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   ProgressLine bar("migrate " + printable(a.vm));
   auto progress = [&](const Progress& p) {
     if (json_lines)
-      write_stdout(progress_Json(a, p).dump(-1, ' ', false, JsonValue::error_handler_t::replace) +
-                   "\n");
+      report_migration_progress(a.vm, "", p);
     else
       bar.update(p);
   };
@@ -146,24 +133,14 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   std::snprintf(secs, sizeof secs, "%.1f", seconds);
   const std::string message = "VM " + squote(a.vm) + " migrated live to " + a.to + " in " + secs +
                               " s; it runs there as " + squote(moved.name);
-  const JsonValue doc = {{"schema", "hyperctl.migrate/1"},
-                         {"operation", "migrate"},
-                         {"vm", a.vm},
-                         {"source", s.uri()},
-                         {"target", a.to},
-                         {"mode", mode_word(mode)},
-                         {"result", "ok"},
-                         {"seconds", seconds},
-                         {"message", message},
-                         {"target_vm", vm_Json(moved)}};
-  if (s.format() == Format::Json)
-    write_stdout(doc.dump(-1, ' ', false, JsonValue::error_handler_t::replace) + "\n");
-  else if (s.format() == Format::Csv)
-    write_stdout(csv_row({"vm", "target", "mode", "result", "seconds"}) +
-                 csv_row({a.vm, a.to, mode_word(mode), "ok", secs}));
-  else
-    write_stdout(render(s.format(), doc, printable(message) + "\n"));
-  return 0;
+  return report_migration(s, {.operation = "migrate",
+                              .vm = a.vm,
+                              .source = s.uri(),
+                              .target = a.to,
+                              .mode = mode_word(mode),
+                              .message = message,
+                              .seconds = seconds,
+                              .moved = &moved});
 }
 
 void add_migrate_commands(CLI::App& app, const CommandContext& ctx) {

@@ -13,17 +13,6 @@
 namespace hyperctl::cli {
 namespace {
 
-JsonValue progress_json(const std::string& vm, const std::string& journal, const Progress& p) {
-  return {{"schema", "hyperctl.migrate-progress/1"},
-          {"vm", vm},
-          {"journal", journal},
-          {"phase", p.phase},
-          {"done", p.done},
-          {"total", p.total},
-          {"unit", p.unit},
-          {"counters", JsonValue::object()}};
-}
-
 const std::string& journal_param(const Journal& j, const char* key) {
   auto it = j.params().find(key);
   if (it == j.params().end() || it->second.empty())
@@ -35,26 +24,15 @@ const std::string& journal_param(const Journal& j, const char* key) {
 void print_done(Session& s, const std::string& action, const std::string& vm,
                 const std::string& source, const std::string& target, const std::string& journal,
                 double seconds, const std::string& message, const VmInfo* moved) {
-  char secs[32];
-  std::snprintf(secs, sizeof secs, "%.1f", seconds);
-  JsonValue doc = {{"schema", "hyperctl.migrate/1"},
-                   {"operation", action},
-                   {"vm", vm},
-                   {"source", source},
-                   {"target", target},
-                   {"mode", "offline"},
-                   {"journal", journal},
-                   {"result", "ok"},
-                   {"seconds", seconds},
-                   {"message", message}};
-  if (moved) doc["target_vm"] = vm_Json(*moved);
-  if (s.format() == Format::Json)
-    write_stdout(doc.dump(-1, ' ', false, JsonValue::error_handler_t::replace) + "\n");
-  else if (s.format() == Format::Csv)
-    write_stdout(csv_row({"vm", "target", "mode", "result", "seconds"}) +
-                 csv_row({vm, target, "offline", "ok", secs}));
-  else
-    write_stdout(render(s.format(), doc, printable(message) + "\n"));
+  report_migration(s, {.operation = action,
+                       .vm = vm,
+                       .source = source,
+                       .target = target,
+                       .mode = "offline",
+                       .journal = journal,
+                       .message = message,
+                       .seconds = seconds,
+                       .moved = moved});
 }
 
 }  // namespace
@@ -111,9 +89,7 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
   ProgressLine bar("migrate " + printable(vm));
   auto progress = [&](const Progress& p) {
     if (json_lines) {
-      write_stdout(progress_json(vm, journal_id, p)
-                       .dump(-1, ' ', false, JsonValue::error_handler_t::replace) +
-                   "\n");
+      report_migration_progress(vm, journal_id, p);
     } else if (p.phase.rfind("warning: ", 0) == 0) {
       write_stderr("hyperctl: " + printable(p.phase) + "\n");
     } else {

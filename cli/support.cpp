@@ -134,6 +134,44 @@ int report_vm(Session& s, const VmInfo& vm, const std::string& message) {
   return 0;
 }
 
+int report_migration(Session& s, const MigrationResult& r) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.1f", r.seconds);
+  JsonValue doc = {{"schema", "hyperctl.migrate/1"},
+                   {"operation", r.operation},
+                   {"vm", r.vm},
+                   {"source", r.source},
+                   {"target", r.target},
+                   {"mode", r.mode}};
+  if (!r.journal.empty()) doc["journal"] = r.journal;
+  doc["result"] = "ok";
+  doc["seconds"] = r.seconds;
+  doc["message"] = r.message;
+  if (r.moved) doc["target_vm"] = vm_Json(*r.moved);
+  if (s.format() == Format::Json)
+    write_stdout(doc.dump(-1, ' ', false, JsonValue::error_handler_t::replace) + "\n");
+  else if (s.format() == Format::Csv)
+    write_stdout(csv_row({"vm", "target", "mode", "result", "seconds"}) +
+                 csv_row({r.vm, r.target, r.mode, "ok", secs}));
+  else
+    write_stdout(render(s.format(), doc, printable(r.message) + "\n"));
+  return 0;
+}
+
+void report_migration_progress(const std::string& vm, const std::string& journal,
+                               const Progress& p) {
+  JsonValue counters = JsonValue::object();
+  for (const auto& [k, v] : p.counters) counters[k] = v;
+  JsonValue doc = {{"schema", "hyperctl.migrate-progress/1"}, {"vm", vm}};
+  if (!journal.empty()) doc["journal"] = journal;
+  doc["phase"] = p.phase;
+  doc["done"] = p.done;
+  doc["total"] = p.total;
+  doc["unit"] = p.unit;
+  doc["counters"] = counters;
+  write_stdout(doc.dump(-1, ' ', false, JsonValue::error_handler_t::replace) + "\n");
+}
+
 std::vector<VmState> parse_states(const std::vector<std::string>& names) {
   std::vector<VmState> states;
   for (const auto& n : names) {

@@ -65,6 +65,21 @@ int report_action(Session& s, const std::string& operation, const std::string& v
 /// table, the hyperctl.vm/1 document otherwise.
 int report_vm(Session& s, const VmInfo& vm, const std::string& message);
 
+/// The result of a migration: hyperctl.migrate/1 (one JSON line with -o json;
+/// a CSV row; the message as table). `journal` is empty for live migrations
+/// (and then not in the document); `moved` is null after a rollback.
+struct MigrationResult {
+  std::string operation;  ///< migrate, migrate.resume, migrate.rollback
+  std::string vm, source, target, mode, journal, message;
+  double seconds = 0;
+  const VmInfo* moved = nullptr;
+};
+int report_migration(Session& s, const MigrationResult& r);
+
+/// One hyperctl.migrate-progress/1 line (with -o json).
+void report_migration_progress(const std::string& vm, const std::string& journal,
+                               const Progress& p);
+
 /// --state values; throws Error(InvalidArgument) naming an unknown one.
 std::vector<VmState> parse_states(const std::vector<std::string>& names);
 /// --disk: `SIZE[:FORMAT][@POOL]` (a new volume), `vol:POOL/NAME` (an
