@@ -57,6 +57,9 @@ VmInfo VmOps::set_resources(const VmRef&, const ResourceSettings&) {
 void VmOps::set_autostart(const VmRef&, bool) {
   unsupported(Operation::VmAutostart);
 }
+VmInfo VmOps::set_property(const VmRef&, const std::string&, const std::string&) {
+  unsupported(Operation::VmSetProperty);
+}
 std::string VmOps::export_config(const VmRef&) {
   unsupported(Operation::VmExportConfig);
 }
@@ -154,6 +157,9 @@ void MigrationOps::rollback(const std::string&, Connection&) {
 
 HostInfo HostOps::info() {
   unsupported(Operation::HostInfo);
+}
+void HostOps::shutdown(bool) {
+  unsupported(Operation::HostShutdown);
 }
 
 // Groups a backend does not override: every call answers Unsupported.

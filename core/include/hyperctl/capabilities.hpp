@@ -30,6 +30,7 @@ namespace hyperctl {
   X(VmDeleteWithStorage, "vm.delete-storage") \
   X(VmSetResources, "vm.set")                 \
   X(VmAutostart, "vm.autostart")              \
+  X(VmSetProperty, "vm.set-property")         \
   X(VmExportConfig, "vm.export-config")       \
   X(SnapshotList, "snapshot.list")            \
   X(SnapshotCreate, "snapshot.create")        \
@@ -57,7 +58,8 @@ namespace hyperctl {
   X(MigratePreflight, "migrate.check")        \
   X(MigrateLive, "migrate.live")              \
   X(MigrateOffline, "migrate.offline")        \
-  X(HostInfo, "host.info")
+  X(HostInfo, "host.info")                    \
+  X(HostShutdown, "host.shutdown")
 
 enum class Operation {
 #define HYPERCTL_X(e, s) e,

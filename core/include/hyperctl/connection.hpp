@@ -70,6 +70,11 @@ class VmOps : public OperationGroup {
   virtual void remove(const VmRef& vm, const DeleteOptions& options);
   virtual VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings);
   virtual void set_autostart(const VmRef& vm, bool enabled);
+  /// Sets one backend-specific property that has no place in the common
+  /// model (WSL: "default", "version", "sparse", "location"). An unknown key
+  /// or a bad value is Error(InvalidArgument) naming the keys and values the
+  /// backend accepts. Returns the VM as it is afterwards.
+  virtual VmInfo set_property(const VmRef& vm, const std::string& key, const std::string& value);
   /// The backend's native configuration: libvirt XML, vSphere config JSON,
   /// Hyper-V VM JSON. Never contains secrets.
   virtual std::string export_config(const VmRef& vm);
@@ -168,6 +173,10 @@ class HostOps : public OperationGroup {
  public:
   using OperationGroup::OperationGroup;
   virtual HostInfo info();
+  /// Stops the hypervisor itself with everything it runs (WSL: every
+  /// distribution and the utility VM, `wsl --shutdown`). `force` skips the
+  /// graceful path where the platform has one.
+  virtual void shutdown(bool force);
 };
 
 /// One open session. Backends derive from it and override the groups they

@@ -1,0 +1,123 @@
+// The process runner every backend that drives a command-line tool uses
+// (wsl.exe, PowerShell, qemu-img): argv-based execution, never through a
+// local shell; standard input, output and error; a deadline; cancellation
+// that kills the child; and the same interface over OpenSSH to another host.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hyperctl/types.hpp"
+
+namespace hyperctl::process {
+
+/// Another host reached with OpenSSH's client. Host keys are always checked
+/// (StrictHostKeyChecking=yes) and only keys or an agent authenticate
+/// (BatchMode=yes): ssh never prompts, so no password can be asked for or
+/// leak. The remote account's login shell must be a POSIX shell: the remote
+/// command line is built from argv with escape::shell_word.
+struct SshTarget {
+  std::string host;           ///< name or address; required
+  std::string user;           ///< empty: ssh's default
+  std::uint16_t port = 0;     ///< 0: ssh's default
+  std::string program;        ///< ssh client; empty: $HYPERCTL_SSH, else "ssh"
+  std::string identity_file;  ///< empty: ssh's defaults (agent, ~/.ssh/id_*)
+  std::string known_hosts;    ///< known-hosts file; empty: ssh's defaults
+  std::chrono::seconds connect_timeout{10};
+};
+
+/// One command to run.
+struct Command {
+  /// argv[0] is the program: a path, or a name looked up in PATH (locally;
+  /// remotely by the remote shell). Each element reaches the program as one
+  /// argument, byte for byte.
+  std::vector<std::string> argv;
+  /// Variables added to (or replacing) the inherited environment. Remotely
+  /// they are set with `env NAME=VALUE` before the program.
+  std::map<std::string, std::string> env;
+  /// Working folder (local runs only); empty: the caller's.
+  std::string working_dir;
+
+  /// Standard input: the bytes of `stdin_data`, or the file `stdin_file`
+  /// streamed in (progress reports it), else empty (closed at once).
+  std::string stdin_data;
+  std::string stdin_file;
+
+  /// Standard output is captured into Result::out (up to max_capture_bytes,
+  /// beyond which the run fails with Error(BackendFailure)), unless
+  /// `stdout_sink` is set: then every chunk is handed to it as it arrives
+  /// (an exception thrown by the sink kills the child and propagates).
+  std::function<void(std::string_view)> stdout_sink;
+  std::size_t max_capture_bytes = std::size_t{64} << 20;
+
+  /// 0: no deadline. When it passes, the child (its whole process group) is
+  /// killed and Error(Timeout) thrown.
+  std::chrono::milliseconds timeout{0};
+  /// Polled every 50 ms; once cancelled the child is killed and
+  /// Error(Cancelled) thrown.
+  CancelToken cancel;
+  /// Called with {phase "stdin", done = bytes written, total = file size} as
+  /// `stdin_file` streams, and {phase "stdout", done = bytes read} as output
+  /// reaches `stdout_sink`; at most every 100 ms and once at the end.
+  ProgressFn progress;
+  /// Operation name for error messages ("vm.list").
+  std::string operation;
+};
+
+struct Result {
+  int exit_code = -1;  ///< the program's exit status; -1 when a signal ended it
+  int signal = 0;      ///< the signal that ended it, else 0
+  std::string out;     ///< standard output (empty when stdout_sink took it)
+  std::string err;     ///< standard error (last 1 MiB)
+  bool ok() const { return exit_code == 0; }
+};
+
+/// Runs commands on this machine or, with an SshTarget, on another one.
+/// A Runner holds no process between calls; calls on one Runner may run
+/// from several threads at once.
+class Runner {
+ public:
+  Runner() = default;
+  explicit Runner(SshTarget target);
+
+  bool remote() const { return ssh_.has_value(); }
+  const std::optional<SshTarget>& ssh() const { return ssh_; }
+
+  /// Runs the command to its end and returns how it ended; a non-zero exit
+  /// status is the caller's to interpret. Throws Error:
+  ///  - Unreachable: the program cannot be started (not found, not
+  ///    executable; the message names it), or ssh could not reach the host
+  ///    or lost the connection (ssh's own exit status 255);
+  ///  - AuthFailed: ssh refused the host key or the credentials;
+  ///  - Timeout / Cancelled: as described on Command (the child is killed
+  ///    first; over ssh the ssh client is killed, which closes the remote
+  ///    command's input and output);
+  ///  - BackendFailure: output beyond max_capture_bytes.
+  /// No message contains anything but argv[0] and the host name.
+  Result run(const Command& command) const;
+
+  /// Starts the command detached from us (own session, standard streams on
+  /// /dev/null, not waited for) and returns its pid; for programs that keep
+  /// something running in the background. Local only.
+  int spawn_detached(const Command& command) const;
+
+  /// The argv actually executed locally: `command.argv`, or the ssh client's
+  /// argv with the remote command line last. For --debug output and tests.
+  std::vector<std::string> local_argv(const Command& command) const;
+
+ private:
+  std::optional<SshTarget> ssh_;
+};
+
+/// The remote command line for argv and env: each word through
+/// escape::shell_word, `env` first when variables are set.
+std::string remote_command_line(const std::vector<std::string>& argv,
+                                const std::map<std::string, std::string>& env);
+
+}  // namespace hyperctl::process
