@@ -96,8 +96,8 @@ class Runner {
   ///    or lost the connection (ssh's own exit status 255);
   ///  - AuthFailed: ssh refused the host key or the credentials;
   ///  - Timeout / Cancelled: as described on Command (the child is killed
-  ///    first; over ssh the ssh client is killed, which closes the remote
-  ///    command's input and output);
+  ///    first; over ssh the ssh client is killed, and the remote wrapper
+  ///    kills the remote command within about a second of the session's end);
   ///  - BackendFailure: output beyond max_capture_bytes.
   /// No message contains anything but argv[0] and the host name.
   Result run(const Command& command) const;
@@ -115,8 +115,13 @@ class Runner {
   std::optional<SshTarget> ssh_;
 };
 
-/// The remote command line for argv and env: each word through
-/// escape::shell_word, `env` first when variables are set.
+/// The command line the runner sends over ssh for argv and env: a fixed
+/// POSIX sh wrapper (`exec sh -c '<wrapper>' hyperctl [env NAME=VALUE...]
+/// ARGV...`) whose parameters are the words of argv, each through
+/// escape::shell_word. The wrapper kills the command when the ssh session
+/// ends (a timeout or cancel on our side kills the ssh client) and prints
+/// "hyperctl-exit N" as the last line of standard error, which the runner
+/// strips; it tells the program's own exit status 255 from ssh's.
 std::string remote_command_line(const std::vector<std::string>& argv,
                                 const std::map<std::string, std::string>& env);
 
