@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hyperctl/process.hpp"
@@ -50,6 +52,39 @@ struct RegistryDistro {
   int version = 0;
 };
 
+// ---- added for the backend (stable from here on; see README.md) ----------
+
+/// Parses decoded `reg.exe query HKCU\...\Lxss /s` output: one entry per
+/// subkey named {GUID} that has a DistributionName. Unknown lines are skipped.
+std::vector<RegistryDistro> parse_registry(const std::string& text);
+
+/// What `wsl.exe --version` says (WSL 0.64+; the inbox wsl.exe has no
+/// --version). Lines are matched by their English titles, else by position
+/// (localized titles): WSL version first, kernel second, Windows last.
+struct VersionInfo {
+  std::string wsl_version;
+  std::string kernel_version;
+  std::string windows_version;
+};
+VersionInfo parse_version(const std::string& text);
+
+/// What `wsl.exe --status` says; empty fields when not found.
+struct StatusInfo {
+  std::string default_distribution;
+  std::string default_version;  ///< "1" or "2"
+};
+StatusInfo parse_status(const std::string& text);
+
+/// True when this process runs inside a WSL distribution (WSL_DISTRO_NAME
+/// set, or /proc/sys/fs/binfmt_misc/WSLInterop present): wsl.exe is then
+/// reached through interop and sees only the variables WSLENV lists.
+bool inside_wsl();
+
+/// The variables every wsl.exe run gets: WSL_UTF8=1 and, when `inside` is
+/// true, WSLENV = `current_wslenv` with WSL_UTF8 appended (unless listed).
+std::map<std::string, std::string> wsl_environment(
+    bool inside, const std::optional<std::string>& current_wslenv);
+
 /// Runs wsl.exe. `program` is the wsl.exe to run (URI ?wsl=, else
 /// $HYPERCTL_WSL, else "wsl.exe"); the runner may be local or over ssh.
 class WslExe {
@@ -73,10 +108,36 @@ class WslExe {
   /// cannot be run (ids then fall back to names).
   std::vector<RegistryDistro> registry() const;
 
+  // ---- added for the backend ----------------------------------------------
+
+  /// The same as run(args, op), naming `distro` in the error message;
+  /// `timeout` overrides the connection's (0: none).
+  std::string run(const std::vector<std::string>& args, const std::string& op,
+                  const std::string& distro,
+                  std::optional<std::chrono::milliseconds> timeout = std::nullopt) const;
+  /// The same as run_raw(command, op), naming `distro` in the error message.
+  /// A non-zero exit throws the mapped Error; with a stdout sink the first
+  /// 64 KiB of standard output are kept (decoded) for that error's detail.
+  process::Result run_raw(process::Command command, const std::string& op,
+                          const std::string& distro) const;
+  /// Starts `wsl.exe args...` detached (Runner::spawn_detached, local only)
+  /// with the same environment; returns its pid.
+  int spawn_detached(const std::vector<std::string>& args, const std::string& op) const;
+
+  /// The reg.exe to run (URI ?reg=, else $HYPERCTL_REG, else "reg.exe").
+  void set_reg_program(std::string program) { reg_program_ = std::move(program); }
+  const std::string& reg_program() const { return reg_program_; }
+  /// The deadline of ordinary calls (the connection's timeout).
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  /// The environment each run gets (see wsl_environment()).
+  const std::map<std::string, std::string>& environment() const { return env_; }
+
  private:
   process::Runner runner_;
   std::string program_;
   std::chrono::milliseconds timeout_;
+  std::string reg_program_;
+  std::map<std::string, std::string> env_;
 };
 
 }  // namespace hyperctl::wsl

@@ -1,0 +1,120 @@
+// The WSL backend: plugin entry point, Backend and connect().
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+
+#include "connection.hpp"
+#include "hyperctl/escape.hpp"
+#include "hyperctl/plugin.hpp"
+
+namespace hyperctl::wsl {
+namespace {
+
+const std::set<std::string> kQueryKeys = {"wsl", "reg",      "location",
+                                          "ssh", "identity", "known_hosts"};
+
+std::string query_or(const Uri& uri, const std::string& key, const char* env,
+                     const std::string& fallback) {
+  if (auto it = uri.query.find(key); it != uri.query.end() && !it->second.empty())
+    return it->second;
+  if (env) {
+    const char* v = std::getenv(env);
+    if (v && *v) return v;
+  }
+  return fallback;
+}
+
+std::string local_hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+class WslBackend final : public Backend {
+ public:
+  std::string name() const override { return kBackendName; }
+  std::string description() const override {
+    return "WSL distributions through wsl.exe (locally, from inside WSL, or over ssh)";
+  }
+  std::vector<std::string> schemes() const override { return {"wsl"}; }
+
+  Capabilities capabilities() const override {
+    return {Operation::VmList,           Operation::VmGet,
+            Operation::VmCreate,         Operation::VmStart,
+            Operation::VmShutdown,       Operation::VmPowerOff,
+            Operation::VmDelete,         Operation::VmDeleteWithStorage,
+            Operation::VmSetProperty,    Operation::VmExportConfig,
+            Operation::PoolList,         Operation::PoolInfo,
+            Operation::VolumeList,       Operation::VolumeInfo,
+            Operation::VolumeDelete,     Operation::VolumeResize,
+            Operation::VolumeUpload,     Operation::VolumeDownload,
+            Operation::HostInfo,         Operation::HostShutdown,
+            Operation::MigratePreflight, Operation::MigrateOffline};
+  }
+
+  std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {
+    const std::string op = "connect";
+    return guarded(op, [&]() -> std::unique_ptr<Connection> {
+      const auto bad = [&](const std::string& why) {
+        return Error(ErrorCode::InvalidArgument,
+                     "bad WSL URI '" + escape::terminal_text(uri.raw) + "': " + why, op);
+      };
+      if (uri.scheme != "wsl") throw bad("the scheme must be wsl");
+      if (!uri.transport.empty())
+        throw bad("no transport is known (wsl://user@host/ reaches another host over ssh)");
+      if (!uri.path.empty() && uri.path != "/")
+        throw bad("no path is expected (wsl:/// or wsl://user@host/)");
+      for (const auto& [key, value] : uri.query)
+        if (!kQueryKeys.count(key))
+          throw bad("unknown parameter " + quoted(key) +
+                    "; known: wsl, reg, location, ssh, identity, known_hosts");
+
+      const std::string program = query_or(uri, "wsl", "HYPERCTL_WSL", "wsl.exe");
+      const std::string reg = query_or(uri, "reg", "HYPERCTL_REG", "reg.exe");
+      const std::string location = query_or(uri, "location", nullptr, "");
+      process::Runner runner;
+      std::string host_name;
+      if (uri.host.empty()) {
+        if (!uri.user.empty() || uri.port) throw bad("a user or port needs a host");
+        for (const char* k : {"ssh", "identity", "known_hosts"})
+          if (uri.query.count(k)) throw bad(std::string("?") + k + "= needs a host");
+        host_name = local_hostname();
+      } else {
+        process::SshTarget t;
+        t.host = uri.host;
+        t.user = options.user.empty() ? uri.user : options.user;
+        if (uri.port) {
+          if (*uri.port == 0 || *uri.port > 65535) throw bad("port out of range");
+          t.port = static_cast<std::uint16_t>(*uri.port);
+        }
+        t.program = query_or(uri, "ssh", nullptr, "");
+        t.identity_file = query_or(uri, "identity", nullptr, "");
+        t.known_hosts = query_or(uri, "known_hosts", nullptr, "");
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(options.timeout);
+        t.connect_timeout = secs.count() > 0 ? secs : std::chrono::seconds(1);
+        runner = process::Runner(t);
+        host_name = uri.host;
+      }
+      WslExe exe(runner, program, options.timeout);
+      exe.set_reg_program(reg);
+      try {
+        exe.run({"--list", "--verbose"}, op);
+      } catch (const Error& e) {
+        // No distribution yet (NotFound) or an inbox wsl.exe without -v
+        // (Unsupported): wsl.exe runs, which is all connect checks.
+        if (e.code() != ErrorCode::NotFound && e.code() != ErrorCode::Unsupported) throw;
+      }
+      return std::make_unique<WslConnection>(uri, std::move(exe), location, host_name);
+    });
+  }
+};
+
+std::unique_ptr<Backend> make_backend() {
+  return std::make_unique<WslBackend>();
+}
+
+}  // namespace
+}  // namespace hyperctl::wsl
+
+HYPERCTL_PLUGIN(hyperctl::wsl::make_backend)

@@ -1,0 +1,1064 @@
+// Offline migration of a WSL distribution; see migration.hpp.
+//
+// Steps, each recorded in the journal before and after it runs:
+//   check              the distribution exists and is Stopped (or is
+//                      terminated first with --shutdown), the target URI has
+//                      ?location=, no distribution of that name on the target
+//                      (but see "same machine" below), the target's wsl.exe
+//                      imports VHDs (WSL 2 distributions)
+//   shutdown source    only with shutdown_first and a running distribution
+//   export             `--export NAME - --format vhd|tar` streamed into
+//                      <journal folder>/<id>.archive.part, hashed (SHA-256)
+//                      and counted on the way, renamed to <id>.archive once
+//                      wsl.exe ended well
+//   import on target   `--import NAME <location>/NAME - --version N [--vhd]`,
+//                      the archive streamed through standard input
+//   verify             the target lists the distribution with the same
+//                      version; it is exported again from the target and
+//                      its size and SHA-256 compared with the archive's
+//   remove source      only with remove_source, only after verify: the
+//                      source must still export to the archive's bytes, then
+//                      `--unregister NAME --force`
+//   cleanup            the archive deleted; the journal removed on success
+//
+// Same machine (another ?location= of the same wsl.exe): the name clashes
+// with the source while it is registered and MigrationOptions has no rename,
+// so only remove_source makes it possible, in this order: export -> remove
+// source (the archive re-read and the source exported again, both equal to
+// the recorded SHA-256, before the unregister) -> import -> verify ->
+// cleanup (the default flag restored). Until the import is verified the
+// archive is the only complete copy: a rollback re-imports the source from it
+// into its old folder (as a new registration: a new GUID, the rest of its
+// registry entry such as the default user is not carried over).
+#include "migration.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
+#include "hyperctl/journal.hpp"
+#include "wsl_exe.hpp"
+
+namespace hyperctl::wsl {
+namespace {
+
+const std::string kOp = "migrate";
+const std::string kCheckOp = "migrate.check";
+
+const char* const kCheck = "check";
+const char* const kShutdown = "shutdown source";
+const char* const kExport = "export";
+const char* const kImport = "import on target";
+const char* const kVerify = "verify";
+const char* const kRemove = "remove source";
+const char* const kCleanup = "cleanup";
+
+// ------------------------------------------------------------- SHA-256
+
+/// FIPS 180-4 SHA-256, here so that the plugin needs no crypto library for
+/// one digest (the tests compare it with OpenSSL's).
+class Sha256 {
+ public:
+  void update(std::string_view data) {
+    for (char ch : data) {
+      block_[used_++] = static_cast<std::uint8_t>(ch);
+      if (used_ == 64) {
+        compress();
+        used_ = 0;
+      }
+    }
+    length_ += data.size();
+  }
+  std::string hex() {
+    const std::uint64_t bits = length_ * 8;
+    std::uint8_t pad = 0x80;
+    update_raw(&pad, 1);
+    pad = 0;
+    while (used_ != 56) update_raw(&pad, 1);
+    for (int i = 7; i >= 0; --i) {
+      const std::uint8_t b = static_cast<std::uint8_t>(bits >> (i * 8));
+      update_raw(&b, 1);
+    }
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (std::uint32_t w : h_)
+      for (int i = 28; i >= 0; i -= 4) out += digits[(w >> i) & 15];
+    return out;
+  }
+
+ private:
+  std::array<std::uint32_t, 8> h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::array<std::uint8_t, 64> block_{};
+  std::size_t used_ = 0;
+  std::uint64_t length_ = 0;
+
+  void update_raw(const std::uint8_t* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      block_[used_++] = p[i];
+      if (used_ == 64) {
+        compress();
+        used_ = 0;
+      }
+    }
+  }
+  static std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+  void compress() {
+    static constexpr std::array<std::uint32_t, 64> k{
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2};
+    std::array<std::uint32_t, 64> w{};
+    for (int i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t{block_[i * 4]} << 24) | (std::uint32_t{block_[i * 4 + 1]} << 16) |
+             (std::uint32_t{block_[i * 4 + 2]} << 8) | std::uint32_t{block_[i * 4 + 3]};
+    for (int i = 16; i < 64; ++i) {
+      const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
+                  h = h_[7];
+    for (int i = 0; i < 64; ++i) {
+      const std::uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+      const std::uint32_t ch = (e & f) ^ (~e & g);
+      const std::uint32_t t1 = h + s1 + ch + k[i] + w[i];
+      const std::uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+      const std::uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+      const std::uint32_t t2 = s0 + maj;
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+    h_[5] += f;
+    h_[6] += g;
+    h_[7] += h;
+  }
+};
+
+// ------------------------------------------------------------- helpers
+
+void report(const ProgressFn& progress, const std::string& phase, std::uint64_t done = 0,
+            std::uint64_t total = 0) {
+  if (!progress) return;
+  Progress p;
+  p.phase = phase;
+  p.done = done;
+  p.total = total;
+  p.unit = (done || total) ? "bytes" : "";
+  progress(p);
+}
+
+void check_cancel(const CancelToken& cancel, const std::string& what) {
+  if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, what + " cancelled", kOp);
+}
+
+std::string data_of(const JournalStep& step, const char* key) {
+  auto it = step.data.find(key);
+  return it == step.data.end() ? std::string() : it->second;
+}
+
+const std::string& param(const Journal& j, const char* key) {
+  auto it = j.params().find(key);
+  if (it == j.params().end())
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + j.id() + " is damaged: it has no '" + key + "'", kOp);
+  return it->second;
+}
+
+std::string interrupted(const Journal& j) {
+  return "offline migration " + j.id() + " interrupted; resume with: hyperctl migrate --resume " +
+         j.id() + ", or undo with --rollback " + j.id();
+}
+
+[[noreturn]] void rethrow_with_journal(const Error& e, const Journal& j) {
+  std::string detail = "journal: " + j.id();
+  if (!e.detail().empty()) detail += "\n" + e.detail();
+  throw Error(e.code(), std::string(e.what()) + "; " + interrupted(j),
+              e.operation().empty() ? kOp : e.operation(), detail);
+}
+
+/// Runs `f` with every error carrying the journal's id and how to go on.
+template <class F>
+decltype(auto) journalled(Journal& j, F&& f) {
+  try {
+    return guarded(kOp, f);
+  } catch (const Error& e) {
+    try {
+      j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
+    } catch (const Error&) {
+    }
+    rethrow_with_journal(e, j);
+  }
+}
+
+// Files (the archive lives on the machine hyperctl runs on).
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::optional<std::uint64_t> file_size(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw Error(ErrorCode::BackendFailure,
+                "cannot delete " + quoted(path) + ": " + std::strerror(errno), kOp);
+}
+
+std::string folder_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+void fsync_folder(const std::string& folder) {
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+/// A file written chunk by chunk, closed (and deleted unless kept) on scope exit.
+class OutFile {
+ public:
+  explicit OutFile(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0)
+      throw Error(ErrorCode::BackendFailure,
+                  "cannot create " + quoted(path_) + ": " + std::strerror(errno), kOp);
+  }
+  ~OutFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  OutFile(const OutFile&) = delete;
+  OutFile& operator=(const OutFile&) = delete;
+  void write(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error(ErrorCode::BackendFailure,
+                    "cannot write " + quoted(path_) + ": " + std::strerror(errno), kOp);
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  /// Flushes to disk and closes.
+  void finish() {
+    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+      fd_ = -1;
+      throw Error(ErrorCode::BackendFailure,
+                  "cannot write " + quoted(path_) + ": " + std::strerror(errno), kOp);
+    }
+    fd_ = -1;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+struct Digest {
+  std::string sha256;
+  std::uint64_t bytes = 0;
+};
+
+Digest hash_file(const std::string& path, const ProgressFn& progress, const std::string& phase,
+                 const CancelToken& cancel) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw Error(ErrorCode::NotFound,
+                "cannot read the archive " + quoted(path) + ": " + std::strerror(errno), kOp);
+  const std::uint64_t total = file_size(path).value_or(0);
+  Sha256 sha;
+  Digest d;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    if (cancel.cancelled()) {
+      ::close(fd);
+      throw Error(ErrorCode::Cancelled, "reading the archive cancelled", kOp);
+    }
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(ErrorCode::BackendFailure,
+                  "cannot read the archive " + quoted(path) + ": " + std::strerror(err), kOp);
+    }
+    if (n == 0) break;
+    sha.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    d.bytes += static_cast<std::uint64_t>(n);
+    report(progress, phase, d.bytes, std::max(total, d.bytes));
+  }
+  ::close(fd);
+  d.sha256 = sha.hex();
+  return d;
+}
+
+// wsl.exe through the backend's layer.
+
+std::string lower(std::string s) {
+  for (auto& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
+std::string guid_key(const std::string& g) {
+  std::string s = lower(g);
+  if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+/// The registry GUID of `d`, "" when the registry could not be read.
+std::string guid_of(const Distro& d) {
+  return d.registry ? guid_key(d.registry->guid) : std::string();
+}
+
+/// `wsl.exe --export NAME - --format F` into `sink`; returns size and SHA-256.
+Digest export_to(const WslConnection& c, const std::string& name, const std::string& format,
+                 const std::function<void(std::string_view)>& sink, const ProgressFn& progress,
+                 const std::string& phase, std::uint64_t expected, const CancelToken& cancel) {
+  Sha256 sha;
+  Digest d;
+  process::Command cmd;
+  cmd.argv = {"--export", name, "-", "--format", format};
+  cmd.stdout_sink = [&](std::string_view chunk) {
+    sha.update(chunk);
+    d.bytes += chunk.size();
+    if (sink) sink(chunk);
+  };
+  cmd.cancel = cancel;
+  cmd.progress = [&](const Progress& p) {
+    if (p.phase == "stdout") report(progress, phase, p.done, std::max(expected, p.done));
+  };
+  report(progress, phase, 0, expected);
+  c.exe().run_raw(std::move(cmd), kOp, name);
+  report(progress, phase, d.bytes, std::max(expected, d.bytes));
+  d.sha256 = sha.hex();
+  return d;
+}
+
+/// Paths compared the way Windows does when they look like Windows paths.
+bool same_path(const std::string& a, const std::string& b) {
+  auto norm = [](std::string p) {
+    const bool windows = p.find('\\') != std::string::npos || (p.size() > 1 && p[1] == ':');
+    std::replace(p.begin(), p.end(), '\\', '/');
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return windows ? lower(p) : p;
+  };
+  return norm(a) == norm(b);
+}
+
+/// Both connections drive the same wsl.exe on the same machine (the same
+/// ssh endpoint, or both local, and the same program).
+bool same_machine(const WslConnection& a, const WslConnection& b) {
+  const auto& sa = a.exe().runner().ssh();
+  const auto& sb = b.exe().runner().ssh();
+  if (sa.has_value() != sb.has_value()) return false;
+  if (sa && (lower(sa->host) != lower(sb->host) || sa->user != sb->user || sa->port != sb->port))
+    return false;
+  return a.exe().program() == b.exe().program();
+}
+
+WslConnection& wsl_target(Connection& target, const std::string& op) {
+  WslConnection* t = wsl_connection_of(target);
+  if (!t)
+    throw Error(ErrorCode::Unsupported,
+                "a WSL distribution migrates only to another WSL connection; the target " +
+                    escape::terminal_text(target.uri().raw) + " is a " + target.backend_name() +
+                    " connection",
+                op);
+  return *t;
+}
+
+std::string format_for(int version) {
+  return version == 1 ? "tar" : "vhd";
+}
+
+/// The target's WSL version from `wsl.exe --version`; nullopt, with `why`,
+/// when it refuses (an inbox wsl.exe has no --version and no --import --vhd).
+std::optional<std::string> wsl_version(const WslConnection& c, std::string& why,
+                                       const std::string& op) {
+  try {
+    const VersionInfo v = parse_version(c.exe().run({"--version"}, op));
+    if (!v.wsl_version.empty()) return v.wsl_version;
+    why = "wsl.exe --version printed no version";
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Unsupported && e.code() != ErrorCode::InvalidArgument &&
+        e.code() != ErrorCode::BackendFailure)
+      throw;
+    why = e.what();
+  }
+  return std::nullopt;
+}
+
+// ------------------------------------------------------------- what is there
+
+/// What the check and the preflight both look at; nothing is changed.
+struct Facts {
+  Distro source;
+  std::string location;     ///< target's ?location=; empty when none
+  std::string target_path;  ///< <location>/<name>
+  std::optional<Distro> on_target;
+  bool same_machine = false;
+  bool target_is_source = false;  ///< same machine, and the clash is the source itself
+  bool same_folder = false;       ///< ... and the target folder is its folder
+  std::optional<std::string> target_wsl;
+  std::string target_wsl_why;
+};
+
+Facts gather(WslConnection& src, WslConnection& dst, const VmRef& ref, const std::string& op) {
+  Facts f{src.find(ref, op)};
+  const std::string& name = f.source.name();
+  f.location = dst.location();
+  if (!f.location.empty()) f.target_path = dst.install_folder(name, op);
+  f.same_machine = same_machine(src, dst);
+  // wsl.exe compares names case-insensitively ("Ubuntu" clashes with "ubuntu").
+  for (auto& d : dst.distros())
+    if (lower(d.name()) == lower(name)) f.on_target = std::move(d);
+  if (f.on_target && f.same_machine) {
+    // The same wsl.exe lists the same name: the source itself, unless the
+    // registry says otherwise (then it is treated as a stranger).
+    const std::string a = guid_of(f.source), b = guid_of(*f.on_target);
+    f.target_is_source = a.empty() || b.empty() || a == b;
+    f.same_folder = f.target_is_source && !f.source.base_path().empty() && !f.target_path.empty() &&
+                    same_path(f.source.base_path(), f.target_path);
+  }
+  if (f.source.listed.version == 2) f.target_wsl = wsl_version(dst, f.target_wsl_why, op);
+  return f;
+}
+
+std::string state_of(const ListedDistro& d) {
+  return "distribution " + quoted(d.name) + " is " + escape::terminal_text(d.state);
+}
+
+// ------------------------------------------------------------- the steps
+
+class Migration {
+ public:
+  Migration(WslConnection& source, WslConnection& target, Journal& journal,
+            const ProgressFn& progress, const CancelToken& cancel)
+      : src_(source), dst_(target), j_(journal), progress_(progress), cancel_(cancel) {}
+
+  /// Fills the journal with the plan. Throws before anything changed.
+  void check(const VmRef& ref, bool shutdown_first, bool remove_source);
+  VmInfo run();
+
+ private:
+  WslConnection& src_;
+  WslConnection& dst_;
+  Journal& j_;
+  const ProgressFn& progress_;
+  const CancelToken& cancel_;
+
+  std::string checked(const char* key) const {
+    const std::string v = checked_or_empty(key);
+    if (v.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "journal " + j_.id() + " is damaged: its check step has no '" + key + "'", kOp);
+    return v;
+  }
+  std::string checked_or_empty(const char* key) const {
+    auto c = j_.find_step(kCheck);
+    return c ? data_of(j_.steps()[*c], key) : std::string();
+  }
+  std::string name() const { return checked("name"); }
+  int version() const { return checked("version") == "1" ? 1 : 2; }
+  std::string format() const { return checked("format"); }
+  std::string archive() const { return checked("archive"); }
+  bool swap() const { return checked_or_empty("swap") == "yes"; }
+  Digest recorded_export() const {
+    const auto& s = j_.steps()[*j_.find_step(kExport)];
+    Digest d;
+    d.sha256 = data_of(s, "sha256");
+    const std::string b = data_of(s, "bytes");
+    if (d.sha256.empty() || b.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "journal " + j_.id() + " is damaged: its export step has no checksum", kOp);
+    d.bytes = std::stoull(b);
+    return d;
+  }
+  std::string who() const { return "distribution " + quoted(name()); }
+  const std::string& src_uri() const { return src_.uri().raw; }
+  const std::string& dst_uri() const { return dst_.uri().raw; }
+
+  void shutdown();
+  void export_archive();
+  void import();
+  void verify();
+  void remove_source();
+  void cleanup();
+  /// The source still exports to the archive's bytes (and, same machine,
+  /// the archive on disk is still intact).
+  void source_unchanged();
+};
+
+void Migration::check(const VmRef& ref, bool shutdown_first, bool remove_source) {
+  if (dst_.location().empty())
+    throw Error(ErrorCode::InvalidArgument,
+                "the target " + escape::terminal_text(dst_uri()) +
+                    " has no folder for imported distributions; add ?location=DIR to its URI",
+                kOp);
+  const Facts f = gather(src_, dst_, ref, kOp);
+  const ListedDistro& s = f.source.listed;
+  const std::string who = "distribution " + quoted(s.name);
+  const VmState state = map_state(s.state);
+  bool running = false;
+  if (state == VmState::Running) {
+    if (!shutdown_first)
+      throw Error(ErrorCode::Conflict,
+                  who +
+                      " is running; offline migration needs it stopped (add --shutdown to "
+                      "terminate it first)",
+                  kOp);
+    running = true;
+  } else if (state != VmState::Off) {
+    throw Error(ErrorCode::Conflict, state_of(s) + "; wait until it is Stopped, then migrate it",
+                kOp);
+  }
+  if (s.version != 1 && s.version != 2)
+    throw Error(
+        ErrorCode::BackendFailure,
+        who + " reports WSL version " + std::to_string(s.version) + "; only 1 and 2 are known",
+        kOp);
+  bool swap = false;
+  if (f.on_target) {
+    if (!f.target_is_source)
+      throw Error(ErrorCode::Conflict,
+                  "a distribution named " + quoted(s.name) + " already exists on " +
+                      escape::terminal_text(dst_uri()) + " (unregister or rename it there first)",
+                  kOp);
+    if (f.same_folder)
+      throw Error(ErrorCode::InvalidArgument,
+                  who + " already lives in " + quoted(f.target_path) + "; nothing to move", kOp);
+    if (!remove_source)
+      throw Error(ErrorCode::Conflict,
+                  "the target " + escape::terminal_text(dst_uri()) +
+                      " is the same machine, where " + who +
+                      " already exists; --remove-source moves it (the source is unregistered "
+                      "only once its export is checked, and a rollback re-imports it), or move "
+                      "it in place with: hyperctl set " +
+                      escape::terminal_text(s.name) + " --property location=DIR",
+                  kOp);
+    if (f.source.base_path().empty() || guid_of(f.source).empty())
+      throw Error(ErrorCode::Unsupported,
+                  "moving " + who +
+                      " to another folder of the same machine needs its registry entry (its "
+                      "folder, for a rollback), and reg.exe could not read it; move it in place "
+                      "with: hyperctl set " +
+                      escape::terminal_text(s.name) + " --property location=DIR",
+                  kOp);
+    swap = true;
+  }
+  if (s.version == 2 && !f.target_wsl)
+    throw Error(ErrorCode::Unsupported,
+                "the target's wsl.exe cannot import a WSL 2 distribution's VHD (" +
+                    escape::terminal_text(f.target_wsl_why) + "); update WSL there (wsl --update)",
+                kOp);
+
+  // The plan, in the journal.
+  j_.add_step(kExport);
+  if (swap) {
+    j_.add_step(kRemove);
+    j_.add_step(kImport);
+    j_.add_step(kVerify);
+  } else {
+    j_.add_step(kImport);
+    j_.add_step(kVerify);
+    if (remove_source) j_.add_step(kRemove);
+  }
+  j_.add_step(kCleanup);
+  if (running) j_.add_step(kShutdown);
+  // The extension tells import_from_file what it holds (--vhd or not).
+  const std::string format = format_for(s.version);
+  const std::string archive =
+      Journal::folder() + "/" + j_.id() + ".archive." + (format == "vhd" ? "vhdx" : "tar");
+  j_.set_step(*j_.find_step(kCheck), StepState::Done,
+              {{"name", s.name},
+               {"version", std::to_string(s.version)},
+               {"format", format},
+               {"guid", f.source.registry ? f.source.registry->guid : ""},
+               {"base_path", f.source.base_path()},
+               {"default", s.is_default ? "yes" : "no"},
+               {"target_path", f.target_path},
+               {"archive", archive},
+               {"swap", swap ? "yes" : "no"}});
+}
+
+void Migration::shutdown() {
+  auto i = j_.find_step(kShutdown);
+  if (!i || j_.steps()[*i].state == StepState::Done) return;
+  j_.set_step(*i, StepState::Running);
+  report(progress_, "shutdown");
+  src_.exe().run({"--terminate", name()}, kOp, name());
+  j_.set_step(*i, StepState::Done);
+}
+
+void Migration::export_archive() {
+  const auto i = *j_.find_step(kExport);
+  const std::string final_path = archive();
+  if (j_.steps()[i].state == StepState::Done && file_exists(final_path)) return;
+  // From scratch: the partial (or unrecorded) archive of an earlier attempt goes.
+  const std::string part = final_path + ".part";
+  remove_file(part);
+  remove_file(final_path);
+  const auto now = src_.find_name(name());
+  if (!now)
+    throw Error(ErrorCode::NotFound, who() + " is no longer on " + escape::terminal_text(src_uri()),
+                kOp);
+  if (map_state(now->listed.state) != VmState::Off)
+    throw Error(ErrorCode::Conflict,
+                state_of(now->listed) + " on " + escape::terminal_text(src_uri()) +
+                    "; it can be exported only while Stopped (terminate it, then resume)",
+                kOp);
+  j_.set_step(i, StepState::Running, {{"sha256", ""}, {"bytes", ""}});
+  Digest d;
+  {
+    OutFile out(part);
+    try {
+      d = export_to(
+          src_, name(), format(), [&](std::string_view chunk) { out.write(chunk); }, progress_,
+          "export", 0, cancel_);
+      out.finish();
+    } catch (...) {
+      ::unlink(part.c_str());
+      throw;
+    }
+  }
+  if (::rename(part.c_str(), final_path.c_str()) != 0)
+    throw Error(ErrorCode::BackendFailure,
+                "cannot rename " + quoted(part) + ": " + std::strerror(errno), kOp);
+  fsync_folder(folder_of(final_path));
+  j_.set_step(i, StepState::Done, {{"sha256", d.sha256}, {"bytes", std::to_string(d.bytes)}});
+}
+
+void Migration::import() {
+  const auto i = *j_.find_step(kImport);
+  const JournalStep step = j_.steps()[i];
+  const auto there = dst_.find_name(name());
+  const std::string mine = guid_key(data_of(step, "guid"));
+  if (step.state == StepState::Done && there &&
+      (mine.empty() || guid_of(*there).empty() || guid_of(*there) == mine))
+    return;
+  if (there) {
+    // Ours from an interrupted or unverified attempt: imported again.
+    if (data_of(step, "imported") != "yes")
+      throw Error(ErrorCode::Conflict,
+                  "a distribution named " + quoted(name()) + " appeared on " +
+                      escape::terminal_text(dst_uri()) +
+                      " and was not imported by this migration; unregister it there first",
+                  kOp);
+    const std::string source_guid = guid_key(checked_or_empty("guid"));
+    if (swap() && !source_guid.empty() && guid_of(*there) == source_guid)
+      throw Error(ErrorCode::Conflict,
+                  who() + " is registered again on the source; roll back and start over", kOp);
+    if (!mine.empty() && !guid_of(*there).empty() && guid_of(*there) != mine)
+      throw Error(ErrorCode::Conflict,
+                  "the distribution named " + quoted(name()) + " on " +
+                      escape::terminal_text(dst_uri()) +
+                      " is not the one this migration imported; unregister it there first",
+                  kOp);
+    report(progress_, "import");
+    dst_.unregister(name(), kOp);
+  }
+  // Recorded before it runs: a process killed during the import still has
+  // the rollback look for what it left.
+  j_.set_step(i, StepState::Running, {{"imported", "yes"}, {"guid", ""}});
+  dst_.import_from_file(name(), archive(), version(), progress_, cancel_, kOp);
+  const auto now = dst_.find_name(name());
+  if (!now)
+    throw Error(ErrorCode::BackendFailure,
+                "wsl.exe reported the import of " + who() + " done, but " +
+                    escape::terminal_text(dst_uri()) + " does not list it",
+                kOp);
+  j_.set_step(i, StepState::Done, {{"guid", now->registry ? now->registry->guid : ""}});
+}
+
+void Migration::verify() {
+  const auto v = *j_.find_step(kVerify);
+  if (j_.steps()[v].state == StepState::Done) return;
+  j_.set_step(v, StepState::Running);
+  const Digest want = recorded_export();
+  const auto imp = *j_.find_step(kImport);
+  auto mismatch = [&](const std::string& what) {
+    j_.set_step(v, StepState::Failed);
+    j_.set_step(imp, StepState::Failed);  // a resume imports it again
+    throw Error(ErrorCode::BackendFailure,
+                "the copy of " + who() + " on " + escape::terminal_text(dst_uri()) +
+                    " differs from the source (" + what + "); the source was left alone",
+                kOp);
+  };
+  const auto there = dst_.find_name(name());
+  if (!there)
+    throw Error(ErrorCode::NotFound, who() + " vanished from " + escape::terminal_text(dst_uri()),
+                kOp);
+  if (there->listed.version != version())
+    mismatch("WSL version " + std::to_string(there->listed.version) + " instead of " +
+             std::to_string(version()));
+  // An unmodified distribution exports to the same bytes: on real WSL a VHD
+  // export copies ext4.vhdx, and `--import --vhd` stored the archive's VHDX
+  // as it was, so a never-started import exports byte for byte what was
+  // imported. (A WSL 1 tar is rebuilt from the file tree; the stand-in keeps
+  // it identical, real WSL 1 may order or stamp it differently: then this
+  // reports a mismatch and leaves both sides for the operator.)
+  const Digest got =
+      export_to(dst_, name(), format(), {}, progress_, "verify", want.bytes, cancel_);
+  if (got.bytes != want.bytes)
+    mismatch(std::to_string(got.bytes) + " bytes instead of " + std::to_string(want.bytes));
+  if (got.sha256 != want.sha256) mismatch("SHA-256 " + got.sha256 + " instead of " + want.sha256);
+  j_.set_step(v, StepState::Done, {{"sha256", got.sha256}, {"bytes", std::to_string(got.bytes)}});
+}
+
+void Migration::source_unchanged() {
+  const Digest want = recorded_export();
+  if (swap()) {
+    // The archive is about to become the only complete copy.
+    const Digest file = hash_file(archive(), progress_, "verify", cancel_);
+    if (file.bytes != want.bytes || file.sha256 != want.sha256)
+      throw Error(ErrorCode::BackendFailure,
+                  "the archive " + quoted(archive()) +
+                      " no longer matches its recorded SHA-256; the source was left alone "
+                      "(roll back and start again)",
+                  kOp);
+  }
+  const Digest now =
+      export_to(src_, name(), format(), {}, progress_, "verify", want.bytes, cancel_);
+  if (now.bytes != want.bytes || now.sha256 != want.sha256)
+    throw Error(ErrorCode::Conflict,
+                who() + " on " + escape::terminal_text(src_uri()) +
+                    " changed since it was exported (was it started?); it was not removed "
+                    "(roll back and start again)",
+                kOp);
+}
+
+void Migration::remove_source() {
+  const auto i = *j_.find_step(kRemove);
+  if (j_.steps()[i].state == StepState::Done) return;
+  if (const auto there = src_.find_name(name())) {
+    const std::string guid = guid_key(checked_or_empty("guid"));
+    if (!guid.empty() && !guid_of(*there).empty() && guid_of(*there) != guid)
+      throw Error(ErrorCode::Conflict,
+                  "the distribution named " + quoted(name()) + " on " +
+                      escape::terminal_text(src_uri()) +
+                      " is no longer the one migrated (its GUID changed); it was not removed",
+                  kOp);
+    if (map_state(there->listed.state) != VmState::Off)
+      throw Error(ErrorCode::Conflict,
+                  state_of(there->listed) + " on " + escape::terminal_text(src_uri()) +
+                      " (started during the migration?); it was not removed",
+                  kOp);
+    source_unchanged();
+    check_cancel(cancel_, "the migration");
+    j_.set_step(i, StepState::Running);
+    report(progress_, "remove source");
+    src_.unregister(name(), kOp);
+  } else if (j_.steps()[i].state == StepState::Pending) {
+    report(progress_, "warning: " + who() + " was already gone from " + src_uri());
+  }
+  j_.set_step(i, StepState::Done);
+}
+
+void Migration::cleanup() {
+  const auto i = *j_.find_step(kCleanup);
+  j_.set_step(i, StepState::Running);
+  if (swap() && checked_or_empty("default") == "yes")
+    dst_.exe().run({"--set-default", name()}, kOp, name());
+  remove_file(archive() + ".part");
+  remove_file(archive());
+  j_.set_step(i, StepState::Done);
+}
+
+VmInfo Migration::run() {
+  shutdown();
+  check_cancel(cancel_, "the migration");
+  export_archive();
+  check_cancel(cancel_, "the migration");
+  if (swap()) remove_source();
+  import();
+  check_cancel(cancel_, "the migration");
+  verify();
+  if (!swap() && j_.find_step(kRemove)) remove_source();
+  cleanup();
+  VmInfo info = dst_.describe(dst_.find(VmRef(name()), kOp));
+  j_.set_status("done");
+  j_.remove();
+  return info;
+}
+
+/// A journal of ours whose URIs are those of the two connections.
+Journal load_matching(const WslConnection& source, const Connection& target,
+                      const std::string& id) {
+  Journal j = Journal::load(id);
+  if (j.kind() != kMigrationJournalKind)
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + id + " records a '" + j.kind() + "', not a WSL offline migration",
+                kOp);
+  const std::string& src = param(j, "source_uri");
+  const std::string& dst = param(j, "target_uri");
+  if (src != source.uri().raw || dst != target.uri().raw)
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + id + " is a migration from " + escape::terminal_text(src) + " to " +
+                    escape::terminal_text(dst) + ", but the connections are to " +
+                    escape::terminal_text(source.uri().raw) + " and " +
+                    escape::terminal_text(target.uri().raw),
+                kOp);
+  return j;
+}
+
+void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {
+  const auto cstep = j.find_step(kCheck);
+  const JournalStep check = cstep ? j.steps()[*cstep] : JournalStep{};
+  const std::string name = data_of(check, "name");
+  const bool swap = data_of(check, "swap") == "yes";
+  const std::string archive = data_of(check, "archive");
+  const auto rm = j.find_step(kRemove);
+  const bool source_touched = rm && j.steps()[*rm].state != StepState::Pending;
+  if (source_touched && !swap)
+    throw Error(ErrorCode::Conflict,
+                "the source of migration " + j.id() +
+                    " is already (partly) unregistered; the target holds the only copy, so it "
+                    "cannot be rolled back (resume it with --resume " +
+                    j.id() + ")",
+                kOp);
+  bool source_missing = false;
+  if (source_touched) {
+    source_missing = !src.find_name(name);
+    if (source_missing && (archive.empty() || !file_exists(archive)))
+      throw Error(ErrorCode::Conflict,
+                  "the source of migration " + j.id() +
+                      " is unregistered and its archive is gone; the target holds the only "
+                      "copy, so it cannot be rolled back (resume it with --resume " +
+                      j.id() + ")",
+                  kOp);
+  }
+
+  // What this migration imported on the target, if it is still there.
+  if (auto imp = j.find_step(kImport); imp && j.steps()[*imp].state != StepState::Pending) {
+    const JournalStep step = j.steps()[*imp];
+    const auto there = name.empty() ? std::nullopt : dst.find_name(name);
+    if (data_of(step, "imported") == "yes" && there) {
+      const std::string mine = guid_key(data_of(step, "guid"));
+      const std::string source_guid = guid_key(data_of(check, "guid"));
+      const std::string now = guid_of(*there);
+      if (!mine.empty() && !now.empty() && now != mine)
+        throw Error(ErrorCode::Conflict,
+                    "the distribution named " + quoted(name) + " on " +
+                        escape::terminal_text(dst.uri().raw) +
+                        " is not the one this migration imported; it was left alone",
+                    kOp);
+      const bool is_source = swap && !source_missing && !now.empty() && now == source_guid;
+      if (!is_source) {
+        if (map_state(there->listed.state) == VmState::Running)
+          throw Error(ErrorCode::Conflict,
+                      "distribution " + quoted(name) + " is running on " +
+                          escape::terminal_text(dst.uri().raw) +
+                          "; stop it there before rolling back",
+                      kOp);
+        dst.unregister(name, kOp);
+      }
+    }
+    j.set_step(*imp, StepState::Undone);
+  }
+
+  // Same machine: the source comes back from the archive into its folder.
+  if (source_touched) {
+    if (!src.find_name(name)) {
+      process::Command cmd;
+      cmd.argv = {"--import", name,        data_of(check, "base_path"),
+                  "-",        "--version", data_of(check, "version")};
+      if (data_of(check, "format") == "vhd") cmd.argv.push_back("--vhd");
+      cmd.stdin_file = archive;
+      src.exe().run_raw(std::move(cmd), kOp, name);
+      if (data_of(check, "default") == "yes") src.exe().run({"--set-default", name}, kOp, name);
+    }
+    j.set_step(*rm, StepState::Undone);
+  }
+  if (!archive.empty()) {
+    remove_file(archive + ".part");
+    remove_file(archive);
+  }
+  if (auto e = j.find_step(kExport); e && j.steps()[*e].state != StepState::Pending)
+    j.set_step(*e, StepState::Undone);
+  j.set_status("rolled-back");
+  j.remove();
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- the group
+
+WslMigrationOps::WslMigrationOps(WslConnection& c) : MigrationOps(kBackendName), c_(c) {}
+
+PreflightReport WslMigrationOps::preflight(const VmRef& vm, Connection& target,
+                                           const MigrationOptions& options) {
+  return guarded(kCheckOp, [&] {
+    PreflightReport rep;
+    auto add = [&](const char* check, CheckLevel level, std::string message, std::string fix = {}) {
+      rep.items.push_back(PreflightItem{check, level, std::move(message), std::move(fix)});
+    };
+    if (options.mode == MigrationMode::Live)
+      add("mode", CheckLevel::Blocker, "WSL distributions move offline only", "use --offline");
+    WslConnection& dst = wsl_target(target, kCheckOp);
+    const Facts f = gather(c_, dst, vm, kCheckOp);
+    const ListedDistro& s = f.source.listed;
+    const std::string who = "distribution " + quoted(s.name);
+
+    const VmState state = map_state(s.state);
+    if (state == VmState::Off)
+      add("source-state", CheckLevel::Ok, who + " is Stopped");
+    else if (state == VmState::Running && options.shutdown_first)
+      add("source-state", CheckLevel::Ok, who + " is Running; it will be terminated first");
+    else if (state == VmState::Running)
+      add("source-state", CheckLevel::Blocker,
+          who + " is Running: an offline migration needs it Stopped",
+          "use --shutdown (wsl --terminate), or stop it first");
+    else
+      add("source-state", CheckLevel::Blocker, state_of(s), "wait until it is Stopped");
+
+    if (f.location.empty())
+      add("location", CheckLevel::Blocker,
+          "the target URI names no folder for imported distributions",
+          "add ?location=DIR to the target URI (e.g. wsl:///?location=D:\\WSL)");
+    else
+      add("location", CheckLevel::Ok, "imported into " + quoted(f.target_path));
+
+    const std::string in_place = "move it in place with: hyperctl set " +
+                                 escape::terminal_text(s.name) + " --property location=DIR";
+    if (!f.on_target)
+      add("name-clash", CheckLevel::Ok,
+          "no distribution named " + quoted(s.name) + " on the target");
+    else if (!f.target_is_source)
+      add("name-clash", CheckLevel::Blocker,
+          "a distribution named " + quoted(s.name) + " already exists on the target",
+          "unregister or rename it there");
+    else if (f.same_folder)
+      add("name-clash", CheckLevel::Blocker, who + " already lives in " + quoted(f.target_path),
+          "pick another ?location=");
+    else if (!options.remove_source)
+      add("name-clash", CheckLevel::Blocker,
+          "the target is the same machine, where " + who + " already exists",
+          "--remove-source moves it: the source is unregistered only after the copy is "
+          "verified (on one machine: after its export is checked, and a rollback re-imports "
+          "it), or " +
+              in_place);
+    else if (f.source.base_path().empty() || guid_of(f.source).empty())
+      add("name-clash", CheckLevel::Blocker,
+          "the target is the same machine, and the registry entry of " + who +
+              " (its folder, needed for a rollback) cannot be read",
+          in_place);
+    else
+      add("name-clash", CheckLevel::Warning,
+          "the target is the same machine: " + who +
+              " is exported, unregistered, then imported into the new folder; until the "
+              "import is verified the archive is the only copy (a rollback re-imports it)");
+
+    if (s.version == 1)
+      add("wsl-version", CheckLevel::Ok, "a WSL 1 distribution moves as a tar");
+    else if (f.target_wsl)
+      add("wsl-version", CheckLevel::Ok,
+          "the target runs WSL " + escape::terminal_text(*f.target_wsl));
+    else
+      add("wsl-version", CheckLevel::Blocker,
+          "the target's wsl.exe cannot import a WSL 2 distribution's VHD (" +
+              escape::terminal_text(f.target_wsl_why) + ")",
+          "update WSL on the target (wsl --update, or install it from the Microsoft Store)");
+    return rep;
+  });
+}
+
+VmInfo WslMigrationOps::migrate(const VmRef& vm, Connection& target,
+                                const MigrationOptions& options, const ProgressFn& progress,
+                                const CancelToken& cancel) {
+  return guarded(kOp, [&]() -> VmInfo {
+    if (options.mode != MigrationMode::Offline)
+      throw Error(ErrorCode::Unsupported, "WSL distributions move offline only: use --offline",
+                  kOp);
+    WslConnection& dst = wsl_target(target, kOp);
+    if (!options.target_pool.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "WSL has no storage pools: the target folder is the ?location= of the target "
+                  "URI (drop --target-pool)",
+                  kOp);
+    Journal j = Journal::create(kMigrationJournalKind,
+                                {{"source_uri", c_.uri().raw},
+                                 {"target_uri", dst.uri().raw},
+                                 {"vm", vm.value},
+                                 {"shutdown_first", options.shutdown_first ? "yes" : "no"},
+                                 {"remove_source", options.remove_source ? "yes" : "no"}});
+    Migration m(c_, dst, j, progress, cancel);
+    const auto c = j.add_step(kCheck);
+    j.set_step(c, StepState::Running);
+    try {
+      m.check(vm, options.shutdown_first, options.remove_source);
+    } catch (...) {
+      j.remove();  // nothing changed anywhere: nothing to resume
+      throw;
+    }
+    return journalled(j, [&] { return m.run(); });
+  });
+}
+
+VmInfo WslMigrationOps::resume(const std::string& journal_id, Connection& target,
+                               const ProgressFn& progress, const CancelToken& cancel) {
+  return guarded(kOp, [&]() -> VmInfo {
+    WslConnection& dst = wsl_target(target, kOp);
+    Journal j = load_matching(c_, target, journal_id);
+    j.set_status("running");
+    Migration m(c_, dst, j, progress, cancel);
+    return journalled(j, [&] {
+      const auto c = j.find_step(kCheck);
+      if (!c || j.steps()[*c].state != StepState::Done)
+        m.check(VmRef(param(j, "vm")), param(j, "shutdown_first") == "yes",
+                param(j, "remove_source") == "yes");
+      return m.run();
+    });
+  });
+}
+
+void WslMigrationOps::rollback(const std::string& journal_id, Connection& target) {
+  guarded(kOp, [&] {
+    WslConnection& dst = wsl_target(target, kOp);
+    Journal j = load_matching(c_, target, journal_id);
+    journalled(j, [&] { rollback_journal(c_, dst, j); });
+  });
+}
+
+}  // namespace hyperctl::wsl
