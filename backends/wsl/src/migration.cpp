@@ -443,6 +443,7 @@ struct Facts {
   bool same_folder = false;       ///< ... and the target folder is its folder
   std::optional<std::string> target_wsl;
   std::string target_wsl_why;
+  std::string target_list_error;  ///< the target's wsl.exe cannot list (too old)
 };
 
 Facts gather(WslConnection& src, WslConnection& dst, const VmRef& ref, const std::string& op) {
@@ -451,9 +452,15 @@ Facts gather(WslConnection& src, WslConnection& dst, const VmRef& ref, const std
   f.location = dst.location();
   if (!f.location.empty()) f.target_path = dst.install_folder(name, op);
   f.same_machine = same_machine(src, dst);
-  // wsl.exe compares names case-insensitively ("Ubuntu" clashes with "ubuntu").
-  for (auto& d : dst.distros())
-    if (lower(d.name()) == lower(name)) f.on_target = std::move(d);
+  f.target_wsl = wsl_version(dst, f.target_wsl_why, op);
+  try {
+    // wsl.exe compares names case-insensitively ("Ubuntu" clashes with "ubuntu").
+    for (auto& d : dst.distros())
+      if (lower(d.name()) == lower(name)) f.on_target = std::move(d);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Unsupported) throw;
+    f.target_list_error = e.what();  // an old inbox wsl.exe
+  }
   if (f.on_target && f.same_machine) {
     // The same wsl.exe lists the same name: the source itself, unless the
     // registry says otherwise (then it is treated as a stranger).
@@ -462,7 +469,6 @@ Facts gather(WslConnection& src, WslConnection& dst, const VmRef& ref, const std
     f.same_folder = f.target_is_source && !f.source.base_path().empty() && !f.target_path.empty() &&
                     same_path(f.source.base_path(), f.target_path);
   }
-  if (f.source.listed.version == 2) f.target_wsl = wsl_version(dst, f.target_wsl_why, op);
   return f;
 }
 
@@ -559,6 +565,12 @@ void Migration::check(const VmRef& ref, bool shutdown_first, bool remove_source)
         ErrorCode::BackendFailure,
         who + " reports WSL version " + std::to_string(s.version) + "; only 1 and 2 are known",
         kOp);
+  if (!f.target_list_error.empty())
+    throw Error(ErrorCode::Unsupported,
+                "the target's wsl.exe cannot list its distributions (" +
+                    escape::terminal_text(f.target_list_error) +
+                    "); update WSL there (wsl --update)",
+                kOp);
   bool swap = false;
   if (f.on_target) {
     if (!f.target_is_source)
@@ -962,7 +974,12 @@ PreflightReport WslMigrationOps::preflight(const VmRef& vm, Connection& target,
 
     const std::string in_place = "move it in place with: hyperctl set " +
                                  escape::terminal_text(s.name) + " --property location=DIR";
-    if (!f.on_target)
+    if (!f.target_list_error.empty())
+      add("name-clash", CheckLevel::Blocker,
+          "the target's wsl.exe cannot list its distributions (" +
+              escape::terminal_text(f.target_list_error) + ")",
+          "update WSL on the target (wsl --update)");
+    else if (!f.on_target)
       add("name-clash", CheckLevel::Ok,
           "no distribution named " + quoted(s.name) + " on the target");
     else if (!f.target_is_source)
@@ -990,7 +1007,7 @@ PreflightReport WslMigrationOps::preflight(const VmRef& vm, Connection& target,
               " is exported, unregistered, then imported into the new folder; until the "
               "import is verified the archive is the only copy (a rollback re-imports it)");
 
-    if (s.version == 1)
+    if (s.version == 1 && f.target_list_error.empty())
       add("wsl-version", CheckLevel::Ok, "a WSL 1 distribution moves as a tar");
     else if (f.target_wsl)
       add("wsl-version", CheckLevel::Ok,
