@@ -110,9 +110,10 @@ class Machine {
 
   /// Rewrites the wrappers with extra variables for fake-wsl; `when_arg`
   /// limits them to runs whose first argument is that (e.g. "--import").
-  void set_knobs(const std::map<std::string, std::string>& knobs,
-                 const std::string& when_arg = {}) {
-    std::string vars;
+  /// `command`: a shell line run first under the same condition.
+  void set_knobs(const std::map<std::string, std::string>& knobs, const std::string& when_arg = {},
+                 const std::string& command = {}) {
+    std::string vars = command.empty() ? std::string() : command + "\n";
     for (const auto& [k, v] : knobs) vars += "export " + k + "=" + sh(v) + "\n";
     std::string body = "#!/bin/sh\nexport FAKE_WSL_STATE=" + sh(dir_ + "/state") +
                        "\nexport FAKE_WSL_LOG=" + sh(log()) + "\nexport FAKE_WSL_NAME_CHECK=0\n";
@@ -530,6 +531,34 @@ TEST_F(WslMigration, FailedVerificationIsRolledBackToTheSourceAsItWas) {
   EXPECT_EQ(error_of([&] { Journal::load(id); })->code(), ErrorCode::NotFound);
 }
 
+TEST_F(WslMigration, DifferingCopyFailsVerificationAndResumeImportsItAgain) {
+  const std::string disk = src_->add("alpha");
+  const std::string sha = sha256_file(disk);
+  const std::string before = src_->state_text();
+  // The target's disk changes behind our back before its verification export.
+  const std::string copy = dst_->dir() + "/imported/alpha/ext4.vhdx";
+  dst_->set_knobs({}, "--export",
+                  "printf X | dd of=" + sh(copy) + " bs=1 seek=4096 conv=notrunc 2>/dev/null");
+  auto s = open(src_->uri());
+  auto t = open(dst_->uri());
+
+  auto e = error_of([&] { s->migration().migrate("alpha", *t, offline(true), {}, {}); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::BackendFailure) << e->what();
+  EXPECT_NE(std::string(e->what()).find("differs"), std::string::npos) << e->what();
+  const std::string id = journal_of(*e);
+  ASSERT_FALSE(id.empty()) << e->what();
+  EXPECT_EQ(src_->state_text(), before) << "the source stays until the copy is verified";
+  EXPECT_FALSE(dst_->entry("alpha").is_null()) << "the target is left for a rollback";
+  EXPECT_NE(sha256_file(copy), sha);
+
+  dst_->set_knobs({});
+  s->migration().resume(id, *t, {}, {});
+  EXPECT_EQ(sha256_file(dst_->disk_of("alpha")), sha);
+  EXPECT_TRUE(src_->entry("alpha").is_null());
+  EXPECT_TRUE(journal_files().empty());
+}
+
 TEST_F(WslMigration, FailedImportIsRolledBack) {
   const std::string disk = src_->add("alpha");
   const std::string sha = sha256_file(disk);
@@ -571,6 +600,11 @@ TEST_F(WslMigration, CancelDuringImportThenRollbackLeavesNoDistributionOnTheTarg
   const std::string id = journal_of(*e);
   ASSERT_FALSE(id.empty()) << e->what();
   EXPECT_EQ(Journal::load(id).status(), "cancelled");
+  const Journal j = Journal::load(id);
+  EXPECT_NE(j.steps()[*j.find_step("import on target")].state, StepState::Done);
+  const json half = dst_->entry("alpha");
+  EXPECT_TRUE(half.is_null() || half.value("state", "") == "Installing")
+      << "the import ran to its end: " << dst_->state_text();
   EXPECT_EQ(src_->state_text(), before);
 
   s->migration().rollback(id, *t);
