@@ -8,7 +8,8 @@ build_pkgs=(cmake ninja-build g++ pkg-config clang-format
   libvirt-dev libxml2-dev libssl-dev libboost-dev libboost-filesystem-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   libvirt-daemon libvirt-clients)  # the daemon package carries the test driver
-test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine)
+test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine
+  openssh-server openssh-client)  # tests/testbed/sshd.sh: the runner's SSH transport
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")
