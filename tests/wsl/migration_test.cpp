@@ -4,13 +4,20 @@
 // and fake-reg (test-only shell: the backend itself runs argv only), named by
 // the URI's ?wsl= and ?reg=; the same wrapper in two URIs is the same machine.
 // Journals and archives go to a temporary $HYPERCTL_STATE_DIR.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -27,6 +34,8 @@
 #include "hyperctl/journal.hpp"
 #include "hyperctl/registry.hpp"
 #include "hyperctl/types.hpp"
+
+extern char** environ;
 
 namespace hyperctl {
 inline void PrintTo(ErrorCode code, std::ostream* os) {
@@ -198,6 +207,65 @@ class Machine {
     ::chmod(tmp.c_str(), 0755);
     fs::rename(tmp, path);
   }
+};
+
+/// The hyperctl executable, spawned with argv only; stdout and stderr go to
+/// files. It inherits this process's environment ($HYPERCTL_STATE_DIR too)
+/// and finds the build tree's WSL plugin.
+class Cli {
+ public:
+  Cli(const std::string& dir, const std::vector<std::string>& args)
+      : out_(dir + "/cli.out"), err_(dir + "/cli.err") {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+      if (std::string(*e).rfind("HYPERCTL_PLUGIN_PATH=", 0) != 0) env_strings.push_back(*e);
+    env_strings.push_back(std::string("HYPERCTL_PLUGIN_PATH=") + HYPERCTL_TEST_WSL_PLUGIN_DIR);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_strings{HYPERCTL_TEST_CLI};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
+      pid_ = -1;
+    }
+  }
+  ~Cli() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  Cli(const Cli&) = delete;
+  Cli& operator=(const Cli&) = delete;
+  void kill() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+  }
+  /// Exit status; -signal when killed.
+  int wait() {
+    if (pid_ <= 0) return -1000;
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+  }
+  std::string out() const { return slurp(out_); }
+  std::string err() const { return slurp(err_); }
+
+ private:
+  std::string out_, err_;
+  pid_t pid_ = -1;
 };
 
 std::optional<Error> error_of(const std::function<void()>& f) {
@@ -627,6 +695,92 @@ TEST_F(WslMigration, ResumeAndRollbackNeedTheJournalsConnections) {
   EXPECT_EQ(error_of([&] { s->migration().rollback(id, *elsewhere); })->code(),
             ErrorCode::InvalidArgument);
   s->migration().rollback(id, *t);
+  EXPECT_TRUE(journal_files().empty());
+}
+
+// ------------------------------------------------------------------ the CLI, killed
+
+class WslMigrationCli : public WslMigration {
+ protected:
+  /// Runs `hyperctl migrate --offline --remove-source` and SIGKILLs it while
+  /// the journal says the import runs; returns the journal id. The orphaned
+  /// import then sees its input end early and registers a truncated copy,
+  /// which only the journal can tell from a good one.
+  std::string killed_mid_import() {
+    Cli cli(root_, {"-c", src_->uri(), "migrate", "alpha", "--to", dst_->uri(), "--offline",
+                    "--remove-source"});
+    std::string id;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::optional<std::chrono::steady_clock::time_point> since;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::vector<std::string> ids;
+      try {
+        ids = Journal::list();
+      } catch (const Error&) {
+      }
+      if (ids.size() != 1) continue;
+      id = ids.front();
+      bool importing = false;
+      try {
+        const Journal j = Journal::load(id);
+        const auto i = j.find_step("import on target");
+        importing = i && j.steps()[*i].state == StepState::Running;
+      } catch (const Error&) {
+      }
+      if (!importing) continue;
+      if (!since) since = std::chrono::steady_clock::now();
+      if (std::chrono::steady_clock::now() - *since > std::chrono::milliseconds(300)) {
+        cli.kill();
+        break;
+      }
+    }
+    const int status = cli.wait();
+    EXPECT_EQ(status, -SIGKILL) << "the migration ended before it was killed (status " << status
+                                << ")\n"
+                                << cli.out() << cli.err();
+    // Until the orphaned import is done with the target.
+    for (int i = 0; i < 500; ++i) {
+      const json d = dst_->entry("alpha");
+      if (!d.is_null() && d.value("state", "") != "Installing") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return id;
+  }
+};
+
+TEST_F(WslMigrationCli, KilledDuringImportThenRolledBack) {
+  const std::string disk = src_->add("alpha");
+  const std::string sha = sha256_file(disk);
+  const std::string before = src_->state_text();
+  dst_->set_knobs({{"FAKE_WSL_SLOW_MS", "30"}}, "--import");
+  const std::string id = killed_mid_import();
+  ASSERT_FALSE(id.empty());
+  const json left = dst_->entry("alpha");
+  ASSERT_FALSE(left.is_null()) << "the orphaned import registered nothing";
+  EXPECT_NE(sha256_file(dst_->disk_of("alpha")), sha) << "it is a truncated copy";
+  EXPECT_EQ(src_->state_text(), before);
+
+  Cli rollback(root_, {"-c", src_->uri(), "migrate", "--rollback", id});
+  EXPECT_EQ(rollback.wait(), 0) << rollback.out() << rollback.err();
+  EXPECT_EQ(dst_->count(), 0u) << dst_->state_text();
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_EQ(sha256_file(disk), sha);
+  EXPECT_TRUE(journal_files().empty());
+}
+
+TEST_F(WslMigrationCli, KilledDuringImportThenResumed) {
+  const std::string sha = sha256_file(src_->add("alpha"));
+  dst_->set_knobs({{"FAKE_WSL_SLOW_MS", "30"}}, "--import");
+  const std::string id = killed_mid_import();
+  ASSERT_FALSE(id.empty());
+  EXPECT_FALSE(src_->entry("alpha").is_null());
+
+  dst_->set_knobs({});
+  Cli resume(root_, {"-c", src_->uri(), "migrate", "--resume", id});
+  EXPECT_EQ(resume.wait(), 0) << resume.out() << resume.err();
+  EXPECT_EQ(sha256_file(dst_->disk_of("alpha")), sha) << "the truncated copy was replaced";
+  EXPECT_TRUE(src_->entry("alpha").is_null()) << "--remove-source, from the journal";
   EXPECT_TRUE(journal_files().empty());
 }
 
