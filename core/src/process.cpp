@@ -47,17 +47,24 @@ constexpr auto kDrainAfterExit = std::chrono::milliseconds(500);
 /// The trailer the remote wrapper prints on standard error.
 constexpr std::string_view kExitMarker = "hyperctl-exit ";
 
-// The fixed remote wrapper (POSIX sh). The user's argv arrives as its
-// positional parameters, each quoted with escape::shell_word, so nothing of it
-// is ever parsed as shell text. It runs the command in the background with
-// our standard input, and a watchdog that kills the session's process group
-// once the sshd session process ($PPID: `exec` makes the login shell become
-// this sh) is gone — sshd does not signal a command without a terminal when
-// the client disconnects, so without it a timed-out or cancelled command
-// would run on. It then reports the command's exit status on standard error,
-// which tells the program's own status 255 from ssh's.
+// The fixed remote wrapper (POSIX sh). Its positional parameters are the
+// variables (NAME=VALUE words, exported as they are), "--", then the user's
+// argv, each quoted with escape::shell_word, so nothing of them is ever
+// parsed as shell text and a program named like an assignment stays the
+// program. It runs the command in the background with our standard input
+// (saved on fd 3 first: an asynchronous command's input is /dev/null before
+// its own redirections), and a watchdog that kills the session's process
+// group once the sshd session process ($PPID: `exec` makes the login shell
+// become this sh) is gone — sshd does not signal a command without a
+// terminal when the client disconnects, so without it a timed-out or
+// cancelled command would run on; and when sshd starts the command after
+// the client is already gone (a kill during session setup), $PPID is 1 from
+// the start and the wrapper runs nothing. It then reports the command's exit status
+// on standard error, which tells the program's own status 255 from ssh's.
 constexpr std::string_view kRemoteWrapper =
-    "\"$@\" <&0 & c=$!; p=$PPID; "
+    "p=$PPID; [ \"$p\" != 1 ] || exit 255; "
+    "while [ \"$1\" != -- ]; do export \"$1\"; shift; done; shift; "
+    "exec 3<&0; \"$@\" <&3 3<&- & c=$!; exec 3<&-; "
     "( while kill -0 \"$p\" 2>/dev/null; do sleep 1; done; kill -KILL 0 ) "
     "</dev/null >/dev/null 2>&1 & w=$!; "
     "wait \"$c\"; s=$?; kill \"$w\" 2>/dev/null; "
@@ -164,10 +171,8 @@ bool contains(const std::string& text, std::string_view what) {
 std::string remote_command_line(const std::vector<std::string>& argv,
                                 const std::map<std::string, std::string>& env) {
   std::string line = "exec sh -c " + escape::shell_word(kRemoteWrapper) + " hyperctl";
-  if (!env.empty()) {
-    line += " env";
-    for (const auto& [name, value] : env) line += " " + escape::shell_word(name + "=" + value);
-  }
+  for (const auto& [name, value] : env) line += " " + escape::shell_word(name + "=" + value);
+  line += " --";
   for (const auto& word : argv) line += " " + escape::shell_word(word);
   return line;
 }

@@ -39,7 +39,7 @@ struct Command {
   /// argument, byte for byte.
   std::vector<std::string> argv;
   /// Variables added to (or replacing) the inherited environment. Remotely
-  /// they are set with `env NAME=VALUE` before the program.
+  /// the wrapper exports them before it runs the program.
   std::map<std::string, std::string> env;
   /// Working folder (local runs only); empty: the caller's.
   std::string working_dir;
@@ -64,7 +64,8 @@ struct Command {
   CancelToken cancel;
   /// Called with {phase "stdin", done = bytes written, total = file size} as
   /// `stdin_file` streams, and {phase "stdout", done = bytes read} as output
-  /// reaches `stdout_sink`; at most every 100 ms and once at the end.
+  /// reaches `stdout_sink`; at most every 100 ms, and once more when a stream
+  /// completes.
   ProgressFn progress;
   /// Operation name for error messages ("vm.list").
   std::string operation;
@@ -116,9 +117,9 @@ class Runner {
 };
 
 /// The command line the runner sends over ssh for argv and env: a fixed
-/// POSIX sh wrapper (`exec sh -c '<wrapper>' hyperctl [env NAME=VALUE...]
-/// ARGV...`) whose parameters are the words of argv, each through
-/// escape::shell_word. The wrapper kills the command when the ssh session
+/// POSIX sh wrapper (`exec sh -c '<wrapper>' hyperctl [NAME=VALUE...] --
+/// ARGV...`) whose parameters are the variables and the words of argv, each
+/// through escape::shell_word. The wrapper kills the command when the ssh session
 /// ends (a timeout or cancel on our side kills the ssh client) and prints
 /// "hyperctl-exit N" as the last line of standard error, which the runner
 /// strips; it tells the program's own exit status 255 from ssh's.
