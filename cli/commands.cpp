@@ -172,12 +172,28 @@ int run_set(const GlobalOptions& g, const SetArgs& a) {
     settings.vcpus = a.vcpus;
   }
   if (a.memory) settings.memory_bytes = parse_memory(*a.memory);
-  if (!settings.vcpus && !settings.memory_bytes) {
-    throw Error(ErrorCode::InvalidArgument, "nothing to set: give --vcpus and/or --memory");
+  std::vector<std::pair<std::string, std::string>> properties;
+  for (const auto& p : a.properties) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorCode::InvalidArgument, "--property takes KEY=VALUE, not " + squote(p));
+    properties.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
+  if (!settings.vcpus && !settings.memory_bytes && properties.empty()) {
+    throw Error(ErrorCode::InvalidArgument,
+                "nothing to set: give --vcpus, --memory and/or --property KEY=VALUE");
   }
   settings.live = a.live;
-  const VmInfo vm = s.vms().set_resources(a.vm, settings);
-  return report_vm(s, vm,
+  std::optional<VmInfo> vm;
+  if (settings.vcpus || settings.memory_bytes) vm = s.vms().set_resources(a.vm, settings);
+  // A property may rename nothing but can move the VM's files: later ones
+  // address the VM by the id the previous call returned when it has one.
+  VmRef ref(a.vm);
+  for (const auto& [key, value] : properties) {
+    vm = s.vms().set_property(ref, key, value);
+    if (!vm->id.empty()) ref = VmRef(vm->id);
+  }
+  return report_vm(s, *vm,
                    "VM " + squote(a.vm) + " updated" + (a.live ? " (configuration and live)" : ""));
 }
 

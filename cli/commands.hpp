@@ -52,6 +52,7 @@ struct SetArgs {
   std::optional<unsigned> vcpus;
   std::optional<std::string> memory;
   bool live = false;
+  std::vector<std::string> properties;  ///< --property KEY=VALUE, in order
 };
 
 /// `hyperctl migrate VM --to URI ...` (cli/migrate_cli.cpp parses it).

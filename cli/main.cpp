@@ -130,10 +130,16 @@ int main(int argc, char** argv) {
   SetArgs set;
   unsigned set_vcpus = 0;
   std::string set_memory;
-  auto* c_set = vm_command(app, "set", "Change vCPUs and/or memory", set.vm);
+  auto* c_set = vm_command(app, "set", "Change vCPUs, memory or a backend property", set.vm);
   auto* o_vcpus = c_set->add_option("--vcpus", set_vcpus, "Virtual CPUs");
   auto* o_memory = c_set->add_option("--memory", set_memory, "Memory size")->type_name("SIZE");
   c_set->add_flag("--live", set.live, "Also change the running VM");
+  c_set
+      ->add_option("--property", set.properties,
+                   "A backend-specific setting, repeatable (WSL: default=true, version=1|2, "
+                   "sparse=true|false, location=DIR)")
+      ->type_name("KEY=VALUE")
+      ->take_all();
   c_set->callback(run([&] {
     if (o_vcpus->count()) set.vcpus = set_vcpus;
     if (o_memory->count()) set.memory = set_memory;

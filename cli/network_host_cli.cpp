@@ -118,6 +118,16 @@ void add_network_host_commands(CLI::App& app, const CommandContext& ctx) {
   host->require_subcommand(1);
   host->add_subcommand("info", "Hypervisor, CPU, memory and guest types of the host")
       ->callback(ctx.run([&g = ctx.g] { return run_host_info(g); }));
+  static bool shutdown_force = false;
+  auto* shutdown = host->add_subcommand(
+      "shutdown", "Stop the hypervisor and everything it runs (WSL: wsl --shutdown)");
+  shutdown->add_flag("--force", shutdown_force, "Skip the graceful path where there is one");
+  shutdown->callback(ctx.run([&g = ctx.g] {
+    Session s(g);
+    s.connect().host().shutdown(shutdown_force);
+    return report_action(s, "host.shutdown", "", shutdown_force ? "forced" : "ok",
+                         std::string("host shut down") + (shutdown_force ? " (forced)" : ""));
+  }));
 }
 
 }  // namespace hyperctl::cli

@@ -97,6 +97,16 @@ void host_info(Case& c) {
   EXPECT_LE(h.memory_free_bytes, h.memory_total_bytes);
 }
 
+void host_shutdown(Case& c) {
+  if (!c.config().allow_host_shutdown)
+    c.skip("host.shutdown stops the whole hypervisor; set Config::allow_host_shutdown to run it");
+  c.conn().host().shutdown(false);
+  if (!c.declared(Operation::VmList)) return;
+  for (const VmInfo& vm : c.vms().list({}))
+    EXPECT_TRUE(vm.state != VmState::Running && vm.state != VmState::Paused)
+        << vm.name << " is still " << to_string(vm.state) << " after host.shutdown";
+}
+
 void migration(Case& c) {
   c.skip(c.op_name() + " needs a second host; the conformance suite runs against one URI");
 }
@@ -115,6 +125,8 @@ Scenario network_host_scenario(Operation op) {
       return network_stop;
     case Operation::HostInfo:
       return host_info;
+    case Operation::HostShutdown:
+      return host_shutdown;
     case Operation::MigratePreflight:
     case Operation::MigrateLive:
     case Operation::MigrateOffline:

@@ -235,6 +235,28 @@ void vm_export_config(Case& c) {
   expect_not_found([&] { c.vms().export_config(c.name_for("missing")); }, "vm.export-config");
 }
 
+void vm_set_property(Case& c) {
+  const std::string vm = c.vm();
+  try {
+    c.vms().set_property(vm, "hyperctl-conformance-no-such-key", "1");
+    ADD_FAILURE() << "an unknown property key was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument)
+        << "an unknown key must be invalid-argument: " << e.what();
+  }
+  for (const auto& [key, value] : c.config().properties) {
+    const VmInfo after = c.vms().set_property(vm, key, value);
+    EXPECT_EQ(after.name, c.vm_info(vm).name) << key << "=" << value;
+  }
+  expect_not_found(
+      [&] {
+        const auto props = c.config().properties;
+        c.vms().set_property(c.name_for("missing"), props.empty() ? "x" : props.front().first,
+                             props.empty() ? "y" : props.front().second);
+      },
+      "vm.set-property");
+}
+
 }  // namespace
 
 Scenario vm_scenario(Operation op) {
@@ -273,6 +295,8 @@ Scenario vm_scenario(Operation op) {
       return vm_autostart;
     case Operation::VmExportConfig:
       return vm_export_config;
+    case Operation::VmSetProperty:
+      return vm_set_property;
     default:
       return nullptr;
   }

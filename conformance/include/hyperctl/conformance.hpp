@@ -26,6 +26,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hyperctl::conformance {
@@ -43,6 +44,12 @@ struct Config {
   /// it and start it again; a network with VMs attached is left alone.
   std::string network;
   std::string skip_reason;  ///< non-empty: every test skips with it
+  /// KEY=VALUE settings vm.set-property must accept on the test VM (keys are
+  /// backend-specific; empty = only the unknown-key refusal is checked).
+  std::vector<std::pair<std::string, std::string>> properties;
+  /// host.shutdown stops the whole hypervisor: run it only when true (a
+  /// stand-in or a throw-away host), else the test skips.
+  bool allow_host_shutdown = false;
 };
 
 /// Registers the tests with GoogleTest (::testing::RegisterTest). Call after
