@@ -505,6 +505,25 @@ TEST_F(WslMigration, LiveModeAndForeignTargetsAreRefused) {
   EXPECT_EQ(dst_->count(), 0u);
 }
 
+TEST_F(WslMigration, ATargetOfAnotherBackendIsRefused) {
+  src_->add("alpha");
+  auto s = open(src_->uri());
+  std::unique_ptr<Connection> other;
+  try {
+    other = open("test:///default");  // libvirt's embedded test driver
+  } catch (const Error& e) {
+    GTEST_SKIP() << "no second backend in this build: " << e.what();
+  }
+  auto e = error_of([&] { s->migration().migrate("alpha", *other, offline(), {}, {}); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Unsupported);
+  EXPECT_NE(std::string(e->what()).find(other->backend_name()), std::string::npos) << e->what();
+  e = error_of([&] { s->migration().preflight("alpha", *other, offline()); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Unsupported);
+  EXPECT_TRUE(journal_files().empty());
+}
+
 TEST_F(WslMigration, PreflightNamesAMissingLocationAndAnInboxTarget) {
   src_->add("alpha");
   auto s = open(src_->uri());
