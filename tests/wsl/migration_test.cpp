@@ -30,31 +30,15 @@
 #include <thread>
 #include <vector>
 
-#include "hyperctl/error.hpp"
 #include "hyperctl/journal.hpp"
-#include "hyperctl/registry.hpp"
-#include "hyperctl/types.hpp"
+#include "support.hpp"
 
 extern char** environ;
-
-namespace hyperctl {
-inline void PrintTo(ErrorCode code, std::ostream* os) {
-  *os << to_string(code);
-}
-}  // namespace hyperctl
 
 namespace hyperctl::test {
 namespace {
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-
 constexpr std::uint64_t kDiskBytes = 3u << 20;
-
-Registry& registry() {
-  static Registry r({HYPERCTL_TEST_WSL_PLUGIN_DIR});
-  return r;
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -268,19 +252,6 @@ class Cli {
   pid_t pid_ = -1;
 };
 
-std::optional<Error> error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "foreign exception escaped: " << e.what();
-    return std::nullopt;
-  }
-  ADD_FAILURE() << "no error was thrown";
-  return std::nullopt;
-}
-
 /// The journal id named in an error's detail ("journal: ID").
 std::string journal_of(const Error& e) {
   const std::string d = e.detail();
@@ -301,6 +272,7 @@ class WslMigration : public ::testing::Test {
     char tmpl[] = "/tmp/hyperctl-wslmig-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     root_ = tmpl;
+    for (const char* k : kKnobs) ::unsetenv(k);  // each machine's wrapper sets its own
     ::setenv("HYPERCTL_STATE_DIR", (root_ + "/hstate").c_str(), 1);
     src_ = std::make_unique<Machine>(root_, "m1");
     dst_ = std::make_unique<Machine>(root_, "m2");
