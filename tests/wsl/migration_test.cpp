@@ -673,6 +673,34 @@ TEST_F(WslMigration, CancelDuringImportThenRollbackLeavesNoDistributionOnTheTarg
   EXPECT_TRUE(journal_files().empty());
 }
 
+TEST_F(WslMigration, CancelDuringExportLeavesNoArchive) {
+  const std::string disk = src_->add("alpha");
+  const std::string sha = sha256_file(disk);
+  const std::string before = src_->state_text();
+  src_->set_knobs({{"FAKE_WSL_SLOW_MS", "40"}}, "--export");
+  auto s = open(src_->uri());
+  auto t = open(dst_->uri());
+  CancelToken cancel;
+  auto progress = [&](const Progress& p) {
+    if (p.phase == "export" && p.done > 0) cancel.cancel();
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto e = error_of([&] { s->migration().migrate("alpha", *t, offline(true), progress, cancel); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Cancelled) << e->what();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500))
+      << "the export (about 2 s) ran on";
+  const std::string id = journal_of(*e);
+  ASSERT_FALSE(id.empty()) << e->what();
+  for (const auto& f : journal_files()) EXPECT_EQ(f, id + ".json");
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_EQ(dst_->count(), 0u);
+  s->migration().rollback(id, *t);
+  EXPECT_TRUE(journal_files().empty());
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_EQ(sha256_file(disk), sha);
+}
+
 TEST_F(WslMigration, ResumeAndRollbackNeedTheJournalsConnections) {
   src_->add("alpha");
   src_->set_knobs({{"FAKE_WSL_DIE_AFTER", "1000"}}, "--export");

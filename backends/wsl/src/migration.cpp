@@ -255,7 +255,8 @@ void fsync_folder(const std::string& folder) {
   ::close(fd);
 }
 
-/// A file written chunk by chunk, closed (and deleted unless kept) on scope exit.
+/// A file written chunk by chunk; closed on scope exit (the caller deletes a
+/// partial one).
 class OutFile {
  public:
   explicit OutFile(std::string path) : path_(std::move(path)) {
