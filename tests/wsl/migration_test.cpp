@@ -823,6 +823,21 @@ TEST_F(WslMigration, SameMachineNeedsRemoveSource) {
   EXPECT_TRUE(s->migration().preflight("alpha", *t, offline(true)).ok());
 }
 
+TEST_F(WslMigration, SameMachineSameFolderIsRefused) {
+  src_->add("0");  // lives in disks/0: the target folder <location>/<name> when location is disks
+  const std::string before = src_->state_text();
+  auto s = open(src_->uri());
+  auto t = open(src_->uri("disks"));
+  const auto rep = s->migration().preflight("0", *t, offline(true));
+  ASSERT_NE(item(rep, "name-clash"), nullptr);
+  EXPECT_EQ(item(rep, "name-clash")->level, CheckLevel::Blocker);
+  auto e = error_of([&] { s->migration().migrate("0", *t, offline(true), {}, {}); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::InvalidArgument) << e->what();
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_TRUE(journal_files().empty());
+}
+
 TEST_F(WslMigration, SameMachineMoveWithRemoveSource) {
   const std::string sha = sha256_file(src_->add("alpha", "Stopped", 2, true, 5));
   src_->add("beta", "Stopped", 2, false, 6);
