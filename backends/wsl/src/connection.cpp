@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "hyperctl/escape.hpp"
 #include "migration.hpp"
@@ -163,6 +164,18 @@ std::string WslConnection::install_folder(const std::string& name, const std::st
                     " needs a folder for its files: add ?location=FOLDER to the URI (" +
                     escape::terminal_text(uri_.raw) + ")",
                 op);
+  // wsl.exe creates LOCATION/<name> but not LOCATION itself. A location
+  // this machine can see (a local POSIX path) is made here; a Windows path
+  // (C:\...) must exist already.
+  if (!remote() && !location_.empty() && location_.front() == '/') {
+    std::error_code ec;
+    std::filesystem::create_directories(location_, ec);
+    if (ec)
+      throw Error(
+          ErrorCode::BackendFailure,
+          op + ": cannot create the location folder " + quoted(location_) + ": " + ec.message(),
+          op);
+  }
   return join_path(location_, name);
 }
 

@@ -77,7 +77,8 @@ class WslConnection final : public Connection {
   VmInfo describe(const Distro& d) const;
 
   /// LOCATION/<name> for an import. Throws Error(InvalidArgument) saying to
-  /// add ?location= when the connection has none.
+  /// add ?location= when the connection has none. A local POSIX location
+  /// folder is created when missing (wsl.exe makes only the last level).
   std::string install_folder(const std::string& name, const std::string& op) const;
 
   // ---- transfers, streamed through the runner (work over ssh too)

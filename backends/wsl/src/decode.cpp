@@ -318,8 +318,10 @@ std::vector<RegistryDistro> parse_registry(const std::string& text) {
       // Windows keeps some paths in their \\?\ form.
       if (starts_with(current.base_path, "\\\\?\\"))
         current.base_path = current.base_path.substr(4);
-    } else if (name == "Version" && type == "REG_DWORD") {
-      current.version = static_cast<int>(std::strtol(value.c_str(), nullptr, 0));
+    } else if (name == "Flags" && type == "REG_DWORD") {
+      current.version = (std::strtol(value.c_str(), nullptr, 0) & 0x8) ? 2 : 1;
+    } else if (name == "VhdFileName") {
+      current.vhd_file_name = value;
     }
   }
   flush();

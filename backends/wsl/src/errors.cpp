@@ -13,8 +13,9 @@ enum class Match { Token, TokenSuffix, Text };
 
 // THE table. Tokens are the last part of wsl.exe's "Error code:
 // Wsl/Service/WSL_E_DISTRO_NOT_FOUND" line, which stays English in every
-// language; texts are sentences of wsl.exe versions too old to print one.
-// First match wins; anything else is a BackendFailure.
+// language; texts are sentences printed without such a line (older
+// wsl.exe, or an option this wsl.exe does not know). Rows are tried in
+// order, the first that matches wins; anything else is a BackendFailure.
 struct ErrorRule {
   Match match;
   const char* pattern;
@@ -26,17 +27,28 @@ constexpr ErrorRule kErrorTable[] = {
     {Match::Token, "WSL_E_DEFAULT_DISTRO_NOT_FOUND", ErrorCode::NotFound},
     {Match::Token, "WSL_E_DISTRO_EXISTS", ErrorCode::AlreadyExists},
     {Match::TokenSuffix, "_ALREADY_EXISTS", ErrorCode::AlreadyExists},
+    {Match::Token, "ERROR_FILE_EXISTS", ErrorCode::AlreadyExists},
+    // An option this wsl.exe does not know (an inbox wsl.exe, or one older
+    // than the option): before E_INVALIDARG, which newer versions add to it.
+    {Match::Text, "Invalid command line option", ErrorCode::Unsupported},
+    {Match::Text, "Invalid command line argument", ErrorCode::Unsupported},
     {Match::Token, "WSL_E_DISTRO_NOT_STOPPED", ErrorCode::Conflict},
     {Match::TokenSuffix, "_RUNNING", ErrorCode::Conflict},
+    {Match::Token, "E_ILLEGAL_STATE_CHANGE", ErrorCode::Conflict},
+    {Match::Token, "WSL_E_VM_MODE_INVALID_STATE", ErrorCode::Conflict},
+    {Match::Token, "WSL_E_WSL2_NEEDED", ErrorCode::Conflict},
     {Match::Token, "E_INVALIDARG", ErrorCode::InvalidArgument},
+    {Match::Token, "ERROR_VERSION_PARSE_ERROR", ErrorCode::InvalidArgument},
+    {Match::Token, "WSL_E_NOT_A_LINUX_DISTRO", ErrorCode::InvalidArgument},
+    {Match::Token, "ERROR_FILE_NOT_FOUND", ErrorCode::InvalidArgument},
+    {Match::Token, "ERROR_PATH_NOT_FOUND", ErrorCode::InvalidArgument},
     {Match::Token, "E_ABORT", ErrorCode::Cancelled},
     {Match::Token, "ERROR_CANCELLED", ErrorCode::Cancelled},
     {Match::TokenSuffix, "_CANCELLED", ErrorCode::Cancelled},
     {Match::TokenSuffix, "_CANCELED", ErrorCode::Cancelled},
-    {Match::Text, "Invalid command line option", ErrorCode::Unsupported},
-    {Match::Text, "Invalid command line argument", ErrorCode::Unsupported},
     {Match::Text, "There is no distribution with the supplied name", ErrorCode::NotFound},
     {Match::Text, "has no installed distributions", ErrorCode::NotFound},
+    {Match::Text, "This looks like a VHD file", ErrorCode::InvalidArgument},
 };
 
 bool token_char(char c) {
@@ -77,13 +89,15 @@ std::string trimmed(std::string s) {
 ErrorCode classify(const std::string& text) {
   const auto tokens = error_tokens(text);
   for (const auto& rule : kErrorTable) {
+    if (rule.match == Match::Text) {
+      if (text.find(rule.pattern) != std::string::npos) return rule.code;
+      continue;
+    }
     for (const auto& t : tokens) {
       if (rule.match == Match::Token && t == rule.pattern) return rule.code;
       if (rule.match == Match::TokenSuffix && ends_with(t, rule.pattern)) return rule.code;
     }
   }
-  for (const auto& rule : kErrorTable)
-    if (rule.match == Match::Text && text.find(rule.pattern) != std::string::npos) return rule.code;
   return ErrorCode::BackendFailure;
 }
 

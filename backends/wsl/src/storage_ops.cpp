@@ -36,7 +36,9 @@ Volume volume_of(const Distro& d) {
   } else {
     v.format = "vhdx";
     v.type = "file";
-    if (!base.empty()) v.path = join_path(base, "ext4.vhdx");
+    const std::string file =
+        d.registry && !d.registry->vhd_file_name.empty() ? d.registry->vhd_file_name : "ext4.vhdx";
+    if (!base.empty()) v.path = join_path(base, file);
   }
   v.used_by = {d.name()};
   return v;

@@ -50,12 +50,17 @@ struct RegistryDistro {
   std::string name;
   std::string base_path;  ///< folder holding ext4.vhdx (WSL 2) or rootfs (WSL 1)
   int version = 0;
+  // ---- added: the WSL version is bit 0x8 of Flags (the registry's Version
+  // is the filesystem layout, 2 for WSL 1 too); `version` comes from Flags.
+  std::string vhd_file_name;  ///< VhdFileName (WSL 2; "" when absent: ext4.vhdx)
 };
 
 // ---- added for the backend (stable from here on; see README.md) ----------
 
 /// Parses decoded `reg.exe query HKCU\...\Lxss /s` output: one entry per
 /// subkey named {GUID} that has a DistributionName. Unknown lines are skipped.
+/// `version` is 2 when Flags has 0x8 (LXSS_DISTRO_FLAGS_VM_MODE), else 1;
+/// 0 without Flags.
 std::vector<RegistryDistro> parse_registry(const std::string& text);
 
 /// What `wsl.exe --version` says (WSL 0.64+; the inbox wsl.exe has no
