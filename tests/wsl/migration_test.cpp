@@ -803,6 +803,71 @@ TEST_F(WslMigrationCli, KilledDuringImportThenResumed) {
   EXPECT_TRUE(journal_files().empty());
 }
 
+// ------------------------------------------------------------------ over ssh
+
+/// The target reached as wsl://user@127.0.0.1:PORT/ through the sshd test
+/// bed (tests/testbed/sshd.sh, fixture ssh_daemon): the archive streams to
+/// the remote wsl.exe through ssh's standard input.
+class WslMigrationSsh : public WslMigration {
+ protected:
+  void SetUp() override {
+    WslMigration::SetUp();
+    const char* state = std::getenv("HYPERCTL_TESTBED_SSH_STATE");
+    if (!state || !*state) GTEST_SKIP() << "HYPERCTL_TESTBED_SSH_STATE not set: no sshd test bed";
+    const std::string dir = state;
+    if (fs::exists(dir + "/unavailable")) GTEST_SKIP() << slurp(dir + "/unavailable");
+    auto line = [&](const char* f) {
+      std::string v = slurp(dir + "/" + f);
+      while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+      return v;
+    };
+    if (line("port").empty()) GTEST_SKIP() << "the sshd test bed is not running (" << dir << ")";
+    remote_ = "wsl://" + line("user") + "@" + line("host") + ":" + line("port") +
+              "/?wsl=" + dst_->wsl() + "&reg=" + dst_->reg() + "&location=" + dst_->dir() +
+              "/imported&identity=" + dir + "/id_ed25519&known_hosts=" + dir + "/known_hosts";
+  }
+  std::string remote_;
+};
+
+TEST_F(WslMigrationSsh, StreamsTheArchiveToAnotherHost) {
+  const std::string sha = sha256_file(src_->add("alpha", "Stopped", 2, false, 11));
+  auto s = open(src_->uri());
+  auto t = open(remote_);
+  EXPECT_TRUE(s->migration().preflight("alpha", *t, offline(true)).ok());
+  const VmInfo moved = s->migration().migrate("alpha", *t, offline(true), {}, {});
+  EXPECT_EQ(moved.name, "alpha");
+  ASSERT_FALSE(dst_->entry("alpha").is_null()) << dst_->state_text();
+  EXPECT_EQ(sha256_file(dst_->disk_of("alpha")), sha);
+  EXPECT_TRUE(src_->entry("alpha").is_null());
+  EXPECT_TRUE(journal_files().empty());
+}
+
+TEST_F(WslMigrationSsh, CancelledImportLeavesNothingOnTheOtherHostAfterRollback) {
+  const std::string disk = src_->add("alpha");
+  const std::string sha = sha256_file(disk);
+  const std::string before = src_->state_text();
+  dst_->set_knobs({{"FAKE_WSL_SLOW_MS", "40"}}, "--import");
+  auto s = open(src_->uri());
+  auto t = open(remote_);
+  CancelToken cancel;
+  auto progress = [&](const Progress& p) {
+    if (p.phase == "import" && p.done > 0) cancel.cancel();
+  };
+  auto e = error_of([&] { s->migration().migrate("alpha", *t, offline(true), progress, cancel); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Cancelled) << e->what();
+  const std::string id = journal_of(*e);
+  ASSERT_FALSE(id.empty()) << e->what();
+  // The remote import outlives the killed ssh client for a moment.
+  for (int i = 0; i < 300 && !dst_->entry("alpha").is_null(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  s->migration().rollback(id, *t);
+  EXPECT_EQ(dst_->count(), 0u) << dst_->state_text();
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_EQ(sha256_file(disk), sha);
+  EXPECT_TRUE(journal_files().empty());
+}
+
 // ------------------------------------------------------------------ same machine
 
 TEST_F(WslMigration, SameMachineNeedsRemoveSource) {
