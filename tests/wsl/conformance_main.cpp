@@ -2,9 +2,15 @@
 // the stand-in wsl.exe: Conformance/wsl.*. The stand-in's state lives in a
 // temporary folder made here, holding one stopped distribution (the
 // existing VM) with a disk; the folder is removed at exit.
+//
+// Conformance/wsl_real.* runs the same suite against a real wsl.exe when
+// HYPERCTL_TEST_WSL_URI is set (e.g. wsl:///?location=C:\\WSL from inside
+// a WSL distribution), on the distribution HYPERCTL_TEST_WSL_VM; it never
+// shuts WSL down. Unset, those tests skip.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -47,6 +53,17 @@ int main(int argc, char** argv) {
       .pool = "wsl",
       .properties = {{"sparse", "true"}, {"sparse", "false"}, {"default", "true"}},
       .allow_host_shutdown = true,
+  });
+  const char* real_uri = std::getenv("HYPERCTL_TEST_WSL_URI");
+  const char* real_vm = std::getenv("HYPERCTL_TEST_WSL_VM");
+  const bool real = real_uri && *real_uri;
+  hyperctl::conformance::register_tests({
+      .name = "wsl_real",
+      .uri = real ? real_uri : "wsl:///",
+      .plugin_dirs = {HYPERCTL_TEST_WSL_PLUGIN_DIR},
+      .existing_vm = real_vm ? real_vm : "",
+      .pool = "wsl",
+      .skip_reason = real ? "" : "HYPERCTL_TEST_WSL_URI not set: no real wsl.exe",
   });
   const int status = RUN_ALL_TESTS();
   std::error_code ec;
