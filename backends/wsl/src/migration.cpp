@@ -1027,8 +1027,11 @@ VmInfo WslMigrationOps::migrate(const VmRef& vm, Connection& target,
                                 const CancelToken& cancel) {
   return guarded(kOp, [&]() -> VmInfo {
     if (options.mode != MigrationMode::Offline)
-      throw Error(ErrorCode::Unsupported, "WSL distributions move offline only: use --offline",
-                  kOp);
+      throw Error(ErrorCode::Unsupported,
+                  std::string("the ") + kBackendName +
+                      " backend does not support migrate.live: WSL distributions move offline "
+                      "only: use --offline",
+                  "migrate.live");
     WslConnection& dst = wsl_target(target, kOp);
     if (!options.target_pool.empty())
       throw Error(ErrorCode::InvalidArgument,
