@@ -251,6 +251,14 @@ TEST_F(WslStorage, UploadRefusesATakenNameAndNeedsALocation) {
   EXPECT_TRUE(calls("--import").empty());
 }
 
+TEST_F(WslStorage, AMissingLocalLocationFolderIsCreated) {
+  fs::remove_all(location_);
+  const fs::path in = root_ / "in.tar";
+  write_file(in, "FAKEWSL-EXPORT tar\nbytes");
+  open()->storage().upload_volume("wsl", "New", in.string(), {}, {}, {});
+  EXPECT_EQ(read_file(location_ / "New" / "ext4.vhdx"), "bytes");
+}
+
 TEST_F(WslStorage, AFailedImportLeavesNoDistributionBehind) {
   const fs::path in = root_ / "in.tar";
   write_file(in, "FAKEWSL-EXPORT tar\n" + pattern_bytes(1 << 20));
