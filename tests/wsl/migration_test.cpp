@@ -721,12 +721,13 @@ TEST_F(WslMigration, ResumeAndRollbackNeedTheJournalsConnections) {
 
 class WslMigrationCli : public WslMigration {
  protected:
-  /// Runs `hyperctl migrate --offline --remove-source` and SIGKILLs it while
-  /// the journal says the import runs; returns the journal id. The orphaned
-  /// import then sees its input end early and registers a truncated copy,
-  /// which only the journal can tell from a good one.
-  std::string killed_mid_import() {
-    Cli cli(root_, {"-c", src_->uri(), "migrate", "alpha", "--to", dst_->uri(), "--offline",
+  /// Runs `hyperctl migrate alpha --to TARGET --offline --remove-source` and
+  /// SIGKILLs it while the journal says `step` runs; returns the journal id.
+  /// An orphaned import then sees its input end early and registers a
+  /// truncated copy, which only the journal can tell from a good one; this
+  /// waits until `importer` has it.
+  std::string killed_during(const std::string& step, const std::string& target, Machine& importer) {
+    Cli cli(root_, {"-c", src_->uri(), "migrate", "alpha", "--to", target, "--offline",
                     "--remove-source"});
     std::string id;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -740,14 +741,14 @@ class WslMigrationCli : public WslMigration {
       }
       if (ids.size() != 1) continue;
       id = ids.front();
-      bool importing = false;
+      bool running = false;
       try {
         const Journal j = Journal::load(id);
-        const auto i = j.find_step("import on target");
-        importing = i && j.steps()[*i].state == StepState::Running;
+        const auto i = j.find_step(step);
+        running = i && j.steps()[*i].state == StepState::Running;
       } catch (const Error&) {
       }
-      if (!importing) continue;
+      if (!running) continue;
       if (!since) since = std::chrono::steady_clock::now();
       if (std::chrono::steady_clock::now() - *since > std::chrono::milliseconds(300)) {
         cli.kill();
@@ -758,12 +759,17 @@ class WslMigrationCli : public WslMigration {
     EXPECT_EQ(status, -SIGKILL) << "the migration ended before it was killed (status " << status
                                 << ")\n"
                                 << cli.out() << cli.err();
-    // Until the orphaned import is done with the target.
     for (int i = 0; i < 500; ++i) {
-      const json d = dst_->entry("alpha");
-      if (!d.is_null() && d.value("state", "") != "Installing") break;
+      const json d = importer.entry("alpha");
+      if (d.is_null() || d.value("state", "") != "Installing") break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    return id;
+  }
+  std::string killed_mid_import() {
+    const std::string id = killed_during("import on target", dst_->uri(), *dst_);
+    for (int i = 0; i < 500 && dst_->entry("alpha").is_null(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return id;
   }
 };
@@ -800,6 +806,70 @@ TEST_F(WslMigrationCli, KilledDuringImportThenResumed) {
   EXPECT_EQ(resume.wait(), 0) << resume.out() << resume.err();
   EXPECT_EQ(sha256_file(dst_->disk_of("alpha")), sha) << "the truncated copy was replaced";
   EXPECT_TRUE(src_->entry("alpha").is_null()) << "--remove-source, from the journal";
+  EXPECT_TRUE(journal_files().empty());
+}
+
+TEST_F(WslMigrationCli, KilledDuringExportThenResumed) {
+  const std::string disk = src_->add("alpha");
+  const std::string sha = sha256_file(disk);
+  const std::string before = src_->state_text();
+  src_->set_knobs({{"FAKE_WSL_SLOW_MS", "30"}}, "--export");
+  const std::string id = killed_during("export", dst_->uri(), *dst_);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_EQ(dst_->count(), 0u);
+  const std::string archive =
+      Journal::load(id).steps()[*Journal::load(id).find_step("check")].data.at("archive");
+  EXPECT_FALSE(fs::exists(archive)) << "an archive under its final name";
+
+  src_->set_knobs({});
+  Cli resume(root_, {"-c", src_->uri(), "migrate", "--resume", id});
+  EXPECT_EQ(resume.wait(), 0) << resume.out() << resume.err();
+  EXPECT_EQ(sha256_file(dst_->disk_of("alpha")), sha);
+  EXPECT_TRUE(src_->entry("alpha").is_null());
+  EXPECT_TRUE(journal_files().empty()) << "the partial archive of the killed run is gone too";
+}
+
+TEST_F(WslMigrationCli, SameMachineKilledDuringImportThenRolledBack) {
+  const std::string disk = src_->add("alpha", "Stopped", 2, true, 12);
+  src_->add("beta", "Stopped", 2, false, 13);
+  const std::string sha = sha256_file(disk);
+  const json entry = src_->entry("alpha");
+  src_->set_knobs({{"FAKE_WSL_SLOW_MS", "30"}}, "--import");
+  const std::string id = killed_during("import on target", src_->uri("moved"), *src_);
+  ASSERT_FALSE(id.empty());
+  for (int i = 0; i < 500 && src_->entry("alpha").is_null(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const json left = src_->entry("alpha");
+  ASSERT_FALSE(left.is_null()) << "the orphaned import registered nothing";
+  EXPECT_NE(left.value("guid", ""), entry.value("guid", "")) << "the copy, not the source";
+
+  src_->set_knobs({});
+  Cli rollback(root_, {"-c", src_->uri(), "migrate", "--rollback", id});
+  EXPECT_EQ(rollback.wait(), 0) << rollback.out() << rollback.err();
+  const json back = src_->entry("alpha");
+  ASSERT_FALSE(back.is_null()) << src_->state_text();
+  EXPECT_EQ(back.value("base_path", ""), entry.value("base_path", ""));
+  EXPECT_TRUE(back.value("default", false));
+  EXPECT_EQ(sha256_file(disk), sha);
+  EXPECT_EQ(src_->count(), 2u);
+  EXPECT_TRUE(journal_files().empty());
+}
+
+TEST_F(WslMigrationCli, SameMachineKilledDuringImportThenResumed) {
+  const std::string sha = sha256_file(src_->add("alpha", "Stopped", 2, false, 14));
+  src_->set_knobs({{"FAKE_WSL_SLOW_MS", "30"}}, "--import");
+  const std::string id = killed_during("import on target", src_->uri("moved"), *src_);
+  ASSERT_FALSE(id.empty());
+
+  src_->set_knobs({});
+  Cli resume(root_, {"-c", src_->uri(), "migrate", "--resume", id});
+  EXPECT_EQ(resume.wait(), 0) << resume.out() << resume.err();
+  const json moved = src_->entry("alpha");
+  ASSERT_FALSE(moved.is_null()) << src_->state_text();
+  EXPECT_EQ(moved.value("base_path", ""), src_->dir() + "/moved/alpha");
+  EXPECT_EQ(sha256_file(src_->disk_of("alpha")), sha);
+  EXPECT_EQ(src_->count(), 1u);
   EXPECT_TRUE(journal_files().empty());
 }
 

@@ -862,6 +862,7 @@ void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {
   const std::string name = data_of(check, "name");
   const bool swap = data_of(check, "swap") == "yes";
   const std::string archive = data_of(check, "archive");
+  const std::string source_guid = guid_key(data_of(check, "guid"));
   const auto rm = j.find_step(kRemove);
   const bool source_touched = rm && j.steps()[*rm].state != StepState::Pending;
   if (source_touched && !swap)
@@ -871,10 +872,22 @@ void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {
                     "cannot be rolled back (resume it with --resume " +
                     j.id() + ")",
                 kOp);
-  bool source_missing = false;
+  // Same machine: one name, two candidates (the source, this migration's
+  // copy); only the registry GUID tells them apart, and swap mode is only
+  // ever started with it.
+  auto is_source = [&](const Distro& d) {
+    if (guid_of(d).empty())
+      throw Error(ErrorCode::Conflict,
+                  "cannot tell whether the distribution named " + quoted(name) +
+                      " is the source or this migration's copy (reg.exe gave no GUID); it was "
+                      "left alone",
+                  kOp);
+    return guid_of(d) == source_guid;
+  };
   if (source_touched) {
-    source_missing = !src.find_name(name);
-    if (source_missing && (archive.empty() || !file_exists(archive)))
+    const auto now = src.find_name(name);
+    const bool present = now && is_source(*now);
+    if (!present && (archive.empty() || !file_exists(archive)))
       throw Error(ErrorCode::Conflict,
                   "the source of migration " + j.id() +
                       " is unregistered and its archive is gone; the target holds the only "
@@ -887,9 +900,8 @@ void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {
   if (auto imp = j.find_step(kImport); imp && j.steps()[*imp].state != StepState::Pending) {
     const JournalStep step = j.steps()[*imp];
     const auto there = name.empty() ? std::nullopt : dst.find_name(name);
-    if (data_of(step, "imported") == "yes" && there) {
+    if (data_of(step, "imported") == "yes" && there && !(swap && is_source(*there))) {
       const std::string mine = guid_key(data_of(step, "guid"));
-      const std::string source_guid = guid_key(data_of(check, "guid"));
       const std::string now = guid_of(*there);
       if (!mine.empty() && !now.empty() && now != mine)
         throw Error(ErrorCode::Conflict,
@@ -897,23 +909,30 @@ void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {
                         escape::terminal_text(dst.uri().raw) +
                         " is not the one this migration imported; it was left alone",
                     kOp);
-      const bool is_source = swap && !source_missing && !now.empty() && now == source_guid;
-      if (!is_source) {
-        if (map_state(there->listed.state) == VmState::Running)
-          throw Error(ErrorCode::Conflict,
-                      "distribution " + quoted(name) + " is running on " +
-                          escape::terminal_text(dst.uri().raw) +
-                          "; stop it there before rolling back",
-                      kOp);
-        dst.unregister(name, kOp);
-      }
+      if (map_state(there->listed.state) == VmState::Running)
+        throw Error(ErrorCode::Conflict,
+                    "distribution " + quoted(name) + " is running on " +
+                        escape::terminal_text(dst.uri().raw) +
+                        "; stop it there before rolling back",
+                    kOp);
+      dst.unregister(name, kOp);
     }
     j.set_step(*imp, StepState::Undone);
   }
 
-  // Same machine: the source comes back from the archive into its folder.
+  // Same machine: the source comes back from the archive into its folder
+  // (a new registration: wsl.exe gives it a new GUID).
   if (source_touched) {
-    if (!src.find_name(name)) {
+    const auto now = src.find_name(name);
+    if (now && !is_source(*now))
+      throw Error(ErrorCode::Conflict,
+                  "a distribution named " + quoted(name) +
+                      " that is not the source is registered "
+                      "on " +
+                      escape::terminal_text(src.uri().raw) +
+                      "; unregister it, then roll back again",
+                  kOp);
+    if (!now) {
       process::Command cmd;
       cmd.argv = {"--import", name,        data_of(check, "base_path"),
                   "-",        "--version", data_of(check, "version")};
