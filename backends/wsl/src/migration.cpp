@@ -8,9 +8,10 @@
 //                      imports VHDs (WSL 2 distributions)
 //   shutdown source    only with shutdown_first and a running distribution
 //   export             `--export NAME - --format vhd|tar` streamed into
-//                      <journal folder>/<id>.archive.part, hashed (SHA-256)
-//                      and counted on the way, renamed to <id>.archive once
-//                      wsl.exe ended well
+//                      <journal folder>/<id>.archive.vhdx|tar.part, hashed
+//                      (SHA-256) and counted on the way, renamed without
+//                      .part once wsl.exe ended well (the extension tells
+//                      WslConnection::import_from_file whether to pass --vhd)
 //   import on target   `--import NAME <location>/NAME - --version N [--vhd]`,
 //                      the archive streamed through standard input
 //   verify             the target lists the distribution with the same

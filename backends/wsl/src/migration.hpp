@@ -37,7 +37,8 @@ class WslMigrationOps : public MigrationOps {
  public:
   explicit WslMigrationOps(WslConnection& c);
 
-  /// Items: source-state, location, name-clash, wsl-version.
+  /// Items: source-state, location, name-clash, wsl-version (and mode, a
+  /// blocker, when asked for a live migration).
   PreflightReport preflight(const VmRef& vm, Connection& target,
                             const MigrationOptions& options) override;
   VmInfo migrate(const VmRef& vm, Connection& target, const MigrationOptions& options,
@@ -50,6 +51,8 @@ class WslMigrationOps : public MigrationOps {
   /// it (and, where the registry can be read, it is still the one imported),
   /// deletes the archive and removes the journal. Conflict once the source
   /// was unregistered on another machine: the target is then the only copy.
+  /// On one machine a source unregistered by the move is imported again from
+  /// the archive into its old folder (with a new registry GUID).
   void rollback(const std::string& journal_id, Connection& target) override;
 
  private:
