@@ -958,6 +958,28 @@ TEST_F(WslMigration, SameMachineNeedsRemoveSource) {
   EXPECT_TRUE(s->migration().preflight("alpha", *t, offline(true)).ok());
 }
 
+TEST_F(WslMigration, SameMachineThroughAnotherWslPathIsNotTakenForAnother) {
+  src_->add("alpha");
+  const std::string before = src_->state_text();
+  // The same machine's wsl.exe under a second path: the backend cannot know.
+  const std::string alias = root_ + "/alias-wsl.sh";
+  fs::copy_file(src_->wsl(), alias);
+  auto s = open(src_->uri());
+  auto t =
+      open("wsl:///?wsl=" + alias + "&reg=" + src_->reg() + "&location=" + src_->dir() + "/moved");
+  const auto rep = s->migration().preflight("alpha", *t, offline(true));
+  ASSERT_NE(item(rep, "name-clash"), nullptr);
+  EXPECT_EQ(item(rep, "name-clash")->level, CheckLevel::Blocker);
+  EXPECT_NE(item(rep, "name-clash")->fix.find("same ?wsl="), std::string::npos)
+      << item(rep, "name-clash")->fix;
+  auto e = error_of([&] { s->migration().migrate("alpha", *t, offline(true), {}, {}); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
+  EXPECT_NE(std::string(e->what()).find("same ?wsl="), std::string::npos) << e->what();
+  EXPECT_EQ(src_->state_text(), before);
+  EXPECT_TRUE(journal_files().empty());
+}
+
 TEST_F(WslMigration, SameMachineSameFolderIsRefused) {
   src_->add("0");  // lives in disks/0: the target folder <location>/<name> when location is disks
   const std::string before = src_->state_text();

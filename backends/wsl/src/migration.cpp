@@ -441,8 +441,9 @@ struct Facts {
   std::string target_path;  ///< <location>/<name>
   std::optional<Distro> on_target;
   bool same_machine = false;
-  bool target_is_source = false;  ///< same machine, and the clash is the source itself
-  bool same_folder = false;       ///< ... and the target folder is its folder
+  bool target_is_source = false;       ///< same machine, and the clash is the source itself
+  bool same_folder = false;            ///< ... and the target folder is its folder
+  bool clash_has_source_guid = false;  ///< another machine's clash with the source's GUID
   std::optional<std::string> target_wsl;
   std::string target_wsl_why;
   std::string target_list_error;  ///< the target's wsl.exe cannot list (too old)
@@ -463,15 +464,27 @@ Facts gather(WslConnection& src, WslConnection& dst, const VmRef& ref, const std
     if (e.code() != ErrorCode::Unsupported) throw;
     f.target_list_error = e.what();  // an old inbox wsl.exe
   }
-  if (f.on_target && f.same_machine) {
+  if (f.on_target) {
+    const std::string a = guid_of(f.source), b = guid_of(*f.on_target);
     // The same wsl.exe lists the same name: the source itself, unless the
     // registry says otherwise (then it is treated as a stranger).
-    const std::string a = guid_of(f.source), b = guid_of(*f.on_target);
-    f.target_is_source = a.empty() || b.empty() || a == b;
+    if (f.same_machine) f.target_is_source = a.empty() || b.empty() || a == b;
+    // Another wsl.exe path to this machine, or a cloned machine: never
+    // treated as the same, but the advice must not be "unregister it".
+    f.clash_has_source_guid = !f.same_machine && !a.empty() && a == b;
     f.same_folder = f.target_is_source && !f.source.base_path().empty() && !f.target_path.empty() &&
                     same_path(f.source.base_path(), f.target_path);
   }
   return f;
+}
+
+/// What to do about a distribution of the same name on another machine.
+std::string clash_fix(const Facts& f) {
+  if (f.clash_has_source_guid)
+    return "it has the source's registry GUID: if the target is this same machine reached "
+           "through another wsl.exe path, give both URIs the same ?wsl=; else unregister or "
+           "rename it there";
+  return "unregister or rename it there first";
 }
 
 std::string state_of(const ListedDistro& d) {
@@ -578,7 +591,7 @@ void Migration::check(const VmRef& ref, bool shutdown_first, bool remove_source)
     if (!f.target_is_source)
       throw Error(ErrorCode::Conflict,
                   "a distribution named " + quoted(s.name) + " already exists on " +
-                      escape::terminal_text(dst_uri()) + " (unregister or rename it there first)",
+                      escape::terminal_text(dst_uri()) + " (" + clash_fix(f) + ")",
                   kOp);
     if (f.same_folder)
       throw Error(ErrorCode::InvalidArgument,
@@ -1005,8 +1018,7 @@ PreflightReport WslMigrationOps::preflight(const VmRef& vm, Connection& target,
           "no distribution named " + quoted(s.name) + " on the target");
     else if (!f.target_is_source)
       add("name-clash", CheckLevel::Blocker,
-          "a distribution named " + quoted(s.name) + " already exists on the target",
-          "unregister or rename it there");
+          "a distribution named " + quoted(s.name) + " already exists on the target", clash_fix(f));
     else if (f.same_folder)
       add("name-clash", CheckLevel::Blocker, who + " already lives in " + quoted(f.target_path),
           "pick another ?location=");
