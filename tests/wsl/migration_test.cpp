@@ -380,6 +380,36 @@ TEST_F(WslMigration, RemoveSourceUnregistersOnlyAfterTheTargetIsVerified) {
   EXPECT_TRUE(journal_files().empty());
 }
 
+TEST_F(WslMigration, SourceChangedSinceItsExportIsNotRemoved) {
+  const std::string disk = src_->add("alpha");
+  // From the second export on (the check before the unregister), the
+  // source's disk has changed: written to after its export.
+  const std::string count = root_ + "/exports";
+  src_->set_knobs({}, "--export",
+                  "n=$(cat " + sh(count) + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " +
+                      sh(count) + "; [ $n -lt 2 ] || printf Y | dd of=" + sh(disk) +
+                      " bs=1 seek=100 conv=notrunc 2>/dev/null");
+  auto s = open(src_->uri());
+  auto t = open(dst_->uri());
+
+  auto e = error_of([&] { s->migration().migrate("alpha", *t, offline(true), {}, {}); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
+  EXPECT_NE(std::string(e->what()).find("changed since it was exported"), std::string::npos)
+      << e->what();
+  const std::string id = journal_of(*e);
+  ASSERT_FALSE(id.empty()) << e->what();
+  EXPECT_FALSE(src_->entry("alpha").is_null()) << "the changed source was unregistered";
+  const std::string changed = sha256_file(disk);
+  EXPECT_FALSE(dst_->entry("alpha").is_null()) << "the verified copy stays for the operator";
+
+  s->migration().rollback(id, *t);
+  EXPECT_TRUE(dst_->entry("alpha").is_null());
+  EXPECT_FALSE(src_->entry("alpha").is_null());
+  EXPECT_EQ(sha256_file(disk), changed);
+  EXPECT_TRUE(journal_files().empty());
+}
+
 TEST_F(WslMigration, HostileNameIsPassedAsOneArgument) {
   const std::string name = "we ird \"q\" 'x' & 100% ^caret \xc3\xbc\xe2\x82\xac";
   const std::string sha = sha256_file(src_->add(name, "Stopped", 2, false, 9));
