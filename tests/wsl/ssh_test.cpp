@@ -4,6 +4,8 @@
 // reg.exe are wrapper scripts that set the stand-in's state folder and log.
 #include <sys/stat.h>
 
+#include <regex>
+
 #include "hyperctl/connection.hpp"
 #include "support.hpp"
 
@@ -94,6 +96,15 @@ TEST_F(WslSsh, ExportStreamsBackThroughSsh) {
   fs::create_directories(out.parent_path());
   c->storage().download_volume("wsl", "Debian", out.string(), {}, {}, CancelToken{});
   EXPECT_EQ(read_file(out), "FAKEWSL-EXPORT tar\n" + disk);
+}
+
+TEST_F(WslSsh, AMissingRemoteWslExeIsUnreachable) {
+  const std::string uri =
+      std::regex_replace(remote_, std::regex("wsl=[^&]*"), "wsl=/nonexistent/wsl.exe");
+  auto e = error_of([&] { registry().open(uri); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Unreachable) << e->what() << "\n" << e->detail();
+  EXPECT_NE(std::string(e->what()).find("/nonexistent/wsl.exe"), std::string::npos) << e->what();
 }
 
 TEST_F(WslSsh, HostInfoOverSsh) {

@@ -149,11 +149,14 @@ void WslVmOps::start(const VmRef& vm) {
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     bool probed = false;
     while (true) {
+      // Whether the keeper has ended is read before the list: one that set
+      // the state and exited is then seen Running, not mistaken for a failure.
+      const bool keeper_gone = pid > 0 && !probed && process_gone(pid);
       const auto now = c_.find_name(d.name());
       if (!now)
         throw Error(ErrorCode::NotFound, op + ": " + subject(d) + " vanished while starting", op);
       if (map_state(now->listed.state) == VmState::Running) return;
-      if (pid > 0 && !probed && process_gone(pid)) {
+      if (keeper_gone) {
         // The keeper ended before the distribution ran: run the same start
         // in the foreground to get wsl.exe's reason (throws it).
         probed = true;

@@ -6,6 +6,7 @@
 
 #include "errors.hpp"
 #include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
 
 namespace hyperctl::wsl {
 namespace {
@@ -13,6 +14,12 @@ namespace {
 constexpr const char* kLxssKey = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Lxss";
 /// How much of a streamed standard output is kept for an error's detail.
 constexpr std::size_t kKeptOutput = 64 * 1024;
+/// Beyond this, a failed stream's output is taken for data, not a message.
+constexpr std::size_t kMessageBytes = 4 * 1024;
+
+std::string quoted_program(const std::string& program) {
+  return "'" + escape::terminal_text(program) + "'";
+}
 
 bool wslenv_lists(const std::string& wslenv, const std::string& name) {
   std::size_t pos = 0;
@@ -99,8 +106,22 @@ process::Result WslExe::run_raw(process::Command command, const std::string& op,
   process::Result r = runner_.run(command);
   if (!streamed) r.out = decode_output(r.out);
   r.err = decode_output(r.err);
+  if (r.exit_code == 127 && !r.signal) {
+    // The shell (remote) or the stand-in could not start wsl.exe at all.
+    throw Error(ErrorCode::Unreachable,
+                "cannot run " + quoted_program(program_) +
+                    (runner_.remote() ? " on " + runner_.ssh()->host : std::string()) +
+                    " (exit status 127: not found or not runnable)",
+                op, r.err);
+  }
   if (!r.ok()) {
-    std::string text = streamed ? decode_output(kept) : r.out;
+    // A streamed output is an archive, not a message, unless wsl.exe failed
+    // before streaming: then its short stdout is the message.
+    std::string text;
+    if (!streamed)
+      text = r.out;
+    else if (!r.signal && kept.size() <= kMessageBytes)
+      text = decode_output(kept);
     if (!r.err.empty()) text += (text.empty() || text.back() == '\n' ? "" : "\n") + r.err;
     fail(op, distro, text, r);
   }

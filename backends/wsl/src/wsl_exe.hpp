@@ -121,8 +121,9 @@ class WslExe {
                   const std::string& distro,
                   std::optional<std::chrono::milliseconds> timeout = std::nullopt) const;
   /// The same as run_raw(command, op), naming `distro` in the error message.
-  /// A non-zero exit throws the mapped Error; with a stdout sink the first
-  /// 64 KiB of standard output are kept (decoded) for that error's detail.
+  /// A non-zero exit throws the mapped Error (exit status 127, the shell's
+  /// "not found", is Unreachable); with a stdout sink a short standard
+  /// output (up to 4 KiB, no signal) is taken as wsl.exe's message.
   process::Result run_raw(process::Command command, const std::string& op,
                           const std::string& distro) const;
   /// Starts `wsl.exe args...` detached (Runner::spawn_detached, local only)
