@@ -491,7 +491,7 @@ TEST_F(WslMigration, NameClashOnTheTargetIsRefusedWithNothingChanged) {
   EXPECT_TRUE(journal_files().empty());
 }
 
-TEST_F(WslMigration, LiveModeAndForeignTargetsAreRefused) {
+TEST_F(WslMigration, LiveModeIsRefused) {
   src_->add("alpha");
   auto s = open(src_->uri());
   auto t = open(dst_->uri());
