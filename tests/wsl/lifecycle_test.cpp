@@ -171,6 +171,15 @@ TEST_F(WslLifecycle, GetMatchesTheGuidBeforeNamesAndNamesExactly) {
   EXPECT_ERROR_CODE(c->vms().get(""), ErrorCode::InvalidArgument);
 }
 
+TEST_F(WslLifecycle, NotFoundNamesTheOperationAndTheDistributionOnOneLine) {
+  auto c = open();
+  auto e = error_of([&] { c->vms().start("no\nsuch"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::NotFound);
+  EXPECT_EQ(e->operation(), "vm.start");
+  EXPECT_EQ(std::string(e->what()), "vm.start: no WSL distribution 'no\\nsuch' on " + uri());
+}
+
 TEST_F(WslLifecycle, IdFallsBackToTheNameWithoutRegistry) {
   add_distro("Debian");
   auto c = registry().open(std::string("wsl:///?wsl=") + HYPERCTL_TEST_FAKE_WSL +

@@ -112,7 +112,8 @@ std::vector<Distro> WslConnection::distros() const {
 }
 
 Distro WslConnection::find(const VmRef& ref, const std::string& op) const {
-  if (ref.value.empty()) throw Error(ErrorCode::InvalidArgument, "no distribution named", op);
+  if (ref.value.empty())
+    throw Error(ErrorCode::InvalidArgument, op + ": no distribution named", op);
   const auto all = distros();
   const std::string key = guid_key(ref.value);
   if (looks_like_guid(key))
@@ -120,9 +121,10 @@ Distro WslConnection::find(const VmRef& ref, const std::string& op) const {
       if (d.registry && guid_key(d.registry->guid) == key) return d;
   for (const auto& d : all)
     if (d.name() == ref.value) return d;
-  throw Error(ErrorCode::NotFound,
-              "no WSL distribution " + quoted(ref.value) + " on " + escape::terminal_text(uri_.raw),
-              op);
+  throw Error(
+      ErrorCode::NotFound,
+      op + ": no WSL distribution " + quoted(ref.value) + " on " + escape::terminal_text(uri_.raw),
+      op);
 }
 
 std::optional<Distro> WslConnection::find_name(const std::string& name) const {

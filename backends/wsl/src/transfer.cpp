@@ -92,9 +92,10 @@ std::uint64_t WslConnection::export_to_file(const std::string& name, const std::
     fmt = *f;
   }
   if (!find_name(name))
-    throw Error(
-        ErrorCode::NotFound,
-        "no WSL distribution " + wsl::quoted(name) + " on " + escape::terminal_text(uri_.raw), op);
+    throw Error(ErrorCode::NotFound,
+                op + ": no WSL distribution " + wsl::quoted(name) + " on " +
+                    escape::terminal_text(uri_.raw),
+                op);
   const fs::path target(local_path);
   std::error_code ec;
   if (fs::exists(fs::symlink_status(target, ec)) && !overwrite)
