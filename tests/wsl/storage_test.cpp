@@ -251,6 +251,27 @@ TEST_F(WslStorage, UploadRefusesATakenNameAndNeedsALocation) {
   EXPECT_TRUE(calls("--import").empty());
 }
 
+TEST_F(WslStorage, ACancelledImportLeavesNoDistributionBehind) {
+  const fs::path in = root_ / "in.tar";
+  write_file(in, "FAKEWSL-EXPORT tar\n" + pattern_bytes(2 << 20));
+  auto c = open();
+  ::setenv("FAKE_WSL_SLOW_MS", "100", 1);
+  CancelToken cancel;
+  auto e = error_of([&] {
+    c->storage().upload_volume(
+        "wsl", "New", in.string(), {},
+        [&](const Progress& p) {
+          if (p.done > 0) cancel.cancel();
+        },
+        cancel);
+  });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Cancelled) << e->what();
+  ::unsetenv("FAKE_WSL_SLOW_MS");
+  EXPECT_TRUE(distro_state("New").is_null()) << state().dump();
+  EXPECT_FALSE(fs::exists(location_ / "New" / "ext4.vhdx"));
+}
+
 TEST_F(WslStorage, AMissingLocalLocationFolderIsCreated) {
   fs::remove_all(location_);
   const fs::path in = root_ / "in.tar";
