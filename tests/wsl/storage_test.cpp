@@ -243,6 +243,13 @@ TEST_F(WslStorage, UploadRefusesATakenNameAndNeedsALocation) {
   overwrite.overwrite = true;
   EXPECT_ERROR_CODE(c->storage().upload_volume("wsl", "Ubuntu", in.string(), overwrite, {}, {}),
                     ErrorCode::AlreadyExists);
+  // wsl.exe compares names without case: "ubuntu" is taken too.
+  EXPECT_ERROR_CODE(c->storage().upload_volume("wsl", "ubuntu", in.string(), {}, {}, {}),
+                    ErrorCode::AlreadyExists);
+  // The name becomes LOCATION/<name>: nothing may climb out of the location.
+  for (const std::string bad : {"..", ".", "../escape", "a/b", "a\\b"})
+    EXPECT_ERROR_CODE(c->storage().upload_volume("wsl", bad, in.string(), {}, {}, {}),
+                      ErrorCode::InvalidArgument);
   EXPECT_ERROR_CODE(open(false)->storage().upload_volume("wsl", "New", in.string(), {}, {}, {}),
                     ErrorCode::InvalidArgument);
   EXPECT_ERROR_CODE(

@@ -128,9 +128,19 @@ Distro WslConnection::find(const VmRef& ref, const std::string& op) const {
 }
 
 std::optional<Distro> WslConnection::find_name(const std::string& name) const {
-  for (auto& d : distros())
+  // wsl.exe compares names without regard to (ASCII) case, so "ubuntu" is
+  // taken when "Ubuntu" exists; an exact match wins.
+  auto lower = [](std::string s) {
+    for (char& ch : s)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return s;
+  };
+  std::optional<Distro> folded;
+  for (auto& d : distros()) {
     if (d.name() == name) return d;
-  return std::nullopt;
+    if (!folded && lower(d.name()) == lower(name)) folded = d;
+  }
+  return folded;
 }
 
 VmInfo WslConnection::describe(const Distro& d) const {
@@ -166,6 +176,12 @@ std::string WslConnection::install_folder(const std::string& name, const std::st
                     " needs a folder for its files: add ?location=FOLDER to the URI (" +
                     escape::terminal_text(uri_.raw) + ")",
                 op);
+  // The name becomes a folder: it must not climb out of the location.
+  if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos)
+    throw Error(
+        ErrorCode::InvalidArgument,
+        op + ": " + quoted(name) + " cannot name a distribution folder (no '/', '\\', '.' or '..')",
+        op);
   // wsl.exe creates LOCATION/<name> but not LOCATION itself. A location
   // this machine can see (a local POSIX path) is made here; a Windows path
   // (C:\...) must exist already.

@@ -72,12 +72,14 @@ class WslConnection final : public Connection {
   /// By id first (GUID, any case, with or without braces), then by exact
   /// name. Throws Error(NotFound) naming the reference and the URI.
   Distro find(const VmRef& ref, const std::string& op) const;
-  /// By exact name only; nullopt when absent.
+  /// By name: an exact match, else one that differs only in ASCII case (as
+  /// wsl.exe compares names); nullopt when absent.
   std::optional<Distro> find_name(const std::string& name) const;
   VmInfo describe(const Distro& d) const;
 
   /// LOCATION/<name> for an import. Throws Error(InvalidArgument) saying to
-  /// add ?location= when the connection has none. A local POSIX location
+  /// add ?location= when the connection has none, or when the name holds a
+  /// path separator or is "." / "..". A local POSIX location
   /// folder is created when missing (wsl.exe makes only the last level).
   std::string install_folder(const std::string& name, const std::string& op) const;
 
