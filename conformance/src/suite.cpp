@@ -186,10 +186,15 @@ std::string Case::new_vm(const std::string& what, bool with_disk) {
   const bool storage = with_disk && declared(Operation::VmDeleteWithStorage);
   if (!storage) need(Operation::VmDelete, "to remove the VM it creates");
   VmSpec spec;
-  spec.name = name_for(what);
-  spec.vcpus = 1;
-  spec.memory_bytes = 64 * kMiB;
-  if (storage) {
+  if (config().vm_spec) {
+    spec = *config().vm_spec;
+    spec.name = name_for(what);
+  } else {
+    spec.name = name_for(what);
+    spec.vcpus = 1;
+    spec.memory_bytes = 64 * kMiB;
+  }
+  if (storage && spec.disks.empty()) {
     DiskSpec disk;
     disk.size_bytes = 16 * kMiB;
     disk.pool = config().pool;

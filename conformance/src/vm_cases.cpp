@@ -86,8 +86,9 @@ void vm_create(Case& c) {
   }
   // The name is taken now.
   VmSpec again;
+  if (c.config().vm_spec) again = *c.config().vm_spec;
   again.name = vm;
-  again.memory_bytes = 64 * kMiB;
+  if (!c.config().vm_spec) again.memory_bytes = 64 * kMiB;
   try {
     c.vms().create(again);
     ADD_FAILURE() << "a second VM named " << vm << " was created";
@@ -175,7 +176,18 @@ void vm_save(Case& c) {
 
 void vm_delete(Case& c) {
   const std::string vm = c.new_vm("");
-  c.vms().remove(vm, {});
+  if (c.config().delete_needs_force) {
+    try {
+      c.vms().remove(vm, {});
+      ADD_FAILURE() << "Config::delete_needs_force, yet vm.delete without force went through";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Conflict) << e.what();
+    }
+    EXPECT_EQ(c.vm_info(vm).name, vm) << "a refused delete must leave the VM";
+    c.vms().remove(vm, DeleteOptions{false, true});
+  } else {
+    c.vms().remove(vm, {});
+  }
   expect_gone(c, vm);
 }
 
@@ -184,7 +196,7 @@ void vm_delete_storage(Case& c) {
   const VmInfo info = c.vm_info(vm);
   ASSERT_EQ(info.disks.size(), 1u) << "the VM was made with one disk";
   const std::string path = info.disks[0].path;
-  c.vms().remove(vm, DeleteOptions{true, false});
+  c.vms().remove(vm, DeleteOptions{true, c.config().delete_needs_force});
   expect_gone(c, vm);
   if (c.declared(Operation::VolumeList) && !c.config().pool.empty()) {
     for (const auto& v : c.storage().list_volumes(c.config().pool)) {

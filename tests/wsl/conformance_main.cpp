@@ -31,6 +31,14 @@ int main(int argc, char** argv) {
   fs::create_directories(base);
   fs::create_directories(location);
   std::ofstream(base / "ext4.vhdx", std::ios::binary) << "the existing distribution's disk";
+  // The image the suite's own distributions are imported from (the
+  // stand-in's archive shape: a header line, then the disk's bytes).
+  const fs::path image = root / "image.tar";
+  std::ofstream(image, std::ios::binary) << "FAKEWSL-EXPORT tar\nan imported distribution's disk";
+  hyperctl::VmSpec spec;
+  hyperctl::DiskSpec from_image;
+  from_image.path = image.string();
+  spec.disks.push_back(from_image);
   const nlohmann::json doc = {{"distros",
                                {{{"name", "hyperctl-conf-distro"},
                                  {"guid", "{0b3a0000-0000-4000-8000-00000000c0f1}"},
@@ -51,6 +59,8 @@ int main(int argc, char** argv) {
       .plugin_dirs = {HYPERCTL_TEST_WSL_PLUGIN_DIR},
       .existing_vm = "hyperctl-conf-distro",
       .pool = "wsl",
+      .vm_spec = spec,
+      .delete_needs_force = true,
       .properties = {{"sparse", "true"}, {"sparse", "false"}, {"default", "true"}},
       .allow_host_shutdown = true,
   });
@@ -64,6 +74,7 @@ int main(int argc, char** argv) {
       .existing_vm = real_vm ? real_vm : "",
       .pool = "wsl",
       .skip_reason = real ? "" : "HYPERCTL_TEST_WSL_URI not set: no real wsl.exe",
+      .delete_needs_force = true,
   });
   const int status = RUN_ALL_TESTS();
   std::error_code ec;

@@ -25,9 +25,12 @@
 //   return RUN_ALL_TESTS();
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "hyperctl/types.hpp"
 
 namespace hyperctl::conformance {
 
@@ -44,6 +47,15 @@ struct Config {
   /// it and start it again; a network with VMs attached is left alone.
   std::string network;
   std::string skip_reason;  ///< non-empty: every test skips with it
+  /// The spec the suite's VMs are made from (its name replaced). Empty: 1
+  /// vCPU, 64 MiB, no disk, plus a new disk in `pool` where a scenario needs
+  /// one. Backends that make VMs only from an image (WSL: an archive) give
+  /// one here.
+  std::optional<VmSpec> vm_spec;
+  /// The backend refuses vm.delete without DeleteOptions::force because it
+  /// destroys data (WSL). The suite then checks that refusal (conflict, the
+  /// VM still there) and deletes with force.
+  bool delete_needs_force = false;
   /// KEY=VALUE settings vm.set-property must accept on the test VM (keys are
   /// backend-specific; empty = only the unknown-key refusal is checked).
   std::vector<std::pair<std::string, std::string>> properties;
