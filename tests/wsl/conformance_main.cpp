@@ -5,8 +5,9 @@
 //
 // Conformance/wsl_real.* runs the same suite against a real wsl.exe when
 // HYPERCTL_TEST_WSL_URI is set (e.g. wsl:///?location=C:\\WSL from inside
-// a WSL distribution), on the distribution HYPERCTL_TEST_WSL_VM; it never
-// shuts WSL down. Unset, those tests skip.
+// a WSL distribution), on the distribution HYPERCTL_TEST_WSL_VM, importing
+// its own test distributions from the archive HYPERCTL_TEST_WSL_IMAGE; it
+// never shuts WSL down. Unset, those tests skip.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -66,14 +67,24 @@ int main(int argc, char** argv) {
   });
   const char* real_uri = std::getenv("HYPERCTL_TEST_WSL_URI");
   const char* real_vm = std::getenv("HYPERCTL_TEST_WSL_VM");
-  const bool real = real_uri && *real_uri;
+  const char* real_image = std::getenv("HYPERCTL_TEST_WSL_IMAGE");
+  const bool real = real_uri && *real_uri && real_image && *real_image;
+  hyperctl::VmSpec real_spec;
+  if (real) {
+    hyperctl::DiskSpec disk;
+    disk.path = real_image;
+    real_spec.disks.push_back(disk);
+  }
   hyperctl::conformance::register_tests({
       .name = "wsl_real",
       .uri = real ? real_uri : "wsl:///",
       .plugin_dirs = {HYPERCTL_TEST_WSL_PLUGIN_DIR},
       .existing_vm = real_vm ? real_vm : "",
       .pool = "wsl",
-      .skip_reason = real ? "" : "HYPERCTL_TEST_WSL_URI not set: no real wsl.exe",
+      .skip_reason = real ? ""
+                          : "HYPERCTL_TEST_WSL_URI and HYPERCTL_TEST_WSL_IMAGE (an archive "
+                            "to import test distributions from) not set: no real wsl.exe",
+      .vm_spec = real_spec,
       .delete_needs_force = true,
   });
   const int status = RUN_ALL_TESTS();

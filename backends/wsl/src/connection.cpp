@@ -121,6 +121,7 @@ Distro WslConnection::find(const VmRef& ref, const std::string& op) const {
       if (d.registry && guid_key(d.registry->guid) == key) return d;
   for (const auto& d : all)
     if (d.name() == ref.value) return d;
+  if (auto folded = find_name(ref.value)) return *folded;  // wsl.exe ignores case too
   throw Error(
       ErrorCode::NotFound,
       op + ": no WSL distribution " + quoted(ref.value) + " on " + escape::terminal_text(uri_.raw),
