@@ -274,6 +274,36 @@ TEST_F(WslLifecycle, CreateImportsAnArchiveUnderTheLocation) {
   EXPECT_ERROR_CODE(c->vms().create(spec), ErrorCode::AlreadyExists);
 }
 
+TEST_F(WslLifecycle, AFailedCreateLeavesNoDistributionAndATakenNameLeavesTheDiskAlone) {
+  // An import wsl.exe dies in (killed mid-copy: the name stays Installing).
+  const fs::path archive = root_ / "in" / "big.tar";
+  write_file(archive, "FAKEWSL-EXPORT tar\n" + pattern_bytes(300000));
+  ::setenv("FAKE_WSL_DIE_AFTER", "100000", 1);
+  auto c = open();
+  VmSpec spec;
+  spec.name = "halfway";
+  spec.disks.push_back(DiskSpec{0, archive.string()});
+  EXPECT_TRUE(error_of([&] { c->vms().create(spec); }));
+  ::unsetenv("FAKE_WSL_DIE_AFTER");
+  EXPECT_TRUE(distro_state("halfway").is_null()) << "the half-imported name was left registered";
+  EXPECT_FALSE(calls("--unregister").empty());
+
+  // A taken name is refused before wsl.exe runs: nothing is unregistered
+  // and the user's disk is untouched. (That a failed --import-in-place is
+  // never undone by an unregister, which would delete the user's file, is
+  // in vm_ops.cpp; the stand-in cannot make an in-place import fail half way.)
+  clear_log();
+  const fs::path vhdx = root_ / "in" / "mine.vhdx";
+  write_file(vhdx, "the user's own disk");
+  add_distro("taken");
+  save();
+  spec.name = "taken";
+  spec.disks[0].path = vhdx.string();
+  EXPECT_ERROR_CODE(c->vms().create(spec), ErrorCode::AlreadyExists);
+  EXPECT_TRUE(calls("--unregister").empty());
+  EXPECT_EQ(read_file(vhdx), "the user's own disk");
+}
+
 TEST_F(WslLifecycle, CreateRegistersAVhdxInPlaceAndImportsAVhdWithVhd) {
   const fs::path vhdx = root_ / "in" / "my.vhdx";
   write_file(vhdx, "vhdx bytes");

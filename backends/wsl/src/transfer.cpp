@@ -165,11 +165,14 @@ VmInfo WslConnection::import_from_file(const std::string& name, const std::strin
     };
   try {
     exe_.run_raw(std::move(c), op, name);
-  } catch (const Error&) {
-    // Nothing half-imported may stay registered under the name.
-    try {
-      if (find_name(name)) unregister(name, op);
-    } catch (const Error&) {
+  } catch (const Error& e) {
+    // Nothing half-imported may stay registered under the name; but a name
+    // wsl.exe found taken (someone else's import won a race) is not ours.
+    if (e.code() != ErrorCode::AlreadyExists) {
+      try {
+        if (find_name(name)) unregister(name, op);
+      } catch (const Error&) {
+      }
     }
     throw;
   }

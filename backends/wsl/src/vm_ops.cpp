@@ -113,7 +113,21 @@ VmInfo WslVmOps::create(const VmSpec& spec) {
     if (c_.find_name(spec.name))
       throw Error(ErrorCode::AlreadyExists,
                   op + ": a WSL distribution named " + quoted(spec.name) + " exists already", op);
-    c_.exe().run(args, op, spec.name, kLongTimeout);
+    try {
+      c_.exe().run(args, op, spec.name, kLongTimeout);
+    } catch (const Error& e) {
+      // A failed import may leave the name registered (Installing): remove
+      // it, as nothing created by a failed create may stay. Never after
+      // --import-in-place, whose disk is the user's own file (unregistering
+      // deletes it), nor when wsl.exe found the name taken by someone else.
+      if (!in_place && e.code() != ErrorCode::AlreadyExists) {
+        try {
+          if (c_.find_name(spec.name)) c_.unregister(spec.name, op);
+        } catch (const Error&) {
+        }
+      }
+      throw;
+    }
     const auto d = c_.find_name(spec.name);
     if (!d)
       throw Error(ErrorCode::BackendFailure,
