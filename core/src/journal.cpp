@@ -299,4 +299,24 @@ void Journal::remove() const {
                 "cannot remove journal '" + path + "': " + std::strerror(errno), "journal");
 }
 
+const std::string& Journal::param(const std::string& key) const {
+  auto it = params_.find(key);
+  if (it == params_.end())
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + id_ + " is damaged: it has no '" + key + "'");
+  return it->second;
+}
+
+std::string migration_interrupted(const Journal& j) {
+  return "offline migration " + j.id() + " interrupted; resume with: hyperctl migrate --resume " +
+         j.id() + ", or undo with --rollback " + j.id();
+}
+
+void rethrow_with_journal(const Error& e, const Journal& j, const std::string& operation) {
+  std::string detail = "journal: " + j.id();
+  if (!e.detail().empty()) detail += "\n" + e.detail();
+  throw Error(e.code(), std::string(e.what()) + "; " + migration_interrupted(j),
+              e.operation().empty() ? operation : e.operation(), detail);
+}
+
 }  // namespace hyperctl

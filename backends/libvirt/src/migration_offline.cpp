@@ -17,7 +17,6 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <openssl/evp.h>
 
 #include <map>
 #include <memory>
@@ -26,6 +25,7 @@
 
 #include "domain_xml.hpp"
 #include "errors.hpp"
+#include "hyperctl/digest.hpp"
 #include "hyperctl/journal.hpp"
 #include "ops.hpp"
 #include "storage_common.hpp"
@@ -47,37 +47,6 @@ const std::string kCopyPrefix = "copy disk ";
 const std::string kVerifyPrefix = "verify disk ";
 
 // ------------------------------------------------------------- helpers
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1)
-      throw Error(ErrorCode::Internal, "cannot start a SHA-256 digest", kOp);
-  }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(const char* data, std::size_t size) {
-    if (EVP_DigestUpdate(ctx_, data, size) != 1)
-      throw Error(ErrorCode::Internal, "SHA-256 digest failed", kOp);
-  }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_, md, &len) != 1)
-      throw Error(ErrorCode::Internal, "SHA-256 digest failed", kOp);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 void report(const ProgressFn& progress, const std::string& phase, std::uint64_t done = 0,
             std::uint64_t total = 0) {
@@ -144,26 +113,6 @@ bool domain_active(const Session& s, virDomainPtr dom) {
   return a == 1;
 }
 
-std::string interrupted(const Journal& j) {
-  return "offline migration " + j.id() + " interrupted; resume with: hyperctl migrate --resume " +
-         j.id() + ", or undo with --rollback " + j.id();
-}
-
-[[noreturn]] void rethrow_with_journal(const Error& e, const Journal& j) {
-  std::string detail = "journal: " + j.id();
-  if (!e.detail().empty()) detail += "\n" + e.detail();
-  throw Error(e.code(), std::string(e.what()) + "; " + interrupted(j),
-              e.operation().empty() ? kOp : e.operation(), detail);
-}
-
-const std::string& param(const Journal& j, const char* key) {
-  auto it = j.params().find(key);
-  if (it == j.params().end())
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + j.id() + " is damaged: it has no '" + key + "'", kOp);
-  return it->second;
-}
-
 std::string data_of(const JournalStep& step, const char* key) {
   auto it = step.data.find(key);
   return it == step.data.end() ? std::string() : it->second;
@@ -175,8 +124,8 @@ Journal load_matching(const Session& source, const Session& target, const std::s
   if (j.kind() != kOfflineJournalKind)
     throw Error(ErrorCode::InvalidArgument,
                 "journal " + id + " records a '" + j.kind() + "', not an offline migration", kOp);
-  const std::string& src = param(j, "source_uri");
-  const std::string& dst = param(j, "target_uri");
+  const std::string& src = j.param("source_uri");
+  const std::string& dst = j.param("target_uri");
   if (src != source.uri.raw || dst != target.uri.raw)
     throw Error(ErrorCode::InvalidArgument,
                 "journal " + id + " is a migration from " + src + " to " + dst +
@@ -309,7 +258,7 @@ class Migration {
                   "journal " + j_.id() + " is damaged: its check step has no '" + key + "'", kOp);
     return v;
   }
-  const std::string& target_pool() const { return param(j_, "target_pool"); }
+  const std::string& target_pool() const { return j_.param("target_pool"); }
   std::vector<std::size_t> copy_steps() const {
     std::vector<std::size_t> out;
     for (std::size_t i = 0; i < j_.steps().size(); ++i)
@@ -369,7 +318,7 @@ void Migration::check(const VmRef& ref, bool shutdown_first) {
                     ") already exists on " + dst_.uri.raw + " (remove it there first)",
                 kOp);
   }
-  const std::string tpool_name = param(j_, "target_pool");
+  const std::string tpool_name = j_.param("target_pool");
   auto tpool = find_active_pool(dst_, tpool_name, kOp);
 
   // Every disk must be a pool volume; media are kept only if the target
@@ -538,7 +487,7 @@ void Migration::copy(std::size_t i) {
     const int n = virStreamRecv(down.get(), buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
-    sha.update(buf.data(), static_cast<std::size_t>(n));
+    sha.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
     std::size_t sent = 0;
     while (sent < static_cast<std::size_t>(n)) {
       const int m = virStreamSend(up.get(), buf.data() + sent, static_cast<std::size_t>(n) - sent);
@@ -637,7 +586,7 @@ bool Migration::verify(std::size_t c) {
     const int n = virStreamRecv(down.get(), buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
-    sha.update(buf.data(), static_cast<std::size_t>(n));
+    sha.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
     done += static_cast<std::uint64_t>(n);
     report(progress_, phase, done, std::max(length, done));
   }
@@ -704,7 +653,7 @@ VmInfo Migration::run() {
                       "; its disks cannot be copied while it runs (shut it down)",
                   kOp);
   }
-  const bool removing = param(j_, "remove_source") == "yes";
+  const bool removing = j_.param("remove_source") == "yes";
   const auto rm = j_.find_step(kRemove);
   const bool removal_started = rm && j_.steps()[*rm].state != StepState::Pending;
   if (!removal_started) {
@@ -738,7 +687,7 @@ decltype(auto) journalled(Journal& j, F&& f) {
       j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
     } catch (const Error&) {
     }
-    rethrow_with_journal(e, j);
+    rethrow_with_journal(e, j, kOp);
   }
 }
 
@@ -778,7 +727,7 @@ VmInfo offline_resume(Session& source, Session& target, const std::string& journ
     return journalled(j, [&] {
       const auto c = j.find_step(kCheck);
       if (!c || j.steps()[*c].state != StepState::Done)
-        m.check(VmRef(param(j, "vm")), param(j, "shutdown_first") == "yes");
+        m.check(VmRef(j.param("vm")), j.param("shutdown_first") == "yes");
       return m.run();
     });
   });
@@ -812,7 +761,7 @@ void offline_rollback(Session& source, Session& target, const std::string& journ
         }
         j.set_step(*d, StepState::Undone);
       }
-      const std::string pool = param(j, "target_pool");
+      const std::string pool = j.param("target_pool");
       for (std::size_t i = 0; i < j.steps().size(); ++i) {
         const auto& s = j.steps()[i];
         if (s.name.rfind(kCopyPrefix, 0) != 0) continue;

@@ -50,6 +50,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hyperctl/digest.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/journal.hpp"
@@ -68,106 +69,6 @@ const char* const kImport = "import on target";
 const char* const kVerify = "verify";
 const char* const kRemove = "remove source";
 const char* const kCleanup = "cleanup";
-
-// ------------------------------------------------------------- SHA-256
-
-/// FIPS 180-4 SHA-256, here so that the plugin needs no crypto library for
-/// one digest (the tests compare it with OpenSSL's).
-class Sha256 {
- public:
-  void update(std::string_view data) {
-    for (char ch : data) {
-      block_[used_++] = static_cast<std::uint8_t>(ch);
-      if (used_ == 64) {
-        compress();
-        used_ = 0;
-      }
-    }
-    length_ += data.size();
-  }
-  std::string hex() {
-    const std::uint64_t bits = length_ * 8;
-    std::uint8_t pad = 0x80;
-    update_raw(&pad, 1);
-    pad = 0;
-    while (used_ != 56) update_raw(&pad, 1);
-    for (int i = 7; i >= 0; --i) {
-      const std::uint8_t b = static_cast<std::uint8_t>(bits >> (i * 8));
-      update_raw(&b, 1);
-    }
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (std::uint32_t w : h_)
-      for (int i = 28; i >= 0; i -= 4) out += digits[(w >> i) & 15];
-    return out;
-  }
-
- private:
-  std::array<std::uint32_t, 8> h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::array<std::uint8_t, 64> block_{};
-  std::size_t used_ = 0;
-  std::uint64_t length_ = 0;
-
-  void update_raw(const std::uint8_t* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      block_[used_++] = p[i];
-      if (used_ == 64) {
-        compress();
-        used_ = 0;
-      }
-    }
-  }
-  static std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-  void compress() {
-    static constexpr std::array<std::uint32_t, 64> k{
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2};
-    std::array<std::uint32_t, 64> w{};
-    for (int i = 0; i < 16; ++i)
-      w[i] = (std::uint32_t{block_[i * 4]} << 24) | (std::uint32_t{block_[i * 4 + 1]} << 16) |
-             (std::uint32_t{block_[i * 4 + 2]} << 8) | std::uint32_t{block_[i * 4 + 3]};
-    for (int i = 16; i < 64; ++i) {
-      const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
-                  h = h_[7];
-    for (int i = 0; i < 64; ++i) {
-      const std::uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-      const std::uint32_t ch = (e & f) ^ (~e & g);
-      const std::uint32_t t1 = h + s1 + ch + k[i] + w[i];
-      const std::uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-      const std::uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-      const std::uint32_t t2 = s0 + maj;
-      h = g;
-      g = f;
-      f = e;
-      e = d + t1;
-      d = c;
-      c = b;
-      b = a;
-      a = t1 + t2;
-    }
-    h_[0] += a;
-    h_[1] += b;
-    h_[2] += c;
-    h_[3] += d;
-    h_[4] += e;
-    h_[5] += f;
-    h_[6] += g;
-    h_[7] += h;
-  }
-};
 
 // ------------------------------------------------------------- helpers
 
@@ -191,26 +92,6 @@ std::string data_of(const JournalStep& step, const char* key) {
   return it == step.data.end() ? std::string() : it->second;
 }
 
-const std::string& param(const Journal& j, const char* key) {
-  auto it = j.params().find(key);
-  if (it == j.params().end())
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + j.id() + " is damaged: it has no '" + key + "'", kOp);
-  return it->second;
-}
-
-std::string interrupted(const Journal& j) {
-  return "offline migration " + j.id() + " interrupted; resume with: hyperctl migrate --resume " +
-         j.id() + ", or undo with --rollback " + j.id();
-}
-
-[[noreturn]] void rethrow_with_journal(const Error& e, const Journal& j) {
-  std::string detail = "journal: " + j.id();
-  if (!e.detail().empty()) detail += "\n" + e.detail();
-  throw Error(e.code(), std::string(e.what()) + "; " + interrupted(j),
-              e.operation().empty() ? kOp : e.operation(), detail);
-}
-
 /// Runs `f` with every error carrying the journal's id and how to go on.
 template <class F>
 decltype(auto) journalled(Journal& j, F&& f) {
@@ -221,7 +102,7 @@ decltype(auto) journalled(Journal& j, F&& f) {
       j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
     } catch (const Error&) {
     }
-    rethrow_with_journal(e, j);
+    rethrow_with_journal(e, j, kOp);
   }
 }
 
@@ -858,8 +739,8 @@ Journal load_matching(const WslConnection& source, const Connection& target,
     throw Error(ErrorCode::InvalidArgument,
                 "journal " + id + " records a '" + j.kind() + "', not a WSL offline migration",
                 kOp);
-  const std::string& src = param(j, "source_uri");
-  const std::string& dst = param(j, "target_uri");
+  const std::string& src = j.param("source_uri");
+  const std::string& dst = j.param("target_uri");
   if (src != source.uri().raw || dst != target.uri().raw)
     throw Error(ErrorCode::InvalidArgument,
                 "journal " + id + " is a migration from " + escape::terminal_text(src) + " to " +
@@ -1099,8 +980,8 @@ VmInfo WslMigrationOps::resume(const std::string& journal_id, Connection& target
     return journalled(j, [&] {
       const auto c = j.find_step(kCheck);
       if (!c || j.steps()[*c].state != StepState::Done)
-        m.check(VmRef(param(j, "vm")), param(j, "shutdown_first") == "yes",
-                param(j, "remove_source") == "yes");
+        m.check(VmRef(j.param("vm")), j.param("shutdown_first") == "yes",
+                j.param("remove_source") == "yes");
       return m.run();
     });
   });

@@ -12,6 +12,8 @@
 
 namespace hyperctl {
 
+class Error;
+
 enum class StepState { Pending, Running, Done, Failed, Undone };
 
 std::string_view to_string(StepState state);
@@ -42,6 +44,9 @@ class Journal {
   const std::string& id() const { return id_; }
   const std::string& kind() const { return kind_; }
   const std::map<std::string, std::string>& params() const { return params_; }
+  /// One parameter; Error(InvalidArgument) "journal ID is damaged: it has no
+  /// 'KEY'" when absent.
+  const std::string& param(const std::string& key) const;
   const std::vector<JournalStep>& steps() const { return steps_; }
   /// "running", "done", "failed", "rolled-back": free text the owner sets.
   const std::string& status() const { return status_; }
@@ -64,5 +69,15 @@ class Journal {
   std::map<std::string, std::string> params_;
   std::vector<JournalStep> steps_;
 };
+
+/// "offline migration ID interrupted; resume with: hyperctl migrate --resume
+/// ID, or undo with --rollback ID".
+std::string migration_interrupted(const Journal& journal);
+
+/// Throws `e` again with the journal's id and how to go on appended to the
+/// message, and "journal: ID" first in the detail (the CLI reads it there).
+/// `operation` is used when `e` names none.
+[[noreturn]] void rethrow_with_journal(const Error& e, const Journal& journal,
+                                       const std::string& operation);
 
 }  // namespace hyperctl
