@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/background_cli.hpp"
 #include "hyperctl/journal.hpp"
 #include "support.hpp"
 
@@ -193,63 +194,10 @@ class Machine {
   }
 };
 
-/// The hyperctl executable, spawned with argv only; stdout and stderr go to
-/// files. It inherits this process's environment ($HYPERCTL_STATE_DIR too)
-/// and finds the build tree's WSL plugin.
-class Cli {
- public:
+/// The hyperctl executable in the background (tests/common/background_cli.hpp).
+struct Cli : hyperctl_test::BackgroundCli {
   Cli(const std::string& dir, const std::vector<std::string>& args)
-      : out_(dir + "/cli.out"), err_(dir + "/cli.err") {
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e)
-      if (std::string(*e).rfind("HYPERCTL_PLUGIN_PATH=", 0) != 0) env_strings.push_back(*e);
-    env_strings.push_back(std::string("HYPERCTL_PLUGIN_PATH=") + HYPERCTL_TEST_WSL_PLUGIN_DIR);
-    std::vector<char*> envp;
-    for (auto& e : env_strings) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv_strings{HYPERCTL_TEST_CLI};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_strings) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
-      pid_ = -1;
-    }
-  }
-  ~Cli() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      wait();
-    }
-  }
-  Cli(const Cli&) = delete;
-  Cli& operator=(const Cli&) = delete;
-  void kill() {
-    if (pid_ > 0) ::kill(pid_, SIGKILL);
-  }
-  /// Exit status; -signal when killed.
-  int wait() {
-    if (pid_ <= 0) return -1000;
-    int st = 0;
-    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-  }
-  std::string out() const { return slurp(out_); }
-  std::string err() const { return slurp(err_); }
-
- private:
-  std::string out_, err_;
-  pid_t pid_ = -1;
+      : BackgroundCli(HYPERCTL_TEST_CLI, HYPERCTL_TEST_WSL_PLUGIN_DIR, dir, args) {}
 };
 
 /// The journal id named in an error's detail ("journal: ID").
