@@ -4,7 +4,6 @@
 // the peer every test skips with the reason. Journals go to
 // $HYPERCTL_STATE_DIR (a temporary folder when unset).
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include <thread>
 
 #include "../common/background_cli.hpp"
+#include "../common/files.hpp"
 #include "hyperctl/journal.hpp"
 #include "support.hpp"
 
@@ -30,46 +30,14 @@ extern char** environ;
 namespace hyperctl::test {
 namespace {
 
+using hyperctl_test::sha256_file;
+using hyperctl_test::write_random_file;
+
 namespace fs = std::filesystem;
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += d[md[i] >> 4];
-    out += d[md[i] & 15];
-  }
-  return out;
-}
-
-/// A file of `size` bytes of non-zero pseudo-random data.
-void write_data(const std::string& path, std::uint64_t size, unsigned seed) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint64_t> buf(1 << 16);
-  for (std::uint64_t done = 0; done < size;) {
-    for (auto& w : buf) w = rng() | 0x0101010101010101ULL;
-    const auto n = std::min<std::uint64_t>(size - done, buf.size() * 8);
-    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(n));
-    done += n;
-  }
 }
 
 /// The hyperctl executable in the background (tests/common/background_cli.hpp).
@@ -153,11 +121,11 @@ class OfflineMigrationTest : public ::testing::Test {
   void make_vm(std::uint64_t bytes, std::uint64_t second_bytes = 0) {
     const std::string a = name_ + "-a.raw", b = name_ + (second_bytes ? "-b.raw" : "-b.qcow2");
     disks_ = {{a, "raw"}, {b, second_bytes ? "raw" : "qcow2"}};
-    write_data(tmp_ + "/a.raw", bytes, 42);
+    write_random_file(tmp_ + "/a.raw", bytes, 42);
     src_->storage().upload_volume("default", a, tmp_ + "/a.raw", {}, nullptr, {});
     fs::remove(tmp_ + "/a.raw");
     if (second_bytes) {
-      write_data(tmp_ + "/b.raw", second_bytes, 7);
+      write_random_file(tmp_ + "/b.raw", second_bytes, 7);
       src_->storage().upload_volume("default", b, tmp_ + "/b.raw", {}, nullptr, {});
       fs::remove(tmp_ + "/b.raw");
     } else {

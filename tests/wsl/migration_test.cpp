@@ -6,7 +6,6 @@
 // Journals and archives go to a temporary $HYPERCTL_STATE_DIR.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "../common/background_cli.hpp"
+#include "../common/files.hpp"
 #include "hyperctl/journal.hpp"
 #include "support.hpp"
 
@@ -39,6 +39,9 @@ extern char** environ;
 namespace hyperctl::test {
 namespace {
 
+using hyperctl_test::sha256_file;
+using hyperctl_test::write_random_file;
+
 constexpr std::uint64_t kDiskBytes = 3u << 20;
 
 std::string slurp(const std::string& path) {
@@ -46,40 +49,6 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += d[md[i] >> 4];
-    out += d[md[i] & 15];
-  }
-  return out;
-}
-
-void write_random(const std::string& path, std::uint64_t size, unsigned seed) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint64_t> buf(1 << 14);
-  for (std::uint64_t done = 0; done < size;) {
-    for (auto& w : buf) w = rng();
-    const auto n = std::min<std::uint64_t>(size - done, buf.size() * 8);
-    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(n));
-    done += n;
-  }
 }
 
 /// A single-quoted POSIX shell word (for the test wrappers only).
@@ -127,7 +96,7 @@ class Machine {
     const std::string base = dir_ + "/disks/" + std::to_string(doc_["distros"].size());
     fs::create_directories(base);
     const std::string disk = base + (version == 2 ? "/ext4.vhdx" : "/rootfs.img");
-    write_random(disk, kDiskBytes, seed);
+    write_random_file(disk, kDiskBytes, seed);
     char guid[64];
     std::snprintf(guid, sizeof guid, "{%08x-1111-4222-8333-%012x}", seed, 0x444u + seed);
     doc_["distros"].push_back({{"name", name},
