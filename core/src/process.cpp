@@ -166,6 +166,30 @@ bool contains(const std::string& text, std::string_view what) {
   throw Error(ErrorCode::Unreachable, "the ssh connection to " + host + " was lost", op, err);
 }
 
+/// argv joined by spaces for a remote shell that is not POSIX; only words
+/// every shell reads the same way are allowed.
+std::string verbatim_command_line(const Command& command) {
+  const std::string& op = command.operation;
+  if (!command.env.empty())
+    throw Error(ErrorCode::InvalidArgument,
+                "environment variables cannot be passed to a remote shell that is not POSIX", op);
+  std::string line;
+  for (const auto& word : command.argv) {
+    const bool plain = !word.empty() && word.find_first_not_of(
+                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                            "0123456789_.,:/+=@-") == std::string::npos;
+    if (!plain)
+      throw Error(ErrorCode::InvalidArgument,
+                  "cannot pass " + shown(word) +
+                      " on the command line of a remote shell that is not POSIX; such values "
+                      "travel on standard input",
+                  op);
+    if (!line.empty()) line += ' ';
+    line += word;
+  }
+  return line;
+}
+
 }  // namespace
 
 std::string remote_command_line(const std::vector<std::string>& argv,
@@ -212,7 +236,9 @@ std::vector<std::string> Runner::local_argv(const Command& command) const {
   if (t.port != 0) argv.insert(argv.end(), {"-p", std::to_string(t.port)});
   if (!t.user.empty()) argv.insert(argv.end(), {"-l", t.user});
   // "--" ends ssh's options: a host name cannot be taken for one.
-  argv.insert(argv.end(), {"--", t.host, remote_command_line(command.argv, command.env)});
+  argv.insert(argv.end(), {"--", t.host,
+                           t.posix_shell ? remote_command_line(command.argv, command.env)
+                                         : verbatim_command_line(command)});
   return argv;
 }
 
@@ -429,7 +455,9 @@ Result Runner::run(const Command& command) const {
                     std::to_string(command.max_capture_bytes) + " bytes",
                 op);
 
-  if (ssh_) {
+  if (ssh_ && !ssh_->posix_shell) {
+    if (result.exit_code == 255 || result.signal != 0) throw_ssh_failure(*ssh_, result.err, op);
+  } else if (ssh_) {
     // The wrapper's trailer is the last line on standard error; without it
     // ssh (or the connection) failed before the command could finish.
     const auto at = result.err.rfind(std::string("\n") + std::string(kExitMarker));

@@ -566,6 +566,48 @@ TEST_F(Ssh, RemoteExitStatus255IsTheProgramsNotSshs) {
   EXPECT_EQ(r.signal, 0);
 }
 
+TEST_F(Ssh, NonPosixShellGetsThePlainWordsVerbatimAndNothingElse) {
+  // For servers whose shell is cmd.exe or PowerShell: the words go as they
+  // are (this server's sh reads them the same way), data goes on stdin.
+  proc::SshTarget t = target();
+  t.posix_shell = false;
+  const proc::Runner verbatim(t);
+  const proc::Result r = verbatim.run({.argv = {"sh", "-c", "cat", "--", "a=b,c:d/e+f@g-h.i_j"},
+                                       .stdin_data = "über;$(x)'\"\n",
+                                       .timeout = 30s});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "über;$(x)'\"\n");
+  EXPECT_EQ(r.err, "") << "no wrapper trailer without a POSIX shell";
+  const auto argv = verbatim.local_argv({.argv = {"powershell", "-EncodedCommand", "QQB="}});
+  EXPECT_EQ(argv.back(), "powershell -EncodedCommand QQB=");
+
+  for (const std::string bad : {"a b", "it's", "$(id)", "a;b", "a&b", "a|b", "%PATH%", "^", "",
+                                "\"q\"", "ü", "a\nb", "a`b", "<x>"}) {
+    try {
+      verbatim.run({.argv = {"echo", bad}, .timeout = 30s});
+      ADD_FAILURE() << "ran with " << bad;
+    } catch (const hyperctl::Error& e) {
+      EXPECT_EQ(e.code(), hyperctl::ErrorCode::InvalidArgument) << bad;
+    }
+  }
+  try {
+    verbatim.run({.argv = {"true"}, .env = {{"X", "1"}}, .timeout = 30s});
+    ADD_FAILURE() << "ran with variables";
+  } catch (const hyperctl::Error& e) {
+    EXPECT_EQ(e.code(), hyperctl::ErrorCode::InvalidArgument);
+  }
+  // Without the wrapper's trailer, ssh's own failures are still told apart.
+  proc::SshTarget untrusted = t;
+  untrusted.known_hosts = (tmp_ / "empty_known_hosts").string();
+  std::ofstream(untrusted.known_hosts).close();
+  try {
+    proc::Runner(untrusted).run({.argv = {"true"}, .timeout = 30s});
+    ADD_FAILURE() << "an unknown host key was accepted";
+  } catch (const hyperctl::Error& e) {
+    EXPECT_EQ(e.code(), hyperctl::ErrorCode::AuthFailed) << e.what();
+  }
+}
+
 TEST_F(Ssh, RemoteProgramKilledBySignalIsReported) {
   const proc::Result r = runner_.run({.argv = {"sh", "-c", "kill -TERM $$"}, .timeout = 30s});
   EXPECT_EQ(r.exit_code, -1);

@@ -30,6 +30,19 @@ struct SshTarget {
   std::string identity_file;  ///< empty: ssh's defaults (agent, ~/.ssh/id_*)
   std::string known_hosts;    ///< known-hosts file; empty: ssh's defaults
   std::chrono::seconds connect_timeout{10};
+  /// The remote login shell is POSIX (sh, bash...): commands go through the
+  /// wrapper of remote_command_line() (variables, kill on disconnect, the
+  /// exit-status trailer). False, for a server whose shell is not POSIX
+  /// (Windows' OpenSSH runs cmd.exe or PowerShell): the command line is
+  /// argv joined by single spaces, and every word must consist of
+  /// characters no shell there treats specially (letters, digits and
+  /// _ . , : / + = @ -), else run() throws Error(InvalidArgument) without
+  /// running anything; Command::env must be empty. Such commands carry user
+  /// data on standard input. A remote exit status of 255 is then taken for
+  /// ssh's own failure, and what happens to the remote process on a timeout
+  /// or cancel is the server's rule (Windows' OpenSSH ends a session's
+  /// processes with the session).
+  bool posix_shell = true;
 };
 
 /// One command to run.
