@@ -70,7 +70,8 @@ class WslConnection final : public Connection {
   // ---- look-ups (each runs wsl --list --verbose and reg.exe once)
   std::vector<Distro> distros() const;
   /// By id first (GUID, any case, with or without braces), then by exact
-  /// name, then by a name differing only in ASCII case (wsl.exe's rule). Throws Error(NotFound) naming the reference and the URI.
+  /// name, then by a name differing only in ASCII case (wsl.exe's rule).
+  /// Throws Error(NotFound) naming the reference and the URI.
   Distro find(const VmRef& ref, const std::string& op) const;
   /// By name: an exact match, else one that differs only in ASCII case (as
   /// wsl.exe compares names); nullopt when absent.
