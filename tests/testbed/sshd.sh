@@ -13,6 +13,12 @@
 #   host, port, user   where to connect (127.0.0.1, the port, `id -un`)
 #   id_ed25519         the client's private key (authorized), .pub next to it
 #   other_ed25519      a client key that is NOT authorized (negative tests)
+#   forced_ed25519     only when HYPERCTL_SSHD_FORCED_COMMAND is set at start:
+#                      a client key authorized as
+#                      command="<that value>",no-pty (sshd runs the value
+#                      whatever the client asks, the request in
+#                      SSH_ORIGINAL_COMMAND; the value is kept in
+#                      forced_command)
 #   known_hosts        "[127.0.0.1]:PORT ssh-ed25519 ..." for the host key
 #   sshd.pid           the listening sshd (stop kills by it), sshd.log its log
 #   sshd_config, host_ed25519_key, authorized_keys
@@ -20,6 +26,11 @@
 #
 # Each STATE_DIR has its own daemon on its own port: several runs at once do
 # not share anything, so there is no lock.
+#
+# HYPERCTL_SSHD_FORCED_COMMAND: see forced_ed25519 above. It may not hold a
+# double quote, a backslash or a line break (authorized_keys quoting); start
+# fails on one. A start that reuses a running daemon rewrites authorized_keys
+# for the value it is given now.
 #
 # Exit status: 0 fine; 1 failed; 77 the test bed is unavailable here (sshd
 # not installed, the user cannot log in) and this is not CI. With CI=true (or
@@ -125,6 +136,37 @@ Subsystem sftp internal-sftp
 EOF
 }
 
+# authorized_keys: the client key, and the forced-command key when
+# HYPERCTL_SSHD_FORCED_COMMAND is set (made here when missing). sshd reads
+# the file at every login, so this also applies to a running daemon.
+authorize_keys() {
+  forced=${HYPERCTL_SSHD_FORCED_COMMAND:-}
+  case "$forced" in
+    *'"'* | *'\'* | *'
+'*) fail "HYPERCTL_SSHD_FORCED_COMMAND may not hold a double quote, backslash or line break" ;;
+  esac
+  if [ -n "$forced" ]; then
+    if [ ! -s "$state/forced_ed25519.pub" ]; then
+      rm -f "$state/forced_ed25519"
+      ssh-keygen -q -t ed25519 -N '' -C hyperctl-testbed-forced_ed25519 \
+        -f "$state/forced_ed25519" </dev/null ||
+        fail "ssh-keygen could not make $state/forced_ed25519"
+    fi
+    printf '%s\n' "$forced" >"$state/forced_command"
+  else
+    rm -f "$state/forced_ed25519" "$state/forced_ed25519.pub" "$state/forced_command"
+  fi
+  {
+    cat "$state/id_ed25519.pub" || return 1
+    if [ -n "$forced" ]; then
+      printf 'command="%s",no-pty %s\n' "$forced" "$(cut -d' ' -f1,2 "$state/forced_ed25519.pub")"
+    fi
+  } >"$state/authorized_keys.new" &&
+    chmod 0600 "$state/authorized_keys.new" &&
+    mv "$state/authorized_keys.new" "$state/authorized_keys" ||
+    fail "cannot write $state/authorized_keys"
+}
+
 write_env() {
   {
     echo "HYPERCTL_TEST_SSH_HOST=$HOST"
@@ -133,6 +175,9 @@ write_env() {
     echo "HYPERCTL_TEST_SSH_IDENTITY='$state/id_ed25519'"
     echo "HYPERCTL_TEST_SSH_KNOWN_HOSTS='$state/known_hosts'"
     echo "HYPERCTL_TESTBED_SSH_STATE='$state'"
+    if [ -s "$state/forced_command" ]; then
+      echo "HYPERCTL_TEST_SSH_FORCED_IDENTITY='$state/forced_ed25519'"
+    fi
   } >"$state/env"
 }
 
@@ -147,6 +192,8 @@ start() {
     port=$(cat "$state/port" 2>/dev/null)
     user=$(cat "$state/user" 2>/dev/null)
     if [ -n "$port" ] && [ -n "$user" ] && login_check >/dev/null; then
+      authorize_keys
+      write_env
       echo "sshd already running (pid $pid) on $HOST:$port"
       return 0
     fi
@@ -168,13 +215,13 @@ start() {
 
   rm -f "$state/host_ed25519_key" "$state/host_ed25519_key.pub" \
     "$state/id_ed25519" "$state/id_ed25519.pub" \
-    "$state/other_ed25519" "$state/other_ed25519.pub" "$state/sshd.pid" "$state/port"
+    "$state/other_ed25519" "$state/other_ed25519.pub" "$state/sshd.pid" "$state/port" \
+    "$state/forced_ed25519" "$state/forced_ed25519.pub" "$state/forced_command"
   for k in host_ed25519_key id_ed25519 other_ed25519; do
     ssh-keygen -q -t ed25519 -N '' -C "hyperctl-testbed-$k" -f "$state/$k" </dev/null ||
       fail "ssh-keygen could not make $state/$k"
   done
-  cp "$state/id_ed25519.pub" "$state/authorized_keys" || fail "cannot write authorized_keys"
-  chmod 0600 "$state/authorized_keys"
+  authorize_keys
   echo "$HOST" >"$state/host"
   echo "$user" >"$state/user"
 
