@@ -193,6 +193,13 @@ struct PsError {
   throw PsError{std::move(category), std::move(message), std::move(id), std::move(type)};
 }
 
+// What the backend's own scripts raise with Write-Error -Category C -ErrorAction Stop.
+[[noreturn]] void WriteError(std::string category, std::string message) {
+  Throw(std::move(category), std::move(message),
+        "Microsoft.PowerShell.Commands.WriteErrorException",
+        "Microsoft.PowerShell.Commands.WriteErrorException");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Enumerations: each as the reference numbers it (Microsoft.HyperV.PowerShell types).
 
@@ -219,9 +226,10 @@ const EnumTable kControllerType = {{"IDE", 0}, {"SCSI", 1}};
 const EnumTable kSwitchType = {{"Private", 0}, {"Internal", 1}, {"External", 2}};
 const EnumTable kVhdFormat = {{"VHD", 2}, {"VHDX", 3}, {"VHDSet", 4}};
 const EnumTable kVhdType = {{"Fixed", 2}, {"Dynamic", 3}, {"Differencing", 4}};
+// Microsoft.HyperV.PowerShell.SnapshotType as the Hyper-V module defines it (3 and 4 unused).
 const EnumTable kSnapshotType = {{"Standard", 0},     {"Recovery", 1}, {"Planned", 2},
-                                 {"Missing", 3},      {"Replica", 4},  {"AppConsistentReplica", 5},
-                                 {"SyncedReplica", 6}};
+                                 {"Missing", 5},      {"Replica", 6},  {"AppConsistentReplica", 7},
+                                 {"SyncedReplica", 8}};
 
 bool g_enums_as_strings = false;
 
@@ -464,8 +472,24 @@ bool g_depth_truncate = false;
 json VmOut(const json& vm, bool every_field) {
   json out = json::object();
   if (every_field) {
+    // vm.export-config.ps1 keeps every other property: scalars as they are, objects as their
+    // [string] (the type name). The stand-in's own bookkeeping is no Get-VM property.
+    static const std::set<std::string> kInternal = {"Snapshots", "ParentSnapshotId",
+                                                    "NoIntegrationServices"};
     for (const auto& [key, value] : vm.items()) {
-      if (key != "Snapshots") out[key] = value;
+      if (kInternal.count(key) != 0) continue;
+      out[key] = value.is_structured()
+                     ? json(value.is_array() ? "System.Object[]" : "System.Object")
+                     : value;
+    }
+    for (const auto& [key, value] :
+         {std::pair<const char*, json>{"CPUUsage", 0},
+          {"MemoryMinimum", 536870912},
+          {"MemoryMaximum", 1099511627776LL},
+          {"IsClustered", false},
+          {"AutomaticStartAction", g_enums_as_strings ? json("StartIfRunning") : json(3)},
+          {"AutomaticStopAction", g_enums_as_strings ? json("Save") : json(3)}}) {
+      if (!out.contains(key)) out[key] = value;
     }
   }
   for (const std::string& key : kVmFields) out[key] = vm.contains(key) ? vm[key] : json(nullptr);
@@ -499,6 +523,21 @@ bool VhdAttached(const json& state, const std::string& path, std::string* vm_nam
     for (const json& drive : vm.value("HardDrives", json::array())) {
       if (IEquals(Str(drive, "Path"), path)) {
         if (vm_name != nullptr) *vm_name = Str(vm, "Name");
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// A disk a VM that is not Off holds open.
+bool UsedByRunningVm(const json& state, const std::string& path, std::string* name) {
+  for (const json& vm : state["vms"]) {
+    const std::string s = StateName(vm);
+    if (s == "Off") continue;
+    for (const json& drive : vm.value("HardDrives", json::array())) {
+      if (IEquals(Str(drive, "Path"), path)) {
+        *name = Str(vm, "Name");
         return true;
       }
     }
@@ -562,6 +601,7 @@ std::string CmdletOf(const std::string& op) {
       {"migrate.live", "MoveVM"},
       {"migrate.export", "ExportVM"},
       {"migrate.import", "ImportVM"},
+      {"migrate.cleanup", "RemoveItem"},
   };
   const auto it = kCmdlets.find(op);
   return it == kCmdlets.end() ? "" : it->second;
@@ -593,6 +633,7 @@ json* FindVhd(json& state, const std::string& path) {
   return nullptr;
 }
 
+// A cmdlet given a VHD path that does not exist.
 json& RequireVhd(json& state, const std::string& path, const std::string& cmdlet) {
   json* vhd = FindVhd(state, path);
   if (vhd == nullptr) {
@@ -602,12 +643,37 @@ json& RequireVhd(json& state, const std::string& path, const std::string& cmdlet
   return *vhd;
 }
 
+// The volume.* scripts test the path first (Test-Path -LiteralPath -PathType Leaf).
+json& ScriptRequireVhd(json& state, const std::string& path) {
+  json* vhd = FindVhd(state, path);
+  if (vhd == nullptr)
+    WriteError("ObjectNotFound", "The virtual hard disk " + path + " does not exist.");
+  return *vhd;
+}
+
 [[noreturn]] void WrongState(const json& vm, const std::string& cmdlet) {
   Throw("InvalidOperation",
         "'" + Str(vm, "Name") +
-            "' failed to change state. The operation cannot be performed while the object is in "
-            "its current state.",
+            "' failed to change state. The operation cannot be performed while the virtual "
+            "machine is in its current state.",
         "InvalidState,Microsoft.HyperV.PowerShell.Commands." + cmdlet);
+}
+
+// PowerShell's truth of a data field ($d.x in an if): absent, null, false, 0 and "" are false.
+bool Truthy(const json& data, const char* key) {
+  if (!data.is_object() || !data.contains(key)) return false;
+  const json& v = data[key];
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_string()) return !v.get<std::string>().empty();
+  return !v.is_null();
+}
+
+bool SwitchExists(const json& state, const std::string& name) {
+  for (const json& s : state["switches"]) {
+    if (IEquals(Str(s, "Name"), name)) return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,9 +690,11 @@ struct Context {
 json Transition(Context& c, const std::string& cmdlet,
                 const std::function<std::string(json&)>& next) {
   json& vm = FindVm(c.state, c.data, cmdlet);
+  const std::string before = StateName(vm);
   const std::string target = next(vm);
   SetState(vm, target);
-  if (target == "Running" && c.op == "vm.start") vm["UptimeSeconds"] = 0;
+  // A fresh boot (from Off, or a reboot/reset) starts the uptime again; a resume does not.
+  if (before == "Off" || c.op == "vm.reboot" || c.op == "vm.reset") vm["UptimeSeconds"] = 0;
   return {{"vm", VmOut(vm, false)}};
 }
 
@@ -744,11 +812,9 @@ json VmCreate(Context& c) {
           "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.SetVM");
   }
   std::optional<std::string> sw;
-  if (d.contains("switch") && d["switch"].is_string()) {
-    sw = d["switch"].get<std::string>();
-    bool found = false;
-    for (const json& s : c.state["switches"]) found = found || Str(s, "Name") == *sw;
-    if (!found) {
+  if (Truthy(d, "switch")) {
+    sw = DataStr(d, "switch", "NewVM");
+    if (!SwitchExists(c.state, *sw)) {
       Throw("ObjectNotFound",
             "Hyper-V was unable to find a virtual switch with name \"" + *sw + "\".",
             "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.NewVM");
@@ -756,8 +822,8 @@ json VmCreate(Context& c) {
   }
   json drives = json::array();
   const int controller = generation == 2 ? 1 : 0;
-  if (d.contains("new_vhd_path") && d["new_vhd_path"].is_string()) {
-    const std::string path = d["new_vhd_path"];
+  if (Truthy(d, "new_vhd_path")) {
+    const std::string path = DataStr(d, "new_vhd_path", "NewVM");
     const std::int64_t size = DataInt(d, "new_vhd_bytes", "NewVM");
     CheckVhdPath(c.state, path, size, "NewVHD");
     c.state["vhds"].push_back(NewVhdRecord(path, size, true));
@@ -765,22 +831,22 @@ json VmCreate(Context& c) {
                       {"ControllerType", controller},
                       {"ControllerNumber", 0},
                       {"ControllerLocation", 0}});
-  } else if (d.contains("vhd_path") && d["vhd_path"].is_string()) {
-    const std::string path = d["vhd_path"];
+  } else if (Truthy(d, "vhd_path")) {
+    const std::string path = DataStr(d, "vhd_path", "NewVM");
     RequireVhd(c.state, path, "AddVMHardDiskDrive");
     drives.push_back({{"Path", path},
                       {"ControllerType", controller},
                       {"ControllerNumber", 0},
                       {"ControllerLocation", 0}});
   }
-  const std::string base =
-      d.contains("path") && d["path"].is_string()
-          ? JoinPath(d["path"].get<std::string>(), name)
-          : Str(host, "VirtualMachinePath", "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V");
+  const std::string base = Truthy(d, "path") ? JoinPath(DataStr(d, "path", "NewVM"), name)
+                                             : Str(host, "VirtualMachinePath",
+                                                   "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V");
   json vm = {{"Id", NewGuid()},
              {"Name", name},
              {"State", "Off"},
              {"Status", "Operating normally"},
+             {"CreationTime", NowIso()},
              {"ProcessorCount", vcpus},
              {"MemoryAssigned", 0},
              {"MemoryStartup", memory},
@@ -802,21 +868,15 @@ json VmCreate(Context& c) {
   return {{"vm", VmOut(vm, false)}};
 }
 
+// Remove-VM -Force (a running VM is turned off and removed), then Remove-Item of each disk:
+// a missing file or one a running VM holds open fails after the VM is gone, as on Windows.
 json VmDelete(Context& c) {
   json& vm = FindVm(c.state, c.data, "RemoveVM");
   const std::string id = Str(vm, "Id");
-  json deleted = json::array();
-  if (Bool(c.data, "with_storage")) {
+  json files = json::array();
+  if (Truthy(c.data, "with_storage")) {
     for (const json& drive : vm.value("HardDrives", json::array())) {
-      const std::string path = Str(drive, "Path");
-      json& vhds = c.state["vhds"];
-      for (auto it = vhds.begin(); it != vhds.end(); ++it) {
-        if (IEquals(Str(*it, "Path"), path)) {
-          deleted.push_back(path);
-          vhds.erase(it);
-          break;
-        }
-      }
+      if (!Str(drive, "Path").empty()) files.push_back(Str(drive, "Path"));
     }
   }
   json& vms = c.state["vms"];
@@ -826,22 +886,47 @@ json VmDelete(Context& c) {
       break;
     }
   }
-  return {{"deleted_files", deleted}};
+  for (const json& f : files) {
+    const std::string path = f;
+    if (FindVhd(c.state, path) == nullptr) {
+      Throw("ObjectNotFound", "Cannot find path '" + path + "' because it does not exist.",
+            "PathNotFound,Microsoft.PowerShell.Commands.RemoveItemCommand",
+            "System.Management.Automation.ItemNotFoundException");
+    }
+    std::string holder;
+    if (UsedByRunningVm(c.state, path, &holder)) {
+      Throw("WriteError",
+            "Cannot remove item " + path + ": The process cannot access the file '" + path +
+                "' because it is being used by another process.",
+            "RemoveFileSystemItemIOError,Microsoft.PowerShell.Commands.RemoveItemCommand",
+            "System.IO.IOException");
+    }
+    json& vhds = c.state["vhds"];
+    for (auto it = vhds.begin(); it != vhds.end(); ++it) {
+      if (IEquals(Str(*it, "Path"), path)) {
+        vhds.erase(it);
+        break;
+      }
+    }
+  }
+  return {{"deleted_files", files}};
 }
 
 json VmSet(Context& c) {
   json& vm = FindVm(c.state, c.data, "SetVM");
   const bool cpus = c.data.contains("vcpus") && !c.data["vcpus"].is_null();
   const bool memory = c.data.contains("memory_bytes") && !c.data["memory_bytes"].is_null();
-  if ((cpus || memory) && StateName(vm) != "Off") {
+  // The script sets the processors, then the memory: a refused memory leaves the processors set.
+  auto refuse_unless_off = [&](const char* device) {
+    if (StateName(vm) == "Off") return;
     Throw("InvalidOperation",
-          "Failed to modify device '" + std::string(cpus ? "Processor" : "Memory") + "' of '" +
-              Str(vm, "Name") +
+          "Failed to modify device '" + std::string(device) + "' of '" + Str(vm, "Name") +
               "'. The operation cannot be performed while the virtual machine is in its current "
               "state.",
           "InvalidState,Microsoft.HyperV.PowerShell.Commands.SetVM");
-  }
+  };
   if (cpus) {
+    refuse_unless_off("Processor");
     const std::int64_t n = DataInt(c.data, "vcpus", "SetVM");
     const std::int64_t max = Int(c.state["host"], "LogicalProcessorCount", 8);
     if (n < 1 || n > max) {
@@ -853,6 +938,7 @@ json VmSet(Context& c) {
     vm["ProcessorCount"] = n;
   }
   if (memory) {
+    refuse_unless_off("Memory");
     const std::int64_t m = DataInt(c.data, "memory_bytes", "SetVM");
     if (m < (32LL << 20) || m % (2LL << 20) != 0) {
       Throw("InvalidArgument",
@@ -872,25 +958,20 @@ json& Snapshots(json& vm) {
   return vm["Snapshots"];
 }
 
-// The newest checkpoint of that exact name (Hyper-V allows duplicate names).
-json* FindSnapshot(json& vm, const std::string& name) {
-  json* found = nullptr;
-  for (json& s : Snapshots(vm)) {
-    if (Str(s, "Name") == name) found = &s;
-  }
-  return found;
-}
-
+// The scripts pick the checkpoint with Where-Object { $_.Name -eq $d.name }: PowerShell's -eq
+// ignores case, and anything but exactly one match is an error (Hyper-V allows duplicate names).
 json& RequireSnapshot(json& vm, const json& data, const std::string& cmdlet) {
   const std::string name = DataStr(data, "name", cmdlet);
-  json* snap = FindSnapshot(vm, name);
-  if (snap == nullptr) {
-    Throw("ObjectNotFound",
-          "Hyper-V was unable to find a checkpoint named \"" + name +
-              "\" for the virtual machine \"" + Str(vm, "Name") + "\".",
-          "InvalidParameter,Microsoft.HyperV.PowerShell.Commands." + cmdlet);
+  json* found = nullptr;
+  int matches = 0;
+  for (json& s : Snapshots(vm)) {
+    if (IEquals(Str(s, "Name"), name)) {
+      found = &s;
+      ++matches;
+    }
   }
-  return *snap;
+  if (matches != 1) WriteError("ObjectNotFound", "no single checkpoint of that name");
+  return *found;
 }
 
 json SnapshotList(Context& c) {
@@ -1045,23 +1126,32 @@ json VolumeList(Context& c) {
 
 json VolumeGet(Context& c) {
   const std::string path = DataStr(c.data, "path", "GetVHD");
-  return {{"volume", VhdOut(c.state, RequireVhd(c.state, path, "GetVHD"))}};
+  return {{"volume", VhdOut(c.state, ScriptRequireVhd(c.state, path))}};
 }
 
 json VolumeCreate(Context& c) {
   const std::string path = DataStr(c.data, "path", "NewVHD");
+  if (FindVhd(c.state, path) != nullptr) {
+    WriteError("ResourceExists", "The file " + path + " already exists.");
+  }
   const std::int64_t size = DataInt(c.data, "size_bytes", "NewVHD");
+  if (!FolderExists(c.state, ParentOf(path))) {
+    Throw("ObjectNotFound",
+          "Failed to create the virtual hard disk. The system cannot find the path specified.",
+          "ObjectNotFound,Microsoft.Vhd.PowerShell.Cmdlets.NewVHD");
+  }
   CheckVhdPath(c.state, path, size, "NewVHD");
-  const bool dynamic = !c.data.contains("dynamic") || Bool(c.data, "dynamic");
-  json vhd = NewVhdRecord(path, size, dynamic);
+  json vhd = NewVhdRecord(path, size, Truthy(c.data, "dynamic"));
   c.state["vhds"].push_back(vhd);
   return {{"volume", VhdOut(c.state, vhd)}};
 }
 
+// Resize-VHD: only VHDX shrinks, never below what the data on it needs (FileSize stands for
+// that), and not while a running VM holds it on an IDE controller.
 json VolumeResize(Context& c) {
   const std::string path = DataStr(c.data, "path", "ResizeVHD");
+  json& vhd = ScriptRequireVhd(c.state, path);
   const std::int64_t size = DataInt(c.data, "size_bytes", "ResizeVHD");
-  json& vhd = RequireVhd(c.state, path, "ResizeVHD");
   const std::int64_t current = Int(vhd, "Size");
   const bool vhdx = EnumName(kVhdFormat, vhd.value("VhdFormat", json("VHDX"))) == "VHDX";
   if (size <= 0 || size % 512 != 0) {
@@ -1075,7 +1165,7 @@ json VolumeResize(Context& c) {
           "InvalidParameter,Microsoft.Vhd.PowerShell.Cmdlets.ResizeVHD");
   }
   const std::int64_t used = Int(vhd, "FileSize");
-  if (size < used) {
+  if (size < current && size < used) {
     Throw("InvalidArgument",
           "Failed to resize the virtual disk '" + path + "': the requested size " +
               std::to_string(size) + " is smaller than the minimum size " + std::to_string(used) +
@@ -1089,28 +1179,18 @@ json VolumeResize(Context& c) {
   return {{"volume", VhdOut(c.state, vhd)}};
 }
 
-bool UsedByRunningVm(const json& state, const std::string& path, std::string* name) {
-  for (const json& vm : state["vms"]) {
-    const std::string s = StateName(vm);
-    if (s == "Off") continue;
-    for (const json& drive : vm.value("HardDrives", json::array())) {
-      if (IEquals(Str(drive, "Path"), path)) {
-        *name = Str(vm, "Name");
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
 json VolumeConvert(Context& c) {
   const std::string path = DataStr(c.data, "path", "ConvertVHD");
   const std::string destination = DataStr(c.data, "destination", "ConvertVHD");
-  const json source = RequireVhd(c.state, path, "ConvertVHD");
+  const json source = ScriptRequireVhd(c.state, path);
+  if (FindVhd(c.state, destination) != nullptr) {
+    WriteError("ResourceExists", "The file " + destination + " already exists.");
+  }
   std::string user;
   if (UsedByRunningVm(c.state, path, &user)) {
     Throw("InvalidOperation",
-          "The virtual hard disk '" + path + "' is in use by the virtual machine '" + user + "'.",
+          "The process cannot access the file '" + path +
+              "' because it is being used by another process.",
           "InvalidState,Microsoft.Vhd.PowerShell.Cmdlets.ConvertVHD");
   }
   const std::int64_t size = Int(source, "Size");
@@ -1124,19 +1204,23 @@ json VolumeConvert(Context& c) {
   return {{"volume", VhdOut(c.state, vhd)}};
 }
 
+// volume.delete.ps1 refuses a disk any VM (running or not) names, listing those VMs.
 json VolumeDelete(Context& c) {
   const std::string path = DataStr(c.data, "path", "RemoveItem");
-  if (FindVhd(c.state, path) == nullptr) {
-    Throw("ObjectNotFound", "Cannot find path '" + path + "' because it does not exist.",
-          "PathNotFound,Microsoft.PowerShell.Commands.RemoveItemCommand",
-          "System.Management.Automation.ItemNotFoundException");
+  json& vhd = ScriptRequireVhd(c.state, path);
+  const std::string full = Str(vhd, "Path");
+  std::string users;
+  for (const json& vm : c.state["vms"]) {
+    for (const json& drive : vm.value("HardDrives", json::array())) {
+      if (IEquals(Str(drive, "Path"), full)) {
+        users += (users.empty() ? "" : ", ") + Str(vm, "Name");
+        break;
+      }
+    }
   }
-  std::string vm_name;
-  if (VhdAttached(c.state, path, &vm_name)) {
-    Throw("InvalidOperation",
-          "The virtual hard disk '" + path + "' is attached to the virtual machine '" + vm_name +
-              "'.",
-          "VhdAttached", "System.InvalidOperationException");
+  if (!users.empty()) {
+    WriteError("InvalidOperation",
+               "The virtual hard disk " + full + " is in use by " + users + ".");
   }
   json& vhds = c.state["vhds"];
   for (auto it = vhds.begin(); it != vhds.end(); ++it) {
@@ -1214,9 +1298,7 @@ json Incompatibilities(const json& state, const json& vm, const json& peer) {
   for (const json& nic : vm.value("NetworkAdapters", json::array())) {
     if (!nic.is_object() || !nic.contains("SwitchName") || !nic["SwitchName"].is_string()) continue;
     const std::string sw = nic["SwitchName"];
-    bool found = false;
-    for (const json& s : peer["switches"]) found = found || Str(s, "Name") == sw;
-    if (!found) {
+    if (!SwitchExists(peer, sw)) {
       out.push_back(
           {{"Message", "Could not find Ethernet switch '" + sw + "'."}, {"MessageId", 33012}});
     }
@@ -1232,15 +1314,37 @@ json Incompatibilities(const json& state, const json& vm, const json& peer) {
   return out;
 }
 
+// Move-VM and Compare-VM take -IncludeStorage together with -DestinationStoragePath.
+std::string StoragePath(const json& data, const std::string& cmdlet) {
+  const std::string path =
+      Truthy(data, "destination_path") ? DataStr(data, "destination_path", cmdlet) : std::string();
+  if (Truthy(data, "include_storage") && path.empty()) {
+    Throw("InvalidArgument",
+          "Parameter set cannot be resolved using the specified named parameters: "
+          "-IncludeStorage needs -DestinationStoragePath.",
+          "AmbiguousParameterSet,Microsoft.HyperV.PowerShell.Commands." + cmdlet,
+          "System.Management.Automation.ParameterBindingException");
+  }
+  return path;
+}
+
+// The peer's state directory; an unknown peer, or one without a state, cannot be reached.
+fs::path ReachPeer(const json& state, const std::string& destination, const std::string& cmdlet) {
+  const auto dir = PeerDir(state, destination);
+  std::error_code ec;
+  if (!dir || !fs::is_regular_file(*dir / "state.json", ec)) Unreachable(destination, cmdlet);
+  return *dir;
+}
+
 json MigrateCheck(Context& c) {
   json& vm = FindVm(c.state, c.data, "CompareVM");
   const std::string destination = DataStr(c.data, "destination", "CompareVM");
-  const auto dir = PeerDir(c.state, destination);
-  if (!dir) Unreachable(destination, "CompareVM");
-  StateFile peer_file(*dir);
-  if (fs::equivalent(*dir, c.file.dir())) {
+  StoragePath(c.data, "CompareVM");
+  const fs::path dir = ReachPeer(c.state, destination, "CompareVM");
+  if (fs::equivalent(dir, c.file.dir())) {
     return {{"incompatibilities", Incompatibilities(c.state, vm, c.state)}};
   }
+  StateFile peer_file(dir);
   peer_file.Lock();
   const json peer = peer_file.Load();
   return {{"incompatibilities", Incompatibilities(c.state, vm, peer)}};
@@ -1249,26 +1353,18 @@ json MigrateCheck(Context& c) {
 json MigrateLive(Context& c) {
   json& vm = FindVm(c.state, c.data, "MoveVM");
   const std::string destination = DataStr(c.data, "destination", "MoveVM");
-  const auto dir = PeerDir(c.state, destination);
-  if (!dir) Unreachable(destination, "MoveVM");
-  if (fs::equivalent(*dir, c.file.dir())) {
-    Throw("InvalidArgument", "The destination host is the source host.",
+  const std::string dest_path = StoragePath(c.data, "MoveVM");
+  const bool storage = Truthy(c.data, "include_storage");
+  const fs::path dir = ReachPeer(c.state, destination, "MoveVM");
+  if (fs::equivalent(dir, c.file.dir())) {
+    Throw("InvalidArgument",
+          "The virtual machine migration operation failed: the source and the destination "
+          "host are the same.",
           "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.MoveVM");
   }
-  const bool storage = Bool(c.data, "include_storage");
-  std::string dest_path;
-  if (c.data.contains("destination_path") && c.data["destination_path"].is_string()) {
-    dest_path = c.data["destination_path"];
-  }
-  if (storage && dest_path.empty()) {
-    Throw("InvalidArgument",
-          "Parameter set cannot be resolved: -IncludeStorage needs -DestinationStoragePath.",
-          "AmbiguousParameterSet,Microsoft.HyperV.PowerShell.Commands.MoveVM",
-          "System.Management.Automation.ParameterBindingException");
-  }
-  // The caller holds this host's lock; the peer's is taken second. Two hosts migrating to each
-  // other at once could deadlock; tests do not do that.
-  StateFile peer_file(*dir);
+  // This host's lock is held; the peer's is taken second. Two hosts migrating to each other at
+  // the same moment could deadlock; the tests do not do that.
+  StateFile peer_file(dir);
   peer_file.Lock();
   json peer = peer_file.Load();
   const json problems = Incompatibilities(c.state, vm, peer);
@@ -1312,8 +1408,11 @@ json MigrateLive(Context& c) {
   return json::object();
 }
 
+// Windows file-name rules: Export-VM names the folder after the VM.
 bool ValidFileName(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
+  if (name.empty() || name == "." || name == ".." || name.back() == ' ' || name.back() == '.') {
+    return false;
+  }
   for (const char ch : name) {
     const auto u = static_cast<unsigned char>(ch);
     if (u < 0x20 || std::string_view("\\/:*?\"<>|").find(ch) != std::string_view::npos) {
@@ -1323,6 +1422,14 @@ bool ValidFileName(const std::string& name) {
   return true;
 }
 
+std::string Upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  return s;
+}
+
+// Export-VM -Path P: P/<Name>/Virtual Machines/<ID>.vmcx and P/<Name>/Virtual Hard Disks/<disk>,
+// as real files (the vmcx holds the VM record, each disk its VHD record, both as JSON).
 json MigrateExport(Context& c) {
   json& vm = FindVm(c.state, c.data, "ExportVM");
   const std::string path = DataStr(c.data, "path", "ExportVM");
@@ -1333,38 +1440,38 @@ json MigrateExport(Context& c) {
               "': the name contains characters not allowed in a file name.",
           "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.ExportVM");
   }
-  std::error_code ec;
-  if (!fs::is_directory(path, ec)) {
-    Throw("ObjectNotFound", "Cannot find path '" + path + "' because it does not exist.",
-          "PathNotFound,Microsoft.HyperV.PowerShell.Commands.ExportVM",
-          "System.Management.Automation.ItemNotFoundException");
-  }
   const fs::path root = fs::path(path) / name;
+  std::error_code ec;
   if (fs::exists(root / "Virtual Machines", ec)) {
     Throw("ResourceExists",
           "Failed to export '" + name + "': the folder '" + root.string() + "' already exists.",
           "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ExportVM");
   }
-  fs::create_directories(root / "Virtual Machines");
-  fs::create_directories(root / "Virtual Hard Disks");
+  fs::create_directories(root / "Virtual Machines", ec);
+  if (!ec) fs::create_directories(root / "Virtual Hard Disks", ec);
+  if (ec) {
+    Throw("PermissionDenied",
+          "Failed to create the export folder '" + root.string() + "': " + ec.message() + ".",
+          "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ExportVM");
+  }
   json exported = vm;
   for (json& drive : exported["HardDrives"]) {
     const std::string old_path = Str(drive, "Path");
     const fs::path copy = root / "Virtual Hard Disks" / BaseName(old_path);
-    json record = NewVhdRecord(old_path, 0, true);
-    if (json* vhd = FindVhd(c.state, old_path)) record = *vhd;
+    json record = RequireVhd(c.state, old_path, "ExportVM");
     record["Path"] = copy.string();
     std::ofstream(copy, std::ios::binary) << record.dump(1) << "\n";
     drive["Path"] = copy.string();
   }
-  const fs::path vmcx = root / "Virtual Machines" / (NormGuid(Str(vm, "Id")) + ".vmcx");
-  {
-    std::ofstream out(vmcx, std::ios::binary);
-    out << exported.dump(1) << "\n";
-  }
+  const fs::path vmcx = root / "Virtual Machines" / (Upper(NormGuid(Str(vm, "Id"))) + ".vmcx");
+  std::ofstream(vmcx, std::ios::binary) << exported.dump(1) << "\n";
   return {{"vmcx", vmcx.string()}};
 }
 
+// Compare-VM -Copy -GenerateNewId then Import-VM: a new Id, the disks copied to vhd_destination
+// (from the exported files, or this host's records when the vmcx names disks it knows), the VM's
+// files under vm_path. Export-VM captures a running VM's saved state by default, so a VM that
+// was running, paused or saved comes back Saved.
 json MigrateImport(Context& c) {
   const std::string vmcx = DataStr(c.data, "vmcx", "CompareVM");
   const std::string vhd_destination = DataStr(c.data, "vhd_destination", "CompareVM");
@@ -1380,16 +1487,16 @@ json MigrateImport(Context& c) {
     Throw("InvalidArgument", "The file '" + vmcx + "' is not a virtual machine configuration.",
           "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.CompareVM");
   }
+  std::string problems;
   for (const json& nic : vm.value("NetworkAdapters", json::array())) {
     if (!nic.is_object() || !nic.contains("SwitchName") || !nic["SwitchName"].is_string()) continue;
-    bool found = false;
-    for (const json& s : c.state["switches"]) found = found || Str(s, "Name") == nic["SwitchName"];
-    if (!found) {
-      Throw("InvalidOperation",
-            "The virtual machine cannot be imported: Could not find Ethernet switch '" +
-                nic["SwitchName"].get<std::string>() + "'.",
-            "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ImportVM");
+    if (!SwitchExists(c.state, nic["SwitchName"])) {
+      problems += (problems.empty() ? "" : "; ") + std::string("Could not find Ethernet switch '") +
+                  nic["SwitchName"].get<std::string>() + "'.";
     }
+  }
+  if (!problems.empty()) {
+    WriteError("InvalidOperation", "The virtual machine cannot be imported: " + problems);
   }
   json new_vhds = json::array();
   for (json& drive : vm["HardDrives"]) {
@@ -1414,10 +1521,11 @@ json MigrateImport(Context& c) {
     drive["Path"] = dst;
   }
   for (const json& r : new_vhds) c.state["vhds"].push_back(r);
+  const std::string was = StateName(vm);
   vm["Id"] = NewGuid();
   vm["Path"] = vm_path;
   vm["ComputerName"] = Str(c.state["host"], "ComputerName", "HV01");
-  SetState(vm, "Off");
+  SetState(vm, was == "Running" || was == "Paused" || was == "Saved" ? "Saved" : "Off");
   std::map<std::string, std::string> renamed;
   for (json& s : Snapshots(vm)) {
     const std::string fresh = NewGuid();
@@ -1434,6 +1542,31 @@ json MigrateImport(Context& c) {
   }
   c.state["vms"].push_back(vm);
   return {{"vm", VmOut(vm, false)}};
+}
+
+// migrate.cleanup.ps1: Remove-Item -Recurse of a real folder when it exists. The stand-in only
+// deletes a folder named hyperctl-* (what the backend makes), so a wrong path cannot wipe a
+// test machine; anything else is refused as InvalidArgument.
+json MigrateCleanup(Context& c) {
+  const std::string path = DataStr(c.data, "path", "RemoveItem");
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return json::object();
+  const std::string base = BaseName(path);
+  if (base.rfind("hyperctl-", 0) != 0 || !fs::path(path).is_absolute()) {
+    Throw("InvalidArgument",
+          "fake-pwsh refuses to remove '" + path +
+              "': not an absolute path to a hyperctl-* "
+              "folder.",
+          "FakeRefused,Microsoft.PowerShell.Commands.RemoveItemCommand",
+          "System.ArgumentException");
+  }
+  fs::remove_all(path, ec);
+  if (ec) {
+    Throw("WriteError", "Cannot remove item " + path + ": " + ec.message() + ".",
+          "RemoveFileSystemItemIOError,Microsoft.PowerShell.Commands.RemoveItemCommand",
+          "System.IO.IOException");
+  }
+  return json::object();
 }
 
 using Handler = json (*)(Context&);
@@ -1471,6 +1604,7 @@ const std::map<std::string, Handler>& Handlers() {
       {"migrate.live", MigrateLive},
       {"migrate.export", MigrateExport},
       {"migrate.import", MigrateImport},
+      {"migrate.cleanup", MigrateCleanup},
   };
   return kHandlers;
 }
@@ -1725,13 +1859,15 @@ int Run(const std::vector<std::string>& args) {
     }
     Context context{state, data, op, file};
     json result = handler->second(context);
-    file.Save(state);
     doc = {{"ok", true}, {"result", result}};
   } catch (const PsError& e) {
     doc = {{"ok", false},
            {"error",
             {{"message", e.message}, {"category", e.category}, {"id", e.id}, {"type", e.type}}}};
   }
+  // What a script did before it failed stays done, as on Windows (vm.delete's Remove-VM before a
+  // failing Remove-Item; vm.set's processors before a refused memory).
+  file.Save(state);
   PrintFrame(doc);
   return 0;
 }
