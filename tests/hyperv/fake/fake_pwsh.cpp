@@ -788,6 +788,13 @@ json VmCreate(Context& c) {
   const json& d = c.data;
   json& host = c.state["host"];
   const std::string name = DataStr(d, "name", "NewVM");
+  if (name.empty()) {
+    Throw("InvalidData",
+          "Cannot validate argument on parameter 'Name'. The argument is null or empty. Provide "
+          "an argument that is not null or empty, and then try the command again.",
+          "ParameterArgumentValidationError,Microsoft.HyperV.PowerShell.Commands.NewVM",
+          "System.Management.Automation.ParameterBindingValidationException");
+  }
   const std::int64_t generation = DataInt(d, "generation", "NewVM");
   const std::int64_t memory = DataInt(d, "memory_bytes", "NewVM");
   const std::int64_t vcpus = DataInt(d, "vcpus", "NewVM");
@@ -996,6 +1003,8 @@ json SnapshotCreate(Context& c) {
                {"SnapshotType", "Standard"},
                {"Captured",
                 {{"State", StateName(vm)},
+                 {"CheckpointType",
+                  EnumName(kCheckpointType, vm.value("CheckpointType", json("Production")))},
                  {"ProcessorCount", vm.value("ProcessorCount", json(1))},
                  {"MemoryStartup", vm.value("MemoryStartup", json(1073741824))}}}};
   Snapshots(vm).push_back(snap);
@@ -1012,7 +1021,8 @@ json SnapshotRevert(Context& c) {
   // checkpoints (and those of a VM that was off) leave it Off.
   const std::string was = Str(captured, "State", "Off");
   const bool production =
-      EnumName(kCheckpointType, vm.value("CheckpointType", json("Production"))) != "Standard";
+      Str(captured, "CheckpointType",
+          EnumName(kCheckpointType, vm.value("CheckpointType", json("Production")))) != "Standard";
   SetState(
       vm, !production && (was == "Running" || was == "Paused" || was == "Saved") ? "Saved" : "Off");
   if (captured.contains("ProcessorCount")) vm["ProcessorCount"] = captured["ProcessorCount"];
@@ -1724,8 +1734,8 @@ std::vector<std::string> SplitSpaces(const std::string& s) {
   return out;
 }
 
+// The source tree's scripts, read at run time: the very files the plugin embeds.
 fs::path ScriptsDir() {
-  if (const char* dir = std::getenv("FAKE_PWSH_SCRIPTS_DIR")) return dir;
   return HYPERV_SCRIPTS_DIR;
 }
 

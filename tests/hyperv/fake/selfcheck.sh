@@ -154,6 +154,22 @@ run snapshot.delete "{\"id\": \"$ID1\", \"name\": \"S1\", \"with_children\": tru
 run snapshot.list "{\"id\": \"$ID1\"}"
 expect "with children (names compare without case)" "$(q '(.result.snapshots | length), .result.current')" \
   $'0\nnull'
+run snapshot.create "{\"id\": \"$ID1\", \"name\": \"r1\"}"
+run snapshot.create "{\"id\": \"$ID1\", \"name\": \"R1\"}"
+run vm.poweroff "{\"id\": \"$ID1\"}"
+run snapshot.revert "{\"id\": \"$ID1\", \"name\": \"r1\"}"
+expect "two names equal to -eq" "$(q '.error.message')" "no single checkpoint of that name"
+run snapshot.delete "{\"id\": \"$ID1\", \"name\": \"R1\", \"with_children\": false}"
+expect "nor deleted" "$(q '.error.category')" "ObjectNotFound"
+run snapshot.create "{\"id\": \"$ID1\", \"name\": \"o1\"}"
+run snapshot.revert "{\"id\": \"$ID1\", \"name\": \"o1\"}"
+run vm.get "{\"id\": \"$ID1\"}"
+expect "a Standard checkpoint of an off VM reverts to Off" "$(q '.result.vm.State')" "3"
+run vm.start "{\"id\": \"$ID1\"}"
+run snapshot.create "{\"id\": \"$ID1\", \"name\": \"o2\"}"
+run snapshot.revert "{\"id\": \"$ID1\", \"name\": \"o2\"}"
+run vm.get "{\"id\": \"$ID1\"}"
+expect "a Standard checkpoint of a running VM reverts to Saved" "$(q '.result.vm.State')" "6"
 run snapshot.revert "{\"id\": \"$ID1\", \"name\": \"gone\"}"
 expect "revert to a missing checkpoint" "$(q '.error.category')" "ObjectNotFound"
 
