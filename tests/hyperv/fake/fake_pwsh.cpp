@@ -1450,6 +1450,13 @@ json MigrateExport(Context& c) {
               "': the name contains characters not allowed in a file name.",
           "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.ExportVM");
   }
+  if (path.empty() || path.front() != '/') {
+    // The export goes to a real folder; a Windows-style path would become a folder named
+    // "C:\..." in the test's working directory.
+    Throw("InvalidArgument",
+          "fake-pwsh exports to real folders only: '" + path + "' is not an absolute path.",
+          "FakeRefused,Microsoft.HyperV.PowerShell.Commands.ExportVM", "System.ArgumentException");
+  }
   const fs::path root = fs::path(path) / name;
   std::error_code ec;
   if (fs::exists(root / "Virtual Machines", ec)) {
