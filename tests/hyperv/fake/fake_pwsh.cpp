@@ -984,7 +984,7 @@ json& RequireSnapshot(json& vm, const json& data, const std::string& cmdlet) {
 json SnapshotList(Context& c) {
   json& vm = FindVm(c.state, c.data, "GetVMSnapshot");
   json list = json::array();
-  for (const json& s : Snapshots(vm)) list.push_back(SnapshotOut(s));
+  for (const json& s : vm.value("Snapshots", json::array())) list.push_back(SnapshotOut(s));
   return {{"snapshots", list}, {"current", vm.value("ParentSnapshotName", json(nullptr))}};
 }
 
@@ -1561,23 +1561,25 @@ json MigrateImport(Context& c) {
   return {{"vm", VmOut(vm, false)}};
 }
 
-// migrate.cleanup.ps1: Remove-Item -Recurse of a real folder when it exists. The stand-in only
-// deletes a folder named hyperctl-* (what the backend makes), so a wrong path cannot wipe a
-// test machine; anything else is refused as InvalidArgument.
+// migrate.cleanup.ps1: Remove-Item -Recurse of a real folder when it exists. So that a wrong path
+// cannot wipe the test machine, the stand-in only deletes an absolute path that looks like an
+// export (it holds a "Virtual Machines" folder) or is named hyperctl-*; anything else is refused
+// as InvalidArgument.
 json MigrateCleanup(Context& c) {
   const std::string path = DataStr(c.data, "path", "RemoveItem");
   std::error_code ec;
   if (!fs::exists(path, ec)) return json::object();
-  const std::string base = BaseName(path);
-  if (base.rfind("hyperctl-", 0) != 0 || !fs::path(path).is_absolute()) {
+  const fs::path folder(path);
+  const bool looks_made = BaseName(path).rfind("hyperctl-", 0) == 0 ||
+                          fs::is_directory(folder / "Virtual Machines", ec);
+  if (!folder.is_absolute() || folder == folder.root_path() || !looks_made) {
     Throw("InvalidArgument",
           "fake-pwsh refuses to remove '" + path +
-              "': not an absolute path to a hyperctl-* "
-              "folder.",
+              "': not an absolute path to an export folder or a hyperctl-* folder.",
           "FakeRefused,Microsoft.PowerShell.Commands.RemoveItemCommand",
           "System.ArgumentException");
   }
-  fs::remove_all(path, ec);
+  fs::remove_all(folder, ec);
   if (ec) {
     Throw("WriteError", "Cannot remove item " + path + ": " + ec.message() + ".",
           "RemoveFileSystemItemIOError,Microsoft.PowerShell.Commands.RemoveItemCommand",
@@ -1869,6 +1871,7 @@ int Run(const std::vector<std::string>& args) {
   StateFile file{fs::path(state_dir)};
   file.Lock();
   json state = file.Load();
+  const json loaded = state;
   try {
     if (handler == Handlers().end()) {
       Throw("NotImplemented", "fake-pwsh does not emulate " + op + ".", "NotImplemented",
@@ -1883,8 +1886,9 @@ int Run(const std::vector<std::string>& args) {
             {{"message", e.message}, {"category", e.category}, {"id", e.id}, {"type", e.type}}}};
   }
   // What a script did before it failed stays done, as on Windows (vm.delete's Remove-VM before a
-  // failing Remove-Item; vm.set's processors before a refused memory).
-  file.Save(state);
+  // failing Remove-Item; vm.set's processors before a refused memory). A run that changed nothing
+  // leaves the file as the test wrote it.
+  if (state != loaded) file.Save(state);
   PrintFrame(doc);
   return 0;
 }

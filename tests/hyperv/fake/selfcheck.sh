@@ -220,6 +220,13 @@ run migrate.cleanup "{\"path\": \"$WORK/hyperctl-j1\"}"
 [[ ! -e "$WORK/hyperctl-j1" ]] || fail "migrate.cleanup removes the folder"
 run migrate.cleanup "{\"path\": \"$WORK/export\"}"
 expect "migrate.cleanup refuses other folders" "$(q '.error.category')" "InvalidArgument"
+run migrate.cleanup "{\"path\": \"$WORK/export/web\"}"
+[[ ! -e "$WORK/export/web" ]] || fail "migrate.cleanup removes an export folder"
+cp "$WORK/hv01/state.json" "$WORK/before.json"
+run snapshot.list "{\"id\": \"$ID2\"}"
+run vm.resume "{\"id\": \"$ID2\"}"
+expect "vm.resume of an off VM" "$(q '.error.category')" "InvalidOperation"
+cmp -s "$WORK/before.json" "$WORK/hv01/state.json" || fail "a run that changes nothing rewrites the state"
 
 # --- knobs
 FAKE_PWSH_FAIL='vm.start|PermissionDenied|You do not have the required permission to complete this task.' \
