@@ -114,25 +114,39 @@ VmInfo HypervVmOps::create(const VmSpec& spec) {
                     "only a hard disk can be given when creating a Hyper-V VM, not a " +
                         escape::terminal_text(disk.device),
                     op);
-      if (!disk.volume.empty() || !disk.pool.empty())
-        throw Error(ErrorCode::InvalidArgument,
-                    "give the disk as a size (a new VHDX) or a path (an existing VHD/VHDX)", op);
       if (!disk.path.empty()) {
         data["vhd_path"] = disk.path;
-      } else if (disk.size_bytes > 0) {
-        if (!file_name_ok(spec.name))
-          throw Error(ErrorCode::InvalidArgument,
-                      "the VM name " + quoted(spec.name) +
-                          " cannot name its new disk file (\\ / : * ? \" < > | are not allowed)",
-                      op);
-        if (!disk.format.empty() && disk.format != "vhdx")
-          throw Error(ErrorCode::InvalidArgument,
-                      "a new Hyper-V disk is a vhdx, not " + quoted(disk.format), op);
+      } else if (!disk.volume.empty() || disk.size_bytes > 0) {
+        // A pool is a host folder: "vhd" (the default) or "vm".
         const auto host = c_.ps().run("host.info", nlohmann::json::object());
-        const std::string folder =
-            text_field(host.value("host", nlohmann::json::object()), "VirtualHardDiskPath");
-        data["new_vhd_path"] = windows_join(folder, spec.name + ".vhdx");
-        data["new_vhd_bytes"] = disk.size_bytes;
+        const auto record = host.value("host", nlohmann::json::object());
+        std::string folder;
+        if (disk.pool.empty() || disk.pool == "vhd")
+          folder = text_field(record, "VirtualHardDiskPath");
+        else if (disk.pool == "vm")
+          folder = text_field(record, "VirtualMachinePath");
+        else
+          throw Error(ErrorCode::NotFound,
+                      "no pool " + quoted(disk.pool) + " on " +
+                          escape::terminal_text(c_.host_name()) + " (pools: vhd, vm)",
+                      op);
+        if (!disk.volume.empty()) {
+          if (!file_name_ok(disk.volume))
+            throw Error(ErrorCode::InvalidArgument,
+                        "a volume is a file name in its pool, not " + quoted(disk.volume), op);
+          data["vhd_path"] = windows_join(folder, disk.volume);
+        } else {
+          if (!file_name_ok(spec.name))
+            throw Error(ErrorCode::InvalidArgument,
+                        "the VM name " + quoted(spec.name) +
+                            " cannot name its new disk file (\\ / : * ? \" < > | are not allowed)",
+                        op);
+          if (!disk.format.empty() && disk.format != "vhdx")
+            throw Error(ErrorCode::InvalidArgument,
+                        "a new Hyper-V disk is a vhdx, not " + quoted(disk.format), op);
+          data["new_vhd_path"] = windows_join(folder, spec.name + ".vhdx");
+          data["new_vhd_bytes"] = disk.size_bytes;
+        }
       } else {
         throw Error(ErrorCode::InvalidArgument, "a disk needs a size or a path", op);
       }

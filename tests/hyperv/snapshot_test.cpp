@@ -1,0 +1,149 @@
+// Checkpoints (the core's snapshots) of the Hyper-V backend against fake-pwsh.
+#include "support.hpp"
+
+namespace hyperctl::test {
+namespace {
+
+class HvSnapshot : public HvFake {
+ protected:
+  /// A checkpoint record for the stand-in's state.
+  static json checkpoint(int n, const std::string& name, const json& parent,
+                         const std::string& created) {
+    return {{"Id", guid_for(n, 7)},
+            {"Name", name},
+            {"ParentSnapshotName", parent},
+            {"CreationTime", created},
+            {"SnapshotType", 0}};
+  }
+
+  /// VM "web" (off) with the tree base -> {a -> a1, b}, current a1, listed
+  /// children first to check the ordering is ours.
+  std::string add_tree() {
+    const std::string id = add_vm("web", 3);
+    auto& vm = state_["vms"].back();
+    vm["Snapshots"] = {checkpoint(4, "a1", "a", "2026-11-20T10:03:00.0000000Z"),
+                       checkpoint(3, "b", "base", "2026-11-20T10:02:00.0000000Z"),
+                       checkpoint(2, "a", "base", "2026-11-20T10:01:00.0000000Z"),
+                       checkpoint(1, "base", nullptr, "2026-11-20T10:00:00.0000000Z")};
+    vm["ParentSnapshotName"] = "a1";
+    save();
+    return id;
+  }
+
+  static std::vector<std::string> names(const std::vector<Snapshot>& list) {
+    std::vector<std::string> out;
+    for (const auto& s : list) out.push_back(s.name);
+    return out;
+  }
+};
+
+TEST_F(HvSnapshot, ListIsATreeInPreOrderWithTheCurrentOne) {
+  add_tree();
+  auto c = open();
+  const auto list = c->snapshots().list("web");
+  ASSERT_EQ(names(list), (std::vector<std::string>{"base", "b", "a", "a1"}));
+  EXPECT_EQ(list[0].parent, "");
+  EXPECT_EQ(list[1].parent, "base");
+  EXPECT_EQ(list[3].parent, "a");
+  for (const auto& s : list) EXPECT_EQ(s.current, s.name == "a1") << s.name;
+  EXPECT_EQ(list[0].created_unix, 1795168800);  // date -u -d 2026-11-20T10:00:00Z +%s
+}
+
+TEST_F(HvSnapshot, ListReadsEnumsAsNamesToo) {
+  add_tree();
+  ::setenv("FAKE_PWSH_STATE_AS", "string", 1);
+  auto c = open();
+  EXPECT_EQ(c->snapshots().list("web").size(), 4u);
+}
+
+TEST_F(HvSnapshot, CreateTakesACheckpointThatBecomesCurrent) {
+  add_tree();
+  auto c = open();
+  const Snapshot s = c->snapshots().create("web", {"before-upgrade", "", false});
+  EXPECT_EQ(s.name, "before-upgrade");
+  EXPECT_EQ(s.parent, "a1");
+  const auto list = c->snapshots().list("web");
+  ASSERT_EQ(list.size(), 5u);
+  EXPECT_EQ(list.back().name, "before-upgrade");
+  EXPECT_TRUE(list.back().current);
+  EXPECT_GT(list.back().created_unix, 1795168800);
+}
+
+TEST_F(HvSnapshot, CreateWithoutANamePicksOne) {
+  add_vm("web", 3);
+  auto c = open();
+  const Snapshot s = c->snapshots().create("web", {});
+  EXPECT_EQ(s.name.rfind("checkpoint-", 0), 0u) << s.name;
+  EXPECT_EQ(c->snapshots().list("web").at(0).name, s.name);
+}
+
+TEST_F(HvSnapshot, CreateRefusesATakenNameAndWhatHyperVCannotDo) {
+  add_tree();
+  auto c = open();
+  EXPECT_ERROR_CODE(c->snapshots().create("web", {"a", "", false}), ErrorCode::AlreadyExists);
+  EXPECT_ERROR_CODE(c->snapshots().create("web", {"d", "", true}), ErrorCode::Unsupported);
+  EXPECT_ERROR_CODE(c->snapshots().create("web", {"d", "why", false}), ErrorCode::Unsupported);
+  EXPECT_ERROR_CODE(c->snapshots().create("nope", {"d", "", false}), ErrorCode::NotFound);
+  EXPECT_TRUE(runs("snapshot.create").empty());
+}
+
+TEST_F(HvSnapshot, CheckpointsDisabledIsAConflict) {
+  add_vm("web", 3);
+  state_["vms"][0]["CheckpointType"] = 2;
+  save();
+  auto c = open();
+  EXPECT_ERROR_CODE(c->snapshots().create("web", {"x", "", false}), ErrorCode::Conflict);
+}
+
+TEST_F(HvSnapshot, RevertMakesTheCheckpointCurrent) {
+  const std::string id = add_tree();
+  auto c = open();
+  c->snapshots().revert("web", "b");
+  EXPECT_EQ(vm_state(id)["ParentSnapshotName"], "b");
+  const auto reverts = runs("snapshot.revert");
+  ASSERT_EQ(reverts.size(), 1u);
+  EXPECT_EQ(reverts[0]["data"], json({{"id", id}, {"name", "b"}}));
+  EXPECT_ERROR_CODE(c->snapshots().revert("web", "zz"), ErrorCode::NotFound);
+  EXPECT_EQ(runs("snapshot.revert").size(), 1u);
+}
+
+TEST_F(HvSnapshot, DeleteReparentsChildrenOrTakesThemAlong) {
+  add_tree();
+  auto c = open();
+  c->snapshots().remove("web", "a", false);
+  auto list = c->snapshots().list("web");
+  // a1 moves up to base; siblings keep PowerShell's order (a1 came first).
+  ASSERT_EQ(names(list), (std::vector<std::string>{"base", "a1", "b"}));
+  EXPECT_EQ(list[1].parent, "base");
+  c->snapshots().remove("web", "base", true);
+  EXPECT_TRUE(c->snapshots().list("web").empty());
+  EXPECT_ERROR_CODE(c->snapshots().remove("web", "base", true), ErrorCode::NotFound);
+}
+
+TEST_F(HvSnapshot, TwoCheckpointsOfOneNameAreAmbiguous) {
+  add_vm("web", 3);
+  auto& vm = state_["vms"].back();
+  vm["Snapshots"] = {checkpoint(1, "same", nullptr, "2026-11-20T10:00:00Z"),
+                     checkpoint(2, "same", "same", "2026-11-20T10:01:00Z")};
+  save();
+  auto c = open();
+  EXPECT_ERROR_CODE(c->snapshots().revert("web", "same"), ErrorCode::Conflict);
+  EXPECT_ERROR_CODE(c->snapshots().remove("web", "same", false), ErrorCode::Conflict);
+  EXPECT_TRUE(runs("snapshot.revert").empty());
+}
+
+TEST_F(HvSnapshot, APowerShellFailureKeepsItsMessage) {
+  add_tree();
+  auto c = open();
+  ::setenv("FAKE_PWSH_FAIL",
+           "snapshot.delete|InvalidOperation|The operation cannot be performed while the object "
+           "is in use.",
+           1);
+  const auto e = error_of([&] { c->snapshots().remove("web", "b", false); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict);
+  EXPECT_NE(e->detail().find("while the object is in use"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hyperctl::test
