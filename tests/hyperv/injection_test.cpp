@@ -225,6 +225,19 @@ std::vector<Row> rows() {
                                {"/vcpus", 2},
                                {"/memory_bytes", 1ull << 30}};
                }});
+  r.push_back({"vm_create_existing_volume", Operation::VmCreate, "vm.create", kOff, true,
+               [](Ctx& x) {
+                 VmSpec s;
+                 s.name = x.name + "-new";
+                 DiskSpec d;
+                 d.pool = "vhd";
+                 d.volume = x.spare_file();
+                 s.disks.push_back(d);
+                 EXPECT_EQ(x.c.vms().create(s).name, x.name + "-new");
+               },
+               [](const Ctx& x) {
+                 return Expect{{"/name", x.name + "-new"}, {"/vhd_path", x.spare_path()}};
+               }});
   r.push_back({"vm_create_new_vhd", Operation::VmCreate, "vm.create", kOff, true,
                [](Ctx& x) {
                  VmSpec s;
