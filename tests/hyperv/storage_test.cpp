@@ -81,7 +81,7 @@ TEST_F(HvStorage, VolumesAreTheVhdFilesOfTheFolderWithFormatTypeSizesAndUsers) {
     auto c = open();
     const auto vols = c->storage().list_volumes("vhd");
     ASSERT_EQ(vols.size(), 3u);
-    const Volume* web = find(vols, "web.vhdx");
+    const Volume* web = find(vols, "web");
     ASSERT_NE(web, nullptr);
     EXPECT_EQ(web->format, "vhdx");
     EXPECT_EQ(web->type, "dynamic");
@@ -90,16 +90,16 @@ TEST_F(HvStorage, VolumesAreTheVhdFilesOfTheFolderWithFormatTypeSizesAndUsers) {
     EXPECT_EQ(web->path, in_vhd("web.vhdx"));
     EXPECT_EQ(web->pool, "vhd");
     EXPECT_EQ(web->used_by, std::vector<std::string>{"web"});
-    const Volume* old = find(vols, "old.vhd");
+    const Volume* old = find(vols, "old");
     ASSERT_NE(old, nullptr);
     EXPECT_EQ(old->format, "vhd");
     EXPECT_EQ(old->type, "fixed");
     EXPECT_EQ(old->allocation_bytes, 2 * kGiB + 512);
     EXPECT_TRUE(old->used_by.empty());
-    const Volume* diff = find(vols, "diff.vhdx");
+    const Volume* diff = find(vols, "diff");
     ASSERT_NE(diff, nullptr);
     EXPECT_EQ(diff->type, "differencing");
-    EXPECT_EQ(find(vols, "elsewhere.vhdx"), nullptr);
+    EXPECT_EQ(find(vols, "elsewhere"), nullptr);
     EXPECT_EQ(c->storage().list_volumes("vm").size(), 1u);
   }
 }
@@ -140,14 +140,49 @@ TEST_F(HvStorage, CreateMakesADynamicDiskWhoseExtensionIsItsFormat) {
   s.name = "legacy";
   s.format = "vhd";
   s.pool = "vm";
-  EXPECT_EQ(c->storage().create_volume(s).name, "legacy.vhd");
+  EXPECT_EQ(c->storage().create_volume(s).name, "legacy");
   EXPECT_FALSE(host_->vhd(host_->vm_folder() + "\\legacy.vhd").is_null());
   s = VolumeSpec{};
   s.name = "plain";
   s.capacity_bytes = kGiB;
   const Volume plain = c->storage().create_volume(s);
-  EXPECT_EQ(plain.name, "plain.vhdx");
+  EXPECT_EQ(plain.name, "plain");
+  EXPECT_FALSE(host_->vhd(in_vhd("plain.vhdx")).is_null());
   EXPECT_EQ(plain.format, "vhdx");
+}
+
+TEST_F(HvStorage, AVolumeGoesByItsStemUnlessTwoFilesShareIt) {
+  host_->add_vhd(host_->vhd_folder(), "one.vhdx", kGiB);
+  host_->add_vhd(host_->vhd_folder(), "two.vhd", 2 * kGiB, "VHD", "Fixed", 2 * kGiB + 512);
+  host_->add_vhd(host_->vhd_folder(), "two.vhdx", 3 * kGiB);
+  auto c = open();
+  std::vector<std::string> names;
+  for (const auto& v : c->storage().list_volumes("vhd")) names.push_back(v.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"one", "two.vhd", "two.vhdx"}));
+  EXPECT_EQ(c->storage().get_volume("vhd", "one").capacity_bytes, kGiB);
+  EXPECT_EQ(c->storage().get_volume("vhd", "one.vhdx").capacity_bytes, kGiB);
+  EXPECT_EQ(c->storage().get_volume("vhd", "two.vhd").capacity_bytes, 2 * kGiB);
+  EXPECT_EQ(c->storage().get_volume("vhd", "two.vhdx").capacity_bytes, 3 * kGiB);
+  const std::string before = host_->state().dump();
+  EXPECT_ERROR_CODE(c->storage().get_volume("vhd", "two"), ErrorCode::Conflict);
+  EXPECT_ERROR_CODE(c->storage().remove_volume("vhd", "two"), ErrorCode::Conflict);
+  EXPECT_ERROR_CODE(c->storage().get_volume("vhd", "three"), ErrorCode::NotFound);
+  EXPECT_EQ(host_->state().dump(), before);
+}
+
+TEST_F(HvStorage, ARawVolumeIsAFixedVhd) {
+  auto c = open();
+  VolumeSpec s;
+  s.name = "image";
+  s.format = "raw";
+  s.capacity_bytes = kGiB;
+  const Volume v = c->storage().create_volume(s);
+  EXPECT_EQ(v.name, "image");
+  EXPECT_EQ(v.format, "vhd");
+  EXPECT_EQ(v.type, "fixed");
+  EXPECT_EQ(host_->vhd(in_vhd("image.vhd"))["VhdType"], "Fixed");
+  s.name = "image2.vhdx";
+  EXPECT_ERROR_CODE(c->storage().create_volume(s), ErrorCode::InvalidArgument);
 }
 
 TEST_F(HvStorage, CreateRefusesBadFormatsSizesAndTakenNamesWithoutChangingAnything) {
@@ -243,7 +278,7 @@ TEST_F(HvStorage, CloneConvertsBetweenVhdAndVhdxByTheTargetsExtension) {
   t.pool = "vm";
   t.capacity_bytes = 12 * kGiB;
   const Volume b = c->storage().clone_volume("vhd", "src.vhdx", t);
-  EXPECT_EQ(b.name, "bigger.vhdx");
+  EXPECT_EQ(b.name, "bigger");
   EXPECT_EQ(b.pool, "vm");
   EXPECT_EQ(b.capacity_bytes, 12 * kGiB);
   EXPECT_EQ(host_->vhd(host_->vm_folder() + "\\bigger.vhdx")["Size"], 12 * kGiB);
@@ -345,7 +380,7 @@ TEST_F(HvStorage, HostileFileNamesReachPowerShellAsDataThroughEveryOperation) {
     t.name = "copy of " + name;
     t.pool = "vm";
     EXPECT_EQ(c->storage().clone_volume("vhd", name, t).name, t.name);
-    EXPECT_NE(find(c->storage().list_volumes("vhd"), name), nullptr);
+    EXPECT_NE(find(c->storage().list_volumes("vhd"), name.substr(0, name.size() - 5)), nullptr);
     c->storage().remove_volume("vhd", name);
     c->storage().remove_volume("vm", t.name);
     EXPECT_TRUE(host_->vhd(in_vhd(name)).is_null());

@@ -73,11 +73,21 @@ std::map<std::string, std::vector<std::string>> users_by_path(const HypervConnec
   return users;
 }
 
+/// The name of a file without its .vhd/.vhdx extension ("" when it has none).
+std::string stem_of(const std::string& file) {
+  const std::string f = format_of_name(file);
+  return f.empty() ? std::string() : file.substr(0, file.size() - f.size() - 1);
+}
+
+/// `name` empty: the file's stem (its whole name when it has no VHD extension).
 Volume volume_of(const json& vhd, const std::string& pool,
-                 const std::map<std::string, std::vector<std::string>>& users) {
+                 const std::map<std::string, std::vector<std::string>>& users,
+                 const std::string& name = {}) {
   Volume v;
   v.path = text_field(vhd, "Path");
-  v.name = leaf_of(v.path);
+  v.name = name;
+  if (v.name.empty()) v.name = stem_of(leaf_of(v.path));
+  if (v.name.empty()) v.name = leaf_of(v.path);
   v.pool = pool;
   v.key = v.path;
   v.format = enum_word(vhd, "VhdFormat", kFormats);
@@ -86,6 +96,23 @@ Volume volume_of(const json& vhd, const std::string& pool,
   v.allocation_bytes = number_field(vhd, "FileSize");
   if (auto it = users.find(path_key(v.path)); it != users.end()) v.used_by = it->second;
   return v;
+}
+
+/// A format asked for: "vhd", "vhdx", "raw" (a fixed VHD: a raw image with
+/// a 512-byte footer) or "" (the default). Anything else is InvalidArgument.
+std::string check_format(const std::string& format, const std::string& op) {
+  const std::string f = lower_ascii(format);
+  if (!f.empty() && f != "vhd" && f != "vhdx" && f != "raw")
+    throw Error(ErrorCode::InvalidArgument,
+                "bad format " + quoted(format) +
+                    " for a Hyper-V volume; use vhdx, vhd, or raw (a fixed VHD)",
+                op);
+  return f;
+}
+
+/// The file extension of a format word.
+std::string extension_of(const std::string& format) {
+  return format == "raw" ? "vhd" : format;
 }
 
 void check_name(const std::string& name, const std::string& op) {
@@ -184,22 +211,65 @@ std::vector<Volume> HypervStorageOps::list_volumes(const std::string& pool) {
     const json vols = answer.value("volumes", json::array());
     if (!vols.is_array())
       throw Error(ErrorCode::BackendFailure, "volume.list answered without a list of volumes", op);
+    // A volume is named by its file's stem, unless x.vhd and x.vhdx are both
+    // there: then both go by their whole file names.
+    std::map<std::string, int> stems;
+    for (const auto& v : vols) ++stems[lower_ascii(stem_of(leaf_of(text_field(v, "Path"))))];
     const auto users = users_by_path(c_);
     std::vector<Volume> out;
-    for (const auto& v : vols) out.push_back(volume_of(v, p.name, users));
+    for (const auto& v : vols) {
+      const std::string file = leaf_of(text_field(v, "Path"));
+      const std::string stem = stem_of(file);
+      out.push_back(volume_of(v, p.name, users, stems[lower_ascii(stem)] > 1 ? file : stem));
+    }
     std::sort(out.begin(), out.end(),
               [](const Volume& a, const Volume& b) { return a.name < b.name; });
     return out;
   });
 }
 
+HypervStorageOps::Located HypervStorageOps::locate(const std::string& pool, const std::string& name,
+                                                   const std::string& op) {
+  check_name(name, op);
+  Located at{get_pool(pool), json()};
+  if (!format_of_name(name).empty()) {
+    at.vhd = c_.ps()
+                 .run("volume.get", json{{"path", join_path(at.pool.path, name)}}, quoted(name))
+                 .value("volume", json::object());
+    return at;
+  }
+  // A name without extension: name.vhdx or name.vhd, whichever is there.
+  std::vector<json> found;
+  for (const char* ext : {".vhdx", ".vhd"}) {
+    try {
+      found.push_back(
+          c_.ps()
+              .run("volume.get", json{{"path", join_path(at.pool.path, name + ext)}}, quoted(name))
+              .value("volume", json::object()));
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::NotFound) throw;
+    }
+  }
+  if (found.empty())
+    throw Error(ErrorCode::NotFound,
+                "no volume " + quoted(name) + " (" + quoted(name + ".vhdx") + " or " +
+                    quoted(name + ".vhd") + ") in pool " + quoted(at.pool.name) + " on " +
+                    escape::terminal_text(c_.host_name()),
+                op);
+  if (found.size() > 1)
+    throw Error(ErrorCode::Conflict,
+                "pool " + quoted(at.pool.name) + " holds both " + quoted(name + ".vhdx") + " and " +
+                    quoted(name + ".vhd"),
+                op);
+  at.vhd = found.front();
+  return at;
+}
+
 Volume HypervStorageOps::get_volume(const std::string& pool, const std::string& name) {
   const std::string op = "volume.get";
   return guarded(op, [&] {
-    check_name(name, op);
-    const Pool p = get_pool(pool);
-    const json answer = c_.ps().run(op, json{{"path", join_path(p.path, name)}}, quoted(name));
-    return volume_of(answer.value("volume", json::object()), p.name, users_by_path(c_));
+    const Located at = locate(pool, name, op);
+    return volume_of(at.vhd, at.pool.name, users_by_path(c_), name);
   });
 }
 
@@ -207,30 +277,26 @@ Volume HypervStorageOps::create_volume(const VolumeSpec& spec) {
   const std::string op = "volume.create";
   return guarded(op, [&] {
     check_name(spec.name, op);
-    const std::string wanted = lower_ascii(spec.format);
-    if (!wanted.empty() && wanted != "vhd" && wanted != "vhdx")
-      throw Error(ErrorCode::InvalidArgument,
-                  "bad format " + quoted(spec.format) + " for a Hyper-V volume; use vhd or vhdx",
-                  op);
-    std::string name = spec.name;
-    const std::string by_name = format_of_name(name);
+    const std::string wanted = check_format(spec.format, op);
+    std::string file = spec.name;
+    const std::string by_name = format_of_name(file);
     if (by_name.empty())
-      name += "." + (wanted.empty() ? std::string("vhdx") : wanted);
-    else if (!wanted.empty() && wanted != by_name)
+      file += "." + (wanted.empty() ? std::string("vhdx") : extension_of(wanted));
+    else if (!wanted.empty() && extension_of(wanted) != by_name)
       throw Error(ErrorCode::InvalidArgument,
                   "volume " + quoted(spec.name) + " is named as a " + by_name +
                       " but the format asked is " + wanted + "; the extension decides the format",
                   op);
-    check_name(name, op);
+    check_name(file, op);
     if (spec.capacity_bytes == 0)
-      throw Error(ErrorCode::InvalidArgument, "volume " + quoted(name) + " needs a size", op);
+      throw Error(ErrorCode::InvalidArgument, "volume " + quoted(spec.name) + " needs a size", op);
     const Pool p = get_pool(spec.pool.empty() ? kDefaultPool : spec.pool);
     const json answer = c_.ps().run(op,
-                                    json{{"path", join_path(p.path, name)},
+                                    json{{"path", join_path(p.path, file)},
                                          {"size_bytes", spec.capacity_bytes},
-                                         {"dynamic", true}},
-                                    quoted(name));
-    return volume_of(answer.value("volume", json::object()), p.name, {});
+                                         {"dynamic", wanted != "raw"}},
+                                    quoted(spec.name));
+    return volume_of(answer.value("volume", json::object()), p.name, {}, spec.name);
   });
 }
 
@@ -265,7 +331,7 @@ Volume HypervStorageOps::resize_volume(const std::string& pool, const std::strin
                   op);
     const json answer =
         c_.ps().run(op, json{{"path", v.path}, {"size_bytes", capacity_bytes}}, quoted(name));
-    Volume out = volume_of(answer.value("volume", json::object()), v.pool, {});
+    Volume out = volume_of(answer.value("volume", json::object()), v.pool, {}, name);
     out.used_by = v.used_by;
     return out;
   });
@@ -277,20 +343,16 @@ Volume HypervStorageOps::clone_volume(const std::string& pool, const std::string
   return guarded(op, [&] {
     check_name(name, op);
     check_name(target.name, op);
-    const std::string wanted = lower_ascii(target.format);
-    if (!wanted.empty() && wanted != "vhd" && wanted != "vhdx")
-      throw Error(ErrorCode::InvalidArgument,
-                  "bad format " + quoted(target.format) + " for a Hyper-V volume; use vhd or vhdx",
-                  op);
+    const std::string wanted = check_format(target.format, op);
     const Volume source = get_volume(pool, name);
-    std::string target_name = target.name;
-    const std::string by_name = format_of_name(target_name);
+    std::string file = target.name;
+    const std::string by_name = format_of_name(file);
     if (by_name.empty()) {
-      std::string format = wanted.empty() ? source.format : wanted;
-      if (format != "vhd" && format != "vhdx") format = "vhdx";
-      target_name += "." + format;
-      check_name(target_name, op);
-    } else if (!wanted.empty() && wanted != by_name) {
+      std::string ext = wanted.empty() ? source.format : extension_of(wanted);
+      if (ext != "vhd" && ext != "vhdx") ext = "vhdx";
+      file += "." + ext;
+      check_name(file, op);
+    } else if (!wanted.empty() && extension_of(wanted) != by_name) {
       throw Error(ErrorCode::InvalidArgument,
                   "volume " + quoted(target.name) + " is named as a " + by_name +
                       " but the format asked is " + wanted + "; the extension decides the format",
@@ -302,21 +364,20 @@ Volume HypervStorageOps::clone_volume(const std::string& pool, const std::string
                       std::to_string(source.capacity_bytes) + " bytes; it cannot be " +
                       std::to_string(target.capacity_bytes) + " bytes",
                   op);
-    const Pool tp = target.pool.empty() || target.pool == source.pool ? get_pool(source.pool)
-                                                                      : get_pool(target.pool);
-    const std::string destination = join_path(tp.path, target_name);
+    const Pool tp = get_pool(target.pool.empty() ? source.pool : target.pool);
+    const std::string destination = join_path(tp.path, file);
     if (path_key(destination) == path_key(source.path))
       throw Error(ErrorCode::AlreadyExists,
-                  "volume " + quoted(target_name) + " is the source itself", op);
+                  "volume " + quoted(target.name) + " is the source itself", op);
     json answer =
         c_.ps().run("volume.convert", json{{"path", source.path}, {"destination", destination}},
-                    quoted(target_name));
-    Volume out = volume_of(answer.value("volume", json::object()), tp.name, {});
+                    quoted(target.name));
+    Volume out = volume_of(answer.value("volume", json::object()), tp.name, {}, target.name);
     if (target.capacity_bytes > out.capacity_bytes) {
       answer = c_.ps().run("volume.resize",
                            json{{"path", out.path}, {"size_bytes", target.capacity_bytes}},
-                           quoted(target_name));
-      out = volume_of(answer.value("volume", json::object()), tp.name, {});
+                           quoted(target.name));
+      out = volume_of(answer.value("volume", json::object()), tp.name, {}, target.name);
     }
     return out;
   });

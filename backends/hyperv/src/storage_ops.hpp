@@ -2,11 +2,16 @@
 // (Get-VMHost's VirtualHardDiskPath "vhd" and VirtualMachinePath "vm") are
 // the pools, the .vhd/.vhdx files directly in them the volumes.
 //
-// A volume name is a file name in its pool's folder: a name with a path
-// separator, "..", a drive or stream colon, a wildcard or another character
-// Windows refuses in file names is Error(InvalidArgument) before anything
-// runs. Formats: "vhd" and "vhdx" (the extension decides, as Convert-VHD and
-// New-VHD do); Volume::type is "fixed", "dynamic" or "differencing".
+// A volume is a file in its pool's folder, named by the file's stem (the
+// name without .vhd/.vhdx; both "x" and "x.vhdx" find x.vhdx; when x.vhd and
+// x.vhdx are both there they are listed by their whole file names and "x"
+// alone is Error(Conflict)). A name with a path separator, "..", a drive or
+// stream colon, a wildcard or another character Windows refuses in file
+// names is Error(InvalidArgument) before anything runs. Formats: "vhdx",
+// "vhd" and "raw" (a fixed VHD: a raw image with a 512-byte footer); the
+// extension decides, as New-VHD and Convert-VHD do. Volume::type is "fixed",
+// "dynamic" or "differencing". Volumes returned by get/create/resize/clone
+// carry the name they were asked by.
 //
 // Upload and download are not offered: the files live on a remote Windows
 // file system that PowerShell reaches but our process runner cannot stream
@@ -38,9 +43,9 @@ class HypervStorageOps : public StorageOps {
   Pool get_pool(const std::string& name) override;
   std::vector<Volume> list_volumes(const std::string& pool) override;
   Volume get_volume(const std::string& pool, const std::string& name) override;
-  /// Dynamic. spec.pool empty: "vhd". spec.name ending .vhd/.vhdx decides the
-  /// format (spec.format, when given, must agree); otherwise spec.format
-  /// ("vhd" or "vhdx", default "vhdx") gives the extension.
+  /// Dynamic (fixed for "raw"). spec.pool empty: "vhd". spec.name ending
+  /// .vhd/.vhdx decides the format (spec.format, when given, must agree);
+  /// otherwise spec.format gives the extension (default .vhdx).
   Volume create_volume(const VolumeSpec& spec) override;
   /// Conflict, naming the VMs, when a VM's HardDrives point at it.
   void remove_volume(const std::string& pool, const std::string& name) override;
@@ -58,6 +63,15 @@ class HypervStorageOps : public StorageOps {
 
  private:
   HypervConnection& c_;
+
+  /// A volume by name: its pool and its Get-VHD record.
+  struct Located {
+    Pool pool;
+    nlohmann::json vhd;
+  };
+  /// `name` with .vhd/.vhdx is that file; without, name.vhdx or name.vhd
+  /// (Conflict when both are there, NotFound when neither).
+  Located locate(const std::string& pool, const std::string& name, const std::string& op);
 };
 
 /// Shared with migration.cpp.
