@@ -216,11 +216,12 @@ ShutdownOutcome HypervVmOps::shutdown(const VmRef& vm, const ShutdownOptions& op
                   op);
     if (progress) progress(Progress{"shutdown", 0, 0, "", {}});
     // Stop-VM waits for the guest; our deadline is the runner's, which
-    // ends PowerShell (and with it the wait, not the guest's shutdown).
-    const auto timeout =
-        options.timeout.count() > 0 ? options.timeout : std::chrono::milliseconds(1);
+    // ends PowerShell (and with it the wait, not the guest's shutdown). A
+    // timeout of 0 sets no deadline of ours (Stop-VM gives the guest its own).
+    // The look-up above cannot be cancelled: check before the long wait.
+    if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, "shutdown cancelled", op);
     try {
-      c_.ps().run(op, id_data(record), quoted(before.name), timeout, cancel);
+      c_.ps().run(op, id_data(record), quoted(before.name), options.timeout, cancel);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::Timeout) throw;
       const auto secs = std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count();
