@@ -162,6 +162,20 @@ TEST_F(HvMigration, AnotherBackendsTargetIsUnsupportedNamingIt) {
   EXPECT_ERROR_CODE(a_->migration().preflight("web", *other, {}), ErrorCode::Unsupported);
 }
 
+TEST_F(HvMigration, ACutShortAnswerIsAWarningInPreflightAndStopsAnOfflineCopyBeforeItStarts) {
+  src_->add_vm(kId, "db", "Off", {{"db.vhdx", kGiB}});
+  src_->set_knobs({{"FAKE_PWSH_DEPTH_TRUNCATE", "1"}});
+  open();
+  const auto r = a_->migration().preflight("db", *b_, offline());
+  EXPECT_NE(item(r, "network", CheckLevel::Warning), nullptr) << dump(r);
+  const std::string before = src_->state().dump();
+  EXPECT_ERROR_CODE(a_->migration().migrate("db", *b_, offline(), {}, {}),
+                    ErrorCode::BackendFailure);
+  EXPECT_EQ(src_->state().dump(), before);
+  EXPECT_TRUE(src_->runs("migrate.export").empty());
+  EXPECT_TRUE(journals().empty());
+}
+
 // ------------------------------------------------------------- live
 
 TEST_F(HvMigration, LiveMoveTakesTheVmToTheTargetWithItsId) {
@@ -493,6 +507,8 @@ TEST_F(HvMigration, HostileNamesMoveByIdAndCopyIntoAFolderOfTheirName) {
     src_->add_vm(std::string(id).replace(0, 1, "1"), name + " off", "Off",
                  {{"off" + std::to_string(n) + ".vhdx", kGiB}});
     open();
+    const auto r = a_->migration().preflight(id, *b_, {});
+    EXPECT_TRUE(r.ok()) << dump(r);
     a_->migration().migrate(id, *b_, {}, {}, {});
     EXPECT_EQ(dst_->vms(id).size(), 1u);
     EXPECT_EQ(dst_->vms(id)[0]["Name"], name);
