@@ -1,6 +1,6 @@
 # hyperctl-op: migrate.cleanup
 param($d)
-# The export folder of one offline migration (hyperctl made it: <share>\hyperctl-<journal id>).
+# The folder Export-VM wrote for one offline migration (<share>\<VM name>).
 if (Test-Path -LiteralPath $d.path) {
   Remove-Item -LiteralPath $d.path -Recurse -Force
 }

@@ -17,7 +17,8 @@
 //                     options.target_pool names an export folder both hosts
 //                     reach (e.g. \\server\share), required
 //   shutdown source   only with shutdown_first and a running VM (Stop-VM)
-//   export            Export-VM -Path <target_pool>\hyperctl-<journal id>
+//   export            Export-VM -Path <target_pool>, which writes
+//                     <target_pool>\<VM name> (and refuses one already there)
 //   import on target  Compare-VM -Copy -GenerateNewId + Import-VM, disks into
 //                     <target VirtualHardDiskPath>\<VM name> (the Id when the
 //                     name cannot be a folder name), configuration into the
@@ -25,7 +26,8 @@
 //   verify            the target lists the new VM with as many disks as the
 //                     source, of the same sizes (Get-VHD on both hosts)
 //   remove source     only with remove_source, only after verify
-//   cleanup           the export folder removed (migrate.cleanup)
+//   cleanup           <target_pool>\<VM name> removed (migrate.cleanup); a
+//                     failure there is a progress warning, not a failure
 // resume completes the steps not done; rollback deletes only the VM this
 // journal imported (by its new Id, with its disks), removes the export
 // folder and starts the source again when the migration shut it down; the
