@@ -523,6 +523,30 @@ TEST_F(HvMigration, HostileNamesMoveByIdAndCopyIntoAFolderOfTheirName) {
   }
 }
 
+TEST_F(HvMigration, NamesNoFileCouldCarryStillMoveLiveByTheirId) {
+  const std::vector<std::string> names = {"quo\"te", "pi|pe", "new\nline", "a\\..\\b",
+                                          "tab\tand \xE2\x80\x99"};
+  int n = 0;
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
+    char id[64];
+    std::snprintf(id, sizeof id, "2a1b2c3d-4e5f-4a6b-8c7d-%012d", ++n);
+    src_->add_vm(id, name, "Running", {{"n" + std::to_string(n) + ".vhdx", kGiB}});
+    open();
+    const auto r = a_->migration().preflight(name, *b_, {});
+    EXPECT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(a_->migration().migrate(name, *b_, {}, {}, {}).name, name);
+    ASSERT_EQ(dst_->vms(id).size(), 1u);
+    EXPECT_EQ(dst_->vms(id)[0]["Name"], name);
+    for (const auto& run : src_->log()) {
+      EXPECT_TRUE(run.value("script_ok", false)) << run.dump();
+      if (run["op"] == "migrate.live" || run["op"] == "migrate.check") {
+        EXPECT_EQ(run["data"]["id"], id);
+      }
+    }
+  }
+}
+
 TEST_F(HvMigration, ANameThatCannotBeAFolderNameCopiesIntoAFolderNamedByTheId) {
   src_->add_vm(kId, "db..old", "Off", {{"x.vhdx", kGiB}});
   open();
