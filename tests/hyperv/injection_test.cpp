@@ -354,7 +354,8 @@ std::vector<Row> rows() {
                [](Ctx& x) {
                  std::set<std::string> seen;
                  for (const auto& v : x.c.storage().list_volumes("vhd")) seen.insert(v.name);
-                 EXPECT_EQ(seen, (std::set<std::string>{x.vhd_file(), x.spare_file()}));
+                 // A volume goes by its file's stem.
+                 EXPECT_EQ(seen, (std::set<std::string>{x.name, x.name + "-spare"}));
                },
                [](const Ctx&) {
                  return Expect{{"/path", kVhdFolder}};
@@ -394,18 +395,20 @@ std::vector<Row> rows() {
                [](const Ctx& x) {
                  return Expect{{"/path", x.vhd_path()}, {"/size_bytes", 20ull << 30}};
                }});
-  r.push_back(
-      {"volume_clone", Operation::VolumeClone, "volume.convert", kOff, true,
-       [](Ctx& x) {
-         VolumeSpec s;
-         s.name = x.name + "-copy";
-         s.format = "vhd";
-         EXPECT_EQ(x.c.storage().clone_volume("vhd", x.vhd_file(), s).name, x.name + "-copy.vhd");
-       },
-       [](const Ctx& x) {
-         return Expect{{"/path", x.vhd_path()},
-                       {"/destination", std::string(kVhdFolder) + "\\" + x.name + "-copy.vhd"}};
-       }});
+  r.push_back({"volume_clone", Operation::VolumeClone, "volume.convert", kOff, true,
+               [](Ctx& x) {
+                 VolumeSpec s;
+                 s.name = x.name + "-copy";
+                 s.format = "vhd";
+                 const Volume v = x.c.storage().clone_volume("vhd", x.vhd_file(), s);
+                 EXPECT_EQ(v.name, x.name + "-copy") << "the name it was asked by";
+                 EXPECT_EQ(v.path, std::string(kVhdFolder) + "\\" + x.name + "-copy.vhd");
+               },
+               [](const Ctx& x) {
+                 return Expect{
+                     {"/path", x.vhd_path()},
+                     {"/destination", std::string(kVhdFolder) + "\\" + x.name + "-copy.vhd"}};
+               }});
 
   // Migration to HV02, whose switch has the same name.
   r.push_back(
