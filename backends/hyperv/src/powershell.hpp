@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hyperctl/error.hpp"
 #include "hyperctl/process.hpp"
 #include "hyperctl/types.hpp"
 
