@@ -1,21 +1,6 @@
 # hyperctl-op: vm.reset
 param($d)
-function ConvertTo-HyperctlVm($vm) {
-  @{
-    Id = [string]$vm.Id; Name = $vm.Name; State = $vm.State; Status = $vm.Status
-    ProcessorCount = $vm.ProcessorCount; MemoryAssigned = $vm.MemoryAssigned
-    MemoryStartup = $vm.MemoryStartup; DynamicMemoryEnabled = $vm.DynamicMemoryEnabled
-    UptimeSeconds = [int64]$vm.Uptime.TotalSeconds; Generation = $vm.Generation
-    Version = [string]$vm.Version; Path = $vm.Path; Notes = $vm.Notes
-    ComputerName = $vm.ComputerName; CheckpointType = $vm.CheckpointType
-    ParentSnapshotName = $vm.ParentSnapshotName
-    HardDrives = @($vm.HardDrives | ForEach-Object { @{ Path = $_.Path
-      ControllerType = $_.ControllerType; ControllerNumber = $_.ControllerNumber
-      ControllerLocation = $_.ControllerLocation } })
-    NetworkAdapters = @($vm.NetworkAdapters | ForEach-Object { @{ Name = $_.Name
-      MacAddress = $_.MacAddress; SwitchName = $_.SwitchName } })
-  }
-}
+# hyperctl-include: vm-record
 $vm = Get-VM -Id $d.id
 Restart-VM -VM $vm -Type Reset -Force
 @{ vm = ConvertTo-HyperctlVm (Get-VM -Id $d.id) }
