@@ -201,6 +201,38 @@ std::string remote_command_line(const std::vector<std::string>& argv,
   return line;
 }
 
+Runner runner_for(const Uri& uri, const std::string& user,
+                  std::chrono::milliseconds connect_timeout, bool posix_shell) {
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::InvalidArgument,
+                 "bad URI '" + escape::terminal_text(uri.raw) + "': " + why, "connect");
+  };
+  const auto param = [&](const char* key) {
+    auto it = uri.query.find(key);
+    return it == uri.query.end() ? std::string() : it->second;
+  };
+  if (uri.host.empty()) {
+    if (!uri.user.empty() || uri.port) throw bad("a user or port needs a host");
+    for (const char* key : kSshQueryKeys)
+      if (uri.query.count(key)) throw bad(std::string("?") + key + "= needs a host");
+    return Runner();
+  }
+  SshTarget t;
+  t.host = uri.host;
+  t.user = user.empty() ? uri.user : user;
+  if (uri.port) {
+    if (*uri.port == 0 || *uri.port > 65535) throw bad("port out of range");
+    t.port = static_cast<std::uint16_t>(*uri.port);
+  }
+  t.program = param("ssh");
+  t.identity_file = param("identity");
+  t.known_hosts = param("known_hosts");
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(connect_timeout);
+  t.connect_timeout = secs.count() > 0 ? secs : std::chrono::seconds(1);
+  t.posix_shell = posix_shell;
+  return Runner(t);
+}
+
 Runner::Runner(SshTarget target) : ssh_(std::move(target)) {
   if (ssh_->host.empty()) throw Error(ErrorCode::InvalidArgument, "ssh target without a host");
 }

@@ -307,3 +307,33 @@ TEST(Process, LocalArgvOverSshChecksHostKeysAndNeverPrompts) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Process, RunnerForAUri) {
+  using hyperctl::Uri;
+  EXPECT_FALSE(runner_for(Uri::parse("wsl:///"), "", std::chrono::seconds(5), true).remote());
+  const Runner r = runner_for(
+      Uri::parse("hyperv://ops@hv01:2222/?ssh=/opt/ssh&identity=/k/id&known_hosts=/k/kh"), "",
+      std::chrono::milliseconds(300), false);
+  ASSERT_TRUE(r.remote());
+  EXPECT_EQ(r.ssh()->host, "hv01");
+  EXPECT_EQ(r.ssh()->user, "ops");
+  EXPECT_EQ(r.ssh()->port, 2222);
+  EXPECT_EQ(r.ssh()->program, "/opt/ssh");
+  EXPECT_EQ(r.ssh()->identity_file, "/k/id");
+  EXPECT_EQ(r.ssh()->known_hosts, "/k/kh");
+  EXPECT_EQ(r.ssh()->connect_timeout, std::chrono::seconds(1)) << "at least one second";
+  EXPECT_FALSE(r.ssh()->posix_shell);
+  EXPECT_EQ(
+      runner_for(Uri::parse("wsl://ops@pc/"), "admin", std::chrono::seconds(5), true).ssh()->user,
+      "admin");
+  for (const char* bad : {"wsl://ops@/", "wsl://:22/", "wsl:///?identity=/k", "wsl:///?ssh=x",
+                          "wsl:///?known_hosts=/k", "wsl://pc:0/"}) {
+    EXPECT_EQ(code_of([&] { runner_for(Uri::parse(bad), "", std::chrono::seconds(5), true); }),
+              ErrorCode::InvalidArgument)
+        << bad;
+  }
+}
+
+}  // namespace

@@ -82,29 +82,10 @@ class HypervBackend final : public Backend {
       std::string program = shell == "pwsh" ? "pwsh" : "powershell.exe";
       if (const char* env = std::getenv("HYPERCTL_POWERSHELL"); env && *env) program = env;
 
-      process::Runner runner;
-      std::string host_name;
-      if (uri.host.empty()) {
-        if (!uri.user.empty() || uri.port) throw bad("a user or port needs a host");
-        for (const char* k : {"ssh", "identity", "known_hosts"})
-          if (uri.query.count(k)) throw bad(std::string("?") + k + "= needs a host");
-      } else {
-        process::SshTarget t;
-        t.host = uri.host;
-        t.user = options.user.empty() ? uri.user : options.user;
-        if (uri.port) {
-          if (*uri.port == 0 || *uri.port > 65535) throw bad("port out of range");
-          t.port = static_cast<std::uint16_t>(*uri.port);
-        }
-        t.program = query_or(uri, "ssh", "");
-        t.identity_file = query_or(uri, "identity", "");
-        t.known_hosts = query_or(uri, "known_hosts", "");
-        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(options.timeout);
-        t.connect_timeout = secs.count() > 0 ? secs : std::chrono::seconds(1);
-        t.posix_shell = false;
-        runner = process::Runner(t);
-        host_name = uri.host;
-      }
+      // Windows' OpenSSH hands the command line to cmd.exe or PowerShell.
+      process::Runner runner =
+          process::runner_for(uri, options.user, options.timeout, /*posix_shell=*/false);
+      std::string host_name = uri.host;
       PowerShell ps(runner, program, options.timeout);
       // One host.info proves PowerShell runs and the Hyper-V module answers.
       const auto info = ps.run("host.info", nlohmann::json::object());

@@ -73,29 +73,9 @@ class WslBackend final : public Backend {
       const std::string program = query_or(uri, "wsl", "HYPERCTL_WSL", "wsl.exe");
       const std::string reg = query_or(uri, "reg", "HYPERCTL_REG", "reg.exe");
       const std::string location = query_or(uri, "location", nullptr, "");
-      process::Runner runner;
-      std::string host_name;
-      if (uri.host.empty()) {
-        if (!uri.user.empty() || uri.port) throw bad("a user or port needs a host");
-        for (const char* k : {"ssh", "identity", "known_hosts"})
-          if (uri.query.count(k)) throw bad(std::string("?") + k + "= needs a host");
-        host_name = local_hostname();
-      } else {
-        process::SshTarget t;
-        t.host = uri.host;
-        t.user = options.user.empty() ? uri.user : options.user;
-        if (uri.port) {
-          if (*uri.port == 0 || *uri.port > 65535) throw bad("port out of range");
-          t.port = static_cast<std::uint16_t>(*uri.port);
-        }
-        t.program = query_or(uri, "ssh", nullptr, "");
-        t.identity_file = query_or(uri, "identity", nullptr, "");
-        t.known_hosts = query_or(uri, "known_hosts", nullptr, "");
-        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(options.timeout);
-        t.connect_timeout = secs.count() > 0 ? secs : std::chrono::seconds(1);
-        runner = process::Runner(t);
-        host_name = uri.host;
-      }
+      process::Runner runner =
+          process::runner_for(uri, options.user, options.timeout, /*posix_shell=*/true);
+      const std::string host_name = uri.host.empty() ? local_hostname() : uri.host;
       WslExe exe(runner, program, options.timeout);
       exe.set_reg_program(reg);
       try {

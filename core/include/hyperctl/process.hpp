@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hyperctl/types.hpp"
+#include "hyperctl/uri.hpp"
 
 namespace hyperctl::process {
 
@@ -128,6 +129,19 @@ class Runner {
  private:
   std::optional<SshTarget> ssh_;
 };
+
+/// The query parameters runner_for() reads: the ssh client, the identity
+/// file and the known-hosts file.
+inline constexpr const char* kSshQueryKeys[] = {"ssh", "identity", "known_hosts"};
+
+/// The runner a backend's URI asks for: this machine when the URI has no
+/// host; else ssh to uri.host as `user` (when not empty) or uri.user, on
+/// uri.port, with the URI's ?ssh=, ?identity= and ?known_hosts=,
+/// `connect_timeout` (at least 1 s) and `posix_shell`. A user, a port or one
+/// of those parameters without a host, or a port out of range, is
+/// Error(InvalidArgument) naming the URI.
+Runner runner_for(const Uri& uri, const std::string& user,
+                  std::chrono::milliseconds connect_timeout, bool posix_shell);
 
 /// The command line the runner sends over ssh for argv and env: a fixed
 /// POSIX sh wrapper (`exec sh -c '<wrapper>' hyperctl [NAME=VALUE...] --
