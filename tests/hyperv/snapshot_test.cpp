@@ -132,6 +132,22 @@ TEST_F(HvSnapshot, TwoCheckpointsOfOneNameAreAmbiguous) {
   EXPECT_TRUE(runs("snapshot.revert").empty());
 }
 
+TEST_F(HvSnapshot, NamesDifferingOnlyInCaseAreTwoCheckpoints) {
+  // Hyper-V keeps both; the backend and the scripts (-ceq) tell them apart.
+  const std::string id = add_vm("web", 3);
+  auto& vm = state_["vms"].back();
+  vm["Snapshots"] = {checkpoint(1, "nightly", nullptr, "2026-11-20T10:00:00Z"),
+                     checkpoint(2, "Nightly", "nightly", "2026-11-20T10:01:00Z")};
+  save();
+  auto c = open();
+  c->snapshots().revert("web", "nightly");
+  EXPECT_EQ(vm_state(id)["ParentSnapshotName"], "nightly");
+  c->snapshots().remove("web", "Nightly", false);
+  const auto left = c->snapshots().list("web");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].name, "nightly");
+}
+
 TEST_F(HvSnapshot, APowerShellFailureKeepsItsMessage) {
   add_tree();
   auto c = open();

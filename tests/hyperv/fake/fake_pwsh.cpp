@@ -971,8 +971,9 @@ json& RequireSnapshot(json& vm, const json& data, const std::string& cmdlet) {
   const std::string name = DataStr(data, "name", cmdlet);
   json* found = nullptr;
   int matches = 0;
+  // The scripts pick the checkpoint with -ceq: exact, case included.
   for (json& s : Snapshots(vm)) {
-    if (IEquals(Str(s, "Name"), name)) {
+    if (Str(s, "Name") == name) {
       found = &s;
       ++matches;
     }
