@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
 
 namespace hyperctl {
 namespace {
@@ -317,6 +318,34 @@ void rethrow_with_journal(const Error& e, const Journal& j, const std::string& o
   if (!e.detail().empty()) detail += "\n" + e.detail();
   throw Error(e.code(), std::string(e.what()) + "; " + migration_interrupted(j),
               e.operation().empty() ? operation : e.operation(), detail);
+}
+
+Journal load_migration_journal(const std::string& id, const std::string& kind,
+                               const std::string& what, const std::string& source_uri,
+                               const std::string& target_uri, const std::string& operation) {
+  Journal j = Journal::load(id);
+  const auto shown = [](const std::string& t) { return escape::terminal_text(t); };
+  if (j.kind() != kind)
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + shown(id) + " records a '" + shown(j.kind()) + "', not " + what,
+                operation);
+  const std::string& src = j.param("source_uri");
+  const std::string& dst = j.param("target_uri");
+  if (src != source_uri || dst != target_uri)
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + shown(id) + " is a migration from " + shown(src) + " to " +
+                    shown(dst) + ", but the connections are to " + shown(source_uri) + " and " +
+                    shown(target_uri),
+                operation);
+  return j;
+}
+
+void fail_journalled(Journal& j, const Error& e, const std::string& operation) {
+  try {
+    j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
+  } catch (const Error&) {
+  }
+  rethrow_with_journal(e, j, operation);
 }
 
 }  // namespace hyperctl

@@ -195,3 +195,54 @@ TEST_F(JournalTest, KilledWriterLeavesACompleteJournal) {
 }
 
 }  // namespace
+
+namespace {
+
+using hyperctl::Error;
+using hyperctl::ErrorCode;
+using hyperctl::Journal;
+
+ErrorCode load_code(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::Internal;
+}
+
+TEST_F(JournalTest, MigrationJournalMustMatchKindAndConnections) {
+  auto j = Journal::create("migrate-x",
+                           {{"source_uri", "x:///a"}, {"target_uri", "x://h/b"}, {"vm", "v"}});
+  const auto loaded = hyperctl::load_migration_journal(j.id(), "migrate-x", "an x migration",
+                                                       "x:///a", "x://h/b", "migrate");
+  EXPECT_EQ(loaded.param("vm"), "v");
+  EXPECT_EQ(load_code([&] {
+              hyperctl::load_migration_journal(j.id(), "migrate-y", "a y migration", "x:///a",
+                                               "x://h/b", "migrate");
+            }),
+            ErrorCode::InvalidArgument);
+  try {
+    hyperctl::load_migration_journal(j.id(), "migrate-x", "an x migration", "x:///a", "x://other/b",
+                                     "migrate");
+    ADD_FAILURE() << "another target was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("x://other/b"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("x://h/b"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(load_code([&] { loaded.param("absent"); }), ErrorCode::InvalidArgument);
+
+  // A failure inside a journalled step: the journal says so, the error names it.
+  Journal k = Journal::load(j.id());
+  try {
+    hyperctl::fail_journalled(k, Error(ErrorCode::Cancelled, "stopped"), "migrate");
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Cancelled);
+    EXPECT_NE(std::string(e.what()).find("--resume " + j.id()), std::string::npos) << e.what();
+    EXPECT_EQ(e.detail().rfind("journal: " + j.id(), 0), 0u) << e.detail();
+  }
+  EXPECT_EQ(Journal::load(j.id()).status(), "cancelled");
+}
+
+}  // namespace

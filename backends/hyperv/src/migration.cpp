@@ -161,11 +161,7 @@ decltype(auto) journalled(Journal& j, F&& f) {
   try {
     return guarded(kOp, f);
   } catch (const Error& e) {
-    try {
-      j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
-    } catch (const Error&) {
-    }
-    rethrow_with_journal(e, j, kOp);
+    fail_journalled(j, e, kOp);
   }
 }
 
@@ -505,22 +501,8 @@ void Offline::rollback() {
 /// A journal of ours whose URIs are those of the two connections.
 Journal load_matching(const HypervConnection& source, const Connection& target,
                       const std::string& id) {
-  Journal j = Journal::load(id);
-  if (j.kind() != kMigrationJournalKind)
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + escape::terminal_text(id) + " records a '" +
-                    escape::terminal_text(j.kind()) + "', not a Hyper-V offline migration",
-                kOp);
-  const std::string& src = j.param("source_uri");
-  const std::string& dst = j.param("target_uri");
-  if (src != source.uri().raw || dst != target.uri().raw)
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + escape::terminal_text(id) + " is a migration from " +
-                    escape::terminal_text(src) + " to " + escape::terminal_text(dst) +
-                    ", but the connections are to " + escape::terminal_text(source.uri().raw) +
-                    " and " + escape::terminal_text(target.uri().raw),
-                kOp);
-  return j;
+  return load_migration_journal(id, kMigrationJournalKind, "a Hyper-V offline migration",
+                                source.uri().raw, target.uri().raw, kOp);
 }
 
 std::string need_share_text() {

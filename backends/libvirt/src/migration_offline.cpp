@@ -120,18 +120,8 @@ std::string data_of(const JournalStep& step, const char* key) {
 
 /// A journal of ours whose URIs are those of the two connections.
 Journal load_matching(const Session& source, const Session& target, const std::string& id) {
-  Journal j = Journal::load(id);
-  if (j.kind() != kOfflineJournalKind)
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + id + " records a '" + j.kind() + "', not an offline migration", kOp);
-  const std::string& src = j.param("source_uri");
-  const std::string& dst = j.param("target_uri");
-  if (src != source.uri.raw || dst != target.uri.raw)
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + id + " is a migration from " + src + " to " + dst +
-                    ", but the connections are to " + source.uri.raw + " and " + target.uri.raw,
-                kOp);
-  return j;
+  return load_migration_journal(id, kOfflineJournalKind, "an offline migration", source.uri.raw,
+                                target.uri.raw, kOp);
 }
 
 // ------------------------------------------------------------- XML rewrite
@@ -683,11 +673,7 @@ decltype(auto) journalled(Journal& j, F&& f) {
   try {
     return f();
   } catch (const Error& e) {
-    try {
-      j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
-    } catch (const Error&) {
-    }
-    rethrow_with_journal(e, j, kOp);
+    fail_journalled(j, e, kOp);
   }
 }
 

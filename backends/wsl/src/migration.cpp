@@ -98,11 +98,7 @@ decltype(auto) journalled(Journal& j, F&& f) {
   try {
     return guarded(kOp, f);
   } catch (const Error& e) {
-    try {
-      j.set_status(e.code() == ErrorCode::Cancelled ? "cancelled" : "failed");
-    } catch (const Error&) {
-    }
-    rethrow_with_journal(e, j, kOp);
+    fail_journalled(j, e, kOp);
   }
 }
 
@@ -734,21 +730,8 @@ VmInfo Migration::run() {
 /// A journal of ours whose URIs are those of the two connections.
 Journal load_matching(const WslConnection& source, const Connection& target,
                       const std::string& id) {
-  Journal j = Journal::load(id);
-  if (j.kind() != kMigrationJournalKind)
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + id + " records a '" + j.kind() + "', not a WSL offline migration",
-                kOp);
-  const std::string& src = j.param("source_uri");
-  const std::string& dst = j.param("target_uri");
-  if (src != source.uri().raw || dst != target.uri().raw)
-    throw Error(ErrorCode::InvalidArgument,
-                "journal " + id + " is a migration from " + escape::terminal_text(src) + " to " +
-                    escape::terminal_text(dst) + ", but the connections are to " +
-                    escape::terminal_text(source.uri().raw) + " and " +
-                    escape::terminal_text(target.uri().raw),
-                kOp);
-  return j;
+  return load_migration_journal(id, kMigrationJournalKind, "a WSL offline migration",
+                                source.uri().raw, target.uri().raw, kOp);
 }
 
 void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {

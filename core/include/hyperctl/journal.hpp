@@ -70,6 +70,19 @@ class Journal {
   std::vector<JournalStep> steps_;
 };
 
+/// Loads the migration journal `id` and checks that it is of `kind` (else
+/// Error(InvalidArgument): "records a '<kind>', not <what>") and that its
+/// source_uri / target_uri parameters are `source_uri` / `target_uri` (else
+/// Error(InvalidArgument) naming both pairs): resume and rollback must be
+/// given the connections the migration was started with.
+Journal load_migration_journal(const std::string& id, const std::string& kind,
+                               const std::string& what, const std::string& source_uri,
+                               const std::string& target_uri, const std::string& operation);
+
+/// For a failure during a journalled operation: marks the journal "cancelled"
+/// or "failed" (as far as it can be written), then rethrow_with_journal().
+[[noreturn]] void fail_journalled(Journal& journal, const Error& e, const std::string& operation);
+
 /// "offline migration ID interrupted; resume with: hyperctl migrate --resume
 /// ID, or undo with --rollback ID".
 std::string migration_interrupted(const Journal& journal);
