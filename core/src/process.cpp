@@ -101,18 +101,36 @@ class SigpipeBlock {
   sigset_t old_;
 };
 
-/// In the child, between fork and exec: its own process group (so that a
-/// kill reaches its children too) and a clean signal mask.
+/// In the child, between fork and exec: a clean signal mask and SIGPIPE back
+/// to its default; then its own process group (so that a kill reaches its
+/// children too) or, detached, its own session (no terminal signal reaches it).
 struct ChildSetup : bp::extend::handler {
+  bool new_session = false;
   template <class Executor>
   void on_exec_setup(Executor&) const {
-    ::setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    if (new_session)
+      ::setsid();
+    else
+      ::setpgid(0, 0);
   }
 };
+
+/// The inherited environment with `extra` added (or replacing).
+bp::environment child_environment(const std::map<std::string, std::string>& extra) {
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [name, value] : extra) env[name] = value;
+  return env;
+}
+
+/// The folder a local child starts in.
+boost::filesystem::path start_folder(const Command& command) {
+  return command.working_dir.empty() ? boost::filesystem::current_path()
+                                     : boost::filesystem::path(command.working_dir);
+}
 
 /// Resolves argv[0] like execvp would, or throws Unreachable naming it.
 boost::filesystem::path resolve_program(const std::string& program, const std::string& op) {
@@ -129,18 +147,6 @@ boost::filesystem::path resolve_program(const std::string& program, const std::s
     throw Error(ErrorCode::Unreachable, "cannot run " + shown(program) + ": not executable", op);
   return path;
 }
-
-/// The same for a detached child: its own session instead of a group.
-struct DetachedSetup : bp::extend::handler {
-  template <class Executor>
-  void on_exec_setup(Executor&) const {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::setsid();
-  }
-};
 
 bool contains(const std::string& text, std::string_view what) {
   return text.find(what) != std::string::npos;
@@ -295,12 +301,11 @@ Result Runner::run(const Command& command) const {
   SigpipeBlock sigpipe_block;
   asio::io_context io;
   bp::async_pipe in(io), out(io), err(io);
-  bp::environment env = boost::this_process::environment();
-  if (!ssh_)
-    for (const auto& [name, value] : command.env) env[name] = value;
-  const boost::filesystem::path dir = command.working_dir.empty() || ssh_
-                                          ? boost::filesystem::current_path()
-                                          : boost::filesystem::path(command.working_dir);
+  // Over ssh the variables and folder are the remote command's business.
+  const bp::environment env =
+      child_environment(ssh_ ? std::map<std::string, std::string>{} : command.env);
+  const boost::filesystem::path dir =
+      ssh_ ? boost::filesystem::current_path() : start_folder(command);
 
   std::error_code spawn_error;
   bp::child child(exe, bp::args(args), bp::env = env, bp::start_dir = dir,
@@ -517,18 +522,15 @@ int Runner::spawn_detached(const Command& command) const {
   if (command.argv.empty()) throw Error(ErrorCode::InvalidArgument, "no program to run", op);
   const boost::filesystem::path exe = resolve_program(command.argv[0], op);
   const std::vector<std::string> args(command.argv.begin() + 1, command.argv.end());
-  bp::environment env = boost::this_process::environment();
-  for (const auto& [name, value] : command.env) env[name] = value;
-  const boost::filesystem::path dir = command.working_dir.empty()
-                                          ? boost::filesystem::current_path()
-                                          : boost::filesystem::path(command.working_dir);
+  const bp::environment env = child_environment(command.env);
+  const boost::filesystem::path dir = start_folder(command);
   // The child starts its own session (no terminal signals reach it); a
   // detached thread reaps it whenever it ends, so it never lingers as a zombie
   // of a long-lived caller.
   std::error_code spawn_error;
   bp::child child(exe, bp::args(args), bp::env = env, bp::start_dir = dir,
                   bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null,
-                  DetachedSetup{}, spawn_error);
+                  ChildSetup{.new_session = true}, spawn_error);
   if (spawn_error)
     throw Error(ErrorCode::Unreachable, "cannot run " + shown(command.argv[0]), op,
                 spawn_error.message());
