@@ -9,6 +9,7 @@
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 #include "record.hpp"
+#include "storage_ops.hpp"
 
 namespace hyperctl::hyperv {
 namespace {
@@ -35,12 +36,6 @@ bool file_name_ok(const std::string& name) {
         std::string_view("\\/:*?\"<>|").find(static_cast<char>(ch)) != std::string_view::npos)
       return false;
   return name.back() != '.' && name.back() != ' ';
-}
-
-std::string windows_join(const std::string& folder, const std::string& leaf) {
-  if (folder.empty()) return leaf;
-  if (folder.back() == '\\' || folder.back() == '/') return folder + leaf;
-  return folder + "\\" + leaf;
 }
 
 }  // namespace
@@ -134,7 +129,7 @@ VmInfo HypervVmOps::create(const VmSpec& spec) {
           if (!file_name_ok(disk.volume))
             throw Error(ErrorCode::InvalidArgument,
                         "a volume is a file name in its pool, not " + quoted(disk.volume), op);
-          data["vhd_path"] = windows_join(folder, disk.volume);
+          data["vhd_path"] = join_path(folder, disk.volume);
         } else {
           if (!file_name_ok(spec.name))
             throw Error(ErrorCode::InvalidArgument,
@@ -144,7 +139,7 @@ VmInfo HypervVmOps::create(const VmSpec& spec) {
           if (!disk.format.empty() && disk.format != "vhdx")
             throw Error(ErrorCode::InvalidArgument,
                         "a new Hyper-V disk is a vhdx, not " + quoted(disk.format), op);
-          data["new_vhd_path"] = windows_join(folder, spec.name + ".vhdx");
+          data["new_vhd_path"] = join_path(folder, spec.name + ".vhdx");
           data["new_vhd_bytes"] = disk.size_bytes;
         }
       } else {
