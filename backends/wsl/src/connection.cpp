@@ -34,6 +34,23 @@ bool windows_path(const std::string& p) {
          (p.size() >= 2 && std::isalpha(static_cast<unsigned char>(p[0])) && p[1] == ':');
 }
 
+/// By name in `all`: an exact match, else one that differs only in ASCII
+/// case (wsl.exe compares names without regard to case, so "ubuntu" is
+/// taken when "Ubuntu" exists); nullopt when absent.
+std::optional<Distro> by_name(const std::vector<Distro>& all, const std::string& name) {
+  auto lower = [](std::string s) {
+    for (char& ch : s)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return s;
+  };
+  std::optional<Distro> folded;
+  for (const auto& d : all) {
+    if (d.name() == name) return d;
+    if (!folded && lower(d.name()) == lower(name)) folded = d;
+  }
+  return folded;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -119,9 +136,7 @@ Distro WslConnection::find(const VmRef& ref, const std::string& op) const {
   if (looks_like_guid(key))
     for (const auto& d : all)
       if (d.registry && guid_key(d.registry->guid) == key) return d;
-  for (const auto& d : all)
-    if (d.name() == ref.value) return d;
-  if (auto folded = find_name(ref.value)) return *folded;  // wsl.exe ignores case too
+  if (auto d = by_name(all, ref.value)) return *d;  // wsl.exe ignores case too
   throw Error(
       ErrorCode::NotFound,
       op + ": no WSL distribution " + quoted(ref.value) + " on " + escape::terminal_text(uri_.raw),
@@ -129,19 +144,7 @@ Distro WslConnection::find(const VmRef& ref, const std::string& op) const {
 }
 
 std::optional<Distro> WslConnection::find_name(const std::string& name) const {
-  // wsl.exe compares names without regard to (ASCII) case, so "ubuntu" is
-  // taken when "Ubuntu" exists; an exact match wins.
-  auto lower = [](std::string s) {
-    for (char& ch : s)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    return s;
-  };
-  std::optional<Distro> folded;
-  for (auto& d : distros()) {
-    if (d.name() == name) return d;
-    if (!folded && lower(d.name()) == lower(name)) folded = d;
-  }
-  return folded;
+  return by_name(distros(), name);
 }
 
 VmInfo WslConnection::describe(const Distro& d) const {
