@@ -335,8 +335,7 @@ Facts gather(WslConnection& src, WslConnection& dst, const VmRef& ref, const std
   f.target_wsl = wsl_version(dst, f.target_wsl_why, op);
   try {
     // wsl.exe compares names case-insensitively ("Ubuntu" clashes with "ubuntu").
-    for (auto& d : dst.distros())
-      if (lower(d.name()) == lower(name)) f.on_target = std::move(d);
+    f.on_target = dst.find_name(name);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::Unsupported) throw;
     f.target_list_error = e.what();  // an old inbox wsl.exe
