@@ -12,14 +12,6 @@
 namespace hyperctl::wsl {
 namespace {
 
-/// A GUID for comparison: braces dropped, lower-case.
-std::string guid_key(std::string text) {
-  if (text.size() >= 2 && text.front() == '{' && text.back() == '}')
-    text = text.substr(1, text.size() - 2);
-  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return text;
-}
-
 bool looks_like_guid(const std::string& key) {
   if (key.size() != 36) return false;
   for (std::size_t i = 0; i < key.size(); ++i) {
@@ -57,6 +49,13 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 }  // namespace
+
+std::string guid_key(std::string text) {
+  if (text.size() >= 2 && text.front() == '{' && text.back() == '}')
+    text = text.substr(1, text.size() - 2);
+  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return text;
+}
 
 std::string quoted(const std::string& name) {
   return "'" + escape::terminal_text(name) + "'";

@@ -39,6 +39,9 @@ std::optional<std::string> archive_format(const std::string& path);
 /// path (a drive letter or a backslash), else "/".
 std::string join_path(const std::string& folder, const std::string& leaf);
 
+/// A registry GUID for comparison: braces dropped, lower-case.
+std::string guid_key(std::string text);
+
 /// 'name' for messages: quoted, through escape::terminal_text.
 std::string quoted(const std::string& name);
 

@@ -220,12 +220,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string guid_key(const std::string& g) {
-  std::string s = lower(g);
-  if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
 /// The registry GUID of `d`, "" when the registry could not be read.
 std::string guid_of(const Distro& d) {
   return d.registry ? guid_key(d.registry->guid) : std::string();
