@@ -166,10 +166,13 @@ void WslVmOps::start(const VmRef& vm) {
       // Whether the keeper has ended is read before the list: one that set
       // the state and exited is then seen Running, not mistaken for a failure.
       const bool keeper_gone = pid > 0 && !probed && process_gone(pid);
-      const auto now = c_.find_name(d.name());
-      if (!now)
+      // Only the state is polled: wsl --list, without the registry query.
+      const auto listed = c_.exe().list();
+      const auto now = std::find_if(listed.begin(), listed.end(),
+                                    [&](const ListedDistro& l) { return l.name == d.name(); });
+      if (now == listed.end())
         throw Error(ErrorCode::NotFound, op + ": " + subject(d) + " vanished while starting", op);
-      if (map_state(now->listed.state) == VmState::Running) return;
+      if (map_state(now->state) == VmState::Running) return;
       if (keeper_gone) {
         // The keeper ended before the distribution ran: run the same start
         // in the foreground to get wsl.exe's reason (throws it).
