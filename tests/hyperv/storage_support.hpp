@@ -27,19 +27,11 @@
 #include <string>
 #include <vector>
 
+#include "../common/expect_error.hpp"
 #include "hyperctl/connection.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/registry.hpp"
 #include "hyperctl/types.hpp"
-
-namespace hyperctl {
-inline void PrintTo(ErrorCode code, std::ostream* os) {
-  *os << to_string(code);
-}
-inline void PrintTo(VmState state, std::ostream* os) {
-  *os << to_string(state);
-}
-}  // namespace hyperctl
 
 namespace hyperctl::test {
 
@@ -50,33 +42,6 @@ using json = nlohmann::json;
 inline Registry& hv_registry() {
   static Registry r({HYPERCTL_TEST_HYPERV_PLUGIN_DIR});
   return r;
-}
-
-inline std::optional<Error> error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "foreign exception escaped: " << e.what();
-    return std::nullopt;
-  }
-  ADD_FAILURE() << "no error was thrown";
-  return std::nullopt;
-}
-
-#define EXPECT_ERROR_CODE(expr, expected_code)                                         \
-  do {                                                                                 \
-    auto err_ = ::hyperctl::test::error_of([&] { (void)(expr); });                     \
-    if (err_) {                                                                        \
-      EXPECT_EQ(err_->code(), (expected_code))                                         \
-          << #expr << "\nmessage: " << err_->what() << "\ndetail: " << err_->detail(); \
-    }                                                                                  \
-  } while (0)
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 /// A single-quoted POSIX shell word (for the test wrappers only).
@@ -214,10 +179,10 @@ class HvHost {
   }
 
   void save() { std::ofstream(dir_ / "state" / "state.json") << state_.dump(2); }
-  void load() { state_ = json::parse(slurp(dir_ / "state" / "state.json")); }
+  void load() { state_ = json::parse(read_file(dir_ / "state" / "state.json")); }
 
   /// state.json as the stand-in left it.
-  json state() const { return json::parse(slurp(dir_ / "state" / "state.json")); }
+  json state() const { return json::parse(read_file(dir_ / "state" / "state.json")); }
 
   /// The VMs in state.json whose Name (or Id) is `key`.
   std::vector<json> vms(const std::string& key) const {
