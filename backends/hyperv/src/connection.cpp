@@ -64,13 +64,18 @@ HostOps& HypervConnection::host() {
   return *host_;
 }
 
+nlohmann::json HypervConnection::list_vms(const std::string& op, const std::string& subject) const {
+  nlohmann::json vms =
+      ps_.run("vm.list", nlohmann::json::object(), subject).value("vms", nlohmann::json::array());
+  if (!vms.is_array())
+    throw Error(ErrorCode::BackendFailure, "vm.list answered without a list of VMs", op);
+  return vms;
+}
+
 nlohmann::json HypervConnection::resolve(const VmRef& ref, const std::string& op) const {
   if (ref.value.empty())
     throw Error(ErrorCode::InvalidArgument, "no VM named (an empty name or Id)", op);
-  const nlohmann::json listed = ps_.run("vm.list", nlohmann::json::object(), quoted(ref.value));
-  const nlohmann::json vms = listed.value("vms", nlohmann::json::array());
-  if (!vms.is_array())
-    throw Error(ErrorCode::BackendFailure, "vm.list answered without a list of VMs", op);
+  const nlohmann::json vms = list_vms(op, quoted(ref.value));
   const std::string key = guid_key(ref.value);
   if (!key.empty())
     for (const auto& vm : vms)

@@ -45,6 +45,9 @@ class HypervConnection final : public Connection {
   /// never passed to -Name, which takes wildcards). Error(NotFound) naming
   /// the reference and the host otherwise.
   nlohmann::json resolve(const VmRef& ref, const std::string& op) const;
+  /// The VM records of one vm.list run (`subject` names what it is for in
+  /// its errors); Error(BackendFailure) when the answer holds no list.
+  nlohmann::json list_vms(const std::string& op, const std::string& subject = {}) const;
   /// The VmInfo of a VM record.
   VmInfo describe(const nlohmann::json& vm) const;
 

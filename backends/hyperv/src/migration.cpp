@@ -77,18 +77,10 @@ HypervConnection& hyperv_target(Connection& target, const std::string& op) {
   return *t;
 }
 
-json list_vms(const HypervConnection& c) {
-  const json listed = c.ps().run("vm.list", json::object());
-  json vms = listed.value("vms", json::array());
-  if (!vms.is_array())
-    throw Error(ErrorCode::BackendFailure, "vm.list answered without a list of VMs", kOp);
-  return vms;
-}
-
 /// The VM of Id `id` on `c`, or nullopt.
 std::optional<json> vm_by_id(const HypervConnection& c, const std::string& id) {
   const std::string key = guid_key(id);
-  for (const auto& vm : list_vms(c))
+  for (const auto& vm : c.list_vms(kOp))
     if (!key.empty() && guid_key(text_field(vm, "Id")) == key) return vm;
   return std::nullopt;
 }
@@ -309,7 +301,7 @@ std::vector<std::string> Offline::leftovers() const {
   std::vector<std::string> out;
   const JournalStep& s = step(kImport);
   const std::string recorded = data_of(s, "new_id");
-  const json vms = list_vms(dst_);
+  const json vms = dst_.list_vms(kOp);
   if (!recorded.empty()) {
     for (const auto& vm : vms)
       if (guid_key(text_field(vm, "Id")) == guid_key(recorded)) out.push_back(recorded);
@@ -364,7 +356,8 @@ void Offline::import() {
     // Recorded before it runs: a process killed during the import still
     // lets the rollback (or a resume) find what it left.
     std::string ids;
-    for (const auto& vm : list_vms(dst_)) ids += (ids.empty() ? "" : ",") + text_field(vm, "Id");
+    for (const auto& vm : dst_.list_vms(kOp))
+      ids += (ids.empty() ? "" : ",") + text_field(vm, "Id");
     data = {{"ids_before", ids}, {"new_id", ""}};
   } else {
     // Ours from an interrupted or unverified attempt: imported again.
@@ -582,7 +575,7 @@ PreflightReport HypervMigrationOps::preflight(const VmRef& vm, Connection& targe
     }
 
     // The target's VMs: the same Id, the same name.
-    const json theirs = list_vms(dst);
+    const json theirs = dst.list_vms(kOp);
     bool clash = false;
     for (const auto& other : theirs) {
       if (guid_key(text_field(other, "Id")) == guid_key(vid)) {

@@ -43,12 +43,8 @@ bool file_name_ok(const std::string& name) {
 std::vector<VmInfo> HypervVmOps::list(const VmFilter& filter) {
   const std::string op = "vm.list";
   return guarded(op, [&] {
-    const auto result = c_.ps().run(op, nlohmann::json::object());
-    const auto vms = result.value("vms", nlohmann::json::array());
-    if (!vms.is_array())
-      throw Error(ErrorCode::BackendFailure, "vm.list answered without a list of VMs", op);
     std::vector<VmInfo> out;
-    for (const auto& vm : vms) {
+    for (const auto& vm : c_.list_vms(op)) {
       VmInfo info = c_.describe(vm);
       if (!filter.states.empty() &&
           std::find(filter.states.begin(), filter.states.end(), info.state) == filter.states.end())
