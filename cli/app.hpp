@@ -33,5 +33,11 @@ void add_snapshot_commands(CLI::App& app, const CommandContext& ctx);
 void add_network_host_commands(CLI::App& app, const CommandContext& ctx);
 /// migrate VM --to URI [--check] [--live|--offline] ... (cli/migrate_cli.cpp)
 void add_migrate_commands(CLI::App& app, const CommandContext& ctx);
+/// hosts list|add|remove|test (cli/hosts_cli.cpp)
+void add_hosts_commands(CLI::App& app, const CommandContext& ctx);
+/// trust list|add|remove (cli/trust_cli.cpp)
+void add_trust_commands(CLI::App& app, const CommandContext& ctx);
+/// inventory (cli/fleet_cli.cpp)
+void add_fleet_commands(CLI::App& app, const CommandContext& ctx);
 
 }  // namespace hyperctl::cli

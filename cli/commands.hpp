@@ -17,6 +17,8 @@ struct GlobalOptions {
   std::string output = "table";
   bool debug = false;
   std::vector<std::string> plugin_dirs;
+  std::string config_path;  ///< --config; empty: FleetConfig::default_path()
+  std::string group;        ///< -g: run the VM command on every host of this group
 };
 
 struct ListArgs {

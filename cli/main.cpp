@@ -38,7 +38,14 @@ int main(int argc, char** argv) {
       "4 unsupported, 5 conflict, 6 already exists, 7 authentication failed,\n"
       "8 unreachable, 9 timeout, 10 backend failure, 11 cancelled.");
 
-  app.add_option("-c,--connect", g.uri, "Connection URI (default: $HYPERCTL_URI)");
+  app.add_option("-c,--connect", g.uri,
+                 "Connection URI or name from the config file (default: $HYPERCTL_URI)");
+  app.add_option("--config", g.config_path,
+                 "Config file (default: $XDG_CONFIG_HOME/hyperctl/config)")
+      ->type_name("FILE");
+  app.add_option("-g,--group", g.group,
+                 "Run a VM command on every host of this group; the VM is a name pattern")
+      ->type_name("GROUP");
   app.add_option("-o,--output", g.output, "Output format")
       ->check(CLI::IsMember({"table", "json", "yaml", "csv"}))
       ->default_str("table");
@@ -176,6 +183,9 @@ int main(int argc, char** argv) {
   add_snapshot_commands(app, ctx);
   add_network_host_commands(app, ctx);
   add_migrate_commands(app, ctx);
+  add_hosts_commands(app, ctx);
+  add_trust_commands(app, ctx);
+  add_fleet_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

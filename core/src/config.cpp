@@ -1,0 +1,2 @@
+// Implementation of hyperctl/config.hpp (being written).
+#include "hyperctl/config.hpp"

@@ -1,0 +1,2 @@
+// Implementation of hyperctl/credentials.hpp (being written).
+#include "hyperctl/credentials.hpp"

@@ -1,0 +1,2 @@
+// Implementation of hyperctl/fleet.hpp (being written).
+#include "hyperctl/fleet.hpp"

@@ -1,0 +1,2 @@
+// Implementation of hyperctl/trust.hpp (being written).
+#include "hyperctl/trust.hpp"
