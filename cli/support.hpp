@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "hyperctl/config.hpp"
 #include "hyperctl/connection.hpp"
+#include "hyperctl/credentials.hpp"
+#include "hyperctl/fleet.hpp"
 #include "hyperctl/registry.hpp"
 #include "hyperctl/types.hpp"
 #include "output.hpp"
@@ -31,6 +34,22 @@ std::string squote(const std::string& name);
 /// Passwords come from HYPERCTL_PASSWORD or a prompt on the controlling
 /// terminal with echo off; never from argv, and they are never printed.
 std::optional<std::string> ask_secret(const std::string& prompt);
+
+/// The fleet configuration of this invocation (--config FILE, else
+/// FleetConfig::default_path()), loaded on first use and kept.
+const FleetConfig& fleet_config(const GlobalOptions& g);
+/// The credentials store of this invocation (interactive when stdin is a terminal).
+const CredentialStore& credential_store();
+/// Hosts for a fleet command. `hosts`: connection names or URIs (a URI is an
+/// unnamed host); `group`: a group of the config; `all`: every connection of
+/// the config. Exactly one of them may be given (else InvalidArgument); none
+/// given: the one connection of -c / HYPERCTL_URI. `deadline`: overrides each
+/// connection's timeout when set. Each Target carries the user, a secret
+/// provider from credential_store() and the connection's tags.
+std::vector<fleet::Target> fleet_targets(const GlobalOptions& g,
+                                         const std::vector<std::string>& hosts,
+                                         const std::string& group, bool all,
+                                         std::optional<std::chrono::milliseconds> deadline);
 
 /// What one invocation works with: the output format, and (only when a
 /// command needs it) the registry and one connection.
