@@ -9,7 +9,8 @@ build_pkgs=(cmake ninja-build g++ pkg-config clang-format
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   libvirt-daemon libvirt-clients)  # the daemon package carries the test driver
 test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine
-  openssh-server openssh-client)  # tests/testbed/sshd.sh: the runner's SSH transport
+  openssh-server openssh-client  # tests/testbed/sshd.sh: the runner's SSH transport
+  openssl)  # tests/trust: a real TLS server (openssl s_server) with a self-signed certificate
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")
