@@ -4,18 +4,20 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string_view>
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/size.hpp"
+#include "hyperctl/uri.hpp"
 
 namespace hyperctl::cli {
 
@@ -51,53 +53,135 @@ std::string squote(const std::string& name) {
 
 // --------------------------------------------------------------- secrets --
 
-/// Passwords come from HYPERCTL_PASSWORD or a prompt on the controlling
-/// terminal with echo off; never from argv, and they are never printed.
+/// For commands that open a second connection by URI (migrate): the
+/// credentials store's chain for an unnamed connection, without the file
+/// lookup (the URI is not known here): HYPERCTL_PASSWORD, else the prompt.
 std::optional<std::string> ask_secret(const std::string& prompt) {
   if (const char* env = std::getenv("HYPERCTL_PASSWORD"); env && *env) return std::string(env);
   if (!isatty(STDIN_FILENO)) return std::nullopt;
-  const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return std::nullopt;
-  const std::string p = printable(prompt) + ": ";
-  [[maybe_unused]] auto w1 = ::write(fd, p.data(), p.size());
-  termios old{};
-  const bool have_tio = tcgetattr(fd, &old) == 0;
-  if (have_tio) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(fd, TCSAFLUSH, &quiet);
+  return prompt_secret(prompt);
+}
+
+// ------------------------------------------------------- config and hosts --
+
+namespace {
+
+std::mutex g_config_mutex;
+std::optional<FleetConfig> g_config;  // loaded by the first fleet_config()
+
+/// The -c value, else $HYPERCTL_URI; empty when neither is given.
+std::string connection_argument(const GlobalOptions& g) {
+  if (!g.uri.empty()) return g.uri;
+  if (const char* env = std::getenv("HYPERCTL_URI")) return env;
+  return {};
+}
+
+bool is_uri(const std::string& text) {
+  return text.find("://") != std::string::npos;
+}
+
+fleet::Target target_of(const ConnectionEntry* entry, const std::string& uri,
+                        std::optional<std::chrono::milliseconds> deadline) {
+  fleet::Target t;
+  t.name = entry ? entry->name : uri;
+  t.uri = uri;
+  if (entry) {
+    t.tags = entry->tags;
+    t.options.user = entry->user;
+    if (entry->timeout) t.deadline = *entry->timeout;
   }
-  std::string secret;
-  char c = 0;
-  bool ok = false;
-  while (::read(fd, &c, 1) == 1) {
-    if (c == '\n' || c == '\r') {
-      ok = true;
-      break;
+  if (deadline) t.deadline = *deadline;
+  t.options.timeout = std::min(t.options.timeout, t.deadline);
+  t.options.secret = credential_store().provider(entry, uri);
+  return t;
+}
+
+}  // namespace
+
+const FleetConfig& fleet_config(const GlobalOptions& g) {
+  std::lock_guard<std::mutex> lock(g_config_mutex);
+  if (!g_config) {
+    const std::string path = g.config_path.empty() ? FleetConfig::default_path() : g.config_path;
+    g_config = FleetConfig::load(path);
+  }
+  return *g_config;
+}
+
+const CredentialStore& credential_store() {
+  static const CredentialStore store(CredentialStore::default_path(), isatty(STDIN_FILENO) != 0);
+  return store;
+}
+
+std::vector<fleet::Target> fleet_targets(const GlobalOptions& g,
+                                         const std::vector<std::string>& hosts,
+                                         const std::string& group, bool all,
+                                         std::optional<std::chrono::milliseconds> deadline) {
+  const int given = (hosts.empty() ? 0 : 1) + (group.empty() ? 0 : 1) + (all ? 1 : 0);
+  if (given > 1)
+    throw Error(ErrorCode::InvalidArgument, "give only one of --hosts, --group and --all");
+  std::vector<fleet::Target> targets;
+  auto add = [&](const ConnectionEntry* entry, const std::string& uri) {
+    const std::string name = entry ? entry->name : uri;
+    for (const auto& t : targets)
+      if (t.name == name) return;
+    targets.push_back(target_of(entry, uri, deadline));
+  };
+  auto add_name_or_uri = [&](const std::string& text) {
+    if (is_uri(text)) {
+      (void)Uri::parse(text);
+      add(nullptr, text);
+      return;
     }
-    secret += c;
+    const FleetConfig& cfg = fleet_config(g);
+    (void)cfg.select({text});  // throws NotFound naming the file
+    add(cfg.find(text), cfg.find(text)->uri);
+  };
+  if (!hosts.empty()) {
+    for (const auto& h : hosts) add_name_or_uri(h);
+  } else if (!group.empty()) {
+    const FleetConfig& cfg = fleet_config(g);
+    const auto members = cfg.group(group);
+    if (members.empty())
+      throw Error(ErrorCode::NotFound,
+                  "group " + squote(group) + " has no connections in " + printable(cfg.origin()));
+    for (const auto& m : members) add(cfg.find(m.name), m.uri);
+  } else if (all) {
+    const FleetConfig& cfg = fleet_config(g);
+    if (cfg.connections().empty())
+      throw Error(ErrorCode::NotFound, "no connections in " + printable(cfg.origin()) +
+                                           " (add one with: hyperctl hosts add NAME URI)");
+    for (const auto& c : cfg.connections()) add(&c, c.uri);
+  } else {
+    const std::string arg = connection_argument(g);
+    if (arg.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "no hosts: give --hosts, --group or --all, or -c NAME|URI");
+    add_name_or_uri(arg);
   }
-  if (have_tio) tcsetattr(fd, TCSAFLUSH, &old);
-  [[maybe_unused]] auto w2 = ::write(fd, "\n", 1);
-  ::close(fd);
-  if (!ok) return std::nullopt;
-  return secret;
+  return targets;
 }
 
 // --------------------------------------------------------------- session --
 
 Connection& Session::connect(bool read_only) {
   if (conn_) return *conn_;
-  std::string uri = g_.uri;
+  std::string uri = connection_argument(g_);
   if (uri.empty()) {
-    if (const char* env = std::getenv("HYPERCTL_URI")) uri = env;
-  }
-  if (uri.empty()) {
-    throw Error(ErrorCode::InvalidArgument, "no connection URI: give -c URI or set HYPERCTL_URI");
+    throw Error(ErrorCode::InvalidArgument, "no connection: give -c NAME|URI or set HYPERCTL_URI");
   }
   ConnectOptions options;
-  options.secret = ask_secret;
   options.read_only = read_only;
+  const ConnectionEntry* entry = nullptr;
+  if (!is_uri(uri)) {
+    // A name from the config file (names never contain "://").
+    const FleetConfig& cfg = fleet_config(g_);
+    (void)cfg.select({uri});  // throws NotFound: no connection named 'x' in FILE
+    entry = cfg.find(uri);
+    uri = entry->uri;
+    options.user = entry->user;
+    if (entry->timeout) options.timeout = *entry->timeout;
+  }
+  options.secret = credential_store().provider(entry, uri);
   conn_ = registry().open(uri, options);
   return *conn_;
 }

@@ -1,2 +1,364 @@
-// Implementation of hyperctl/credentials.hpp (being written).
+// The credentials store (credentials.hpp): secrets from the environment, an
+// owner-only file, or the terminal. Nothing here ever puts a secret into a
+// message: errors name the variable, the file, the line or the key.
 #include "hyperctl/credentials.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
+
+namespace hyperctl {
+
+namespace {
+
+std::string quoted(const std::string& text) {
+  return "'" + escape::terminal_text(text) + "'";
+}
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+bool has_control(const std::string& text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 && c != '\t'; });
+}
+
+std::string mode_text(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+/// The credentials file as lines, checked before a byte is read.
+struct CredentialFile {
+  bool exists = false;
+  std::vector<std::string> lines;
+  /// Index of each KEY's line; the secret is in lines[index].
+  std::vector<std::pair<std::string, std::size_t>> keys;
+
+  /// The secret of `key`; nullopt when the file has no such key.
+  std::optional<std::string> secret(const std::string& key) const {
+    for (const auto& [k, index] : keys) {
+      if (k != key) continue;
+      const std::string& line = lines[index];
+      return trim(line.substr(line.find('=') + 1));
+    }
+    return std::nullopt;
+  }
+};
+
+[[noreturn]] void file_error(const std::string& path, const std::string& why) {
+  throw Error(ErrorCode::InvalidArgument, "credentials file " + quoted(path) + ": " + why);
+}
+
+CredentialFile read_credentials(const std::string& path) {
+  CredentialFile file;
+  // O_NONBLOCK: a FIFO put in the file's place must not hang us; it is
+  // refused below as not a regular file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return file;
+    file_error(path, std::string("cannot open: ") + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    file_error(path, std::string("cannot stat: ") + std::strerror(err));
+  }
+  // The checks look at the file opened (fstat), not at the name: nothing can
+  // be swapped in between the check and the read.
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    file_error(path, "not a regular file; refused");
+  }
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    file_error(path, "owned by uid " + std::to_string(st.st_uid) + ", not by you (uid " +
+                         std::to_string(::geteuid()) +
+                         "); refused: it must be your own file with mode 0600");
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    file_error(path, "mode " + mode_text(st.st_mode) +
+                         " lets group or others at it; refused (fix: chmod 600 " +
+                         escape::terminal_text(path) + ")");
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      const int err = errno;
+      ::close(fd);
+      file_error(path, std::string("cannot read: ") + std::strerror(err));
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  file.exists = true;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    file.lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  for (std::size_t i = 0; i < file.lines.size(); ++i) {
+    const std::string t = trim(file.lines[i]);
+    if (t.empty() || t[0] == '#') continue;
+    const auto eq = t.find('=');
+    const std::string where = escape::terminal_text(path) + ":" + std::to_string(i + 1) + ": ";
+    // The line itself may be a secret: never quote it.
+    if (eq == std::string::npos)
+      throw Error(ErrorCode::InvalidArgument, where + "expected KEY = SECRET");
+    const std::string key = trim(t.substr(0, eq));
+    if (key.empty()) throw Error(ErrorCode::InvalidArgument, where + "no key before '='");
+    for (const auto& [k, index] : file.keys) {
+      if (k == key)
+        throw Error(ErrorCode::InvalidArgument, where + "repeated key " + quoted(key) +
+                                                    " (first at line " + std::to_string(index + 1) +
+                                                    ")");
+    }
+    file.keys.emplace_back(key, i);
+  }
+  return file;
+}
+
+[[noreturn]] void write_error(const std::string& path, int err) {
+  file_error(path, std::string("cannot write: ") + std::strerror(err));
+}
+
+void make_folders(const std::string& dir) {
+  if (dir.empty()) return;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return;
+  const auto slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) make_folders(dir.substr(0, slash));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) write_error(dir, errno);
+}
+
+/// Replaces `path` by `lines` atomically, mode 0600.
+void write_credentials(const std::string& path, const std::vector<std::string>& lines) {
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+  if (slash != std::string::npos && slash > 0) make_folders(dir);
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmp.data());  // created 0600
+  if (fd < 0) write_error(path, errno);
+  bool ok = ::fchmod(fd, 0600) == 0;
+  std::size_t done = 0;
+  while (ok && done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    write_error(path, err);
+  }
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void check_key(const std::string& key) {
+  if (key.empty() || trim(key) != key || key.find('=') != std::string::npos || key[0] == '#' ||
+      has_control(key))
+    throw Error(
+        ErrorCode::InvalidArgument,
+        "bad credentials key " + quoted(key) +
+            ": no '=', no control characters, no surrounding blanks, not starting with '#'");
+}
+
+std::optional<std::string> env_value(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+/// One prompt on the terminal at a time, whichever thread asks: fleet
+/// commands connect to many hosts at once.
+std::mutex& prompt_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+std::string credential_env_name(const std::string& connection_name) {
+  std::string name = "HYPERCTL_PASSWORD_";
+  for (const char c : connection_name) {
+    if (c >= 'a' && c <= 'z')
+      name += static_cast<char>(c - 'a' + 'A');
+    else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+      name += c;
+    else
+      name += '_';
+  }
+  return name;
+}
+
+std::optional<std::string> prompt_secret(const std::string& prompt) {
+  std::lock_guard<std::mutex> lock(prompt_mutex());
+  const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::nullopt;
+  const std::string shown = escape::terminal_text(prompt) + ": ";
+  [[maybe_unused]] auto w1 = ::write(fd, shown.data(), shown.size());
+  termios old{};
+  const bool have_tio = ::tcgetattr(fd, &old) == 0;
+  if (have_tio) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
+    quiet.c_lflag |= ICANON;
+    ::tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  std::string secret;
+  bool ended = false;
+  char c = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) break;
+    if (c == '\n' || c == '\r') {
+      ended = true;
+      break;
+    }
+    secret += c;
+  }
+  if (have_tio) ::tcsetattr(fd, TCSAFLUSH, &old);
+  [[maybe_unused]] auto w2 = ::write(fd, "\n", 1);
+  ::close(fd);
+  if (!ended) {
+    // Wipe what was typed before end of file: no half secret is used.
+    std::fill(secret.begin(), secret.end(), '\0');
+    return std::nullopt;
+  }
+  return secret;
+}
+
+std::string CredentialStore::default_path() {
+  if (auto p = env_value("HYPERCTL_CREDENTIALS")) return *p;
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  if (xdg && *xdg == '/') return std::string(xdg) + "/hyperctl/credentials";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return std::string(home) + "/.config/hyperctl/credentials";
+  return {};  // no file: the environment and the prompt still work
+}
+
+CredentialStore::CredentialStore(std::string path, bool interactive)
+    : path_(std::move(path)), interactive_(interactive) {}
+
+std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* entry,
+                                                       const std::string& uri,
+                                                       const std::string& prompt) const {
+  const std::string spec = entry ? entry->credentials : std::string();
+  auto from_file = [&](const std::string& key) -> std::optional<std::string> {
+    if (path_.empty()) return std::nullopt;
+    return read_credentials(path_).secret(key);
+  };
+  auto ask = [&]() -> std::optional<std::string> {
+    if (!interactive_) return std::nullopt;
+    return prompt_secret(prompt);
+  };
+
+  if (spec == "none") return std::nullopt;
+  if (spec == "prompt") return ask();
+  if (spec == "file") return from_file(entry->name);
+  if (spec.rfind("file:", 0) == 0) return from_file(spec.substr(5));
+  if (spec.rfind("env:", 0) == 0) {
+    const std::string var = spec.substr(4);
+    if (auto v = env_value(var)) return v;
+    throw Error(ErrorCode::InvalidArgument, "connection " + quoted(entry->name) +
+                                                " takes its password from $" +
+                                                escape::terminal_text(var) + ", which is not set");
+  }
+  if (!spec.empty())
+    throw Error(ErrorCode::InvalidArgument, "connection " + quoted(entry->name) +
+                                                ": bad credentials " + quoted(spec) +
+                                                " (env:VAR, file, file:KEY, prompt or none)");
+
+  if (entry) {
+    if (auto v = env_value(credential_env_name(entry->name))) return v;
+  }
+  if (auto v = from_file(entry ? entry->name : uri)) return v;
+  if (auto v = env_value("HYPERCTL_PASSWORD")) return v;
+  return ask();
+}
+
+SecretProvider CredentialStore::provider(const ConnectionEntry* entry,
+                                         const std::string& uri) const {
+  std::optional<ConnectionEntry> copy;
+  if (entry) copy = *entry;
+  return [this, copy, uri](const std::string& prompt) {
+    return secret_for(copy ? &*copy : nullptr, uri, prompt);
+  };
+}
+
+void CredentialStore::store(const std::string& key, const std::string& secret) const {
+  check_key(key);
+  if (path_.empty())
+    throw Error(ErrorCode::InvalidArgument,
+                "no credentials file: set HYPERCTL_CREDENTIALS, XDG_CONFIG_HOME or HOME");
+  if (secret.find_first_of("\r\n") != std::string::npos || secret.find('\0') != std::string::npos)
+    throw Error(ErrorCode::InvalidArgument, "the secret for " + quoted(key) +
+                                                " holds a line break or NUL; it cannot be stored");
+  if (trim(secret) != secret)
+    throw Error(ErrorCode::InvalidArgument, "the secret for " + quoted(key) +
+                                                " starts or ends with blanks; it cannot be stored");
+  CredentialFile file = read_credentials(path_);
+  const std::string line = key + " = " + secret;
+  bool replaced = false;
+  for (const auto& [k, index] : file.keys) {
+    if (k == key) {
+      file.lines[index] = line;
+      replaced = true;
+    }
+  }
+  if (!replaced) file.lines.push_back(line);
+  write_credentials(path_, file.lines);
+}
+
+bool CredentialStore::erase(const std::string& key) const {
+  if (path_.empty()) return false;
+  CredentialFile file = read_credentials(path_);
+  const auto it = std::find_if(file.keys.begin(), file.keys.end(),
+                               [&](const auto& k) { return k.first == key; });
+  if (it == file.keys.end()) return false;
+  file.lines.erase(file.lines.begin() + static_cast<std::ptrdiff_t>(it->second));
+  write_credentials(path_, file.lines);
+  return true;
+}
+
+}  // namespace hyperctl
