@@ -23,6 +23,11 @@
 
 namespace hyperctl::cli {
 
+// -g GROUP: the VM action on every host of the group, the VM argument a name
+// pattern (cli/fleet_cli.cpp).
+int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern);
+int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
+
 // ------------------------------------------------------------- commands --
 
 int run_list(const GlobalOptions& g, const ListArgs& a) {
@@ -59,6 +64,7 @@ int run_info(const GlobalOptions& g, const std::string& vm) {
 }
 
 int run_action(const GlobalOptions& g, Action action, const std::string& vm) {
+  if (!g.group.empty()) return run_group_action(g, action, vm);
   Session s(g);
   VmOps& ops = s.vms();
   const char* op = "";
@@ -90,6 +96,7 @@ int run_action(const GlobalOptions& g, Action action, const std::string& vm) {
 }
 
 int run_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
+  if (!g.group.empty()) return run_group_shutdown(g, a);
   Session s(g);
   VmOps& ops = s.vms();
   ShutdownOptions options;

@@ -1,8 +1,613 @@
-// The fleet command family (being written).
+// The fleet commands: `inventory` (every VM of many hosts at once) and the
+// -g GROUP form of the VM actions (the same action on every host of a group,
+// the VM argument a name pattern). Both run on hyperctl::fleet's thread pool
+// with one deadline per host; a host that fails or does not answer in time is
+// a row of its own, never a hang and never a lost row for the others.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "app.hpp"
+#include "hyperctl/error.hpp"
+#include "hyperctl/fleet.hpp"
+#include "hyperctl/size.hpp"
+#include "output.hpp"
+#include "support.hpp"
+#include "text.hpp"
 
 namespace hyperctl::cli {
 
-void add_fleet_commands(CLI::App&, const CommandContext&) {}
+int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern);
+int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
+
+namespace {
+
+/// A duration: a number with ms, s or m; a plain number is seconds.
+std::chrono::milliseconds parse_duration(const std::string& option, const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "ms")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60000;
+  if (digits == 0 || digits > 9 || scale == 0)
+    throw Error(ErrorCode::InvalidArgument,
+                option + " takes a duration like 500ms, 20s or 2m, not " + squote(text));
+  const auto ms = std::stoull(text.substr(0, digits)) * scale;
+  if (ms == 0) throw Error(ErrorCode::InvalidArgument, option + " must be above 0");
+  return std::chrono::milliseconds(ms);
+}
+
+std::string size_or_dash(std::uint64_t bytes) {
+  return bytes ? format_size(bytes) : "-";
+}
+
+JsonValue code_Json(const fleet::HostReport& r) {
+  if (r.status == fleet::HostStatus::Ok) return nullptr;
+  return std::string(to_string(r.code));
+}
+
+/// The members every host object of the fleet documents has.
+JsonValue host_report_Json(const fleet::HostReport& r) {
+  JsonValue o = JsonValue::object();
+  o["name"] = r.name;
+  o["uri"] = r.uri;
+  o["backend"] = r.backend;
+  o["status"] = fleet::to_string(r.status);
+  o["code"] = code_Json(r);
+  o["message"] = r.status == fleet::HostStatus::Ok ? std::string() : r.message;
+  o["elapsed_ms"] = r.elapsed.count();
+  return o;
+}
+
+/// The first failed host's exit status; 0 when every host answered.
+int failed_status(const std::vector<fleet::HostReport>& reports) {
+  for (const auto& r : reports)
+    if (r.status != fleet::HostStatus::Ok) return exit_status(r.code);
+  return 0;
+}
+
+/// One stderr line naming the hosts that failed (the rows tell the rest).
+void report_failed_hosts(const std::vector<fleet::HostReport>& reports, bool partial_ok) {
+  std::size_t failed = 0;
+  std::string names;
+  for (const auto& r : reports) {
+    if (r.status == fleet::HostStatus::Ok) continue;
+    ++failed;
+    if (failed <= 5) {
+      if (!names.empty()) names += ", ";
+      names += r.name + " (" + std::string(to_string(r.code)) + ")";
+    }
+  }
+  if (failed == 0) return;
+  if (failed > 5) names += ", ...";
+  write_stderr(std::string("hyperctl: ") + (partial_ok ? "warning: " : "error: ") +
+               printable(std::to_string(failed) + " of " + std::to_string(reports.size()) +
+                         " hosts failed: " + names) +
+               "\n");
+}
+
+/// Leaves at once when jobs are still stuck in a backend call: static
+/// destructors must not run under them (hyperctl/fleet.hpp).
+int finish(int status) {
+  if (fleet::abandoned_jobs() > 0) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    _exit(status);
+  }
+  return status;
+}
+
+// ------------------------------------------------------------ inventory --
+
+struct InventoryArgs {
+  std::vector<std::string> hosts;
+  std::string group;
+  bool all = false;
+  std::string filter;
+  bool summary = false;
+  bool partial_ok = false;
+  std::size_t max_in_flight = 8;
+  std::string deadline;
+};
+
+std::string inventory_table(const fleet::Inventory& inv) {
+  Table t({"HOST", "BACKEND", "ID", "NAME", "STATE", "VCPUS", "MEMORY", "DISKS", "GUEST OS"},
+          {Align::Left, Align::Left, Align::Left, Align::Left, Align::Left, Align::Right,
+           Align::Right, Align::Right, Align::Left});
+  for (const auto& row : inv.rows) {
+    t.add_row({row.host, row.backend, row.vm.id, row.vm.name, std::string(to_string(row.vm.state)),
+               std::to_string(row.vm.vcpus), size_or_dash(row.vm.memory_bytes),
+               size_or_dash(row.disk_bytes), row.vm.guest_os.empty() ? "-" : row.vm.guest_os});
+  }
+  std::string out = t.render();
+  Table errors({"HOST", "STATUS", "MESSAGE"});
+  for (const auto& h : inv.hosts)
+    if (h.report.status != fleet::HostStatus::Ok)
+      errors.add_row({h.report.name, fleet::to_string(h.report.status), h.report.message});
+  if (!errors.empty()) out += "\n" + errors.render();
+  return out;
+}
+
+std::string summary_table(const fleet::Inventory& inv) {
+  Table t({"HOST", "BACKEND", "STATUS", "VMS", "RUNNING", "VCPUS", "MEMORY", "DISKS"},
+          {Align::Left, Align::Left, Align::Left, Align::Right, Align::Right, Align::Right,
+           Align::Right, Align::Right});
+  fleet::HostSummary total;
+  std::size_t ok = 0;
+  for (const auto& h : inv.hosts) {
+    const bool fine = h.report.status == fleet::HostStatus::Ok;
+    t.add_row({h.report.name, h.report.backend.empty() ? "-" : h.report.backend,
+               fleet::to_string(h.report.status), fine ? std::to_string(h.vms) : "-",
+               fine ? std::to_string(h.running) : "-", fine ? std::to_string(h.vcpus) : "-",
+               fine ? size_or_dash(h.memory_bytes) : "-", fine ? size_or_dash(h.disk_bytes) : "-"});
+    if (!fine) continue;
+    ++ok;
+    total.vms += h.vms;
+    total.running += h.running;
+    total.vcpus += h.vcpus;
+    total.memory_bytes += h.memory_bytes;
+    total.disk_bytes += h.disk_bytes;
+  }
+  t.add_row({"TOTAL", "-", std::to_string(ok) + "/" + std::to_string(inv.hosts.size()) + " ok",
+             std::to_string(total.vms), std::to_string(total.running), std::to_string(total.vcpus),
+             size_or_dash(total.memory_bytes), size_or_dash(total.disk_bytes)});
+  std::string out = t.render();
+  Table errors({"HOST", "STATUS", "MESSAGE"});
+  for (const auto& h : inv.hosts)
+    if (h.report.status != fleet::HostStatus::Ok)
+      errors.add_row({h.report.name, fleet::to_string(h.report.status), h.report.message});
+  if (!errors.empty()) out += "\n" + errors.render();
+  return out;
+}
+
+JsonValue inventory_Json(const fleet::Inventory& inv, bool summary) {
+  JsonValue doc = JsonValue::object();
+  doc["schema"] = "hyperctl.inventory/1";
+  doc["complete"] = inv.complete();
+  JsonValue hosts = JsonValue::array();
+  JsonValue totals = JsonValue::object();
+  totals["hosts"] = inv.hosts.size();
+  std::uint64_t hosts_ok = 0, vms = 0, running = 0, vcpus = 0, memory = 0, disks = 0;
+  for (const auto& h : inv.hosts) {
+    JsonValue o = host_report_Json(h.report);
+    o["vms"] = h.vms;
+    o["running"] = h.running;
+    o["vcpus"] = h.vcpus;
+    o["memory_bytes"] = h.memory_bytes;
+    o["disk_bytes"] = h.disk_bytes;
+    hosts.push_back(std::move(o));
+    if (h.report.status != fleet::HostStatus::Ok) continue;
+    ++hosts_ok, vms += h.vms, running += h.running, vcpus += h.vcpus;
+    memory += h.memory_bytes, disks += h.disk_bytes;
+  }
+  totals["hosts_ok"] = hosts_ok;
+  totals["vms"] = vms;
+  totals["running"] = running;
+  totals["vcpus"] = vcpus;
+  totals["memory_bytes"] = memory;
+  totals["disk_bytes"] = disks;
+  doc["hosts"] = std::move(hosts);
+  doc["totals"] = std::move(totals);
+  if (!summary) {
+    JsonValue rows = JsonValue::array();
+    for (const auto& row : inv.rows) {
+      JsonValue o = JsonValue::object();
+      o["host"] = row.host;
+      o["uri"] = row.uri;
+      o["backend"] = row.backend;
+      o["disk_bytes"] = row.disk_bytes;
+      o["vm"] = vm_Json(row.vm);
+      rows.push_back(std::move(o));
+    }
+    doc["vms"] = std::move(rows);
+  }
+  return doc;
+}
+
+std::string inventory_csv(const fleet::Inventory& inv) {
+  std::string out = csv_row({"host", "uri", "backend", "id", "name", "state", "vcpus",
+                             "memory_bytes", "disk_bytes", "guest_os", "status", "message"});
+  for (const auto& row : inv.rows)
+    out += csv_row({row.host, row.uri, row.backend, row.vm.id, row.vm.name,
+                    std::string(to_string(row.vm.state)), std::to_string(row.vm.vcpus),
+                    std::to_string(row.vm.memory_bytes), std::to_string(row.disk_bytes),
+                    row.vm.guest_os, "ok", ""});
+  for (const auto& h : inv.hosts)
+    if (h.report.status != fleet::HostStatus::Ok)
+      out += csv_row({h.report.name, h.report.uri, h.report.backend, "", "", "", "", "", "", "",
+                      fleet::to_string(h.report.status), h.report.message});
+  return out;
+}
+
+std::string summary_csv(const fleet::Inventory& inv) {
+  std::string out = csv_row({"host", "uri", "backend", "status", "code", "message", "vms",
+                             "running", "vcpus", "memory_bytes", "disk_bytes"});
+  for (const auto& h : inv.hosts) {
+    const bool fine = h.report.status == fleet::HostStatus::Ok;
+    out +=
+        csv_row({h.report.name, h.report.uri, h.report.backend, fleet::to_string(h.report.status),
+                 fine ? "" : std::string(to_string(h.report.code)), fine ? "" : h.report.message,
+                 std::to_string(h.vms), std::to_string(h.running), std::to_string(h.vcpus),
+                 std::to_string(h.memory_bytes), std::to_string(h.disk_bytes)});
+  }
+  return out;
+}
+
+int run_inventory(const GlobalOptions& g, const InventoryArgs& a) {
+  const Format format = parse_format(g.output);
+  const auto filter = fleet::InventoryFilter::parse(a.filter);
+  if (a.max_in_flight == 0)
+    throw Error(ErrorCode::InvalidArgument, "--max-in-flight must be at least 1");
+  std::optional<std::chrono::milliseconds> deadline;
+  if (!a.deadline.empty()) deadline = parse_duration("--deadline", a.deadline);
+  // inventory --group G, or the global -g G.
+  const std::string group = a.group.empty() ? g.group : a.group;
+  auto targets = fleet_targets(g, a.hosts, group, a.all, deadline);
+  for (auto& t : targets) t.options.read_only = true;
+
+  auto registry = std::make_shared<Registry>(g.plugin_dirs);
+  fleet::RunOptions options;
+  options.max_in_flight = a.max_in_flight;
+  const auto inv = fleet::inventory(registry, targets, filter, options);
+
+  switch (format) {
+    case Format::Table:
+      write_stdout(a.summary ? summary_table(inv) : inventory_table(inv));
+      break;
+    case Format::Csv:
+      write_stdout(a.summary ? summary_csv(inv) : inventory_csv(inv));
+      break;
+    case Format::Json:
+      write_stdout(to_json_text(inventory_Json(inv, a.summary)));
+      break;
+    case Format::Yaml:
+      write_stdout(to_yaml(inventory_Json(inv, a.summary)));
+      break;
+  }
+  std::vector<fleet::HostReport> reports;
+  for (const auto& h : inv.hosts) reports.push_back(h.report);
+  report_failed_hosts(reports, a.partial_ok);
+  if (g.debug) {
+    for (const auto& r : reports)
+      if (r.status != fleet::HostStatus::Ok && !r.detail.empty())
+        write_stderr("hyperctl: debug: host=" + printable(r.name) + " code=" +
+                     std::string(to_string(r.code)) + " detail=" + printable(r.detail) + "\n");
+  }
+  return a.partial_ok ? 0 : failed_status(reports);
+}
+
+// -------------------------------------------------------- group actions --
+
+struct VmOutcome {
+  std::string vm, id;
+  std::string result;  ///< ok, stopped, forced-off, already-off, error
+  ErrorCode code = ErrorCode::Internal;
+  std::string message;
+  bool failed = false;
+};
+
+struct HostOutcome {
+  fleet::HostReport report;
+  std::vector<VmOutcome> vms;
+};
+
+const char* operation_of(Action action) {
+  switch (action) {
+    case Action::Start:
+      return "vm.start";
+    case Action::PowerOff:
+      return "vm.poweroff";
+    case Action::Reboot:
+      return "vm.reboot";
+    case Action::Reset:
+      return "vm.reset";
+    case Action::Suspend:
+      return "vm.suspend";
+    case Action::Resume:
+      return "vm.resume";
+    case Action::Save:
+      return "vm.save";
+  }
+  return "vm.action";
+}
+
+const char* done_word(Action action) {
+  switch (action) {
+    case Action::Start:
+      return "started";
+    case Action::PowerOff:
+      return "powered off";
+    case Action::Reboot:
+      return "is rebooting";
+    case Action::Reset:
+      return "reset";
+    case Action::Suspend:
+      return "suspended (paused)";
+    case Action::Resume:
+      return "resumed";
+    case Action::Save:
+      return "saved to disk and stopped";
+  }
+  return "done";
+}
+
+/// The VMs of one host that match the pattern (names and ids).
+struct Matched {
+  std::vector<std::pair<std::string, std::string>> vms;  // name, id
+};
+
+/// What one VM's action does; throws Error.
+using VmStep = std::function<VmOutcome(VmOps& ops, const std::string& name, const VmRef& ref)>;
+
+int run_group(const GlobalOptions& g, const std::string& operation, const std::string& pattern,
+              const VmStep& step, std::chrono::milliseconds per_vm_time) {
+  const Format format = parse_format(g.output);
+  if (pattern.empty()) throw Error(ErrorCode::InvalidArgument, "the VM pattern must not be empty");
+  auto targets = fleet_targets(g, {}, g.group, false, std::nullopt);
+  auto registry = std::make_shared<Registry>(g.plugin_dirs);
+  fleet::RunOptions options;
+
+  // First the VMs each host has that match; then the action, on the hosts
+  // that have some, each with its deadline stretched by what its VMs may
+  // take (a shutdown waits up to --timeout per VM).
+  VmFilter filter;
+  filter.name_glob = pattern;
+  auto listed = fleet::run_on_hosts(
+      registry, targets,
+      [filter](Connection& c, const fleet::Target&) -> std::any {
+        Matched m;
+        auto vms = c.vms().list(filter);
+        std::sort(vms.begin(), vms.end(),
+                  [](const VmInfo& x, const VmInfo& y) { return x.name < y.name; });
+        for (const auto& vm : vms) m.vms.emplace_back(vm.name, vm.id);
+        return m;
+      },
+      options);
+
+  std::vector<HostOutcome> hosts(targets.size());
+  std::vector<fleet::Target> act_targets;
+  std::vector<std::size_t> act_index;
+  std::size_t matched = 0;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    hosts[i].report = listed[i].report;
+    if (listed[i].report.status != fleet::HostStatus::Ok) continue;
+    const auto& m = std::any_cast<const Matched&>(listed[i].value);
+    if (m.vms.empty()) continue;
+    matched += m.vms.size();
+    fleet::Target t = targets[i];
+    t.deadline += per_vm_time * static_cast<long>(m.vms.size());
+    act_targets.push_back(std::move(t));
+    act_index.push_back(i);
+  }
+  bool any_host_failed = false;
+  for (const auto& h : hosts)
+    any_host_failed = any_host_failed || h.report.status != fleet::HostStatus::Ok;
+  if (matched == 0 && !any_host_failed)
+    throw Error(ErrorCode::NotFound,
+                "no VM matches " + squote(pattern) + " on any host of group " + squote(g.group));
+
+  if (!act_targets.empty()) {
+    // The VMs are addressed by the id listed (names can be reused).
+    std::map<std::string, Matched> by_name;
+    for (std::size_t k = 0; k < act_targets.size(); ++k)
+      by_name[act_targets[k].name] = std::any_cast<const Matched&>(listed[act_index[k]].value);
+    auto acted = fleet::run_on_hosts(
+        registry, act_targets,
+        [by_name, step](Connection& c, const fleet::Target& t) -> std::any {
+          std::vector<VmOutcome> out;
+          for (const auto& [name, id] : by_name.at(t.name).vms) {
+            try {
+              out.push_back(step(c.vms(), name, id.empty() ? VmRef(name) : VmRef(id)));
+            } catch (const Error& e) {
+              VmOutcome o;
+              o.result = "error";
+              o.code = e.code();
+              o.message = e.what();
+              o.failed = true;
+              out.push_back(std::move(o));
+            }
+            out.back().vm = name;
+            out.back().id = id;
+          }
+          return out;
+        },
+        options);
+    for (std::size_t k = 0; k < acted.size(); ++k) {
+      HostOutcome& h = hosts[act_index[k]];
+      h.report = acted[k].report;
+      if (acted[k].report.status == fleet::HostStatus::Ok)
+        h.vms = std::any_cast<std::vector<VmOutcome>>(acted[k].value);
+    }
+  }
+
+  // Output: one row per VM, one per host that failed.
+  int status = 0;
+  auto note = [&status](int s) {
+    if (status == 0) status = s;
+  };
+  switch (format) {
+    case Format::Table: {
+      Table t({"HOST", "VM", "RESULT", "MESSAGE"});
+      for (const auto& h : hosts) {
+        if (h.report.status != fleet::HostStatus::Ok) {
+          t.add_row({h.report.name, "-", fleet::to_string(h.report.status), h.report.message});
+          continue;
+        }
+        if (h.vms.empty()) t.add_row({h.report.name, "-", "none", "no VM matches"});
+        for (const auto& v : h.vms) t.add_row({h.report.name, v.vm, v.result, v.message});
+      }
+      write_stdout(t.render());
+      break;
+    }
+    case Format::Csv: {
+      std::string out = csv_row({"host", "uri", "vm", "id", "result", "code", "message"});
+      for (const auto& h : hosts) {
+        if (h.report.status != fleet::HostStatus::Ok) {
+          out += csv_row({h.report.name, h.report.uri, "", "", fleet::to_string(h.report.status),
+                          std::string(to_string(h.report.code)), h.report.message});
+          continue;
+        }
+        if (h.vms.empty())
+          out += csv_row({h.report.name, h.report.uri, "", "", "none", "", "no VM matches"});
+        for (const auto& v : h.vms)
+          out += csv_row({h.report.name, h.report.uri, v.vm, v.id, v.result,
+                          v.failed ? std::string(to_string(v.code)) : "", v.message});
+      }
+      write_stdout(out);
+      break;
+    }
+    case Format::Json:
+    case Format::Yaml: {
+      JsonValue doc = JsonValue::object();
+      doc["schema"] = "hyperctl.fleet-result/1";
+      doc["operation"] = operation;
+      doc["group"] = g.group;
+      doc["pattern"] = pattern;
+      JsonValue arr = JsonValue::array();
+      for (const auto& h : hosts) {
+        JsonValue o = host_report_Json(h.report);
+        JsonValue vms = JsonValue::array();
+        for (const auto& v : h.vms)
+          vms.push_back(
+              {{"vm", v.vm},
+               {"id", v.id},
+               {"result", v.result},
+               {"code", v.failed ? JsonValue(std::string(to_string(v.code))) : JsonValue()},
+               {"message", v.message}});
+        o["vms"] = std::move(vms);
+        arr.push_back(std::move(o));
+      }
+      doc["hosts"] = std::move(arr);
+      write_stdout(format == Format::Json ? to_json_text(doc) : to_yaml(doc));
+      break;
+    }
+  }
+  std::vector<fleet::HostReport> reports;
+  std::size_t vm_failures = 0;
+  for (const auto& h : hosts) {
+    reports.push_back(h.report);
+    if (h.report.status != fleet::HostStatus::Ok) note(exit_status(h.report.code));
+    for (const auto& v : h.vms)
+      if (v.failed) note(exit_status(v.code)), ++vm_failures;
+  }
+  report_failed_hosts(reports, false);
+  if (vm_failures)
+    write_stderr("hyperctl: error: " + std::to_string(vm_failures) + " VM(s) failed " +
+                 printable(operation) + "\n");
+  return status;
+}
+
+}  // namespace
+
+int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern) {
+  const int status = guarded(g.debug, [&] {
+    const std::string done = done_word(action);
+    return run_group(
+        g, operation_of(action), pattern,
+        [action, done](VmOps& ops, const std::string& name, const VmRef& ref) {
+          switch (action) {
+            case Action::Start:
+              ops.start(ref);
+              break;
+            case Action::PowerOff:
+              ops.power_off(ref);
+              break;
+            case Action::Reboot:
+              ops.reboot(ref);
+              break;
+            case Action::Reset:
+              ops.reset(ref);
+              break;
+            case Action::Suspend:
+              ops.suspend(ref);
+              break;
+            case Action::Resume:
+              ops.resume(ref);
+              break;
+            case Action::Save:
+              ops.save(ref);
+              break;
+          }
+          VmOutcome o;
+          o.result = "ok";
+          o.message = "VM " + squote(name) + " " + done;
+          return o;
+        },
+        std::chrono::milliseconds(0));
+  });
+  return finish(status);
+}
+
+int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
+  const int status = guarded(g.debug, [&] {
+    ShutdownOptions options;
+    options.timeout = std::chrono::seconds(a.timeout_s);
+    options.force = a.force;
+    return run_group(
+        g, "vm.shutdown", a.vm,
+        [options, timeout_s = a.timeout_s](VmOps& ops, const std::string& name, const VmRef& ref) {
+          VmOutcome o;
+          switch (ops.shutdown(ref, options, {}, CancelToken())) {
+            case ShutdownOutcome::Stopped:
+              o.result = "stopped", o.message = "VM " + squote(name) + " shut down";
+              break;
+            case ShutdownOutcome::ForcedOff:
+              o.result = "forced-off";
+              o.message = "VM " + squote(name) + " did not stop within " +
+                          std::to_string(timeout_s) + " s; powered off (--force)";
+              break;
+            case ShutdownOutcome::AlreadyOff:
+              o.result = "already-off", o.message = "VM " + squote(name) + " was already off";
+              break;
+          }
+          return o;
+        },
+        // Each VM may take the whole --timeout, then a power-off.
+        std::chrono::seconds(a.timeout_s) + std::chrono::seconds(10));
+  });
+  return finish(status);
+}
+
+void add_fleet_commands(CLI::App& app, const CommandContext& ctx) {
+  static InventoryArgs inv;
+  auto* c = app.add_subcommand(
+      "inventory", "List the VMs of many hosts at once (config connections), with error rows");
+  c->add_option("--hosts", inv.hosts, "Connection names or URIs, comma-separated")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->type_name("NAME,...");
+  c->add_option("--group", inv.group, "Every connection of this group")->type_name("GROUP");
+  c->add_flag("--all", inv.all, "Every connection of the config file");
+  c->add_option("--filter", inv.filter,
+                "FIELD=GLOB,... over host, backend, id, name, state, os, tag (same field twice: "
+                "either; different fields: all)")
+      ->type_name("FILTER");
+  c->add_flag("--summary", inv.summary, "Per-host totals instead of one row per VM");
+  c->add_flag("--partial-ok", inv.partial_ok,
+              "Exit 0 even when some hosts failed (their error rows are still printed)");
+  c->add_option("--max-in-flight", inv.max_in_flight, "Hosts worked on at once")->default_str("8");
+  c->add_option("--deadline", inv.deadline,
+                "Per-host deadline (500ms, 20s, 2m), connecting included; default: each "
+                "connection's timeout, else 30s")
+      ->type_name("DURATION");
+  GlobalOptions* g = &ctx.g;
+  int* status = &ctx.status;
+  c->callback([g, status] {
+    const int s = guarded(g->debug, [g] { return run_inventory(*g, inv); });
+    *status = finish(s);
+  });
+}
 
 }  // namespace hyperctl::cli
