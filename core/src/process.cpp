@@ -30,6 +30,7 @@
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/trust.hpp"
 
 namespace hyperctl::process {
 namespace bp = boost::process;
@@ -161,8 +162,10 @@ bool contains(const std::string& text, std::string_view what) {
       contains(err, "No ED25519 host key is known") || contains(err, "host key is known"))
     throw Error(
         ErrorCode::AuthFailed,
-        "the host key of " + host + " is not trusted (not in the known-hosts file, or changed)", op,
-        err);
+        "the host key of " + host +
+            " is not trusted (not in the known-hosts files, or changed); hyperctl trust add "
+            "shows it and pins it",
+        op, err);
   if (contains(err, "Permission denied") || contains(err, "Too many authentication failures"))
     throw Error(ErrorCode::AuthFailed, "ssh to " + host + ": authentication refused", op, err);
   if (contains(err, "Connection refused") || contains(err, "Could not resolve hostname") ||
@@ -232,7 +235,16 @@ Runner runner_for(const Uri& uri, const std::string& user,
   }
   t.program = param("ssh");
   t.identity_file = param("identity");
+  // Without ?known_hosts=, the host keys pinned with `hyperctl trust add`
+  // count beside the user's ~/.ssh/known_hosts.
   t.known_hosts = param("known_hosts");
+  if (t.known_hosts.empty()) {
+    try {
+      t.known_hosts = TrustStore().ssh_user_known_hosts_option();
+    } catch (const Error&) {
+      // No home folder and no trust folder: ssh's own defaults.
+    }
+  }
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(connect_timeout);
   t.connect_timeout = secs.count() > 0 ? secs : std::chrono::seconds(1);
   t.posix_shell = posix_shell;
