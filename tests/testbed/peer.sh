@@ -2,11 +2,18 @@
 # A second libvirtd that looks like another host, for migration tests
 # (TESTBEDS.md section 3). See README.md, "A second host: peer.sh".
 #
-#   peer.sh start   STATE_DIR   start (or join) the peer; URI qemu+tcp://127.0.0.1:16510/system
-#   peer.sh stop    STATE_DIR   remove hyperctl-test-* domains there, stop the peer and its QEMUs
-#   peer.sh status  STATE_DIR   one line
-#   peer.sh kill    STATE_DIR   SIGKILL the peer libvirtd only (its QEMUs keep running)
-#   peer.sh restart STATE_DIR   stop the peer libvirtd (TERM) if alive and start it again
+#   peer.sh start   STATE_DIR [N]   start (or join) the peer; URI qemu+tcp://127.0.0.1:16510/system
+#   peer.sh stop    STATE_DIR [N]   remove hyperctl-test-* domains there, stop the peer and its QEMUs
+#   peer.sh status  STATE_DIR [N]   one line
+#   peer.sh kill    STATE_DIR [N]   SIGKILL the peer libvirtd only (its QEMUs keep running)
+#   peer.sh restart STATE_DIR [N]   stop the peer libvirtd (TERM) if alive and start it again
+#
+# N (0 to 9, default 0) picks one of several peers, for fleet tests that need
+# many hosts: peer 0 is the one described below (port 16510, hostname
+# hyperctl-peer); peer N >= 1 listens on 16510+N, is named hyperctl-peerN,
+# has its own host UUID, lock, users and tree files (/run/hyperctl-testbed/
+# peerN.*) and the incoming-migration ports 49300+64N to 49363+64N. Each peer
+# is independent: start and stop each one with its own STATE_DIR and N.
 #
 # The peer runs in its own UTS and mount namespace (unshare) with private
 # folders bind-mounted over /var/run/libvirt, /var/lib/libvirt, /etc/libvirt
@@ -25,29 +32,42 @@
 # CI (CI=true or HYPERCTL_TESTBED_REQUIRED=1: 1 instead); 3 (status) not running.
 set -u
 
-PORT=16510
-URI=qemu+tcp://127.0.0.1:$PORT/system
-PEER_HOSTNAME=hyperctl-peer
+usage() {
+  echo "usage: $(basename "$0") start|stop|status|kill|restart STATE_DIR [N]" >&2
+  exit 1
+}
+
+[ $# -eq 2 ] || [ $# -eq 3 ] || usage
+INDEX=${3:-0}
+case "$INDEX" in [0-9]) ;; *) usage ;; esac
+
 TEST_PREFIX=hyperctl-test-
 WAIT_SECONDS=20
 SHARED=/run/hyperctl-testbed
-MIGRATION_PORTS="49300 49363"
-
 me=$(basename "$0")
-BED_NAME="libvirt peer test bed"
-USERS_DIR=$SHARED/peer-users
-LOCK_FILE=$SHARED/peer.lock
+if [ "$INDEX" = 0 ]; then
+  PORT=16510
+  PEER_HOSTNAME=hyperctl-peer
+  MIGRATION_PORTS="49300 49363"
+  BED_NAME="libvirt peer test bed"
+  KEY=peer
+else
+  PORT=$((16510 + INDEX))
+  PEER_HOSTNAME=hyperctl-peer$INDEX
+  MIGRATION_PORTS="$((49300 + 64 * INDEX)) $((49363 + 64 * INDEX))"
+  BED_NAME="libvirt peer $INDEX test bed"
+  KEY=peer$INDEX
+  me="$me (peer $INDEX)"
+fi
+URI=qemu+tcp://127.0.0.1:$PORT/system
+USERS_DIR=$SHARED/$KEY-users
+LOCK_FILE=$SHARED/$KEY.lock
+TREE_FILE=$SHARED/$KEY.tree
 
 # Shared helpers: required, unavailable, fail, pid_is, read_pid, stop_pid,
 # take_lock, start_time, user_file, register_user, live_users.
 . "$(dirname "$0")/common.sh"
 
-usage() {
-  echo "usage: $me start|stop|status|kill|restart STATE_DIR" >&2
-  exit 1
-}
-
-[ $# -eq 2 ] || usage
 cmd=$1
 state=$2
 case "$state" in /*) ;; *) state=$(pwd)/$state ;; esac
@@ -59,7 +79,7 @@ answers() {
 
 # The tree of the running peer (shared) or of this run.
 tree() {
-  t=$(cat "$SHARED/peer.tree" 2>/dev/null)
+  t=$(cat "$TREE_FILE" 2>/dev/null)
   [ -n "$t" ] && [ -d "$t" ] && {
     echo "$t"
     return
@@ -169,7 +189,7 @@ start() {
   take_lock
 
   pid=$(peer_pid)
-  if [ -r "$SHARED/peer.tree" ] && pid_is "$pid" libvirtd && answers; then
+  if [ -r "$TREE_FILE" ] && pid_is "$pid" libvirtd && answers; then
     t=$(tree)
     if [ "$t" != "$state/tree" ]; then
       rm -rf "$state/tree"
@@ -196,7 +216,7 @@ start() {
     stop_pid "$(read_pid "$t/libvirtd.pid")" libvirtd
     unavailable "cannot define or start the pool 'default' on the peer"
   fi
-  echo "$t" >"$SHARED/peer.tree"
+  echo "$t" >"$TREE_FILE"
   echo ours >"$state/owner"
   register_user
   echo "peer libvirtd started (pid $(read_pid "$t/libvirtd.pid"), hostname $PEER_HOSTNAME), $URI answers"
@@ -256,7 +276,7 @@ stop() {
   ok=0
   stop_pid "$pid" libvirtd || ok=1
   kill_peer_qemus "$t"
-  rm -f "$SHARED/peer.tree"
+  rm -f "$TREE_FILE"
   [ $ok = 0 ] || fail "could not stop the peer libvirtd (pid $pid)"
   echo "peer stopped"
 }
@@ -295,7 +315,7 @@ restart() {
   [ -x "$t/enter.sh" ] || fail "no peer tree at $t (run start first)"
   stop_pid "$(read_pid "$t/libvirtd.pid")" libvirtd || fail "could not stop the peer libvirtd"
   launch "$t" || fail "the peer libvirtd did not answer on $URI within ${WAIT_SECONDS} s after restart"
-  echo "$t" >"$SHARED/peer.tree"
+  echo "$t" >"$TREE_FILE"
   echo "peer libvirtd restarted (pid $(read_pid "$t/libvirtd.pid")), $URI answers"
 }
 
