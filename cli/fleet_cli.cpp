@@ -399,7 +399,8 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
                 "no VM matches " + squote(pattern) + " on any host of group " + squote(g.group));
 
   if (!act_targets.empty()) {
-    // The VMs are addressed by the id listed (names can be reused).
+    // The VMs are addressed by name, as the pattern matched them (a
+    // driver may give a VM another id on each connection).
     std::map<std::string, Matched> by_name;
     for (std::size_t k = 0; k < act_targets.size(); ++k)
       by_name[act_targets[k].name] = std::any_cast<const Matched&>(listed[act_index[k]].value);
@@ -409,7 +410,7 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
           std::vector<VmOutcome> out;
           for (const auto& [name, id] : by_name.at(t.name).vms) {
             try {
-              out.push_back(step(c.vms(), name, id.empty() ? VmRef(name) : VmRef(id)));
+              out.push_back(step(c.vms(), name, VmRef(name)));
             } catch (const Error& e) {
               VmOutcome o;
               o.result = "error";
