@@ -234,8 +234,8 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
   std::lock_guard<std::mutex> lock(prompt_mutex());
   const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return std::nullopt;
-  const std::string shown = escape::terminal_text(prompt) + ": ";
-  [[maybe_unused]] auto w1 = ::write(fd, shown.data(), shown.size());
+  // Echo goes off before the prompt is shown, so that nothing typed after
+  // the prompt is echoed or flushed away; what was typed before it is.
   termios old{};
   const bool have_tio = ::tcgetattr(fd, &old) == 0;
   if (have_tio) {
@@ -244,6 +244,8 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
     quiet.c_lflag |= ICANON;
     ::tcsetattr(fd, TCSAFLUSH, &quiet);
   }
+  const std::string shown = escape::terminal_text(prompt) + ": ";
+  [[maybe_unused]] auto w1 = ::write(fd, shown.data(), shown.size());
   std::string secret;
   bool ended = false;
   char c = 0;
@@ -257,7 +259,7 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
     }
     secret += c;
   }
-  if (have_tio) ::tcsetattr(fd, TCSAFLUSH, &old);
+  if (have_tio) ::tcsetattr(fd, TCSANOW, &old);
   [[maybe_unused]] auto w2 = ::write(fd, "\n", 1);
   ::close(fd);
   if (!ended) {

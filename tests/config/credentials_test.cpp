@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -330,6 +331,22 @@ bool read_until(int fd, const std::string& text, std::string& seen, int ms) {
   return true;
 }
 
+/// Everything `fd` gives until end of file; false when `ms` pass first.
+bool read_to_eof(int fd, std::string& out, int ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return n == 0;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t n = 0;
   for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
@@ -376,10 +393,11 @@ TEST_F(Credentials, PromptOnTheTerminalOneAtATimeEchoOff) {
   ASSERT_EQ(::write(master, (second + "\n").data(), second.size() + 1),
             static_cast<ssize_t>(second.size() + 1));
 
+  // The child writes both answers, then exits (end of file on the pipe).
   std::string result;
-  char buf[256];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
-    result.append(buf, static_cast<std::size_t>(n));
+  const bool answered = read_to_eof(fds[0], result, 10000);
+  if (!answered) ::kill(pid, SIGKILL);  // never hang the suite
+  EXPECT_TRUE(answered) << "the child did not finish: " << result;
   ::close(fds[0]);
   read_until(master, "no such text", seen, 200);
   ::close(master);
