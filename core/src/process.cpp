@@ -241,7 +241,7 @@ Runner runner_for(const Uri& uri, const std::string& user,
   if (t.known_hosts.empty()) {
     try {
       t.known_hosts = TrustStore().ssh_user_known_hosts_option();
-    } catch (const Error&) {
+    } catch (const std::exception&) {
       // No home folder and no trust folder: ssh's own defaults.
     }
   }

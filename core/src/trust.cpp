@@ -771,14 +771,23 @@ std::vector<TrustEntry> scan_ssh_host_keys(const std::string& host_in, unsigned 
   if (timeout.count() <= 0) throw invalid("the SSH scan deadline must be above 0 ms");
   const std::string where = host_port(host, port);
   const std::string op = "trust.scan";
-  const auto secs = std::max<long long>(1, (timeout.count() + 999) / 1000);
+  // Our deadline is the runner's; ssh-keyscan's own (whole seconds, per
+  // connection) is set past it so that it never gives up first.
+  const auto secs = (timeout.count() + 999) / 1000 + 1;
 
   process::Runner local;
   process::Command scan;
   scan.argv = {"ssh-keyscan", "-T", std::to_string(secs), "-p", std::to_string(port), "--", host};
   scan.timeout = timeout;
   scan.operation = op;
-  const process::Result found = local.run(scan);
+  process::Result found;
+  try {
+    found = local.run(scan);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Timeout) throw;
+    throw Error(ErrorCode::Timeout,
+                where + ": no SSH host key within " + std::to_string(timeout.count()) + " ms", op);
+  }
 
   std::vector<std::string> keys;
   for (const auto& line : split_lines(found.out)) {
@@ -791,10 +800,11 @@ std::vector<TrustEntry> scan_ssh_host_keys(const std::string& host_in, unsigned 
     keys.push_back(w[1] + " " + w[2]);
   }
   if (keys.empty()) {
-    std::string why = "no SSH host key from " + where;
-    if (found.err.find("refused") != std::string::npos)
-      why = "cannot reach " + where + ": connection refused";
-    throw Error(ErrorCode::Unreachable, why, op, trim(found.err));
+    // ssh-keyscan says little (nothing for a refused port): name the causes.
+    throw Error(ErrorCode::Unreachable,
+                "no SSH host key from " + where +
+                    " (connection refused, unknown host, or no SSH server there)",
+                op, trim(found.err));
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
