@@ -1,5 +1,10 @@
 // The libvirt backend: plugin entry point, Backend and Connection.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
 
 #include "errors.hpp"
 #include "hyperctl/escape.hpp"
@@ -45,6 +50,119 @@ DomPtr Session::find_domain(const VmRef& ref, const std::string& operation) cons
 }
 
 namespace {
+
+// ------------------------------------------------------- authentication --
+//
+// libvirt asks for credentials through a callback (SASL on qemu+tcp/tls, the
+// test driver's <auth> node file, libssh transports...). Ours answers from
+// ConnectOptions: the user name from options.user, else the URI's, and the
+// secret from options.secret (the credentials store: environment, file,
+// prompt). The callback is called from C: nothing may be thrown through it,
+// so what went wrong is kept here and turned into an Error afterwards.
+
+struct AuthState {
+  const Uri* uri = nullptr;
+  const ConnectOptions* options = nullptr;
+  std::string user;  ///< the user name given, for the prompt
+  bool no_user = false;
+  bool no_secret = false;
+  bool other_request = false;
+  std::exception_ptr error;  ///< thrown by the secret provider
+};
+
+std::string auth_user(const AuthState& st) {
+  return st.options->user.empty() ? st.uri->user : st.options->user;
+}
+
+/// A malloc'd copy for libvirt, which frees the result itself.
+bool give(virConnectCredentialPtr cred, const std::string& value) {
+  char* copy = static_cast<char*>(std::malloc(value.size() + 1));
+  if (!copy) return false;
+  std::memcpy(copy, value.c_str(), value.size() + 1);
+  cred->result = copy;
+  cred->resultlen = static_cast<unsigned int>(value.size());
+  return true;
+}
+
+extern "C" int answer_credentials(virConnectCredentialPtr creds, unsigned int count, void* data) {
+  auto& st = *static_cast<AuthState*>(data);
+  try {
+    for (unsigned int i = 0; i < count; ++i) {
+      virConnectCredentialPtr cred = &creds[i];
+      switch (cred->type) {
+        case VIR_CRED_AUTHNAME: {
+          const std::string user = auth_user(st);
+          if (user.empty()) {
+            st.no_user = true;
+            return -1;
+          }
+          st.user = user;
+          if (!give(cred, user)) return -1;
+          break;
+        }
+        case VIR_CRED_PASSPHRASE:
+        case VIR_CRED_NOECHOPROMPT: {
+          if (st.user.empty()) st.user = auth_user(st);
+          std::optional<std::string> secret;
+          if (st.options->secret) {
+            secret = st.options->secret("Password for " +
+                                        (st.user.empty() ? std::string() : st.user + " on ") +
+                                        st.uri->raw);
+          }
+          if (!secret) {
+            st.no_secret = true;
+            return -1;
+          }
+          const bool given = give(cred, *secret);
+          std::fill(secret->begin(), secret->end(), '\0');
+          if (!given) return -1;
+          break;
+        }
+        default:
+          st.other_request = true;
+          return -1;
+      }
+    }
+    return 0;
+  } catch (...) {
+    st.error = std::current_exception();
+    return -1;
+  }
+}
+
+/// Opens `uri` answering libvirt's questions from `options`; throws Error.
+virConnectPtr open_with_auth(const Uri& uri, const ConnectOptions& options, unsigned flags) {
+  AuthState st;
+  st.uri = &uri;
+  st.options = &options;
+  int types[] = {VIR_CRED_AUTHNAME, VIR_CRED_PASSPHRASE, VIR_CRED_NOECHOPROMPT};
+  virConnectAuth auth{types, sizeof types / sizeof types[0], answer_credentials, &st};
+  virConnectPtr conn = virConnectOpenAuth(uri.raw.c_str(), &auth, flags);
+  if (conn) return conn;
+  const LastError e = take_last_error(nullptr);
+  if (st.error) std::rethrow_exception(st.error);  // e.g. a refused credentials file
+  if (st.no_user)
+    throw Error(ErrorCode::AuthFailed,
+                "cannot connect to " + uri.raw +
+                    ": it asks for a user name; give one in the URI (USER@HOST) or as the "
+                    "connection's user",
+                "connect", e.detail());
+  if (st.no_secret)
+    throw Error(
+        ErrorCode::AuthFailed,
+        "cannot connect to " + uri.raw + ": it asks for " +
+            (st.user.empty() ? std::string("a password") : "the password of " + quoted(st.user)) +
+            " and none was given (set HYPERCTL_PASSWORD_<NAME> for a named connection or "
+            "HYPERCTL_PASSWORD, put it in the credentials file, or run on a terminal to "
+            "be asked)",
+        "connect", e.detail());
+  if (st.other_request)
+    throw Error(ErrorCode::AuthFailed,
+                "cannot connect to " + uri.raw +
+                    ": it asks for a kind of credential hyperctl does not answer",
+                "connect", e.detail());
+  fail(e, "cannot connect to " + uri.raw, "connect", Phase::Connect);
+}
 
 class LibvirtConnection final : public Connection {
  public:
@@ -120,8 +238,7 @@ class LibvirtBackend final : public Backend {
       const unsigned flags = options.read_only ? VIR_CONNECT_RO : 0;
       Session s;
       s.uri = uri;
-      s.conn.reset(virConnectOpenAuth(uri.raw.c_str(), virConnectAuthPtrDefault, flags));
-      if (!s.conn) fail(nullptr, "cannot connect to " + uri.raw, "connect", Phase::Connect);
+      s.conn.reset(open_with_auth(uri, options, flags));
       quiet_connection(s.conn.get());
       const char* type = virConnectGetType(s.conn.get());
       if (!type) fail(s.conn.get(), "cannot identify the hypervisor at " + uri.raw, "connect");
