@@ -800,10 +800,13 @@ std::vector<TrustEntry> scan_ssh_host_keys(const std::string& host_in, unsigned 
     keys.push_back(w[1] + " " + w[2]);
   }
   if (keys.empty()) {
-    // ssh-keyscan says little (nothing for a refused port): name the causes.
+    // ssh-keyscan says little (nothing for a refused port): its last line
+    // when there is one, else the usual causes.
+    const auto said = split_lines(trim(found.err));
     throw Error(ErrorCode::Unreachable,
                 "no SSH host key from " + where +
-                    " (connection refused, unknown host, or no SSH server there)",
+                    (said.empty() ? " (connection refused, unknown host, or no SSH server there)"
+                                  : ": " + shown(trim(said.back()))),
                 op, trim(found.err));
   }
   std::sort(keys.begin(), keys.end());
@@ -951,6 +954,8 @@ std::size_t TrustStore::remove(const std::string& host, unsigned port, const std
   check_port(port);
   if (!kind.empty() && kind != "tls" && kind != "ssh")
     throw invalid("kind '" + shown(kind) + "' is neither tls nor ssh");
+  std::error_code ec;
+  if (!fs::exists(tls_file(), ec) && !fs::exists(ssh_file(), ec)) return 0;  // nothing to lock
   std::size_t removed = 0;
   StoreLock lock(dir_);
   for (const bool tls : {true, false}) {
