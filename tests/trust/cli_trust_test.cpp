@@ -1,6 +1,16 @@
 // `hyperctl trust list|add|remove` through the real executable (argv only,
 // tests/cli/harness.hpp), against a real `openssl s_server` and, for SSH,
 // the sshd test bed. Every run gets its own trust folder and HOME.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -75,6 +85,89 @@ std::string lower_no_colons(std::string fp) {
   return out;
 }
 
+/// What a run on a terminal saw: the terminal's text, standard output and
+/// error (pipes), and the status.
+struct TtyRun {
+  int status = -1;
+  std::string tty, out, err;
+};
+
+/// Runs hyperctl in a new session whose controlling terminal (and standard
+/// input) is a pseudo-terminal; once the terminal shows "[y/N] ", types
+/// `answer` and a newline. Standard output and error are pipes.
+TtyRun run_on_terminal(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                       const std::string& answer) {
+  TtyRun r;
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
+    ADD_FAILURE() << "no pseudo-terminal: " << std::strerror(errno);
+    return r;
+  }
+  const std::string slave = ::ptsname(master);
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return r;
+  std::vector<std::string> argv_s{HYPERCTL_CLI};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv, envp;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s = env;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    const int tty = ::open(slave.c_str(), O_RDWR);  // becomes the controlling terminal
+    ::dup2(tty, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  bool answered = false;
+  std::string* sinks[3] = {&r.tty, &r.out, &r.err};
+  int fds[3] = {master, out[0], err[0]};
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while ((fds[1] >= 0 || fds[2] >= 0) && std::chrono::steady_clock::now() < until) {
+    pollfd p[3];
+    int n = 0, which[3];
+    for (int i = 0; i < 3; ++i)
+      if (fds[i] >= 0) p[n] = {fds[i], POLLIN, 0}, which[n++] = i;
+    if (::poll(p, nfds_t(n), 200) <= 0) continue;
+    for (int j = 0; j < n; ++j) {
+      if (!p[j].revents) continue;
+      char buf[4096];
+      const ssize_t got = ::read(p[j].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[which[j]]->append(buf, std::size_t(got));
+      } else if (which[j] != 0) {
+        ::close(p[j].fd);
+        fds[which[j]] = -1;
+      } else {
+        fds[0] = -1;  // the terminal's other side is gone (EIO)
+      }
+    }
+    if (!answered && r.tty.find("[y/N] ") != std::string::npos) {
+      const std::string line = answer + "\n";
+      EXPECT_EQ(::write(master, line.data(), line.size()), ssize_t(line.size()));
+      answered = true;
+    }
+  }
+  if (fds[1] >= 0 || fds[2] >= 0) {
+    ADD_FAILURE() << "hyperctl did not finish within 30 s on the terminal; killed";
+    ::kill(pid, SIGKILL);
+  }
+  for (int i = 1; i < 3; ++i)
+    if (fds[i] >= 0) ::close(fds[i]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
 TEST_F(TrustCliTls, AddWithAMatchingThumbprintPinsAndShowsTheCertificate) {
   const auto r = hyperctl({"trust", "add", at_, "--tls", "--thumbprint", lower_no_colons(fp_)});
   cli::expect_ok(r);
@@ -84,6 +177,26 @@ TEST_F(TrustCliTls, AddWithAMatchingThumbprintPinsAndShowsTheCertificate) {
   EXPECT_NE(r.out.find("Self-signed: yes"), std::string::npos) << r;
   EXPECT_NE(r.out.find("SHA-256:     " + fp_), std::string::npos) << r;
   EXPECT_NE(r.out.find("pinned " + at_), std::string::npos) << r;
+  EXPECT_EQ(slurp(dir_ / "tls_known_hosts"), at_ + " " + fp_ + "\n");
+}
+
+TEST_F(TrustCliTls, OnATerminalTheUserIsAskedAndOnlyYesPins) {
+  const std::vector<std::string> env = {"HYPERCTL_TRUST_DIR=" + dir_.string(),
+                                        "HOME=" + home_.string(), "PATH=/usr/bin:/bin"};
+  const std::vector<std::string> args = {"trust", "add", at_, "--tls"};
+  const TtyRun no = run_on_terminal(args, env, "n");
+  EXPECT_EQ(no.status, 2) << no.tty << no.out << no.err;
+  EXPECT_NE(no.tty.find("SHA-256:     " + fp_), std::string::npos) << no.tty;
+  EXPECT_NE(no.tty.find("Pin this certificate for " + at_ + "? [y/N] "), std::string::npos)
+      << no.tty;
+  EXPECT_NE(no.err.find("declined"), std::string::npos) << no.err;
+  EXPECT_TRUE(no.out.empty()) << no.out;
+  EXPECT_FALSE(stored());
+
+  const TtyRun yes = run_on_terminal(args, env, "y");
+  EXPECT_EQ(yes.status, 0) << yes.tty << yes.out << yes.err;
+  EXPECT_TRUE(yes.err.empty()) << yes.err;
+  EXPECT_NE(yes.out.find("pinned " + at_), std::string::npos) << yes.out;
   EXPECT_EQ(slurp(dir_ / "tls_known_hosts"), at_ + " " + fp_ + "\n");
 }
 

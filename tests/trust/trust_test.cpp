@@ -127,6 +127,7 @@ TEST_F(Store, EmptyStoreListsNothingAndCreatesNothing) {
   EXPECT_EQ(store_.remove("vc1.example.com", 443), 0u);
   EXPECT_FALSE(fs::exists(store_.tls_file()));
   EXPECT_FALSE(fs::exists(store_.ssh_file()));
+  EXPECT_FALSE(fs::exists(dir_));
   EXPECT_EQ(store_.tls_file(), (dir_ / "tls_known_hosts").string());
   EXPECT_EQ(store_.ssh_file(), (dir_ / "ssh_known_hosts").string());
 }
