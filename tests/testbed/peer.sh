@@ -136,6 +136,15 @@ migration_host = "127.0.0.2"
 migration_port_min = $1
 migration_port_max = $2
 EOF
+  # Peers N >= 1 resolve their own hostname from a private /etc/hosts: the
+  # daemon looks its hostname up for virConnectGetHostname (every listing),
+  # and a name unknown to /etc/hosts goes to DNS, where concurrent queries
+  # here sometimes wait out the resolver's 5 s timeout.
+  hosts_mount=
+  if [ "$INDEX" != 0 ]; then
+    { cat /etc/hosts && echo "127.0.0.1 $PEER_HOSTNAME"; } >"$t/hosts" || return 1
+    hosts_mount="mount --bind \"$t/hosts\" /etc/hosts"
+  fi
   # Run inside the new namespaces: private folders, own hostname, then libvirtd.
   cat >"$t/enter.sh" <<EOF
 #!/bin/sh
@@ -144,6 +153,7 @@ mount --bind "$t/run" /var/run/libvirt
 mount --bind "$t/lib" /var/lib/libvirt
 mount --bind "$t/etc" /etc/libvirt
 mount --bind "$t/log" /var/log/libvirt
+$hosts_mount
 hostname $PEER_HOSTNAME
 export LIBVIRT_LOG_OUTPUTS="3:file:$t/libvirtd.log"
 exec libvirtd --listen -p "$t/libvirtd.pid" -f /etc/libvirt/libvirtd.conf
