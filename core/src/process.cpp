@@ -236,11 +236,13 @@ Runner runner_for(const Uri& uri, const std::string& user,
   t.program = param("ssh");
   t.identity_file = param("identity");
   // Without ?known_hosts=, the host keys pinned with `hyperctl trust add`
-  // count beside the user's ~/.ssh/known_hosts.
+  // count beside the user's ~/.ssh/known_hosts, and the system-wide file ssh
+  // reads by default stays trusted (local_argv turns ssh's global list off
+  // whenever a known-hosts value is given, so it is named here).
   t.known_hosts = param("known_hosts");
   if (t.known_hosts.empty()) {
     try {
-      t.known_hosts = TrustStore().ssh_user_known_hosts_option();
+      t.known_hosts = TrustStore().ssh_user_known_hosts_option() + " /etc/ssh/ssh_known_hosts";
     } catch (const std::exception&) {
       // No home folder and no trust folder: ssh's own defaults.
     }

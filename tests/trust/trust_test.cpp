@@ -648,16 +648,16 @@ TEST_F(SshBedTest, RunnerForHonoursKeysPinnedInTheStore) {
   EXPECT_EQ(runner.run({.argv = {"echo", "file"}, .timeout = 30s}).out, "file\n");
 }
 
-TEST(RunnerFor, WithoutKnownHostsTheStoreAndTheUsersFileAreUsed) {
+TEST(RunnerFor, WithoutKnownHostsTheStoreTheUsersAndTheSystemFileAreUsed) {
   ScopedEnv env(Vars{{"HYPERCTL_TRUST_DIR", "/srv/trust"}, {"HOME", "/home/u"}});
   const auto r =
       hyperctl::process::runner_for(hyperctl::Uri::parse("hyperv://ops@hv01/"), "", 5s, false);
   ASSERT_TRUE(r.remote());
-  EXPECT_EQ(r.ssh()->known_hosts, "/srv/trust/ssh_known_hosts /home/u/.ssh/known_hosts");
+  const std::string files =
+      "/srv/trust/ssh_known_hosts /home/u/.ssh/known_hosts /etc/ssh/ssh_known_hosts";
+  EXPECT_EQ(r.ssh()->known_hosts, files);
   const auto argv = r.local_argv({.argv = {"Get-VM"}});
-  EXPECT_NE(std::find(argv.begin(), argv.end(),
-                      "UserKnownHostsFile=/srv/trust/ssh_known_hosts /home/u/.ssh/known_hosts"),
-            argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "UserKnownHostsFile=" + files), argv.end());
   // A local URI never looks at the store.
   EXPECT_FALSE(
       hyperctl::process::runner_for(hyperctl::Uri::parse("wsl:///"), "", 5s, true).remote());
