@@ -161,6 +161,69 @@ std::vector<fleet::Target> fleet_targets(const GlobalOptions& g,
   return targets;
 }
 
+std::chrono::milliseconds duration_arg(const std::string& option, const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  long long scale = 0;
+  if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "ms")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60000;
+  if (digits == 0 || digits > 9 || scale == 0)
+    throw Error(ErrorCode::InvalidArgument,
+                option + " takes a duration like 500ms, 20s or 2m, not " + squote(text));
+  const long long ms = std::stoll(text.substr(0, digits)) * scale;
+  if (ms == 0) throw Error(ErrorCode::InvalidArgument, option + " must be above 0");
+  return std::chrono::milliseconds(ms);
+}
+
+JsonValue host_report_json(const fleet::HostReport& r) {
+  const bool ok = r.status == fleet::HostStatus::Ok;
+  JsonValue o = JsonValue::object();
+  o["name"] = r.name;
+  o["uri"] = r.uri;
+  o["backend"] = r.backend;
+  o["status"] = fleet::to_string(r.status);
+  o["code"] = ok ? JsonValue(nullptr) : JsonValue(std::string(to_string(r.code)));
+  o["message"] = ok ? std::string() : r.message;
+  o["elapsed_ms"] = r.elapsed.count();
+  return o;
+}
+
+int first_failure_status(const std::vector<fleet::HostReport>& reports) {
+  for (const auto& r : reports)
+    if (r.status != fleet::HostStatus::Ok) return exit_status(r.code);
+  return 0;
+}
+
+void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, bool warning) {
+  std::size_t failed = 0;
+  std::string names;
+  for (const auto& r : reports) {
+    if (r.status == fleet::HostStatus::Ok) continue;
+    if (++failed <= 5)
+      names += (names.empty() ? "" : ", ") + r.name + " (" + std::string(to_string(r.code)) + ")";
+  }
+  if (failed == 0) return;
+  if (failed > 5) names += ", ...";
+  write_stderr(std::string("hyperctl: ") + (warning ? "warning: " : "error: ") +
+               printable(std::to_string(failed) + " of " + std::to_string(reports.size()) +
+                         " hosts failed: " + names) +
+               "\n");
+}
+
+int finish_fleet_command(int status) {
+  if (fleet::abandoned_jobs() > 0) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::_exit(status);
+  }
+  return status;
+}
+
 // --------------------------------------------------------------- session --
 
 Connection& Session::connect(bool read_only) {

@@ -51,6 +51,22 @@ std::vector<fleet::Target> fleet_targets(const GlobalOptions& g,
                                          const std::string& group, bool all,
                                          std::optional<std::chrono::milliseconds> deadline);
 
+/// A duration option: a number with ms, s or m; a plain number is seconds
+/// (the `timeout =` syntax of the config file). Throws Error(InvalidArgument)
+/// naming `option`.
+std::chrono::milliseconds duration_arg(const std::string& option, const std::string& text);
+/// The members every host object of the fleet documents has: name, uri,
+/// backend, status, code (null when ok), message, elapsed_ms.
+JsonValue host_report_json(const fleet::HostReport& report);
+/// The first failed host's exit status, in the order given; 0 when all are ok.
+int first_failure_status(const std::vector<fleet::HostReport>& reports);
+/// One stderr line naming the hosts that failed (up to five); nothing when
+/// none did. `warning`: worded as a warning rather than an error.
+void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, bool warning);
+/// Returns `status`, or leaves with _exit(status) after flushing stdout and
+/// stderr when fleet jobs are still stuck in a backend (hyperctl/fleet.hpp).
+int finish_fleet_command(int status);
+
 /// What one invocation works with: the output format, and (only when a
 /// command needs it) the registry and one connection.
 class Session {
