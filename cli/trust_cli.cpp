@@ -179,17 +179,43 @@ void print_entries(Format format, const JsonValue& doc, const std::vector<TrustE
   }
 }
 
-std::string tls_details(const std::string& at, const PeerCertificate& cert) {
-  return "TLS certificate of " + printable(at) + "\n  Subject:     " + printable(cert.subject) +
-         "\n  Issuer:      " + printable(cert.issuer) +
-         "\n  Self-signed: " + (cert.self_signed ? "yes" : "no") +
-         "\n  SHA-256:     " + cert.thumbprint + "\n";
+/// The pins of one host, port and kind already in the store.
+std::vector<TrustEntry> pinned_now(const std::vector<TrustEntry>& all, const std::string& kind,
+                                   const std::string& host, unsigned port) {
+  std::vector<TrustEntry> out;
+  for (const auto& e : all)
+    if (e.kind == kind && e.host == host && e.port == port) out.push_back(e);
+  return out;
 }
 
-std::string ssh_details(const std::string& at, const std::vector<TrustEntry>& keys) {
+std::string key_type(const TrustEntry& e) {
+  return e.key.substr(0, e.key.find(' '));
+}
+
+/// What the host presents, and how that compares with an earlier pin.
+std::string tls_details(const std::string& at, const PeerCertificate& cert,
+                        const std::vector<TrustEntry>& before) {
+  std::string out = "TLS certificate of " + printable(at) +
+                    "\n  Subject:     " + printable(cert.subject) +
+                    "\n  Issuer:      " + printable(cert.issuer) +
+                    "\n  Self-signed: " + (cert.self_signed ? "yes" : "no") +
+                    "\n  SHA-256:     " + cert.thumbprint + "\n";
+  for (const auto& e : before)
+    out +=
+        e.key == cert.thumbprint ? "  (already pinned)\n" : "  REPLACES the pinned " + e.key + "\n";
+  return out;
+}
+
+std::string ssh_details(const std::string& at, const std::vector<TrustEntry>& keys,
+                        const std::vector<TrustEntry>& before) {
   std::string out = "SSH host keys of " + printable(at) + "\n";
-  for (const auto& k : keys)
-    out += "  " + printable(k.key.substr(0, k.key.find(' '))) + "  " + k.fingerprint + "\n";
+  for (const auto& k : keys) {
+    out += "  " + printable(key_type(k)) + "  " + k.fingerprint;
+    for (const auto& e : before)
+      if (key_type(e) == key_type(k))
+        out += e.key == k.key ? "  (already pinned)" : "  REPLACES the pinned " + e.fingerprint;
+    out += "\n";
+  }
   return out;
 }
 
@@ -255,6 +281,8 @@ int run_trust_add(const GlobalOptions& g, const TrustArgs& a) {
   const auto timeout = std::chrono::milliseconds(std::chrono::seconds(a.timeout_s));
   if (timeout.count() <= 0) throw invalid("--timeout must be at least 1 second");
   TrustStore store;
+  // The store is read first: a malformed file stops us before any contact.
+  const auto before = pinned_now(store.list(), t.kind, lower_ascii(t.host), port);
   Answer answer = Answer::NotAsked;
   // The thumbprint's spelling is checked before anything is contacted.
   const std::string wanted = a.thumbprint.empty() ? std::string()
@@ -264,7 +292,7 @@ int run_trust_add(const GlobalOptions& g, const TrustArgs& a) {
   if (t.kind == "tls") {
     const PeerCertificate cert = fetch_peer_certificate(t.host, port, timeout);
     const std::string at = where(lower_ascii(t.host), port);
-    const std::string details = tls_details(at, cert);
+    const std::string details = tls_details(at, cert, before);
     if (!wanted.empty()) {
       if (wanted != cert.thumbprint)
         throw Error(ErrorCode::Conflict,
@@ -288,7 +316,7 @@ int run_trust_add(const GlobalOptions& g, const TrustArgs& a) {
 
   auto keys = scan_ssh_host_keys(t.host, port, timeout);
   const std::string at = where(lower_ascii(t.host), port);
-  const std::string details = ssh_details(at, keys);
+  const std::string details = ssh_details(at, keys, before);
   if (!wanted.empty()) {
     // Only the key the user vouched for: the others came over other
     // connections, which the fingerprint says nothing about.
@@ -307,8 +335,7 @@ int run_trust_add(const GlobalOptions& g, const TrustArgs& a) {
                             details, "Pin these host keys for " + at + "?")) != Answer::Yes) {
     std::string offered;
     for (const auto& k : keys)
-      offered += (offered.empty() ? "" : ", ") + printable(k.key.substr(0, k.key.find(' '))) + " " +
-                 k.fingerprint;
+      offered += (offered.empty() ? "" : ", ") + printable(key_type(k)) + " " + k.fingerprint;
     throw invalid(at + " offers " + offered + not_stored(answer));
   }
   std::vector<std::string> blobs;

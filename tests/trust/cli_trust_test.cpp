@@ -200,6 +200,21 @@ TEST_F(TrustCliTls, OnATerminalTheUserIsAskedAndOnlyYesPins) {
   EXPECT_EQ(slurp(dir_ / "tls_known_hosts"), at_ + " " + fp_ + "\n");
 }
 
+TEST_F(TrustCliTls, ReplacingAnEarlierPinSaysSo) {
+  const std::string old_fp =
+      "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:"
+      "EE:FF";
+  fs::create_directories(dir_);
+  spit(dir_ / "tls_known_hosts", "# lab\n" + at_ + " " + old_fp + "\n");
+  const auto r = hyperctl({"trust", "add", at_, "--tls", "--yes"});
+  cli::expect_ok(r);
+  EXPECT_NE(r.out.find("REPLACES the pinned " + old_fp), std::string::npos) << r;
+  EXPECT_EQ(slurp(dir_ / "tls_known_hosts"), "# lab\n" + at_ + " " + fp_ + "\n");
+  const auto again = hyperctl({"trust", "add", at_, "--tls", "--yes"});
+  cli::expect_ok(again);
+  EXPECT_NE(again.out.find("(already pinned)"), std::string::npos) << again;
+}
+
 TEST_F(TrustCliTls, AMismatchingThumbprintIsAConflictAndStoresNothing) {
   const std::string wrong =
       "SHA256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
