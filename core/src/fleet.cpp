@@ -214,6 +214,7 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
 
   // Wait, report, and abandon at the deadlines.
   std::size_t reported = 0, abandoned_here = 0;
+  std::exception_ptr callback_error;
   std::unique_lock lock(shared->mutex);
   while (reported < targets.size()) {
     std::vector<std::size_t> ended;
@@ -252,10 +253,16 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
     }
     if (!ended.empty()) {
       reported += ended.size();
-      if (on_done) {
-        // Reported results no longer change: call back without the lock.
+      if (on_done && !callback_error) {
+        // Reported results no longer change: call back without the lock. A
+        // callback that throws is not called again; its exception leaves
+        // once the pool is dealt with (never while jobs still run here).
         lock.unlock();
-        for (std::size_t i : ended) on_done(shared->slots[i].result);
+        try {
+          for (std::size_t i : ended) on_done(shared->slots[i].result);
+        } catch (...) {
+          callback_error = std::current_exception();
+        }
         lock.lock();
       }
       continue;
@@ -286,6 +293,7 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
     else
       pool.reset();
   }
+  if (callback_error) std::rethrow_exception(callback_error);
   return results;
 }
 

@@ -273,6 +273,23 @@ TEST_F(FleetCore, AbandonedJobsAreCountedUntilTheyEnd) {
   EXPECT_EQ(state_->finished.load(), 3);
 }
 
+TEST_F(FleetCore, ACallbackThatThrowsIsRethrownAfterEveryHostEnded) {
+  std::vector<Target> targets;
+  for (int i = 0; i < 4; ++i) targets.push_back(host("t" + std::to_string(i), sleeps(20ms, 0ms)));
+  targets.push_back(host("stuck", blocks_in_list(), 150ms));
+  int calls = 0;
+  const auto t0 = Clock::now();
+  EXPECT_THROW(fleet::run_on_hosts(registry_, targets, name_job(), {},
+                                   [&](const HostResult&) {
+                                     ++calls;
+                                     throw std::runtime_error("callback failed");
+                                   }),
+               std::runtime_error);
+  EXPECT_EQ(calls, 1) << "a callback that threw must not be called again";
+  EXPECT_LT(since(t0), 1s) << "the stuck host must not hold the exception back";
+  EXPECT_EQ(state_->finished.load(), 4) << "the other hosts ran to their end";
+}
+
 TEST_F(FleetCore, ConnectTimeoutIsTheSmallerOfTimeoutAndDeadline) {
   Target t = host("t", sleeps(0ms, 0ms), 2s);
   t.options.timeout = 30s;
