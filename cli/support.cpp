@@ -76,8 +76,10 @@ std::string connection_argument(const GlobalOptions& g) {
   return {};
 }
 
+/// A URI rather than a connection name: it has "://", or it cannot be a
+/// name ("qemu:/x" is a mistyped URI, reported by the URI parser).
 bool is_uri(const std::string& text) {
-  return text.find("://") != std::string::npos;
+  return text.find("://") != std::string::npos || !valid_connection_name(text);
 }
 
 fleet::Target target_of(const ConnectionEntry* entry, const std::string& uri,

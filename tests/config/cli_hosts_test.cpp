@@ -185,6 +185,9 @@ TEST_F(CliHosts, BadInputToAdd) {
 TEST_F(CliHosts, UnknownNameWithC) {
   expect_ok(hc({"hosts", "add", "lab", "test:///default"}));
   expect_error(hc({"-c", "nolab", "list"}), 3, "no connection named 'nolab' in " + config_);
+  // Something that can be no name is taken for a URI, and the URI parser says why not.
+  expect_error(hc({"-c", "qemu:/system", "list"}), 2);
+  expect_error(hc({"-c", "bad name", "list"}), 2);
   // HYPERCTL_URI may hold a name too.
   expect_error(hc({"list"}, {{"HYPERCTL_URI", "nolab"}}), 3, "no connection named 'nolab'");
   expect_ok(hc({"list"}, {{"HYPERCTL_URI", "lab"}}));
