@@ -90,7 +90,10 @@ fleet::Target target_of(const ConnectionEntry* entry, const std::string& uri,
   if (entry) {
     t.tags = entry->tags;
     t.options.user = entry->user;
-    if (entry->timeout) t.deadline = *entry->timeout;
+    if (entry->timeout) {
+      t.deadline = *entry->timeout;
+      t.options.timeout = *entry->timeout;
+    }
   }
   if (deadline) t.deadline = *deadline;
   t.options.timeout = std::min(t.options.timeout, t.deadline);

@@ -31,8 +31,11 @@ void write_stdout(const std::string& text);
 /// 'name' made printable, for messages.
 std::string squote(const std::string& name);
 
-/// Passwords come from HYPERCTL_PASSWORD or a prompt on the controlling
-/// terminal with echo off; never from argv, and they are never printed.
+/// A secret for a connection known only by its URI, when the URI is not at
+/// hand: HYPERCTL_PASSWORD, else prompt_secret() when standard input is a
+/// terminal. Never from argv, never printed. Where the URI or the
+/// connection's name is known, use credential_store().provider() instead
+/// (the named variable and the credentials file too).
 std::optional<std::string> ask_secret(const std::string& prompt);
 
 /// The fleet configuration of this invocation (--config FILE, else
