@@ -222,5 +222,37 @@ TEST_F(FleetCli, GroupActionRunsOnEveryHostWithAPerHostTable) {
   expect_error(hyperctl({"-g", "nosuch", "start", "x"}), 3, "nosuch");
 }
 
+TEST_F(FleetCli, HostileVmNamesStayData) {
+  // Quotes, $(), ;, &, <, a newline and non-ASCII in one name.
+  const std::string hostile = "q'\"$(touch x);&<\nvm-\xc3\xa9\xe6\x97\xa5";
+  const auto file = dir_.path() / "hostile.xml";
+  std::ofstream(file) << "<node><domain type='test'><name>q'&quot;$(touch x);&amp;&lt;&#10;vm-"
+                         "\xc3\xa9\xe6\x97\xa5</name><memory>131072</memory><vcpu>1</vcpu>"
+                         "<os><type>hvm</type></os></domain></node>\n";
+  const std::string uri = "test://" + file.string();
+  const auto j = hyperctl({"inventory", "--hosts", uri, "-o", "json"});
+  expect_ok(j);
+  const auto doc = json::parse(j.out);
+  ASSERT_EQ(doc["vms"].size(), 1u) << j;
+  EXPECT_EQ(doc["vms"][0]["vm"]["name"], hostile);
+  EXPECT_EQ(doc["vms"][0]["host"], uri);
+  const auto c = hyperctl({"inventory", "--hosts", uri, "-o", "csv"});
+  expect_ok(c);
+  const auto rows = parse_csv(c.out);
+  ASSERT_EQ(rows.size(), 2u) << c;
+  EXPECT_EQ(rows[1][4], hostile);
+  const auto t = hyperctl({"inventory", "--hosts", uri});
+  expect_ok(t);
+  EXPECT_EQ(lines_of(t.out).size(), 2u) << "a newline in a name must not break the table: " << t;
+  EXPECT_FALSE(fs::exists(fs::current_path() / "x"));
+  // -g acts on it by name.
+  write_config(dir_.path() / "xdg", {{"hostile", uri, "", ""}}, {{"h", "hostile"}});
+  const auto g = hyperctl({"-g", "h", "-o", "json", "poweroff", "q*"});
+  expect_ok(g);
+  const auto gd = json::parse(g.out);
+  EXPECT_EQ(gd["hosts"][0]["vms"][0]["vm"], hostile);
+  EXPECT_EQ(gd["hosts"][0]["vms"][0]["result"], "ok");
+}
+
 }  // namespace
 }  // namespace hyperctl::fleet_test
