@@ -452,16 +452,17 @@ Inventory inventory(std::shared_ptr<Registry> registry, const std::vector<Target
     HostSummary summary;
     summary.report = results[i].report;
     if (summary.report.status == HostStatus::Ok) {
-      const auto* vms = std::any_cast<std::vector<VmInfo>>(&results[i].value);
+      auto* vms = std::any_cast<std::vector<VmInfo>>(&results[i].value);
       std::vector<InventoryRow> rows;
       if (vms) {
-        for (const auto& vm : *vms) {
+        for (auto& vm : *vms) {
           InventoryRow row;
           row.host = targets[i].name;
           row.uri = targets[i].uri;
           row.backend = summary.report.backend.empty() ? vm.backend : summary.report.backend;
-          row.vm = vm;
-          for (const auto& d : vm.disks)
+          row.vm = std::move(vm);
+          const VmInfo& v = row.vm;
+          for (const auto& d : v.disks)
             if (d.device != "cdrom") row.disk_bytes += d.capacity_bytes;
           if (!filter.matches(row, targets[i].tags)) continue;
           rows.push_back(std::move(row));
