@@ -382,10 +382,10 @@ class PtyCli {
   bool started() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 
-  /// Reads the terminal until `text` appears or `ms` pass.
-  bool expect(const std::string& text, int ms) {
+  /// Reads the terminal until `text` appears (at `from` or later) or `ms` pass.
+  bool expect(const std::string& text, int ms, std::size_t from = 0) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (screen_.find(text) == std::string::npos) {
+    while (screen_.find(text, from) == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           end - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
@@ -475,6 +475,36 @@ TEST_F(CliHosts, PromptNarrowedAwayWithNone) {
   ASSERT_TRUE(cli.started());
   EXPECT_EQ(cli.wait(), 7) << cli.screen() << cli.err();
   EXPECT_EQ(cli.screen().find("Password"), std::string::npos) << cli.screen();
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(CliHosts, HostsTestAsksOneHostAtATime) {
+  // Two protected hosts tested at once on a terminal: the prompts come one
+  // after the other, and each answer goes to its own host.
+  const std::string node2 = tmp_.write("node2.xml", slurp(node_));
+  add_protected("one");
+  expect_ok(hc({"hosts", "add", "two", "test://" + node2, "--user", "alice"}));
+  PtyCli cli({"hosts", "test", "one", "two"}, {{"HOME", home_}, {"XDG_CONFIG_HOME", xdg_}},
+             tmp_.path().string());
+  ASSERT_TRUE(cli.started());
+  ASSERT_TRUE(cli.expect("Password for alice on ", 20000)) << cli.screen() << cli.err();
+  ASSERT_TRUE(cli.expect(".xml: ", 5000)) << cli.screen();
+  cli.expect("\x01never", 300);  // time for a second prompt that must not come yet
+  const std::string before = cli.screen();
+  EXPECT_EQ(before.find("Password for", before.find("Password for") + 1), std::string::npos)
+      << before;
+  cli.type(std::string(kPassword) + "\n");
+  ASSERT_TRUE(cli.expect("Password for alice on ", 20000, before.size())) << cli.screen();
+  cli.type(std::string(kPassword) + "\n");
+  EXPECT_EQ(cli.wait(), 0) << cli.screen() << cli.err();
+  const auto rows = lines_of(cli.out());
+  ASSERT_EQ(rows.size(), 3u) << cli.out() << cli.err();
+  EXPECT_NE(rows[1].find(" ok "), std::string::npos) << cli.out();
+  EXPECT_NE(rows[2].find(" ok "), std::string::npos) << cli.out();
+  EXPECT_EQ(cli.screen().find("s3cr"), std::string::npos) << cli.screen();
 }
 
 }  // namespace
