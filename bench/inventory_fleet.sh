@@ -32,7 +32,7 @@ runs=${HYPERCTL_BENCH_RUNS:-10}
 deadline=${HYPERCTL_BENCH_DEADLINE:-2s}
 hosts="1 2 3 4 5 6 7 8"
 stalled_index=9
-prefix=hyperctl-test-bench-fleet-
+prefix='hyperctl-test-bench-fleet-'
 
 fail() {
   echo "inventory_fleet.sh: $*" >&2
@@ -172,7 +172,7 @@ printf '[connection stalled]\nuri = %s\n\n[group eight]\nmembers = %s\n\n[group 
   "$(uri_of "$stalled_index")" "$members" "$members" >>"$XDG_CONFIG_HOME/hyperctl/config"
 
 # Every domain must come back, from each host alone and from all at once.
-count() { grep -o "\"$prefix[a-z0-9-]*\"" "$1" | sort -u | wc -l | tr -d ' '; }
+count() { grep -o "\"${prefix}[a-z0-9-]*\"" "$1" | sort -u | wc -l | tr -d ' '; }
 for n in $hosts; do
   "$hyperctl" inventory --hosts "host$n" -o json >"$work/one.json" 2>"$work/one.err" ||
     fail "inventory --hosts host$n failed: $(head -n 1 "$work/one.err")"
