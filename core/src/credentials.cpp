@@ -4,6 +4,7 @@
 #include "hyperctl/credentials.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 
 #include "hyperctl/error.hpp"
@@ -215,6 +217,54 @@ std::mutex& prompt_mutex() {
   return m;
 }
 
+// While a prompt has echo off, a signal that ends the process (Ctrl-C,
+// kill, hang-up) must not leave the terminal without echo: these handlers
+// put it back and let the signal do what it would have done. Only installed
+// where the signal had its default action; prompts are serialized, so one
+// saved state is enough.
+int g_prompt_fd = -1;
+termios g_prompt_saved{};
+constexpr int kEndingSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+extern "C" void restore_terminal_and_reraise(int sig) {
+  if (g_prompt_fd >= 0) {
+    ::tcsetattr(g_prompt_fd, TCSANOW, &g_prompt_saved);
+    [[maybe_unused]] auto w = ::write(g_prompt_fd, "\n", 1);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);  // delivered once this handler returns: the default action
+}
+
+class EchoOffGuard {
+ public:
+  EchoOffGuard(int fd, const termios& saved) {
+    g_prompt_saved = saved;
+    g_prompt_fd = fd;
+    for (std::size_t i = 0; i < std::size(kEndingSignals); ++i) {
+      struct sigaction current {};
+      installed_[i] = false;
+      if (::sigaction(kEndingSignals[i], nullptr, &current) != 0 || current.sa_handler != SIG_DFL ||
+          (current.sa_flags & SA_SIGINFO))
+        continue;
+      struct sigaction sa {};
+      sa.sa_handler = restore_terminal_and_reraise;
+      sigemptyset(&sa.sa_mask);
+      installed_[i] = ::sigaction(kEndingSignals[i], &sa, &old_[i]) == 0;
+    }
+  }
+  ~EchoOffGuard() {
+    for (std::size_t i = 0; i < std::size(kEndingSignals); ++i)
+      if (installed_[i]) ::sigaction(kEndingSignals[i], &old_[i], nullptr);
+    g_prompt_fd = -1;
+  }
+  EchoOffGuard(const EchoOffGuard&) = delete;
+  EchoOffGuard& operator=(const EchoOffGuard&) = delete;
+
+ private:
+  struct sigaction old_[std::size(kEndingSignals)]{};
+  bool installed_[std::size(kEndingSignals)] = {};
+};
+
 }  // namespace
 
 std::string credential_env_name(const std::string& connection_name) {
@@ -238,7 +288,9 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
   // the prompt is echoed or flushed away; what was typed before it is.
   termios old{};
   const bool have_tio = ::tcgetattr(fd, &old) == 0;
+  std::optional<EchoOffGuard> guard;
   if (have_tio) {
+    guard.emplace(fd, old);
     termios quiet = old;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
     quiet.c_lflag |= ICANON;
@@ -261,6 +313,7 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
   }
   if (have_tio) ::tcsetattr(fd, TCSANOW, &old);
   [[maybe_unused]] auto w2 = ::write(fd, "\n", 1);
+  guard.reset();
   ::close(fd);
   if (!ended) {
     // Wipe what was typed before end of file: no half secret is used.

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -419,4 +420,33 @@ TEST_F(Credentials, NoTerminalNoPrompt) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST_F(Credentials, CtrlCAtThePromptGivesTheEchoBack) {
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0) << "forkpty: " << std::strerror(errno);
+  if (pid == 0) {
+    hyperctl::prompt_secret("Password for x");
+    ::_exit(3);  // not reached when the signal ends the process
+  }
+  std::string seen;
+  ASSERT_TRUE(read_until(master, "Password for x: ", seen, 10000)) << seen;
+  termios tio{};
+  ASSERT_EQ(::tcgetattr(master, &tio), 0);
+  EXPECT_EQ(tio.c_lflag & ECHO, 0u) << "echo is off while the prompt waits";
+  ASSERT_EQ(::write(master, "s3\x03", 3), 3);  // Ctrl-C: SIGINT to the child
+  read_until(master, "no such text", seen, 500);
+  int status = 0;
+  bool ended = false;
+  for (int i = 0; i < 500 && !ended; ++i) {
+    ended = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!ended) ::kill(pid, SIGKILL), ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(ended) << "the child is still waiting";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status;
+  ASSERT_EQ(::tcgetattr(master, &tio), 0);
+  EXPECT_NE(tio.c_lflag & ECHO, 0u) << "echo is back on";
+  ::close(master);
 }
