@@ -449,10 +449,13 @@ void FleetConfig::remove(const std::string& name) {
   std::size_t first = span->first;
   const std::size_t last = span->last;
   // The comment block right above the header (no blank line between) is the
-  // section's own description: it goes with it.
-  while (first > 0 && !trim(lines_[first - 1]).empty() && is_comment_or_blank(lines_[first - 1]) &&
-         !is_section_header(lines_[first - 1]))
-    --first;
+  // section's own description: it goes with it, unless it opens the file
+  // (then it is more likely about the whole file).
+  std::size_t above = first;
+  while (above > 0 && !trim(lines_[above - 1]).empty() && is_comment_or_blank(lines_[above - 1]) &&
+         !is_section_header(lines_[above - 1]))
+    --above;
+  if (above > 0) first = above;
   std::size_t end = last;
   // Leave no double blank line where the section was.
   if (end < lines_.size() && trim(lines_[end]).empty() &&

@@ -423,6 +423,20 @@ TEST_F(ConfigFile, SaveKeepsCommentsAndOrder) {
   EXPECT_EQ(read_file(path).rfind("# my hosts\n", 0), 0u);
 }
 
+TEST_F(ConfigFile, RemovingTheFirstSectionKeepsTheFileComment) {
+  // A comment right above a section goes with it, except at the top of the
+  // file, where it is taken to be about the file.
+  FleetConfig cfg = FleetConfig::parse(
+      "# about this file\n[connection a]\nuri = test:///default\n\n# b's own comment\n"
+      "[connection b]\nuri = test:///default\n",
+      "x");
+  cfg.remove("a");
+  cfg.remove("b");
+  const std::string path = (dir_ / "c").string();
+  cfg.save(path);
+  EXPECT_EQ(read_file(path), "# about this file\n");
+}
+
 TEST_F(ConfigFile, SaveToAnotherPath) {
   FleetConfig cfg = FleetConfig::parse(kSample, "sample");
   const std::string path = (dir_ / "copy").string();
