@@ -3,11 +3,8 @@
 // the VM argument a name pattern). Both run on hyperctl::fleet's thread pool
 // with one deadline per host; a host that fails or does not answer in time is
 // a row of its own, never a hang and never a lost row for the others.
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -29,84 +26,8 @@ int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
 
 namespace {
 
-/// A duration: a number with ms, s or m; a plain number is seconds.
-std::chrono::milliseconds parse_duration(const std::string& option, const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  const std::string unit = text.substr(digits);
-  std::uint64_t scale = 0;
-  if (unit.empty() || unit == "s")
-    scale = 1000;
-  else if (unit == "ms")
-    scale = 1;
-  else if (unit == "m")
-    scale = 60000;
-  if (digits == 0 || digits > 9 || scale == 0)
-    throw Error(ErrorCode::InvalidArgument,
-                option + " takes a duration like 500ms, 20s or 2m, not " + squote(text));
-  const auto ms = std::stoull(text.substr(0, digits)) * scale;
-  if (ms == 0) throw Error(ErrorCode::InvalidArgument, option + " must be above 0");
-  return std::chrono::milliseconds(ms);
-}
-
 std::string size_or_dash(std::uint64_t bytes) {
   return bytes ? format_size(bytes) : "-";
-}
-
-JsonValue code_Json(const fleet::HostReport& r) {
-  if (r.status == fleet::HostStatus::Ok) return nullptr;
-  return std::string(to_string(r.code));
-}
-
-/// The members every host object of the fleet documents has.
-JsonValue host_report_Json(const fleet::HostReport& r) {
-  JsonValue o = JsonValue::object();
-  o["name"] = r.name;
-  o["uri"] = r.uri;
-  o["backend"] = r.backend;
-  o["status"] = fleet::to_string(r.status);
-  o["code"] = code_Json(r);
-  o["message"] = r.status == fleet::HostStatus::Ok ? std::string() : r.message;
-  o["elapsed_ms"] = r.elapsed.count();
-  return o;
-}
-
-/// The first failed host's exit status; 0 when every host answered.
-int failed_status(const std::vector<fleet::HostReport>& reports) {
-  for (const auto& r : reports)
-    if (r.status != fleet::HostStatus::Ok) return exit_status(r.code);
-  return 0;
-}
-
-/// One stderr line naming the hosts that failed (the rows tell the rest).
-void report_failed_hosts(const std::vector<fleet::HostReport>& reports, bool partial_ok) {
-  std::size_t failed = 0;
-  std::string names;
-  for (const auto& r : reports) {
-    if (r.status == fleet::HostStatus::Ok) continue;
-    ++failed;
-    if (failed <= 5) {
-      if (!names.empty()) names += ", ";
-      names += r.name + " (" + std::string(to_string(r.code)) + ")";
-    }
-  }
-  if (failed == 0) return;
-  if (failed > 5) names += ", ...";
-  write_stderr(std::string("hyperctl: ") + (partial_ok ? "warning: " : "error: ") +
-               printable(std::to_string(failed) + " of " + std::to_string(reports.size()) +
-                         " hosts failed: " + names) +
-               "\n");
-}
-
-/// Leaves at once when jobs are still stuck in a backend call: static
-/// destructors must not run under them (hyperctl/fleet.hpp).
-int finish(int status) {
-  if (fleet::abandoned_jobs() > 0) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    _exit(status);
-  }
-  return status;
 }
 
 // ------------------------------------------------------------ inventory --
@@ -181,7 +102,7 @@ JsonValue inventory_Json(const fleet::Inventory& inv, bool summary) {
   totals["hosts"] = inv.hosts.size();
   std::uint64_t hosts_ok = 0, vms = 0, running = 0, vcpus = 0, memory = 0, disks = 0;
   for (const auto& h : inv.hosts) {
-    JsonValue o = host_report_Json(h.report);
+    JsonValue o = host_report_json(h.report);
     o["vms"] = h.vms;
     o["running"] = h.running;
     o["vcpus"] = h.vcpus;
@@ -251,7 +172,7 @@ int run_inventory(const GlobalOptions& g, const InventoryArgs& a) {
   if (a.max_in_flight == 0)
     throw Error(ErrorCode::InvalidArgument, "--max-in-flight must be at least 1");
   std::optional<std::chrono::milliseconds> deadline;
-  if (!a.deadline.empty()) deadline = parse_duration("--deadline", a.deadline);
+  if (!a.deadline.empty()) deadline = duration_arg("--deadline", a.deadline);
   // inventory --group G, or the global -g G.
   const std::string group = a.group.empty() ? g.group : a.group;
   auto targets = fleet_targets(g, a.hosts, group, a.all, deadline);
@@ -278,14 +199,14 @@ int run_inventory(const GlobalOptions& g, const InventoryArgs& a) {
   }
   std::vector<fleet::HostReport> reports;
   for (const auto& h : inv.hosts) reports.push_back(h.report);
-  report_failed_hosts(reports, a.partial_ok);
+  report_failed_hosts_line(reports, a.partial_ok);
   if (g.debug) {
     for (const auto& r : reports)
       if (r.status != fleet::HostStatus::Ok && !r.detail.empty())
         write_stderr("hyperctl: debug: host=" + printable(r.name) + " code=" +
                      std::string(to_string(r.code)) + " detail=" + printable(r.detail) + "\n");
   }
-  return a.partial_ok ? 0 : failed_status(reports);
+  return a.partial_ok ? 0 : first_failure_status(reports);
 }
 
 // -------------------------------------------------------- group actions --
@@ -478,7 +399,7 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
       doc["pattern"] = pattern;
       JsonValue arr = JsonValue::array();
       for (const auto& h : hosts) {
-        JsonValue o = host_report_Json(h.report);
+        JsonValue o = host_report_json(h.report);
         JsonValue vms = JsonValue::array();
         for (const auto& v : h.vms)
           vms.push_back(
@@ -503,7 +424,7 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
     for (const auto& v : h.vms)
       if (v.failed) note(exit_status(v.code)), ++vm_failures;
   }
-  report_failed_hosts(reports, false);
+  report_failed_hosts_line(reports, false);
   if (vm_failures)
     write_stderr("hyperctl: error: " + std::to_string(vm_failures) + " VM(s) failed " +
                  printable(operation) + "\n");
@@ -548,7 +469,7 @@ int run_group_action(const GlobalOptions& g, Action action, const std::string& p
         },
         std::chrono::milliseconds(0));
   });
-  return finish(status);
+  return finish_fleet_command(status);
 }
 
 int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
@@ -578,7 +499,7 @@ int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
         // Each VM may take the whole --timeout, then a power-off.
         std::chrono::seconds(a.timeout_s) + std::chrono::seconds(10));
   });
-  return finish(status);
+  return finish_fleet_command(status);
 }
 
 void add_fleet_commands(CLI::App& app, const CommandContext& ctx) {
@@ -607,7 +528,7 @@ void add_fleet_commands(CLI::App& app, const CommandContext& ctx) {
   int* status = &ctx.status;
   c->callback([g, status] {
     const int s = guarded(g->debug, [g] { return run_inventory(*g, inv); });
-    *status = finish(s);
+    *status = finish_fleet_command(s);
   });
 }
 
