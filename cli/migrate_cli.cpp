@@ -56,8 +56,8 @@ const char* mode_word(MigrationMode m) {
   return m == MigrationMode::Live ? "live" : "offline";
 }
 
-int print_report(Session& s, const MigrateArgs& a, const std::string& source, MigrationMode mode,
-                 const PreflightReport& r) {
+int print_report(Session& s, const MigrateArgs& a, const std::string& source,
+                 const std::string& target, MigrationMode mode, const PreflightReport& r) {
   JsonValue items = JsonValue::array();
   Table table({"CHECK", "LEVEL", "MESSAGE", "FIX"});
   std::string csv = csv_row({"check", "level", "message", "fix"});
@@ -70,7 +70,7 @@ int print_report(Session& s, const MigrateArgs& a, const std::string& source, Mi
     csv += csv_row({i.check, level_word(i.level), i.message, i.fix});
   }
   const JsonValue doc = {
-      {"schema", "hyperctl.preflight/1"}, {"vm", a.vm},   {"source", source}, {"target", a.to},
+      {"schema", "hyperctl.preflight/1"}, {"vm", a.vm},   {"source", source}, {"target", target},
       {"mode", mode_word(mode)},          {"ok", r.ok()}, {"items", items}};
   if (s.format() == Format::Csv)
     write_stdout(csv);
@@ -86,11 +86,12 @@ int print_report(Session& s, const MigrateArgs& a, const std::string& source, Mi
 int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   if (!a.resume_id.empty() || !a.rollback_id.empty()) return run_migrate_offline(g, a);
   if (a.live && a.offline) return usage_error("--live and --offline exclude each other");
-  if (a.to.empty()) return usage_error("migrate needs --to URI");
+  if (a.to.empty()) return usage_error("migrate needs --to NAME|URI");
   parse_on_stall(a.on_stall);
   Session s(g);
   Connection& src = s.connect();
-  const Uri target_uri = Uri::parse(a.to);
+  ConnectionRequest target = resolve_connection(g, a.to);
+  const Uri target_uri = Uri::parse(target.uri);
   // The in-tree family of a known scheme, without loading its plugin.
   std::string family = builtin_plugin_for_scheme(target_uri.scheme);
   if (family.empty()) family = s.registry().backend_for(target_uri.scheme).name();
@@ -106,13 +107,12 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   }
   // The preflight covers both modes; offline migration itself is elsewhere.
   if (mode == MigrationMode::Offline && !a.check) return run_migrate_offline(g, a);
-  ConnectOptions co;
-  co.secret = ask_secret;
-  std::unique_ptr<Connection> dst = s.registry().open(a.to, co);
+  std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
   const MigrationOptions options = options_of(a, mode);
 
   if (a.check)
-    return print_report(s, a, s.uri(), mode, src.migration().preflight(a.vm, *dst, options));
+    return print_report(s, a, s.uri(), target.uri, mode,
+                        src.migration().preflight(a.vm, *dst, options));
 
   CancelToken cancel;
   SigintCancels on_ctrl_c(cancel);
@@ -131,12 +131,12 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", seconds);
-  const std::string message = "VM " + squote(a.vm) + " migrated live to " + a.to + " in " + secs +
-                              " s; it runs there as " + squote(moved.name);
+  const std::string message = "VM " + squote(a.vm) + " migrated live to " + target.uri + " in " +
+                              secs + " s; it runs there as " + squote(moved.name);
   return report_migration(s, {.operation = "migrate",
                               .vm = a.vm,
                               .source = s.uri(),
-                              .target = a.to,
+                              .target = target.uri,
                               .mode = mode_word(mode),
                               .message = message,
                               .seconds = seconds,
@@ -151,7 +151,7 @@ void add_migrate_commands(CLI::App& app, const CommandContext& ctx) {
 
   auto* c = app.add_subcommand("migrate", "Move a VM to another host (live, or offline)");
   c->add_option("vm", a.vm, "VM name or id");
-  c->add_option("--to", a.to, "Target connection URI")->type_name("URI");
+  c->add_option("--to", a.to, "Target: a connection name or URI")->type_name("NAME|URI");
   c->add_flag("--check", a.check,
               "Only print the preflight report: exit 0 without blockers, 5 with");
   c->add_flag("--live", a.live, "Live migration (default when the VM runs)");

@@ -47,9 +47,6 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
         "--resume and --rollback take their options from the journal; drop --shutdown, "
         "--remove-source and --target-pool");
   Session s(g);
-  ConnectOptions co;
-  co.secret = ask_secret;
-
   std::string source_uri, target_uri, vm = a.vm, journal_id;
   std::unique_ptr<Connection> journal_source;
   Connection* src = nullptr;
@@ -59,15 +56,16 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
     source_uri = journal_param(j, "source_uri");
     target_uri = journal_param(j, "target_uri");
     if (vm.empty()) vm = journal_param(j, "vm");
-    journal_source = s.registry().open(source_uri, co);
+    journal_source = s.open(source_uri);
     src = journal_source.get();
   } else {
-    if (a.to.empty()) return usage_error("migrate needs --to URI");
+    if (a.to.empty()) return usage_error("migrate needs --to NAME|URI");
     src = &s.connect();
     source_uri = s.uri();
-    target_uri = a.to;
+    target_uri = resolve_connection(g, a.to).uri;  // the journal keeps URIs
   }
-  std::unique_ptr<Connection> dst = s.registry().open(target_uri, co);
+  // By name when one was given: its user and credentials come with it.
+  std::unique_ptr<Connection> dst = s.open(journalled ? target_uri : a.to);
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -53,15 +53,6 @@ std::string squote(const std::string& name) {
 
 // --------------------------------------------------------------- secrets --
 
-/// For commands that open a second connection by URI (migrate): the
-/// credentials store's chain for an unnamed connection, without the file
-/// lookup (the URI is not known here): HYPERCTL_PASSWORD, else the prompt.
-std::optional<std::string> ask_secret(const std::string& prompt) {
-  if (const char* env = std::getenv("HYPERCTL_PASSWORD"); env && *env) return std::string(env);
-  if (!isatty(STDIN_FILENO)) return std::nullopt;
-  return prompt_secret(prompt);
-}
-
 // ------------------------------------------------------- config and hosts --
 
 namespace {
@@ -231,26 +222,37 @@ int finish_fleet_command(int status) {
 
 // --------------------------------------------------------------- session --
 
+ConnectionRequest resolve_connection(const GlobalOptions& g, const std::string& name_or_uri) {
+  ConnectionRequest r;
+  r.uri = name_or_uri;
+  const ConnectionEntry* entry = nullptr;
+  if (!is_uri(name_or_uri)) {
+    // A name from the config file (names never contain "://").
+    const FleetConfig& cfg = fleet_config(g);
+    (void)cfg.select({name_or_uri});  // throws NotFound: no connection named 'x' in FILE
+    entry = cfg.find(name_or_uri);
+    r.name = entry->name;
+    r.uri = entry->uri;
+    r.options.user = entry->user;
+    if (entry->timeout) r.options.timeout = *entry->timeout;
+  }
+  r.options.secret = credential_store().provider(entry, r.uri);
+  return r;
+}
+
+std::unique_ptr<Connection> Session::open(const std::string& name_or_uri, bool read_only) {
+  ConnectionRequest r = resolve_connection(g_, name_or_uri);
+  r.options.read_only = read_only;
+  return registry().open(r.uri, r.options);
+}
+
 Connection& Session::connect(bool read_only) {
   if (conn_) return *conn_;
-  std::string uri = connection_argument(g_);
-  if (uri.empty()) {
+  const std::string arg = connection_argument(g_);
+  if (arg.empty()) {
     throw Error(ErrorCode::InvalidArgument, "no connection: give -c NAME|URI or set HYPERCTL_URI");
   }
-  ConnectOptions options;
-  options.read_only = read_only;
-  const ConnectionEntry* entry = nullptr;
-  if (!is_uri(uri)) {
-    // A name from the config file (names never contain "://").
-    const FleetConfig& cfg = fleet_config(g_);
-    (void)cfg.select({uri});  // throws NotFound: no connection named 'x' in FILE
-    entry = cfg.find(uri);
-    uri = entry->uri;
-    options.user = entry->user;
-    if (entry->timeout) options.timeout = *entry->timeout;
-  }
-  options.secret = credential_store().provider(entry, uri);
-  conn_ = registry().open(uri, options);
+  conn_ = open(arg, read_only);
   return *conn_;
 }
 

@@ -31,13 +31,6 @@ void write_stdout(const std::string& text);
 /// 'name' made printable, for messages.
 std::string squote(const std::string& name);
 
-/// A secret for a connection known only by its URI, when the URI is not at
-/// hand: HYPERCTL_PASSWORD, else prompt_secret() when standard input is a
-/// terminal. Never from argv, never printed. Where the URI or the
-/// connection's name is known, use credential_store().provider() instead
-/// (the named variable and the credentials file too).
-std::optional<std::string> ask_secret(const std::string& prompt);
-
 /// The fleet configuration of this invocation (--config FILE, else
 /// FleetConfig::default_path()), loaded on first use and kept.
 const FleetConfig& fleet_config(const GlobalOptions& g);
@@ -70,6 +63,17 @@ void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, boo
 /// stderr when fleet jobs are still stuck in a backend (hyperctl/fleet.hpp).
 int finish_fleet_command(int status);
 
+/// A connection argument (-c, migrate --to) resolved: a name from the config
+/// file gives its URI, user, timeout and credentials; a URI stands for itself
+/// and its secret comes from the credentials store's chain for unnamed URIs.
+/// Throws Error(NotFound) for an unknown name.
+struct ConnectionRequest {
+  std::string name;  ///< the connection's name; empty for a URI
+  std::string uri;
+  ConnectOptions options;
+};
+ConnectionRequest resolve_connection(const GlobalOptions& g, const std::string& name_or_uri);
+
 /// What one invocation works with: the output format, and (only when a
 /// command needs it) the registry and one connection.
 class Session {
@@ -85,6 +89,8 @@ class Session {
 
   /// Opens the connection on first use (-c, else HYPERCTL_URI).
   Connection& connect(bool read_only = false);
+  /// Opens another connection (a name or a URI), e.g. a migration's target.
+  std::unique_ptr<Connection> open(const std::string& name_or_uri, bool read_only = false);
 
   VmOps& vms(bool read_only = false) { return connect(read_only).vms(); }
   std::string uri() const { return conn_ ? conn_->uri().str() : std::string(); }

@@ -84,6 +84,20 @@ TEST_F(MigrateCli, CheckWithoutBlockersExits0) {
   EXPECT_NE(r.out.find("no blocker"), std::string::npos) << r;
 }
 
+TEST_F(MigrateCli, TargetMayBeAConnectionNameFromTheConfig) {
+  const fs::path config = *dir_ / "fleet.conf";
+  std::ofstream(config) << "# named hosts\n[connection lab-b]\nuri = " << *dst_ << "\n";
+  auto r = run({"-c", *src_, "--config", config.string(), "-o", "json", "migrate", "small", "--to",
+                "lab-b", "--check"});
+  expect_ok(r);
+  const auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["target"], *dst_) << r;  // reported by its URI
+  EXPECT_EQ(doc["ok"], true) << r;
+  expect_error(run({"-c", *src_, "--config", config.string(), "migrate", "small", "--to", "lab-c",
+                    "--check"}),
+               3, "no connection named 'lab-c'");
+}
+
 TEST_F(MigrateCli, OtherFamilyTargetNeedsOffline) {
   expect_error(run({"-c", *src_, "migrate", "small", "--to", "vsphere://vc.example/dc"}), 2,
                "cross-family migration needs --offline");
