@@ -396,7 +396,7 @@ void ensure_dir(const std::string& dir) {
 /// written, synced, mode 0644, renamed over it.
 void write_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0)
     throw Error(ErrorCode::BackendFailure, "cannot write " + shown(path) + ": " + errno_text(),
                 "trust");
