@@ -2,6 +2,7 @@
 // here, the other families through app.hpp; the work is done in commands.cpp.
 #include <CLI/CLI.hpp>
 
+#include <set>
 #include <string>
 
 #include "app.hpp"
@@ -186,6 +187,23 @@ int main(int argc, char** argv) {
   add_hosts_commands(app, ctx);
   add_trust_commands(app, ctx);
   add_fleet_commands(app, ctx);
+
+  // -g GROUP is for the commands that run on many hosts; elsewhere it would
+  // be ignored, which a user could take for "done on the whole group".
+  app.parse_complete_callback([&] {
+    if (g.group.empty()) return;
+    if (!g.uri.empty()) throw CLI::ValidationError("-g", "-g GROUP and -c exclude each other");
+    static const std::set<std::string> kGroupCommands = {"start",  "shutdown", "poweroff",
+                                                         "reboot", "reset",    "suspend",
+                                                         "resume", "save",     "inventory"};
+    for (const CLI::App* sub : app.get_subcommands())
+      if (!kGroupCommands.count(sub->get_name()))
+        throw CLI::ValidationError(
+            "-g",
+            "-g GROUP goes with start, shutdown, poweroff, reboot, reset, suspend, resume, "
+            "save and inventory, not with " +
+                sub->get_name() + " (a listing of the group: hyperctl inventory -g GROUP)");
+  });
 
   try {
     app.parse(argc, argv);

@@ -55,6 +55,15 @@ const char* const kDefault = "test:///default";
 
 // ------------------------------------------------------------------ list --
 
+// -g GROUP only goes with the commands that run on many hosts: elsewhere it
+// would be ignored, and "list -g prod" would list something else.
+TEST(CliGroupOption, RefusedWhereItWouldBeIgnored) {
+  expect_error(run({"-g", "prod", "list"}), 2, "-g GROUP goes with start, shutdown");
+  expect_error(run({"-g", "prod", "snapshot", "list", "vm1"}), 2, "not with snapshot");
+  expect_error(run({"-g", "prod", "-c", "test:///default", "start", "test"}), 2,
+               "-g GROUP and -c exclude each other");
+}
+
 TEST(CliList, TableShowsTheTestVmRunning) {
   const auto r = run({"-c", kDefault, "list"});
   expect_ok(r);
