@@ -29,7 +29,9 @@ struct SshTarget {
   std::uint16_t port = 0;     ///< 0: ssh's default
   std::string program;        ///< ssh client; empty: $HYPERCTL_SSH, else "ssh"
   std::string identity_file;  ///< empty: ssh's defaults (agent, ~/.ssh/id_*)
-  std::string known_hosts;    ///< known-hosts file; empty: ssh's defaults
+  /// ssh's UserKnownHostsFile value: one file, or several separated by
+  /// spaces (a path with a space quoted); empty: ssh's defaults.
+  std::string known_hosts;
   std::chrono::seconds connect_timeout{10};
   /// The remote login shell is POSIX (sh, bash...): commands go through the
   /// wrapper of remote_command_line() (variables, kill on disconnect, the
@@ -136,7 +138,9 @@ inline constexpr const char* kSshQueryKeys[] = {"ssh", "identity", "known_hosts"
 
 /// The runner a backend's URI asks for: this machine when the URI has no
 /// host; else ssh to uri.host as `user` (when not empty) or uri.user, on
-/// uri.port, with the URI's ?ssh=, ?identity= and ?known_hosts=,
+/// uri.port, with the URI's ?ssh=, ?identity= and ?known_hosts= (without
+/// ?known_hosts=: the trust store's ssh file, then ~/.ssh/known_hosts, then
+/// /etc/ssh/ssh_known_hosts, so that keys pinned by `hyperctl trust add` hold),
 /// `connect_timeout` (at least 1 s) and `posix_shell`. A user, a port or one
 /// of those parameters without a host, or a port out of range, is
 /// Error(InvalidArgument) naming the URI.
