@@ -12,10 +12,12 @@
 #include <set>
 
 #include "../cli/harness.hpp"
+#include "../common/net.hpp"
 #include "fleet_common.hpp"
-#include "net.hpp"
 
 namespace hyperctl::fleet_test {
+using test_net::refusing_port;
+using test_net::SilentListener;
 namespace {
 
 using namespace hyperctl_cli_test;

@@ -1,6 +1,6 @@
-// Hosts that misbehave at the network level, for the fleet suites: a
-// loopback port that accepts connections and never answers, and one that
-// refuses them.
+// Hosts that misbehave at the network level, for the fleet and connect
+// suites: a loopback port that accepts connections and never answers, and one
+// that refuses them.
 #pragma once
 
 #include <arpa/inet.h>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace hyperctl::fleet_test {
+namespace hyperctl::test_net {
 
 /// A TCP port on 127.0.0.1 that accepts connections and never says a word.
 class SilentListener {
@@ -79,4 +79,4 @@ inline unsigned refusing_port() {
   return ntohs(a.sin_port);
 }
 
-}  // namespace hyperctl::fleet_test
+}  // namespace hyperctl::test_net
