@@ -82,7 +82,8 @@ std::string seconds_text(milliseconds ms) {
 }
 
 void fail_report(HostReport& r, const Error& e) {
-  r.status = HostStatus::Failed;
+  // A backend that gave up on its own (a connect timeout) timed out too.
+  r.status = e.code() == ErrorCode::Timeout ? HostStatus::TimedOut : HostStatus::Failed;
   r.code = e.code();
   r.message = e.what();
   r.detail = e.detail();

@@ -17,10 +17,12 @@
 #include <thread>
 
 #include "../common/expect_error.hpp"
+#include "../common/net.hpp"
 #include "hyperctl/fleet.hpp"
-#include "net.hpp"
 
 namespace hyperctl::fleet_test {
+using test_net::refusing_port;
+using test_net::SilentListener;
 namespace {
 
 namespace fs = std::filesystem;
@@ -148,9 +150,12 @@ TEST_F(FleetLibvirt, InventoryOfHealthyStalledAndRefusingHosts) {
   EXPECT_EQ(inv.rows.back().vm.name, "beta-06");
 
   const auto& st = inv.hosts[1].report;
+  // Timed out by the fleet's deadline or by the backend's connect timeout
+  // (the same 3 s): a timeout either way.
   EXPECT_EQ(st.status, HostStatus::TimedOut) << st.message;
   EXPECT_EQ(st.code, ErrorCode::Timeout);
-  EXPECT_EQ(st.elapsed, 3s);
+  EXPECT_GE(st.elapsed, 3s - 50ms);
+  EXPECT_LT(st.elapsed, 3s + 500ms);
   EXPECT_GE(stalled.accepted(), 1u) << "libvirt never connected to the stalled host";
   const auto& rf = inv.hosts[4].report;
   EXPECT_EQ(rf.status, HostStatus::Failed);
@@ -158,8 +163,9 @@ TEST_F(FleetLibvirt, InventoryOfHealthyStalledAndRefusingHosts) {
   EXPECT_LT(rf.elapsed, 2s);
 
   // The stuck libvirt call ends when the listener goes away; its late
-  // answer is dropped and the counter comes back down.
-  EXPECT_EQ(fleet::abandoned_jobs(), baseline_ + 1);
+  // answer is dropped and the counter comes back down. (When the backend's
+  // own connect timeout won the race, the fleet abandoned nothing.)
+  EXPECT_LE(fleet::abandoned_jobs(), baseline_ + 1);
   stalled.close_all();
   const auto t1 = Clock::now();
   while (fleet::abandoned_jobs() != baseline_ && Clock::now() - t1 < 20s)

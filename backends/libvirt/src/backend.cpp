@@ -1,10 +1,14 @@
 // The libvirt backend: plugin entry point, Backend and Connection.
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "errors.hpp"
 #include "hyperctl/escape.hpp"
@@ -15,6 +19,18 @@ namespace hyperctl::lv {
 
 std::string quoted(const std::string& name) {
   return "'" + escape::terminal_text(name) + "'";
+}
+
+std::string human_duration(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  std::string out = std::to_string(ms / 1000);
+  if (ms % 1000) {
+    std::string frac = std::to_string(1000 + ms % 1000).substr(1);
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    out += "." + frac;
+  }
+  return out + " s";
 }
 
 namespace {
@@ -164,6 +180,105 @@ virConnectPtr open_with_auth(const Uri& uri, const ConnectOptions& options, unsi
   fail(e, "cannot connect to " + uri.raw, "connect", Phase::Connect);
 }
 
+// ------------------------------------------------------------- deadline --
+//
+// virConnectOpenAuth cannot be interrupted, and a daemon that accepts the
+// connection but never answers (a hung libvirtd, a port forwarded to nothing)
+// would keep it forever. So it runs on a thread of its own and connect()
+// waits at most options.timeout for it, not counting the time a password
+// prompt of ours waits for the user. Past that, connect() fails with Timeout
+// and the thread is left to end by itself; a connection it opens late is
+// closed there. Transports that run a program of their own (+ssh, +ext) are
+// not timed: ssh may be asking the user something on the terminal (a
+// password, a new host key), and its own ConnectTimeout applies.
+
+struct OpenAttempt {
+  using Clock = std::chrono::steady_clock;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool done = false;
+  bool abandoned = false;
+  int prompting = 0;          ///< secret callbacks in progress
+  Clock::time_point restart;  ///< the wait counts from here
+  virConnectPtr conn = nullptr;
+  std::exception_ptr error;
+  Uri uri;
+  ConnectOptions options;
+};
+
+bool timed_transport(const Uri& uri) {
+  return uri.transport != "ssh" && uri.transport != "ext";
+}
+
+virConnectPtr open_with_deadline(const Uri& uri, const ConnectOptions& options, unsigned flags) {
+  if (!timed_transport(uri) || options.timeout.count() <= 0)
+    return open_with_auth(uri, options, flags);
+  auto attempt = std::make_shared<OpenAttempt>();
+  attempt->uri = uri;
+  attempt->options = options;
+  if (options.secret) {
+    // The prompt's wait is the user's, not the host's: the clock stops.
+    OpenAttempt* a = attempt.get();  // the lambda lives inside *a
+    attempt->options.secret = [a, inner = options.secret](const std::string& prompt) {
+      {
+        std::lock_guard lock(a->mutex);
+        ++a->prompting;
+      }
+      struct Resume {
+        OpenAttempt* a;
+        ~Resume() {
+          {
+            std::lock_guard lock(a->mutex);
+            --a->prompting;
+            a->restart = OpenAttempt::Clock::now();
+          }
+          a->changed.notify_all();
+        }
+      } resume{a};
+      return inner(prompt);
+    };
+  }
+  std::thread([attempt, flags] {
+    virConnectPtr conn = nullptr;
+    std::exception_ptr error;
+    try {
+      install_quiet_handlers();
+      conn = open_with_auth(attempt->uri, attempt->options, flags);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard lock(attempt->mutex);
+    if (attempt->abandoned) {
+      if (conn) virConnectClose(conn);
+      return;
+    }
+    attempt->conn = conn;
+    attempt->error = error;
+    attempt->done = true;
+    attempt->changed.notify_all();
+  }).detach();
+
+  std::unique_lock lock(attempt->mutex);
+  attempt->restart = OpenAttempt::Clock::now();
+  while (!attempt->done) {
+    if (attempt->prompting > 0) {
+      attempt->changed.wait(lock);
+      continue;
+    }
+    const auto deadline = attempt->restart + options.timeout;
+    if (OpenAttempt::Clock::now() >= deadline) {
+      attempt->abandoned = true;
+      throw Error(
+          ErrorCode::Timeout,
+          "cannot connect to " + uri.raw + ": no answer within " + human_duration(options.timeout),
+          "connect");
+    }
+    attempt->changed.wait_until(lock, deadline);
+  }
+  if (attempt->error) std::rethrow_exception(attempt->error);
+  return attempt->conn;
+}
+
 class LibvirtConnection final : public Connection {
  public:
   explicit LibvirtConnection(Session session)
@@ -238,7 +353,7 @@ class LibvirtBackend final : public Backend {
       const unsigned flags = options.read_only ? VIR_CONNECT_RO : 0;
       Session s;
       s.uri = uri;
-      s.conn.reset(open_with_auth(uri, options, flags));
+      s.conn.reset(open_with_deadline(uri, options, flags));
       quiet_connection(s.conn.get());
       const char* type = virConnectGetType(s.conn.get());
       if (!type) fail(s.conn.get(), "cannot identify the hypervisor at " + uri.raw, "connect");

@@ -2,6 +2,7 @@
 // connection, the URI it was opened with, and common look-ups.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "handles.hpp"
@@ -31,6 +32,8 @@ struct Session {
 
 /// 'name' for messages: quoted, made safe by escape::terminal_text.
 std::string quoted(const std::string& name);
+/// "5 s", "1.5 s", "250 ms".
+std::string human_duration(std::chrono::milliseconds d);
 
 /// Runs `f`, turning any foreign exception into an Error so that nothing
 /// untranslated leaves the plugin.

@@ -156,19 +156,6 @@ std::uint64_t bytes_to_kib(std::uint64_t bytes) {
   return (bytes + 1023) / 1024;
 }
 
-/// "5 s", "1.5 s", "250 ms".
-std::string human_duration(std::chrono::milliseconds d) {
-  auto ms = d.count();
-  if (ms < 1000) return std::to_string(ms) + " ms";
-  std::string out = std::to_string(ms / 1000);
-  if (ms % 1000) {
-    std::string frac = std::to_string(1000 + ms % 1000).substr(1);
-    while (!frac.empty() && frac.back() == '0') frac.pop_back();
-    out += "." + frac;
-  }
-  return out + " s";
-}
-
 void validate_name(const std::string& name, const std::string& op) {
   if (name.empty()) throw Error(ErrorCode::InvalidArgument, "a VM needs a name", op);
   if (!escape::valid_utf8(name))

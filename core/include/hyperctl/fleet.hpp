@@ -4,8 +4,9 @@
 // at most `max_in_flight` hosts are worked on at once; each host has its own
 // deadline, counted from the moment its job starts (connecting included).
 //
-// A host whose job fails becomes a Failed report with the error; one that
-// passes its deadline becomes a TimedOut report at the deadline, whatever it
+// A host whose job fails becomes a Failed report with the error (TimedOut
+// when the error is ErrorCode::Timeout: a backend that gave up by itself);
+// one that passes its deadline becomes a TimedOut report at the deadline, whatever it
 // is blocked in (a libvirt call to a daemon that never answers cannot be
 // interrupted): its job is abandoned, its thread replaced so that the other
 // hosts keep their concurrency, and whatever it returns later is dropped.
