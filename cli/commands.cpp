@@ -23,11 +23,6 @@
 
 namespace hyperctl::cli {
 
-// -g GROUP: the VM action on every host of the group, the VM argument a name
-// pattern (cli/fleet_cli.cpp).
-int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern);
-int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
-
 // ------------------------------------------------------------- commands --
 
 int run_list(const GlobalOptions& g, const ListArgs& a) {

@@ -98,6 +98,10 @@ int run_list(const GlobalOptions& g, const ListArgs& a);
 int run_info(const GlobalOptions& g, const std::string& vm);
 int run_action(const GlobalOptions& g, Action action, const std::string& vm);
 int run_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
+/// -g GROUP: the action on every host of the group, `pattern` a name glob
+/// (cli/fleet_cli.cpp).
+int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern);
+int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
 int run_create(const GlobalOptions& g, const CreateArgs& a);
 int run_define(const GlobalOptions& g, const std::string& file);
 int run_delete(const GlobalOptions& g, const DeleteArgs& a);

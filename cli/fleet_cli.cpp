@@ -21,9 +21,6 @@
 
 namespace hyperctl::cli {
 
-int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern);
-int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a);
-
 namespace {
 
 std::string size_or_dash(std::uint64_t bytes) {
