@@ -14,6 +14,7 @@
 # has its own host UUID, lock, users and tree files (/run/hyperctl-testbed/
 # peerN.*) and the incoming-migration ports 49300+64N to 49363+64N. Each peer
 # is independent: start and stop each one with its own STATE_DIR and N.
+# Each peer resolves its own hostname through a private /etc/hosts.
 #
 # The peer runs in its own UTS and mount namespace (unshare) with private
 # folders bind-mounted over /var/run/libvirt, /var/lib/libvirt, /etc/libvirt
@@ -136,15 +137,12 @@ migration_host = "127.0.0.2"
 migration_port_min = $1
 migration_port_max = $2
 EOF
-  # Peers N >= 1 resolve their own hostname from a private /etc/hosts: the
+  # Every peer resolves its own hostname from a private /etc/hosts: the
   # daemon looks its hostname up for virConnectGetHostname (every listing),
   # and a name unknown to /etc/hosts goes to DNS, where concurrent queries
   # here sometimes wait out the resolver's 5 s timeout.
-  hosts_mount=
-  if [ "$INDEX" != 0 ]; then
-    { cat /etc/hosts && echo "127.0.0.1 $PEER_HOSTNAME"; } >"$t/hosts" || return 1
-    hosts_mount="mount --bind \"$t/hosts\" /etc/hosts"
-  fi
+  { cat /etc/hosts && echo "127.0.0.1 $PEER_HOSTNAME"; } >"$t/hosts" || return 1
+  hosts_mount="mount --bind \"$t/hosts\" /etc/hosts"
   # Run inside the new namespaces: private folders, own hostname, then libvirtd.
   cat >"$t/enter.sh" <<EOF
 #!/bin/sh
