@@ -21,6 +21,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/uri.hpp"
+#include "posix.hpp"
 
 namespace hyperctl {
 
@@ -136,19 +137,6 @@ void check_value(const std::string& key, const std::string& value) {
 [[noreturn]] void system_error(const std::string& what, const std::string& path, int err) {
   throw Error(ErrorCode::InvalidArgument,
               "cannot " + what + " " + quoted(path) + ": " + std::strerror(err));
-}
-
-/// mkdir -p with mode 0700 for every folder created.
-void make_folders(const std::string& dir) {
-  if (dir.empty()) return;
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) system_error("create folder", dir, ENOTDIR);
-    return;
-  }
-  const auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) make_folders(dir.substr(0, slash));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) system_error("create folder", dir, errno);
 }
 
 }  // namespace
@@ -483,8 +471,8 @@ void FleetConfig::save(const std::string& path) const {
   const std::string target = path.empty() ? origin_ : path;
   if (target.empty()) throw Error(ErrorCode::InvalidArgument, "no file to save the config to");
   const auto slash = target.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? std::string(".") : target.substr(0, slash);
-  if (slash != std::string::npos && slash > 0) make_folders(dir);
+  if (slash != std::string::npos && slash > 0)
+    posix::make_dirs(target.substr(0, slash), 0700, "config");
 
   std::string text;
   for (const auto& l : lines_) text += l + "\n";
@@ -499,32 +487,7 @@ void FleetConfig::save(const std::string& path) const {
     ::umask(mask);
     mode &= ~mask;
   }
-  std::string tmp = target + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) system_error("write", target, errno);
-  bool ok = ::fchmod(fd, mode) == 0;
-  std::size_t done = 0;
-  while (ok && done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), target.c_str()) != 0) {
-    const int e = ok ? errno : err;
-    ::unlink(tmp.c_str());
-    system_error("write", target, e);
-  }
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  posix::replace_file(target, text, mode, "config");
 }
 
 }  // namespace hyperctl

@@ -19,6 +19,7 @@
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
+#include "posix.hpp"
 
 namespace hyperctl {
 
@@ -144,55 +145,14 @@ CredentialFile read_credentials(const std::string& path) {
   return file;
 }
 
-[[noreturn]] void write_error(const std::string& path, int err) {
-  file_error(path, std::string("cannot write: ") + std::strerror(err));
-}
-
-void make_folders(const std::string& dir) {
-  if (dir.empty()) return;
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) return;
-  const auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) make_folders(dir.substr(0, slash));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) write_error(dir, errno);
-}
-
-/// Replaces `path` by `lines` atomically, mode 0600.
+/// Replaces the file by `lines`, mode 0600, its folder created 0700.
 void write_credentials(const std::string& path, const std::vector<std::string>& lines) {
   const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-  if (slash != std::string::npos && slash > 0) make_folders(dir);
+  if (slash != std::string::npos && slash > 0)
+    posix::make_dirs(path.substr(0, slash), 0700, "credentials");
   std::string text;
   for (const auto& l : lines) text += l + "\n";
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());  // created 0600
-  if (fd < 0) write_error(path, errno);
-  bool ok = ::fchmod(fd, 0600) == 0;
-  std::size_t done = 0;
-  while (ok && done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    write_error(path, err);
-  }
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  posix::replace_file(path, text, 0600, "credentials");
 }
 
 void check_key(const std::string& key) {

@@ -22,6 +22,7 @@
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
+#include "posix.hpp"
 
 namespace hyperctl {
 namespace {
@@ -33,21 +34,6 @@ constexpr const char* kSchema = "hyperctl.journal/1";
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
-}
-
-/// Creates `path` and its parents (mode 0700: journals name hosts and VMs).
-void make_folders(const std::string& path) {
-  std::string partial;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
-      throw Error(ErrorCode::InvalidArgument,
-                  "cannot create the journal folder '" + partial + "': " + std::strerror(errno),
-                  "journal");
-  }
 }
 
 /// An id is a file name made by create(): refuse anything else before it
@@ -79,24 +65,6 @@ StepState state_from(const std::string& text, const std::string& file) {
   throw Error(ErrorCode::InvalidArgument,
               "journal file '" + file + "' is damaged: unknown step state '" + text + "'",
               "journal");
-}
-
-void write_all(int fd, const std::string& text, const std::string& path) {
-  const char* p = text.data();
-  std::size_t left = text.size();
-  while (left) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      throw Error(ErrorCode::BackendFailure,
-                  "cannot write journal '" + path + "': " + std::strerror(err), "journal");
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
 }
 
 }  // namespace
@@ -148,7 +116,7 @@ Journal Journal::create(std::string kind, std::map<std::string, std::string> par
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
   const std::string dir = folder();
-  make_folders(dir);
+  posix::make_dirs(dir, 0700, "journal");
   // Unique: claim the name with O_EXCL, then save() replaces it atomically.
   for (int attempt = 0;; ++attempt) {
     j.id_ = std::string(stamp) + "-" + random_suffix();
@@ -265,32 +233,9 @@ void Journal::save() const {
       {"schema", kSchema},        {"id", id_},         {"kind", kind_}, {"status", status_},
       {"created", created_unix_}, {"params", params_}, {"steps", steps}};
   const std::string text = doc.dump(2) + "\n";
-  const std::string dir = folder();
-  make_folders(dir);
-  const std::string path = path_of(id_);
-  const std::string tmp = dir + "/." + id_ + ".json.tmp-" + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw Error(ErrorCode::BackendFailure,
-                "cannot write journal '" + tmp + "': " + std::strerror(errno), "journal");
-  write_all(fd, text, tmp);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(ErrorCode::BackendFailure,
-                "cannot write journal '" + tmp + "': " + std::strerror(err), "journal");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(ErrorCode::BackendFailure,
-                "cannot write journal '" + path + "': " + std::strerror(err), "journal");
-  }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // Mode 0600 in folders of 0700: journals name hosts and VMs.
+  posix::make_dirs(folder(), 0700, "journal");
+  posix::replace_file(path_of(id_), text, 0600, "journal");
 }
 
 void Journal::remove() const {

@@ -31,6 +31,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/trust.hpp"
+#include "posix.hpp"
 
 namespace hyperctl::process {
 namespace bp = boost::process;
@@ -75,32 +76,7 @@ std::string shown(std::string_view text) {
   return escape::terminal_text(text);
 }
 
-/// Blocks SIGPIPE in the calling thread for the life of the object, so that
-/// writing to a child that stopped reading returns EPIPE instead of killing
-/// us; a SIGPIPE raised meanwhile is consumed before the mask is restored.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  ~SigpipeBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    const timespec zero{0, 0};
-    while (sigtimedwait(&set, nullptr, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-
- private:
-  sigset_t old_;
-};
+using posix::SigpipeBlock;
 
 /// In the child, between fork and exec: a clean signal mask and SIGPIPE back
 /// to its default; then its own process group (so that a kill reaches its

@@ -40,6 +40,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/process.hpp"
+#include "posix.hpp"
 
 namespace hyperctl {
 namespace fs = std::filesystem;
@@ -381,51 +382,6 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
-/// Creates the store's folder (0700) when missing.
-void ensure_dir(const std::string& dir) {
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) return;
-  const fs::path parent = fs::path(dir).parent_path();
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    throw Error(ErrorCode::BackendFailure,
-                "cannot create the trust folder " + shown(dir) + ": " + errno_text(), "trust");
-}
-
-/// Replaces `path` by `content` atomically: a temporary in the same folder,
-/// written, synced, mode 0644, renamed over it.
-void write_atomic(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0)
-    throw Error(ErrorCode::BackendFailure, "cannot write " + shown(path) + ": " + errno_text(),
-                "trust");
-  int failed = 0;  // the first errno
-  if (::fchmod(fd, 0644) != 0) failed = errno;
-  for (std::size_t done = 0; !failed && done < content.size();) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      failed = n < 0 ? errno : EIO;
-    else
-      done += std::size_t(n);
-  }
-  if (!failed && ::fsync(fd) != 0) failed = errno;
-  if (::close(fd) != 0 && !failed) failed = errno;
-  if (!failed && ::rename(tmp.c_str(), path.c_str()) != 0) failed = errno;
-  if (failed) {
-    ::unlink(tmp.c_str());
-    throw Error(ErrorCode::BackendFailure,
-                "cannot write " + shown(path) + ": " + std::strerror(failed), "trust");
-  }
-  // The rename itself survives a crash once the folder is synced.
-  const int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 std::string join_lines(const std::vector<Line>& lines) {
   std::string out;
   for (const auto& l : lines) out += l.text + "\n";
@@ -436,7 +392,7 @@ std::string join_lines(const std::vector<Line>& lines) {
 class StoreLock {
  public:
   explicit StoreLock(const std::string& dir) {
-    ensure_dir(dir);
+    posix::make_dirs(dir, 0700, "trust");
     const std::string path = (fs::path(dir) / kLockFile).string();
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0)
@@ -484,33 +440,6 @@ struct Fd {
   ~Fd() {
     if (fd >= 0) ::close(fd);
   }
-};
-
-/// Blocks SIGPIPE in this thread while OpenSSL writes to a socket the peer
-/// may have closed; a SIGPIPE raised meanwhile is consumed before the mask
-/// is restored.
-class NoSigpipe {
- public:
-  NoSigpipe() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  ~NoSigpipe() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    const timespec zero{0, 0};
-    while (sigtimedwait(&set, nullptr, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  NoSigpipe(const NoSigpipe&) = delete;
-  NoSigpipe& operator=(const NoSigpipe&) = delete;
-
- private:
-  sigset_t old_;
 };
 
 /// getaddrinfo on its own thread, so that a slow resolver cannot outlast the
@@ -704,7 +633,7 @@ PeerCertificate fetch_peer_certificate(const std::string& host_in, unsigned port
 
   // Handshake, not verifying: we only want to see the certificate. The
   // lowest security level lets an old host show an old certificate too.
-  NoSigpipe no_sigpipe;
+  posix::SigpipeBlock no_sigpipe;
   ERR_clear_error();
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
                                                         &SSL_CTX_free);
@@ -910,7 +839,7 @@ void TrustStore::add_tls(const std::string& host, unsigned port, const std::stri
     kept.push_back(std::move(line));
   }
   if (!placed) kept.push_back(fresh);
-  write_atomic(tls_file(), join_lines(kept));
+  posix::replace_file(tls_file(), join_lines(kept), 0644, "trust");
 }
 
 void TrustStore::add_ssh(const std::string& host, unsigned port,
@@ -946,7 +875,7 @@ void TrustStore::add_ssh(const std::string& host, unsigned port,
   }
   for (auto& [type, line] : fresh)
     if (!placed.count(type)) kept.push_back(line);
-  write_atomic(ssh_file(), join_lines(kept));
+  posix::replace_file(ssh_file(), join_lines(kept), 0644, "trust");
 }
 
 std::size_t TrustStore::remove(const std::string& host, unsigned port, const std::string& kind) {
@@ -970,7 +899,7 @@ std::size_t TrustStore::remove(const std::string& host, unsigned port, const std
       }
       kept.push_back(std::move(line));
     }
-    if (kept.size() != lines.size()) write_atomic(file, join_lines(kept));
+    if (kept.size() != lines.size()) posix::replace_file(file, join_lines(kept), 0644, "trust");
   }
   return removed;
 }

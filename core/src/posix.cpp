@@ -1,0 +1,94 @@
+// Implementation of posix.hpp.
+#include "posix.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
+
+namespace hyperctl::posix {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const std::string& path, int err,
+                       const std::string& operation) {
+  throw Error(ErrorCode::BackendFailure,
+              "cannot " + what + " '" + escape::terminal_text(path) + "': " + std::strerror(err),
+              operation);
+}
+
+std::string folder_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
+}  // namespace
+
+void make_dirs(const std::string& dir, mode_t mode, const std::string& operation) {
+  if (dir.empty()) return;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) fail("create folder", dir, ENOTDIR, operation);
+    return;
+  }
+  const auto slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) make_dirs(dir.substr(0, slash), mode, operation);
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+    fail("create folder", dir, errno, operation);
+}
+
+void replace_file(const std::string& path, std::string_view content, mode_t mode,
+                  const std::string& operation) {
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // created 0600
+  if (fd < 0) fail("write", path, errno, operation);
+  int failed = ::fchmod(fd, mode) == 0 ? 0 : errno;
+  for (std::size_t done = 0; !failed && done < content.size();) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      failed = n < 0 ? errno : EIO;
+    else
+      done += static_cast<std::size_t>(n);
+  }
+  if (!failed && ::fsync(fd) != 0) failed = errno;
+  if (::close(fd) != 0 && !failed) failed = errno;
+  if (!failed && ::rename(tmp.c_str(), path.c_str()) != 0) failed = errno;
+  if (failed) {
+    ::unlink(tmp.c_str());
+    fail("write", path, failed, operation);
+  }
+  // The rename survives a crash once the folder is synced.
+  if (const int dfd = ::open(folder_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+SigpipeBlock::SigpipeBlock() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &old_);
+}
+
+SigpipeBlock::~SigpipeBlock() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  const timespec zero{0, 0};
+  while (sigtimedwait(&set, nullptr, &zero) > 0) {
+  }
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+}  // namespace hyperctl::posix
