@@ -22,21 +22,14 @@
 #include "hyperctl/escape.hpp"
 #include "hyperctl/uri.hpp"
 #include "posix.hpp"
+#include "text.hpp"
 
 namespace hyperctl {
 
 namespace {
 
-std::string quoted(const std::string& text) {
-  return "'" + escape::terminal_text(text) + "'";
-}
-
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
+using text::quoted;
+using text::trim;
 
 bool is_comment_or_blank(const std::string& line) {
   const std::string t = trim(line);

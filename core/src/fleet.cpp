@@ -30,6 +30,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "hyperctl/uri.hpp"
+#include "text.hpp"
 
 namespace hyperctl::fleet {
 
@@ -308,13 +309,6 @@ bool glob_match(const std::string& pattern, const std::string& text, bool fold) 
   return fnmatch(pattern.c_str(), text.c_str(), fold ? FNM_CASEFOLD : 0) == 0;
 }
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return {};
-  const auto e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
-
 constexpr VmState kAllStates[] = {VmState::Running, VmState::Paused,  VmState::Suspended,
                                   VmState::Off,     VmState::Crashed, VmState::Transitional,
                                   VmState::Unknown};
@@ -345,12 +339,12 @@ const std::vector<std::string>& InventoryFilter::fields() {
 
 InventoryFilter InventoryFilter::parse(const std::string& text) {
   InventoryFilter f;
-  if (trim(text).empty()) return f;
+  if (text::trim(text).empty()) return f;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     const auto comma = text.find(',', pos);
     const std::string term =
-        trim(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+        text::trim(text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
     pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
     if (term.empty())
       throw Error(ErrorCode::InvalidArgument,
@@ -361,8 +355,8 @@ InventoryFilter InventoryFilter::parse(const std::string& text) {
       throw Error(ErrorCode::InvalidArgument,
                   "filter: '" + term + "' is not FIELD=VALUE (fields: " + field_names() + ")",
                   "inventory.filter");
-    const std::string field = trim(term.substr(0, eq));
-    const std::string value = trim(term.substr(eq + 1));
+    const std::string field = text::trim(term.substr(0, eq));
+    const std::string value = text::trim(term.substr(eq + 1));
     if (std::find(kFields.begin(), kFields.end(), field) == kFields.end())
       throw Error(ErrorCode::InvalidArgument,
                   "filter: unknown field '" + field + "' (fields: " + field_names() + ")",

@@ -41,6 +41,7 @@
 #include "hyperctl/escape.hpp"
 #include "hyperctl/process.hpp"
 #include "posix.hpp"
+#include "text.hpp"
 
 namespace hyperctl {
 namespace fs = std::filesystem;
@@ -74,13 +75,6 @@ std::string lower_ascii(std::string text) {
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
          lower_ascii(std::string(text.substr(0, prefix.size()))) == prefix;
-}
-
-std::string trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
 }
 
 std::vector<std::string> words(std::string_view line) {
@@ -333,7 +327,7 @@ std::vector<Line> read_file(const std::string& path, bool tls) {
     const auto fail = [&](const std::string& why) {
       return invalid(shown(path) + ":" + std::to_string(number) + ": " + why);
     };
-    const std::string t = trim(raw);
+    const std::string t = text::trim(raw, " \t\r\n");
     if (t.empty() || t.front() == '#') {
       lines.push_back(std::move(line));
       continue;
@@ -526,7 +520,7 @@ std::string canonical_hex(std::string_view bytes) {
 // ---------------------------------------------------------------------------
 
 std::string normalize_thumbprint(const std::string& text) {
-  std::string t = trim(text);
+  std::string t = text::trim(text, " \t\r\n");
   const auto refuse = [&](const std::string& why) {
     return invalid("'" + shown(text) + "' is not a SHA-256 thumbprint: " + why);
   };
@@ -731,12 +725,12 @@ std::vector<TrustEntry> scan_ssh_host_keys(const std::string& host_in, unsigned 
   if (keys.empty()) {
     // ssh-keyscan says little (nothing for a refused port): its last line
     // when there is one, else the usual causes.
-    const auto said = split_lines(trim(found.err));
+    const auto said = split_lines(text::trim(found.err, " \t\r\n"));
     throw Error(ErrorCode::Unreachable,
                 "no SSH host key from " + where +
                     (said.empty() ? " (connection refused, unknown host, or no SSH server there)"
-                                  : ": " + shown(trim(said.back()))),
-                op, trim(found.err));
+                                  : ": " + shown(text::trim(said.back(), " \t\r\n"))),
+                op, text::trim(found.err, " \t\r\n"));
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -751,7 +745,7 @@ std::vector<TrustEntry> scan_ssh_host_keys(const std::string& host_in, unsigned 
   const process::Result listed = local.run(print);
   if (!listed.ok())
     throw Error(ErrorCode::BackendFailure, "ssh-keygen could not read the keys of " + where, op,
-                trim(listed.err));
+                text::trim(listed.err, " \t\r\n"));
   std::map<std::size_t, std::string> fingerprints;
   for (const auto& line : split_lines(listed.out)) {
     // BITS SHA256:... INDEX (TYPE)
@@ -765,7 +759,8 @@ std::vector<TrustEntry> scan_ssh_host_keys(const std::string& host_in, unsigned 
     auto it = fingerprints.find(i);
     if (it == fingerprints.end())
       throw Error(ErrorCode::BackendFailure,
-                  "ssh-keygen printed no fingerprint for a key of " + where, op, trim(listed.err));
+                  "ssh-keygen printed no fingerprint for a key of " + where, op,
+                  text::trim(listed.err, " \t\r\n"));
     entries.push_back(TrustEntry{"ssh", host, port, keys[i], it->second});
   }
   return entries;
