@@ -27,6 +27,15 @@ std::string size_or_dash(std::uint64_t bytes) {
   return bytes ? format_size(bytes) : "-";
 }
 
+/// The hosts that did not answer, as a second table after the VMs.
+std::string error_rows(const fleet::Inventory& inv) {
+  Table errors({"HOST", "STATUS", "MESSAGE"});
+  for (const auto& h : inv.hosts)
+    if (h.report.status != fleet::HostStatus::Ok)
+      errors.add_row({h.report.name, fleet::to_string(h.report.status), h.report.message});
+  return errors.empty() ? std::string() : "\n" + errors.render();
+}
+
 // ------------------------------------------------------------ inventory --
 
 struct InventoryArgs {
@@ -49,13 +58,7 @@ std::string inventory_table(const fleet::Inventory& inv) {
                std::to_string(row.vm.vcpus), size_or_dash(row.vm.memory_bytes),
                size_or_dash(row.disk_bytes), row.vm.guest_os.empty() ? "-" : row.vm.guest_os});
   }
-  std::string out = t.render();
-  Table errors({"HOST", "STATUS", "MESSAGE"});
-  for (const auto& h : inv.hosts)
-    if (h.report.status != fleet::HostStatus::Ok)
-      errors.add_row({h.report.name, fleet::to_string(h.report.status), h.report.message});
-  if (!errors.empty()) out += "\n" + errors.render();
-  return out;
+  return t.render() + error_rows(inv);
 }
 
 std::string summary_table(const fleet::Inventory& inv) {
@@ -81,13 +84,7 @@ std::string summary_table(const fleet::Inventory& inv) {
   t.add_row({"TOTAL", "-", std::to_string(ok) + "/" + std::to_string(inv.hosts.size()) + " ok",
              std::to_string(total.vms), std::to_string(total.running), std::to_string(total.vcpus),
              size_or_dash(total.memory_bytes), size_or_dash(total.disk_bytes)});
-  std::string out = t.render();
-  Table errors({"HOST", "STATUS", "MESSAGE"});
-  for (const auto& h : inv.hosts)
-    if (h.report.status != fleet::HostStatus::Ok)
-      errors.add_row({h.report.name, fleet::to_string(h.report.status), h.report.message});
-  if (!errors.empty()) out += "\n" + errors.render();
-  return out;
+  return t.render() + error_rows(inv);
 }
 
 JsonValue inventory_Json(const fleet::Inventory& inv, bool summary) {
