@@ -547,10 +547,18 @@ VmInfo LibvirtMigrationOps::migrate(const VmRef& ref, Connection& target,
     std::vector<std::uint64_t> per_iteration;  // remaining memory at each new iteration
     std::uint64_t last_iteration = 0;
     std::string stall_text;
+    // An abort can miss: asked before the job has started or while it
+    // switches phases, virDomainAbortJob fails or the job goes on. It is
+    // asked again every second until the migration call returns.
+    std::chrono::steady_clock::time_point abort_asked{};
+    auto send_abort = [&] {
+      abort_asked = std::chrono::steady_clock::now();
+      if (virDomainAbortJob(dom.get()) < 0) take_last_error(nullptr);
+    };
     auto request_abort = [&](Abort why) {
       if (abort != Abort::None) return;
       abort = why;
-      if (virDomainAbortJob(dom.get()) < 0) take_last_error(nullptr);
+      send_abort();
     };
     try {
       for (;;) {
@@ -558,6 +566,9 @@ VmInfo LibvirtMigrationOps::migrate(const VmRef& ref, Connection& target,
           std::unique_lock<std::mutex> lock(m);
           if (cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return done; })) break;
         }
+        if (abort != Abort::None &&
+            std::chrono::steady_clock::now() - abort_asked >= std::chrono::seconds(1))
+          send_abort();
         if (cancel.cancelled()) request_abort(Abort::Cancelled);
         if (options.timeout.count() > 0 &&
             std::chrono::steady_clock::now() - start >= options.timeout)
