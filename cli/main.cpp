@@ -7,6 +7,7 @@
 
 #include "app.hpp"
 #include "commands.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -211,5 +212,6 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --help-all
     return usage_error(one_line(e.what()) + " (see hyperctl --help)");
   }
+  leave_if_lingering(status);  // e.g. a connect that timed out is still inside libvirt
   return status;
 }

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "hyperctl/error.hpp"
+#include "hyperctl/lingering.hpp"
 #include "hyperctl/size.hpp"
 #include "hyperctl/uri.hpp"
 
@@ -86,7 +87,10 @@ fleet::Target target_of(const ConnectionEntry* entry, const std::string& uri,
       t.options.timeout = *entry->timeout;
     }
   }
-  if (deadline) t.deadline = *deadline;
+  if (deadline) {  // --deadline wins over the connection's own timeout
+    t.deadline = *deadline;
+    t.options.timeout = *deadline;
+  }
   t.options.timeout = std::min(t.options.timeout, t.deadline);
   t.options.secret = credential_store().provider(entry, uri);
   return t;
@@ -212,12 +216,19 @@ void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, boo
 }
 
 int finish_fleet_command(int status) {
-  if (fleet::abandoned_jobs() > 0) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    ::_exit(status);
-  }
+  leave_if_lingering(status);
   return status;
+}
+
+void leave_if_lingering(int status) {
+  if (lingering_work() == 0) return;
+  // A thread may still be inside a backend library (a call that cannot be
+  // interrupted) or at a password prompt: no static destructor may run
+  // under it, and the terminal gets its echo back.
+  restore_prompt_terminal();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(status);
 }
 
 // --------------------------------------------------------------- session --

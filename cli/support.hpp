@@ -59,9 +59,12 @@ int first_failure_status(const std::vector<fleet::HostReport>& reports);
 /// One stderr line naming the hosts that failed (up to five); nothing when
 /// none did. `warning`: worded as a warning rather than an error.
 void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, bool warning);
-/// Returns `status`, or leaves with _exit(status) after flushing stdout and
-/// stderr when fleet jobs are still stuck in a backend (hyperctl/fleet.hpp).
+/// Returns `status`, or leaves through leave_if_lingering(status).
 int finish_fleet_command(int status);
+/// When work is still lingering on a thread (hyperctl/lingering.hpp: a
+/// backend call given up on), gives the terminal its echo back, flushes
+/// stdout and stderr and leaves with _exit(status); otherwise returns.
+void leave_if_lingering(int status);
 
 /// A connection argument (-c, migrate --to) resolved: a name from the config
 /// file gives its URI, user, timeout and credentials; a URI stands for itself

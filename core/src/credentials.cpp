@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <map>
 #include <mutex>
 
 #include "hyperctl/error.hpp"
@@ -154,7 +156,8 @@ void check_key(const std::string& key) {
     throw Error(
         ErrorCode::InvalidArgument,
         "bad credentials key " + quoted(key) +
-            ": no '=', no control characters, no surrounding blanks, not starting with '#'");
+            ": no '=', no control characters, no surrounding blanks, not starting with '#' (a "
+            "URI with '=' in it cannot be a key: give the host a connection name)");
 }
 
 std::optional<std::string> env_value(const std::string& name) {
@@ -170,6 +173,14 @@ std::mutex& prompt_mutex() {
   return m;
 }
 
+// The prompt clock: wall time during which some thread was at a prompt or
+// waiting its turn for one (prompt_wait_total()).
+using Clock = std::chrono::steady_clock;
+std::mutex g_clock_mutex;
+int g_prompters = 0;
+Clock::time_point g_prompting_since{};
+Clock::duration g_prompt_total{};
+
 // While a prompt has echo off, a signal that ends the process (Ctrl-C,
 // kill, hang-up) must not leave the terminal without echo: these handlers
 // put it back and let the signal do what it would have done. Only installed
@@ -179,11 +190,16 @@ int g_prompt_fd = -1;
 termios g_prompt_saved{};
 constexpr int kEndingSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
-extern "C" void restore_terminal_and_reraise(int sig) {
+/// Echo back on, when a prompt has it off (async-signal-safe).
+void restore_echo() {
   if (g_prompt_fd >= 0) {
     ::tcsetattr(g_prompt_fd, TCSANOW, &g_prompt_saved);
     [[maybe_unused]] auto w = ::write(g_prompt_fd, "\n", 1);
   }
+}
+
+extern "C" void restore_terminal_and_reraise(int sig) {
+  restore_echo();
   ::signal(sig, SIG_DFL);
   ::raise(sig);  // delivered once this handler returns: the default action
 }
@@ -233,7 +249,29 @@ std::string credential_env_name(const std::string& connection_name) {
   return name;
 }
 
+UserWait::UserWait() {
+  std::lock_guard lock(g_clock_mutex);
+  if (g_prompters++ == 0) g_prompting_since = Clock::now();
+}
+
+UserWait::~UserWait() {
+  std::lock_guard lock(g_clock_mutex);
+  if (--g_prompters == 0) g_prompt_total += Clock::now() - g_prompting_since;
+}
+
+std::chrono::nanoseconds prompt_wait_total() {
+  std::lock_guard lock(g_clock_mutex);
+  Clock::duration total = g_prompt_total;
+  if (g_prompters > 0) total += Clock::now() - g_prompting_since;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(total);
+}
+
+void restore_prompt_terminal() {
+  restore_echo();
+}
+
 std::optional<std::string> prompt_secret(const std::string& prompt) {
+  const UserWait waiting_for_the_user;  // the turn too: it is the user's time
   std::lock_guard<std::mutex> lock(prompt_mutex());
   const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return std::nullopt;
@@ -286,7 +324,7 @@ std::string CredentialStore::default_path() {
 }
 
 CredentialStore::CredentialStore(std::string path, bool interactive)
-    : path_(std::move(path)), interactive_(interactive) {}
+    : path_(std::move(path)), interactive_(interactive), cache_(std::make_shared<Cache>()) {}
 
 std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* entry,
                                                        const std::string& uri,
@@ -298,7 +336,19 @@ std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* en
   };
   auto ask = [&]() -> std::optional<std::string> {
     if (!interactive_) return std::nullopt;
-    return prompt_secret(prompt);
+    // Asked once per connection and process: a fleet command that opens a
+    // host twice (list, then act) does not ask twice. Kept in memory only.
+    const std::string key = entry ? "name:" + entry->name : "uri:" + uri;
+    {
+      std::lock_guard lock(cache_->mutex);
+      if (auto it = cache_->prompted.find(key); it != cache_->prompted.end()) return it->second;
+    }
+    auto secret = prompt_secret(prompt);
+    if (secret) {
+      std::lock_guard lock(cache_->mutex);
+      cache_->prompted[key] = *secret;
+    }
+    return secret;
   };
 
   if (spec == "none") return std::nullopt;
@@ -313,9 +363,12 @@ std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* en
                                                 escape::terminal_text(var) + ", which is not set");
   }
   if (!spec.empty())
-    throw Error(ErrorCode::InvalidArgument, "connection " + quoted(entry->name) +
-                                                ": bad credentials " + quoted(spec) +
-                                                " (env:VAR, file, file:KEY, prompt or none)");
+    // The value is not repeated: it may be the password itself, put there
+    // by mistake.
+    throw Error(ErrorCode::InvalidArgument,
+                "connection " + quoted(entry->name) +
+                    ": its credentials setting is not one of env:VAR, file, file:KEY, prompt, "
+                    "none");
 
   if (entry) {
     if (auto v = env_value(credential_env_name(entry->name))) return v;

@@ -29,6 +29,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "hyperctl/credentials.hpp"
+#include "hyperctl/lingering.hpp"
 #include "hyperctl/uri.hpp"
 #include "text.hpp"
 
@@ -46,6 +48,8 @@ enum class JobState { Queued, Running, Done, Abandoned };
 struct Slot {
   JobState state = JobState::Queued;
   Clock::time_point started{};
+  std::chrono::nanoseconds prompts_at_start{};  ///< prompt_wait_total() then
+  std::unique_ptr<LingeringWork> lingering;     ///< while abandoned and running
   bool reported = false;
   HostResult result;
 };
@@ -99,6 +103,7 @@ void run_one(const std::shared_ptr<Shared>& shared, std::size_t index, Backend& 
     Slot& slot = shared->slots[index];
     slot.state = JobState::Running;
     slot.started = started = Clock::now();
+    slot.prompts_at_start = prompt_wait_total();
   }
   shared->changed.notify_all();
 
@@ -135,6 +140,7 @@ void run_one(const std::shared_ptr<Shared>& shared, std::size_t index, Backend& 
     Slot& slot = shared->slots[index];
     if (slot.state == JobState::Abandoned) {
       abandoned = true;  // already reported as TimedOut: drop what came late
+      slot.lingering.reset();
     } else {
       slot.result = std::move(result);
       slot.state = JobState::Done;
@@ -226,9 +232,13 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
       Slot& slot = shared->slots[i];
       if (slot.reported) continue;
       if (slot.state == JobState::Running) {
-        const auto deadline = slot.started + targets[i].deadline;
+        // The time someone spent at a password prompt meanwhile is the
+        // user's, not the host's: the deadline moves by it.
+        const auto deadline =
+            slot.started + targets[i].deadline + (prompt_wait_total() - slot.prompts_at_start);
         if (now >= deadline) {
           slot.state = JobState::Abandoned;
+          slot.lingering = std::make_unique<LingeringWork>();
           HostReport& r = slot.result.report;
           r.name = targets[i].name;
           r.uri = targets[i].uri;

@@ -28,7 +28,7 @@ class FleetCli : public ::testing::Test {
     refusing_uri_ = "qemu+tcp://127.0.0.1:" + std::to_string(refusing_port()) + "/system";
     write_config(dir_.path() / "xdg",
                  {{"alpha", alpha_, "prod, kvm", ""},
-                  {"stalled", stalled_uri_, "", ""},
+                  {"stalled", stalled_uri_, "", "1500ms"},
                   {"beta", beta_, "dev", ""},
                   {"refusing", refusing_uri_, "", ""},
                   {"empty", empty_, "", ""}},
@@ -101,6 +101,20 @@ TEST_F(FleetCli, InventoryAllListsEveryVmOfTheHealthyHostsAndErrorRowsWithinTheD
   EXPECT_EQ(lines[22].rfind("stalled", 0), 0u);
   EXPECT_NE(lines[22].find("timeout"), std::string::npos);
   EXPECT_EQ(lines[23].rfind("refusing", 0), 0u);
+}
+
+TEST_F(FleetCli, OneCommandOnAStalledHostEndsAtItsTimeout) {
+  // -c NAME of a host that accepts and never answers: the connection's own
+  // timeout (1.5 s) ends it with exit 9 and one line; the connect left
+  // running inside libvirt does not keep the process or crash it on exit.
+  const auto r = hyperctl({"-c", "stalled", "list"});
+  EXPECT_EQ(r.status, 9) << r;
+  EXPECT_GE(r.elapsed, 1500ms - 50ms);
+  EXPECT_LT(r.elapsed, 1500ms + 1500ms) << r;
+  EXPECT_TRUE(r.out.empty()) << r;
+  EXPECT_EQ(r.err,
+            "hyperctl: error: cannot connect to " + stalled_uri_ + ": no answer within 1.5 s\n")
+      << r;
 }
 
 TEST_F(FleetCli, CsvParsesWithOneRowPerVmThenErrorRows) {

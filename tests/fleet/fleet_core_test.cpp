@@ -9,7 +9,9 @@
 
 #include "../common/expect_error.hpp"
 #include "fake_backend.hpp"
+#include "hyperctl/credentials.hpp"
 #include "hyperctl/fleet.hpp"
+#include "hyperctl/lingering.hpp"
 
 namespace hyperctl::fleet_test {
 namespace {
@@ -271,6 +273,42 @@ TEST_F(FleetCore, AbandonedJobsAreCountedUntilTheyEnd) {
   // Their connections were closed by their own threads once they returned.
   while (state_->finished.load() < 3 && since(t0) < 5s) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(state_->finished.load(), 3);
+}
+
+TEST_F(FleetCore, AbandonedJobsAreLingeringWorkUntilTheyEnd) {
+  const std::size_t before = lingering_work();
+  std::vector<Target> targets;
+  targets.push_back(host("s", blocks_in_list(), 100ms));
+  const auto results = fleet::run_on_hosts(registry_, targets, name_job());
+  EXPECT_EQ(results[0].report.status, HostStatus::TimedOut);
+  EXPECT_EQ(lingering_work(), before + 1) << "the CLI would exit normally under a stuck thread";
+  state_->release();
+  const auto t0 = Clock::now();
+  while (lingering_work() != before && since(t0) < 5s) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(lingering_work(), before);
+}
+
+TEST_F(FleetCore, TimeAtAPasswordPromptDoesNotCountAgainstTheDeadline) {
+  // A job whose connection waits 600 ms for the user (as prompt_secret()
+  // marks it) on a 300 ms deadline still ends Ok; the same wait not marked
+  // as the user's is a timeout.
+  const fleet::Job user_waits = [](Connection& c, const Target& t) -> std::any {
+    const UserWait typing;
+    std::this_thread::sleep_for(600ms);
+    c.vms().list({});
+    return t.name;
+  };
+  const fleet::Job host_waits = [](Connection& c, const Target& t) -> std::any {
+    std::this_thread::sleep_for(600ms);
+    c.vms().list({});
+    return t.name;
+  };
+  auto ok = fleet::run_on_hosts(registry_, {host("typing", sleeps(0ms, 0ms), 300ms)}, user_waits);
+  EXPECT_EQ(ok[0].report.status, HostStatus::Ok) << ok[0].report.message;
+  auto late = fleet::run_on_hosts(registry_, {host("slow", sleeps(0ms, 0ms), 300ms)}, host_waits);
+  EXPECT_EQ(late[0].report.status, HostStatus::TimedOut);
+  const auto t0 = Clock::now();
+  while (fleet::abandoned_jobs() != baseline_ && since(t0) < 5s) std::this_thread::sleep_for(5ms);
 }
 
 TEST_F(FleetCore, ACallbackThatThrowsIsRethrownAfterEveryHostEnded) {

@@ -12,6 +12,8 @@
 
 #include "../common/net.hpp"
 #include "hyperctl/backend.hpp"
+#include "hyperctl/credentials.hpp"
+#include "hyperctl/lingering.hpp"
 #include "support.hpp"
 
 namespace hyperctl::test {
@@ -29,6 +31,7 @@ ConnectOptions with_timeout(milliseconds timeout) {
 TEST(Connect, SilentDaemonIsATimeoutWithinTheConnectionsTimeout) {
   test_net::SilentListener silent;
   const std::string uri = "qemu+tcp://127.0.0.1:" + std::to_string(silent.port()) + "/system";
+  const std::size_t lingering_before = lingering_work();
   const auto t0 = Clock::now();
   auto err = error_of([&] { registry().open(uri, with_timeout(milliseconds(600))); });
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
@@ -39,10 +42,14 @@ TEST(Connect, SilentDaemonIsATimeoutWithinTheConnectionsTimeout) {
   EXPECT_GE(took, milliseconds(600));
   EXPECT_LT(took, milliseconds(1600)) << "the deadline was not kept";
   EXPECT_GE(silent.accepted(), 1u) << "libvirt never reached the listener";
-  // The abandoned attempt ends when the daemon goes away; nothing is left
-  // to crash later.
+  EXPECT_EQ(lingering_work(), lingering_before + 1)
+      << "the abandoned connect must count, so that the CLI leaves with _exit";
+  // The abandoned attempt ends when the daemon goes away.
   silent.close_all();
-  std::this_thread::sleep_for(milliseconds(200));
+  const auto t1 = Clock::now();
+  while (lingering_work() != lingering_before && Clock::now() - t1 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_EQ(lingering_work(), lingering_before);
 }
 
 TEST(Connect, ClosedPortIsUnreachableAtOnce) {
@@ -67,6 +74,7 @@ TEST(Connect, APromptWaitingForTheUserDoesNotCountAgainstTheTimeout) {
   int asked = 0;
   o.secret = [&](const std::string&) -> std::optional<std::string> {
     ++asked;
+    const UserWait typing;                           // as prompt_secret() marks its wait
     std::this_thread::sleep_for(milliseconds(900));  // a slow typist
     return std::string("pw-1");
   };
@@ -76,6 +84,25 @@ TEST(Connect, APromptWaitingForTheUserDoesNotCountAgainstTheTimeout) {
   if (conn) {
     EXPECT_EQ(conn->vms().list({}).size(), 1u);
   }
+  std::error_code ec;
+  fs::remove(node, ec);
+}
+
+TEST(Connect, ASecretProviderThatIsNotWaitingForTheUserCountsAgainstTheTimeout) {
+  namespace fs = std::filesystem;
+  const fs::path node =
+      fs::temp_directory_path() / ("hyperctl-connect-slow-" + std::to_string(::getpid()) + ".xml");
+  std::ofstream(node) << "<node><auth><user password='pw-1'>alice</user></auth></node>\n";
+  ConnectOptions o = with_timeout(milliseconds(300));
+  o.user = "alice";
+  o.secret = [](const std::string&) -> std::optional<std::string> {
+    std::this_thread::sleep_for(milliseconds(900));  // a slow vault, not a user
+    return std::string("pw-1");
+  };
+  auto err = error_of([&] { registry().open("test://" + node.string(), o); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Timeout) << err->what();
+  std::this_thread::sleep_for(milliseconds(900));  // let the attempt end before the file goes
   std::error_code ec;
   fs::remove(node, ec);
 }

@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "errors.hpp"
+#include "hyperctl/credentials.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/lingering.hpp"
 #include "hyperctl/plugin.hpp"
 #include "ops.hpp"
 
@@ -185,23 +187,21 @@ virConnectPtr open_with_auth(const Uri& uri, const ConnectOptions& options, unsi
 // virConnectOpenAuth cannot be interrupted, and a daemon that accepts the
 // connection but never answers (a hung libvirtd, a port forwarded to nothing)
 // would keep it forever. So it runs on a thread of its own and connect()
-// waits at most options.timeout for it, not counting the time a password
-// prompt of ours waits for the user. Past that, connect() fails with Timeout
-// and the thread is left to end by itself; a connection it opens late is
-// closed there. Transports that run a program of their own (+ssh, +ext) are
-// not timed: ssh may be asking the user something on the terminal (a
-// password, a new host key), and its own ConnectTimeout applies.
+// waits at most options.timeout for it, leaving out the time the user spends
+// at a password prompt (prompt_wait_total()). Past that, connect() fails
+// with Timeout and the thread is left to end by itself, counted as lingering
+// work; a connection it opens late is closed there. Transports that run a
+// program of their own (+ssh, +ext) are not timed: ssh may be asking the
+// user something on the terminal (a password, a new host key), and its own
+// ConnectTimeout applies.
 
 struct OpenAttempt {
-  using Clock = std::chrono::steady_clock;
   std::mutex mutex;
   std::condition_variable changed;
   bool done = false;
-  bool abandoned = false;
-  int prompting = 0;          ///< secret callbacks in progress
-  Clock::time_point restart;  ///< the wait counts from here
   virConnectPtr conn = nullptr;
   std::exception_ptr error;
+  std::unique_ptr<LingeringWork> lingering;  ///< set when the caller gave up
   Uri uri;
   ConnectOptions options;
 };
@@ -216,28 +216,6 @@ virConnectPtr open_with_deadline(const Uri& uri, const ConnectOptions& options, 
   auto attempt = std::make_shared<OpenAttempt>();
   attempt->uri = uri;
   attempt->options = options;
-  if (options.secret) {
-    // The prompt's wait is the user's, not the host's: the clock stops.
-    OpenAttempt* a = attempt.get();  // the lambda lives inside *a
-    attempt->options.secret = [a, inner = options.secret](const std::string& prompt) {
-      {
-        std::lock_guard lock(a->mutex);
-        ++a->prompting;
-      }
-      struct Resume {
-        OpenAttempt* a;
-        ~Resume() {
-          {
-            std::lock_guard lock(a->mutex);
-            --a->prompting;
-            a->restart = OpenAttempt::Clock::now();
-          }
-          a->changed.notify_all();
-        }
-      } resume{a};
-      return inner(prompt);
-    };
-  }
   std::thread([attempt, flags] {
     virConnectPtr conn = nullptr;
     std::exception_ptr error;
@@ -248,8 +226,9 @@ virConnectPtr open_with_deadline(const Uri& uri, const ConnectOptions& options, 
       error = std::current_exception();
     }
     std::lock_guard lock(attempt->mutex);
-    if (attempt->abandoned) {
+    if (attempt->lingering) {  // given up on: nobody takes the result
       if (conn) virConnectClose(conn);
+      attempt->lingering.reset();
       return;
     }
     attempt->conn = conn;
@@ -258,16 +237,16 @@ virConnectPtr open_with_deadline(const Uri& uri, const ConnectOptions& options, 
     attempt->changed.notify_all();
   }).detach();
 
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto prompts_at_start = prompt_wait_total();
   std::unique_lock lock(attempt->mutex);
-  attempt->restart = OpenAttempt::Clock::now();
   while (!attempt->done) {
-    if (attempt->prompting > 0) {
-      attempt->changed.wait(lock);
-      continue;
-    }
-    const auto deadline = attempt->restart + options.timeout;
-    if (OpenAttempt::Clock::now() >= deadline) {
-      attempt->abandoned = true;
+    // The deadline only moves later, by the time spent at prompts: waking
+    // at an old one just computes the new one.
+    const auto deadline = start + options.timeout + (prompt_wait_total() - prompts_at_start);
+    if (Clock::now() >= deadline) {
+      attempt->lingering = std::make_unique<LingeringWork>();
       throw Error(
           ErrorCode::Timeout,
           "cannot connect to " + uri.raw + ": no answer within " + human_duration(options.timeout),

@@ -20,6 +20,10 @@
 // name the source (the variable, the file and key), never the value.
 #pragma once
 
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -57,15 +61,42 @@ class CredentialStore {
   bool erase(const std::string& key) const;
 
  private:
+  /// Secrets typed at a prompt, by connection: asked once per process.
+  struct Cache {
+    std::mutex mutex;
+    std::map<std::string, std::string> prompted;
+  };
   std::string path_;
   bool interactive_;
+  std::shared_ptr<Cache> cache_;
 };
 
 /// HYPERCTL_PASSWORD_<NAME> for a connection name.
 std::string credential_env_name(const std::string& connection_name);
 
 /// Reads a secret from the controlling terminal with echo off; nullopt when
-/// there is no terminal.
+/// there is no terminal. One prompt at a time, whichever thread asks.
 std::optional<std::string> prompt_secret(const std::string& prompt);
+
+/// Marks the calling thread as waiting for the user while it lives: that
+/// time goes to prompt_wait_total(). prompt_secret() uses it (its turn in
+/// the queue included); a SecretProvider that asks the user some other way
+/// (a dialog) should too.
+class UserWait {
+ public:
+  UserWait();
+  ~UserWait();
+  UserWait(const UserWait&) = delete;
+  UserWait& operator=(const UserWait&) = delete;
+};
+
+/// Wall time this process has spent with some thread waiting for the user
+/// (UserWait), the wait in progress included. Deadlines that measure a
+/// host's time leave it out: the wait is the user's, not the host's.
+std::chrono::nanoseconds prompt_wait_total();
+
+/// Turns the terminal's echo back on if a prompt has it off: for a program
+/// about to leave with _exit() while another thread is still at a prompt.
+void restore_prompt_terminal();
 
 }  // namespace hyperctl

@@ -2,7 +2,8 @@
 // on it. Each host gets its own connection, opened and used on a thread of a
 // Boost.Asio thread pool (a Connection is used from one thread at a time);
 // at most `max_in_flight` hosts are worked on at once; each host has its own
-// deadline, counted from the moment its job starts (connecting included).
+// deadline, counted from the moment its job starts (connecting included),
+// leaving out the time the user spends at a password prompt meanwhile.
 //
 // A host whose job fails becomes a Failed report with the error (TimedOut
 // when the error is ErrorCode::Timeout: a backend that gave up by itself);
@@ -14,10 +15,10 @@
 // deadline, and never loses the result of a host that answered.
 //
 // An abandoned job keeps the Registry (shared_ptr) and its plugin alive
-// until it ends. A program that must exit while jobs are abandoned should
-// check abandoned_jobs() and leave with _exit() after flushing its output:
-// running static destructors under a thread still inside a backend library
-// is not safe.
+// until it ends, and counts as lingering work (hyperctl/lingering.hpp): a
+// program that must exit meanwhile leaves with _exit() after flushing its
+// output, since running static destructors under a thread still inside a
+// backend library is not safe.
 #pragma once
 
 #include <any>
