@@ -4,9 +4,11 @@
 // with one deadline per host; a host that fails or does not answer in time is
 // a row of its own, never a hang and never a lost row for the others.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -218,6 +220,15 @@ struct HostOutcome {
   std::vector<VmOutcome> vms;
 };
 
+/// What a host's job has done so far, shared with the caller: when the host
+/// passes its deadline, the VMs already acted on are still reported, and the
+/// job, which runs on, stops before the next VM.
+struct ActProgress {
+  std::mutex mutex;
+  std::vector<VmOutcome> done;
+  std::atomic<bool> stop{false};
+};
+
 const char* operation_of(Action action) {
   switch (action) {
     case Action::Start:
@@ -317,34 +328,41 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
     // The VMs are addressed by name, as the pattern matched them (a
     // driver may give a VM another id on each connection).
     std::map<std::string, Matched> by_name;
-    for (std::size_t k = 0; k < act_targets.size(); ++k)
+    std::map<std::string, std::shared_ptr<ActProgress>> progress;
+    for (std::size_t k = 0; k < act_targets.size(); ++k) {
       by_name[act_targets[k].name] = std::any_cast<const Matched&>(listed[act_index[k]].value);
+      progress[act_targets[k].name] = std::make_shared<ActProgress>();
+    }
     auto acted = fleet::run_on_hosts(
         registry, act_targets,
-        [by_name, step](Connection& c, const fleet::Target& t) -> std::any {
-          std::vector<VmOutcome> out;
+        [by_name, progress, step](Connection& c, const fleet::Target& t) -> std::any {
+          ActProgress& p = *progress.at(t.name);
           for (const auto& [name, id] : by_name.at(t.name).vms) {
+            if (p.stop) break;  // the host passed its deadline: nobody waits
+            VmOutcome o;
             try {
-              out.push_back(step(c.vms(), name, VmRef(name)));
+              o = step(c.vms(), name, VmRef(name));
             } catch (const Error& e) {
-              VmOutcome o;
               o.result = "error";
               o.code = e.code();
               o.message = e.what();
               o.failed = true;
-              out.push_back(std::move(o));
             }
-            out.back().vm = name;
-            out.back().id = id;
+            o.vm = name;
+            o.id = id;
+            std::lock_guard lock(p.mutex);
+            p.done.push_back(std::move(o));
           }
-          return out;
+          return std::any();
         },
         options);
     for (std::size_t k = 0; k < acted.size(); ++k) {
       HostOutcome& h = hosts[act_index[k]];
       h.report = acted[k].report;
-      if (acted[k].report.status == fleet::HostStatus::Ok)
-        h.vms = std::any_cast<std::vector<VmOutcome>>(acted[k].value);
+      ActProgress& p = *progress.at(act_targets[k].name);
+      p.stop = true;
+      std::lock_guard lock(p.mutex);
+      h.vms = p.done;  // all of them, or those done before the deadline
     }
   }
 
@@ -357,12 +375,12 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
     case Format::Table: {
       Table t({"HOST", "VM", "RESULT", "MESSAGE"});
       for (const auto& h : hosts) {
+        for (const auto& v : h.vms) t.add_row({h.report.name, v.vm, v.result, v.message});
         if (h.report.status != fleet::HostStatus::Ok) {
           t.add_row({h.report.name, "-", fleet::to_string(h.report.status), h.report.message});
           continue;
         }
         if (h.vms.empty()) t.add_row({h.report.name, "-", "none", "no VM matches"});
-        for (const auto& v : h.vms) t.add_row({h.report.name, v.vm, v.result, v.message});
       }
       write_stdout(t.render());
       break;
@@ -370,6 +388,9 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
     case Format::Csv: {
       std::string out = csv_row({"host", "uri", "vm", "id", "result", "code", "message"});
       for (const auto& h : hosts) {
+        for (const auto& v : h.vms)
+          out += csv_row({h.report.name, h.report.uri, v.vm, v.id, v.result,
+                          v.failed ? std::string(to_string(v.code)) : "", v.message});
         if (h.report.status != fleet::HostStatus::Ok) {
           out += csv_row({h.report.name, h.report.uri, "", "", fleet::to_string(h.report.status),
                           std::string(to_string(h.report.code)), h.report.message});
@@ -377,9 +398,6 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
         }
         if (h.vms.empty())
           out += csv_row({h.report.name, h.report.uri, "", "", "none", "", "no VM matches"});
-        for (const auto& v : h.vms)
-          out += csv_row({h.report.name, h.report.uri, v.vm, v.id, v.result,
-                          v.failed ? std::string(to_string(v.code)) : "", v.message});
       }
       write_stdout(out);
       break;
