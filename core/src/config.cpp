@@ -18,6 +18,7 @@
 #include <map>
 #include <sstream>
 
+#include "hyperctl/credentials.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/uri.hpp"
@@ -65,23 +66,30 @@ bool has_control(const std::string& text) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-/// Why `spec` is not a valid `credentials =` value; empty when it is.
+/// Why `spec` is not a valid `credentials =` value; empty when it is. The
+/// value itself is never part of the answer: a user may have put the
+/// password there.
 std::string credentials_problem(const std::string& spec) {
   if (spec.empty() || spec == "file" || spec == "prompt" || spec == "none") return {};
   if (spec.rfind("env:", 0) == 0) {
     if (valid_env_var(spec.substr(4))) return {};
-    return "bad credentials " + quoted(spec) +
-           ": env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)";
+    return "bad credentials value: env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)";
   }
   if (spec.rfind("file:", 0) == 0) {
     const std::string key = spec.substr(5);
     if (!key.empty() && key.find('=') == std::string::npos && trim(key) == key && key[0] != '#' &&
         !has_control(key))
       return {};
-    return "bad credentials " + quoted(spec) +
-           ": file: needs a key (no '=', not starting with '#')";
+    return "bad credentials value: file: needs a key (no '=', not starting with '#')";
   }
-  return "bad credentials " + quoted(spec) + " (env:VAR, file, file:KEY, prompt or none)";
+  return "bad credentials value (env:VAR, file, file:KEY, prompt or none)";
+}
+
+/// The sentence refusing connection `name` whose password variable is the
+/// one of `other` (from line `other_line`).
+std::string shared_variable(const std::string& name, const std::string& other, int other_line) {
+  return "connection " + quoted(name) + " shares " + credential_env_name(name) + " with " +
+         quoted(other) + " (line " + std::to_string(other_line) + "); rename one";
 }
 
 /// "20s", "500ms", "2m", "15" (seconds). nullopt when malformed or zero.
@@ -197,6 +205,8 @@ FleetConfig FleetConfig::parse(const std::string& text, const std::string& origi
   };
   std::vector<Section> sections;
   std::map<std::string, std::size_t> names;  // name -> header line index
+  // HYPERCTL_PASSWORD_<NAME> -> the connection that has it, its header line
+  std::map<std::string, std::pair<std::string, std::size_t>> variables;
 
   auto close_section = [&](std::size_t end) {
     if (sections.empty()) return;
@@ -233,6 +243,11 @@ FleetConfig FleetConfig::parse(const std::string& text, const std::string& origi
       if (auto it = names.find(name); it != names.end())
         fail(i, "duplicate name " + quoted(name) + " (already used at line " +
                     std::to_string(it->second + 1) + ")");
+      if (kind == "connection") {
+        const auto [it, fresh] = variables.emplace(credential_env_name(name), std::pair{name, i});
+        if (!fresh)
+          fail(i, shared_variable(name, it->second.first, static_cast<int>(it->second.second + 1)));
+      }
       close_section(i);
       names[name] = i;
       Section s;
@@ -393,6 +408,10 @@ void FleetConfig::add(const ConnectionEntry& entry) {
   if (taken)
     throw Error(ErrorCode::AlreadyExists, "a connection or group named " + quoted(entry.name) +
                                               " is already in " + escape::terminal_text(origin_));
+  const std::string variable = credential_env_name(entry.name);
+  for (const auto& c : connections_)
+    if (credential_env_name(c.name) == variable)
+      throw Error(ErrorCode::AlreadyExists, shared_variable(entry.name, c.name, c.line));
 
   if (!lines_.empty() && !trim(lines_.back()).empty()) lines_.emplace_back();
   const std::size_t first = lines_.size();

@@ -237,13 +237,76 @@ TEST(ConfigErrors, OtherLines) {
   EXPECT_EQ(parse_error("[connection a]\nuri test:///default\n"),
             "/etc/x.conf:2: expected KEY = VALUE or a [section] header");
   EXPECT_EQ(parse_error("[connection a]\nuri = test:///default\ncredentials = vault:x\n"),
-            "/etc/x.conf:3: bad credentials 'vault:x' (env:VAR, file, file:KEY, prompt or none)");
+            "/etc/x.conf:3: bad credentials value (env:VAR, file, file:KEY, prompt or none)");
   EXPECT_EQ(parse_error("[connection a]\nuri = test:///default\ncredentials = env:1X\n")
-                .rfind("/etc/x.conf:3: bad credentials 'env:1X'", 0),
+                .rfind("/etc/x.conf:3: bad credentials value: env: needs a variable name", 0),
             0u);
   EXPECT_EQ(parse_error("[connection a]\nuri = test:///default\ntags = ok, no way\n"),
             "/etc/x.conf:3: bad tag 'no way' (letters, digits, '.', '_' and '-', starting with "
             "a letter or digit)");
+}
+
+// A user may have written the password itself after `credentials =`: the
+// message names the line and the allowed forms, never the value.
+TEST(ConfigErrors, BadCredentialsValueIsNeverQuoted) {
+  for (const std::string value :
+       {"hunter2-Secret", "env:hunter2-Secret", "file:#hunter2-Secret", "file:hunter2=Secret"}) {
+    const std::string msg =
+        parse_error("[connection a]\nuri = test:///default\ncredentials = " + value + "\n");
+    EXPECT_EQ(msg.rfind("/etc/x.conf:3: bad credentials value", 0), 0u) << msg;
+    EXPECT_EQ(msg.find("hunter2"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("Secret"), std::string::npos) << msg;
+
+    FleetConfig cfg = FleetConfig::parse("", "/cfg");
+    ConnectionEntry e;
+    e.name = "a";
+    e.uri = "test:///default";
+    e.credentials = value;
+    auto err = error_of([&] { cfg.add(e); });
+    ASSERT_TRUE(err) << value;
+    EXPECT_EQ(err->code(), ErrorCode::InvalidArgument);
+    EXPECT_EQ(std::string(err->what()).find("hunter2"), std::string::npos) << err->what();
+    EXPECT_EQ(std::string(err->what()).rfind("bad credentials value", 0), 0u) << err->what();
+  }
+}
+
+// Two names with one HYPERCTL_PASSWORD_<NAME> would silently share a password.
+TEST(ConfigErrors, NamesSharingAPasswordVariable) {
+  EXPECT_EQ(parse_error("[connection kvm-1]\nuri = test:///default\n\n"
+                        "[connection kvm.1]\nuri = test:///default\n"),
+            "/etc/x.conf:4: connection 'kvm.1' shares HYPERCTL_PASSWORD_KVM_1 with 'kvm-1' "
+            "(line 1); rename one");
+  EXPECT_EQ(parse_error("[connection kvm_1]\nuri = test:///default\n"
+                        "[connection kvm-1]\nuri = test:///default\n"),
+            "/etc/x.conf:3: connection 'kvm-1' shares HYPERCTL_PASSWORD_KVM_1 with 'kvm_1' "
+            "(line 1); rename one");
+  EXPECT_EQ(parse_error("[connection Web1]\nuri = test:///default\n"
+                        "[group g]\nmembers = Web1\n"
+                        "[connection web1]\nuri = test:///default\n"),
+            "/etc/x.conf:5: connection 'web1' shares HYPERCTL_PASSWORD_WEB1 with 'Web1' "
+            "(line 1); rename one");
+  // A group's name has no password: it may look like a connection's.
+  EXPECT_NO_THROW(FleetConfig::parse(
+      "[connection web1]\nuri = test:///default\n[group Web1]\nmembers = web1\n", "x"));
+
+  FleetConfig cfg =
+      FleetConfig::parse("# hosts\n[connection kvm-1]\nuri = test:///default\n", "/cfg");
+  for (const std::string name : {"kvm.1", "kvm_1", "KVM-1"}) {
+    ConnectionEntry e;
+    e.name = name;
+    e.uri = "test:///default";
+    auto err = error_of([&] { cfg.add(e); });
+    ASSERT_TRUE(err) << name;
+    EXPECT_EQ(err->code(), ErrorCode::AlreadyExists);
+    EXPECT_EQ(std::string(err->what()), "connection '" + name +
+                                            "' shares HYPERCTL_PASSWORD_KVM_1 with 'kvm-1' "
+                                            "(line 2); rename one");
+  }
+  EXPECT_EQ(cfg.connections().size(), 1u);
+  ConnectionEntry other;
+  other.name = "kvm-2";
+  other.uri = "test:///default";
+  EXPECT_NO_THROW(cfg.add(other));
 }
 
 TEST(ConfigGroups, ExpandsTagsInOrderEachOnce) {
