@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -30,6 +31,31 @@ std::string folder_of(const std::string& path) {
   return slash == 0 ? std::string("/") : path.substr(0, slash);
 }
 
+/// The file `path` names once its symbolic links are followed: writing
+/// through a link must change the file it points to, not swap the link for a
+/// plain file (and leave the old content in the target). A link whose target
+/// does not exist yet names that target. Anything else: `path` itself.
+std::string resolve_links(const std::string& path, const std::string& operation) {
+  std::string current = path;
+  for (int hops = 0;; ++hops) {
+    struct stat st {};
+    if (::lstat(current.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) break;
+    if (hops == 40) fail("write", path, ELOOP, operation);
+    if (char* real = ::realpath(current.c_str(), nullptr)) {
+      std::string resolved(real);
+      std::free(real);
+      return resolved;
+    }
+    // A dangling link: follow it one step by hand.
+    std::string target(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
+    const ssize_t n = ::readlink(current.c_str(), target.data(), target.size());
+    if (n < 0) fail("write", path, errno, operation);
+    target.resize(static_cast<std::size_t>(n));
+    current = target.front() == '/' ? target : folder_of(current) + "/" + target;
+  }
+  return current;
+}
+
 }  // namespace
 
 void make_dirs(const std::string& dir, mode_t mode, const std::string& operation) {
@@ -45,8 +71,10 @@ void make_dirs(const std::string& dir, mode_t mode, const std::string& operation
     fail("create folder", dir, errno, operation);
 }
 
-void replace_file(const std::string& path, std::string_view content, mode_t mode,
+void replace_file(const std::string& link_or_path, std::string_view content, mode_t mode,
                   const std::string& operation) {
+  // The temporary goes next to the real file, so that the rename replaces it.
+  const std::string path = resolve_links(link_or_path, operation);
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // created 0600
   if (fd < 0) fail("write", path, errno, operation);

@@ -304,6 +304,48 @@ TEST_F(Credentials, StoreAndEraseKeepOtherLinesAndMode0600) {
   EXPECT_EQ(std::string(e->what()).find("s3cr"), std::string::npos);
 }
 
+// A credentials file reached through a symbolic link (dotfiles kept in a
+// repository, say): storing and erasing change the file the link points to,
+// the link stays a link, and an erased secret is gone from the real file.
+TEST_F(Credentials, StoreAndEraseThroughASymbolicLink) {
+  fs::create_directories(dir_ / "dotfiles");
+  const std::string real = (dir_ / "dotfiles" / "credentials").string();
+  { std::ofstream(real) << "old = " << kSecret << "\nkeep = two\n"; }
+  ASSERT_EQ(::chmod(real.c_str(), 0600), 0);
+  fs::create_directories(dir_ / "xdg" / "hyperctl");
+  const std::string link = (dir_ / "xdg" / "hyperctl" / "credentials").string();
+  fs::create_symlink("../../dotfiles/credentials", link);  // relative, as ln -s makes them
+
+  const CredentialStore store(link, false);
+  EXPECT_EQ(store.secret_for(nullptr, "old", "p"), std::string(kSecret));
+  EXPECT_TRUE(store.erase("old"));
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(real), "keep = two\n");
+  EXPECT_EQ(read_file(real).find("s3cr"), std::string::npos);
+  EXPECT_FALSE(store.secret_for(nullptr, "old", "p"));
+
+  store.store("new", "three");
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(real), "keep = two\nnew = three\n");
+  EXPECT_EQ(mode_of(real), 0600u);
+  EXPECT_EQ(store.secret_for(nullptr, "new", "p"), std::string("three"));
+  // No temporary left in either folder.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(dir_ / "dotfiles")) ++files;
+  EXPECT_EQ(files, 1u);
+  files = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(dir_ / "xdg" / "hyperctl")) ++files;
+  EXPECT_EQ(files, 1u);
+
+  // A link whose target does not exist yet: the target is created.
+  fs::remove(real);
+  EXPECT_FALSE(store.erase("new"));
+  store.store("first", "one");
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(real), "first = one\n");
+  EXPECT_EQ(mode_of(real), 0600u);
+}
+
 TEST_F(Credentials, EraseWithoutFile) {
   const CredentialStore store(file_, false);
   EXPECT_FALSE(store.erase("x"));
