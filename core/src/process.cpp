@@ -97,8 +97,18 @@ struct ChildSetup : bp::extend::handler {
 };
 
 /// The inherited environment with `extra` added (or replacing).
+/// Our environment for a child, without the passwords hyperctl reads
+/// (HYPERCTL_PASSWORD, HYPERCTL_PASSWORD_<NAME>): no child needs them, and
+/// each would hand them to everything it runs and logs. `extra` on top.
 bp::environment child_environment(const std::map<std::string, std::string>& extra) {
   bp::environment env = boost::this_process::environment();
+  std::vector<std::string> secrets;
+  for (const auto& entry : env) {
+    const std::string name = entry.get_name();
+    if (name == "HYPERCTL_PASSWORD" || name.rfind("HYPERCTL_PASSWORD_", 0) == 0)
+      secrets.push_back(name);
+  }
+  for (const auto& name : secrets) env.erase(name);
   for (const auto& [name, value] : extra) env[name] = value;
   return env;
 }

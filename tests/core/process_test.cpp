@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -91,6 +92,30 @@ TEST(Process, EnvironmentIsAddedToTheInheritedOne) {
   c.argv = {"sh", "-c", "printf '%s|%s' \"$HYPERCTL_T\" \"${PATH:+inherited}\""};
   c.env = {{"HYPERCTL_T", "a b'c$(x)"}};
   EXPECT_EQ(Runner().run(c).out, "a b'c$(x)|inherited");
+}
+
+// The passwords hyperctl reads from its environment stay with it: ssh,
+// ssh-keyscan, PowerShell... and whatever they run never see them.
+TEST(Process, PasswordVariablesDoNotReachTheChild) {
+  ::setenv("HYPERCTL_PASSWORD", "global-s3cret", 1);
+  ::setenv("HYPERCTL_PASSWORD_X", "x-s3cret", 1);
+  ::setenv("HYPERCTL_PASSWORD_KVM_1", "kvm-s3cret", 1);
+  ::setenv("HYPERCTL_PASSWORDLESS", "kept", 1);  // not one of ours
+  ::setenv("HYPERCTL_T_INHERITED", "passes", 1);
+  Command c;
+  c.argv = {"env"};
+  const Result r = Runner().run(c);
+  ::unsetenv("HYPERCTL_PASSWORD");
+  ::unsetenv("HYPERCTL_PASSWORD_X");
+  ::unsetenv("HYPERCTL_PASSWORD_KVM_1");
+  ::unsetenv("HYPERCTL_PASSWORDLESS");
+  ::unsetenv("HYPERCTL_T_INHERITED");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("HYPERCTL_PASSWORD="), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("HYPERCTL_PASSWORD_"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("HYPERCTL_T_INHERITED=passes\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("HYPERCTL_PASSWORDLESS=kept\n"), std::string::npos) << r.out;
 }
 
 TEST(Process, WorkingFolder) {
