@@ -45,8 +45,19 @@ std::string flag_kind(const TrustArgs& a) {
   return a.tls ? "tls" : a.ssh ? "ssh" : "";
 }
 
+/// The port of HOST given with --tls or --ssh and no port.
 unsigned default_port(const std::string& kind) {
   return kind == "tls" ? 443 : 22;
+}
+
+/// The port a URI without one is reached on: 22 over SSH, 443 for vSphere,
+/// ESXi and https, 16514 (libvirtd's TLS port) for libvirt's TLS transports
+/// (qemu+tls://, xen+tls://...; a libvirt scheme given --tls as well).
+unsigned default_port(const Uri& uri, const std::string& kind) {
+  static const std::set<std::string> https = {"vsphere", "esx", "https"};
+  if (kind != "tls") return 22;
+  if (uri.transport.empty() && https.count(uri.scheme)) return 443;
+  return 16514;
 }
 
 /// "host:port", "[v6]:port".
@@ -69,6 +80,7 @@ std::string scheme_kind(const Uri& uri) {
   static const std::set<std::string> ssh = {"ssh", "hyperv", "wsl"};
   if (uri.transport == "ssh" || ssh.count(uri.scheme)) return "ssh";
   if (uri.transport.empty() && tls.count(uri.scheme)) return "tls";
+  if (uri.transport == "tls") return "tls";  // libvirt's qemu+tls://, xen+tls://...
   return "";
 }
 
@@ -89,7 +101,7 @@ Target parse_target(const std::string& text, const std::string& flag, bool need_
                     ":// is reached over TLS or SSH: give --tls or --ssh");
     if (uri.host.empty()) throw invalid("the URI " + squote(text) + " names no host");
     t.host = uri.host;
-    t.port = uri.port.value_or(default_port(t.kind));
+    t.port = uri.port.value_or(default_port(uri, t.kind));
     if (*t.port == 0 || *t.port > 65535)
       throw invalid("port out of range (1-65535) in " + squote(text));
     return t;

@@ -232,6 +232,16 @@ TEST_F(TrustCliTls, NeitherYesNorThumbprintStoresNothing) {
   EXPECT_FALSE(stored());
 }
 
+// libvirt's TLS transports are TLS: qemu+tls:// needs no --tls and pins the
+// certificate of the port it names.
+TEST_F(TrustCliTls, LibvirtTlsTransportIsTls) {
+  const std::string port = std::to_string(server_->port());
+  const auto r = hyperctl({"trust", "add", "qemu+tls://127.0.0.1:" + port + "/system", "--yes"});
+  cli::expect_ok(r);
+  EXPECT_NE(r.out.find("pinned " + at_), std::string::npos) << r;
+  EXPECT_EQ(slurp(dir_ / "tls_known_hosts"), at_ + " " + fp_ + "\n");
+}
+
 TEST_F(TrustCliTls, YesPinsAndListShowsItAsTableJsonAndCsv) {
   cli::expect_ok(
       hyperctl({"trust", "add", "esx://127.0.0.1:" + std::to_string(server_->port()), "--yes"}));
@@ -304,7 +314,8 @@ TEST_F(TrustCli, HostPortNeedsTlsOrSsh) {
   cli::expect_error(hyperctl({"trust", "add", "127.0.0.1:443"}), 2, "--tls or --ssh");
   cli::expect_error(hyperctl({"trust", "add", "127.0.0.1:443", "--tls", "--ssh"}), 2);
   cli::expect_error(hyperctl({"trust", "add", "https://127.0.0.1/", "--ssh"}), 2, "not SSH");
-  cli::expect_error(hyperctl({"trust", "add", "qemu+tls://h/system"}), 2, "--tls or --ssh");
+  cli::expect_error(hyperctl({"trust", "add", "qemu://h/system"}), 2, "--tls or --ssh");
+  cli::expect_error(hyperctl({"trust", "add", "qemu+tls://h/system", "--ssh"}), 2, "not SSH");
   cli::expect_error(hyperctl({"trust", "add", "vsphere:///"}), 2, "names no host");
   EXPECT_FALSE(stored());
 }
@@ -340,6 +351,42 @@ TEST_F(TrustCli, HostileTargetsAreRefusedOnOneLine) {
     EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r;
   }
   EXPECT_FALSE(stored());
+}
+
+/// True when something accepts connections on 127.0.0.1:`port`.
+bool listening(unsigned port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A URI without a port: the scheme's own. Nothing may listen there for the
+// port to show in the "cannot connect" error (binding 16514 or 443 needs
+// privileges we do not take).
+TEST_F(TrustCli, UriWithoutAPortUsesTheSchemesPort) {
+  int checked = 0;
+  for (const auto& [uri, port] :
+       std::vector<std::pair<std::string, unsigned>>{{"qemu+tls://127.0.0.1/system", 16514u},
+                                                     {"xen+tls://127.0.0.1/", 16514u},
+                                                     {"lxc+tls://127.0.0.1/", 16514u},
+                                                     {"test+tls://127.0.0.1/default", 16514u},
+                                                     {"vsphere://127.0.0.1/", 443u},
+                                                     {"esx://127.0.0.1/", 443u},
+                                                     {"https://127.0.0.1/", 443u}}) {
+    SCOPED_TRACE(uri);
+    if (listening(port)) continue;
+    cli::expect_error(hyperctl({"trust", "add", uri, "--yes"}), 8,
+                      "127.0.0.1:" + std::to_string(port));
+    ++checked;
+  }
+  EXPECT_FALSE(stored());
+  if (checked == 0) GTEST_SKIP() << "127.0.0.1:16514 and 127.0.0.1:443 both take connections here";
 }
 
 TEST_F(TrustCli, UnreachableHostsExitEightAndStoreNothing) {
