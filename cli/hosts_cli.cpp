@@ -2,6 +2,9 @@
 // (hyperctl/config.hpp) and their passwords in the credentials file
 // (hyperctl/credentials.hpp). A password is only ever read from standard
 // input (--password-stdin) or a terminal, never from argv.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <any>
 #include <chrono>
@@ -130,9 +133,18 @@ int run_hosts_list(const GlobalOptions& g) {
 
 // ------------------------------------------------------------------ add --
 
-/// The password on standard input: everything up to the first line end
-/// (a trailing newline is not part of it).
-std::string password_from_stdin() {
+/// The password for --password-stdin. On a terminal it is asked for with the
+/// echo off (prompt_secret); otherwise it is standard input up to the first
+/// line end (a trailing newline is not part of it).
+std::string password_from_stdin(const std::string& name) {
+  if (::isatty(STDIN_FILENO)) {
+    std::optional<std::string> typed = prompt_secret("Password for " + squote(name));
+    if (!typed)
+      throw Error(ErrorCode::InvalidArgument,
+                  "--password-stdin: cannot read the password from the terminal");
+    if (typed->empty()) throw Error(ErrorCode::InvalidArgument, "--password-stdin: empty password");
+    return std::move(*typed);
+  }
   std::string text = read_input("-");  // refuses an empty input
   const auto nl = text.find_first_of("\r\n");
   const bool one_line =
@@ -145,6 +157,23 @@ std::string password_from_stdin() {
   return text;
 }
 
+/// The credentials-file key connection `c` reads its password under, or ""
+/// when it never reads the file (env:VAR, prompt, none).
+std::string file_key(const ConnectionEntry& c) {
+  if (c.credentials.empty() || c.credentials == "file") return c.name;
+  if (c.credentials.rfind("file:", 0) == 0) return c.credentials.substr(5);
+  return "";
+}
+
+/// The first connection of `cfg` other than `except` that reads its
+/// password under `key` in the credentials file; nullptr when none does.
+const ConnectionEntry* key_user(const FleetConfig& cfg, const std::string& key,
+                                const std::string& except) {
+  for (const auto& c : cfg.connections())
+    if (c.name != except && file_key(c) == key) return &c;
+  return nullptr;
+}
+
 int run_hosts_add(const GlobalOptions& g, const AddArgs& a) {
   ConnectionEntry e;
   e.name = a.name;
@@ -154,32 +183,51 @@ int run_hosts_add(const GlobalOptions& g, const AddArgs& a) {
   e.tags = a.tags;
   if (!a.timeout.empty()) e.timeout = duration_arg("--timeout", a.timeout);
 
-  std::string key;  // where --password-stdin stores the password
-  if (a.password_stdin) {
-    if (e.credentials.empty() || e.credentials == "file")
-      key = e.name;
-    else if (e.credentials.rfind("file:", 0) == 0)
-      key = e.credentials.substr(5);
-    else
-      return usage_error(
-          "--password-stdin stores the password in the credentials file; it "
-          "does not go with --credentials " +
-          printable(e.credentials));
-  }
-
   // Everything is checked before anything is written: the entry against the
   // file (name taken, bad URI...), then the password.
-  FleetConfig cfg = FleetConfig::load(config_path(g));
+  const std::string path = config_path(g);
+  FleetConfig cfg = FleetConfig::load(path);
+  const FleetConfig before = cfg;
+  struct stat st {};
+  const bool existed = ::lstat(path.c_str(), &st) == 0;
   cfg.add(e);
   std::string message = "connection " + squote(e.name) + " added to " + printable(cfg.origin());
-  if (a.password_stdin) {
-    std::string secret = password_from_stdin();
-    const CredentialStore& store = credential_store();
-    store.store(key, secret);
-    std::fill(secret.begin(), secret.end(), '\0');
-    message += "; password stored in " + printable(store.path()) + " under " + squote(key);
+  if (!a.password_stdin) {
+    cfg.save();
+    return report_hosts(g, "hosts.add", e.name, message);
   }
+
+  const std::string key = file_key(e);  // where the password goes
+  if (key.empty())
+    return usage_error(
+        "--password-stdin stores the password in the credentials file; it does not go with "
+        "--credentials env:VAR, prompt or none");
+  if (const ConnectionEntry* other = key_user(cfg, key, e.name))
+    throw Error(ErrorCode::Conflict,
+                "connection " + squote(other->name) + " reads its password under " + squote(key) +
+                    " in the credentials file; --password-stdin would replace it (give this "
+                    "one --credentials file:KEY with a key of its own)");
+  std::string secret = password_from_stdin(e.name);
+  const CredentialStore& store = credential_store();
+  // The connection first, then its password: if the password cannot be
+  // stored, the connection goes again, so that a failed add leaves neither.
   cfg.save();
+  try {
+    store.store(key, secret);
+  } catch (...) {
+    std::fill(secret.begin(), secret.end(), '\0');
+    try {
+      if (existed)
+        before.save();
+      else
+        ::unlink(path.c_str());
+    } catch (...) {
+      // The store's error is the one to report.
+    }
+    throw;
+  }
+  std::fill(secret.begin(), secret.end(), '\0');
+  message += "; password stored in " + printable(store.path()) + " under " + squote(key);
   return report_hosts(g, "hosts.add", e.name, message);
 }
 

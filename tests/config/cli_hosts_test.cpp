@@ -344,6 +344,69 @@ TEST_F(CliHosts, HostsTestReportsEachHost) {
   expect_error(hc({"hosts", "test", "--group", "nog"}), 3, "no group named 'nog'");
 }
 
+// --password-stdin writes the connection, then the password, and takes the
+// connection out again when the password cannot be stored: a failed add
+// leaves neither behind.
+TEST_F(CliHosts, FailedPasswordStdinAddLeavesNeitherConnectionNorPassword) {
+  // The config cannot be written (a folder where nothing can be created, even
+  // by root; the file is missing, so it loads as empty): no password stored.
+  Result r = hc({"--config", "/proc/self/hyperctl-test-config", "hosts", "add", "auth-lab",
+                 "test://" + node_, "--password-stdin"},
+                {}, std::string(kPassword) + "\n");
+  EXPECT_NE(r.status, 0) << r;
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r;
+  EXPECT_NE(r.err.find("/proc/self/hyperctl-test-config"), std::string::npos) << r;
+  EXPECT_FALSE(fs::exists(credentials_)) << slurp(credentials_);
+
+  // The password cannot be stored (a loose credentials file): the config is
+  // as it was, comments included.
+  const std::string before = "# mine\n[connection lab]\nuri = test:///default\n";
+  write_config(before);
+  { std::ofstream(credentials_) << "lab = other\n"; }
+  ASSERT_EQ(::chmod(credentials_.c_str(), 0644), 0);
+  r = hc({"hosts", "add", "auth-lab", "test://" + node_, "--password-stdin"}, {},
+         std::string(kPassword) + "\n");
+  expect_error(r, 2, "chmod");
+  EXPECT_EQ(slurp(config_), before);
+  EXPECT_EQ(slurp(credentials_), "lab = other\n");
+
+  // With no config file before, none after.
+  fs::remove(config_);
+  expect_error(hc({"hosts", "add", "auth-lab", "test://" + node_, "--password-stdin"}, {},
+                  std::string(kPassword) + "\n"),
+               2, "chmod");
+  EXPECT_FALSE(fs::exists(config_));
+}
+
+// An add must not overwrite the password another connection reads.
+TEST_F(CliHosts, PasswordStdinRefusesAKeyAnotherConnectionUses) {
+  const std::string before =
+      "[connection shared]\nuri = test:///default\ncredentials = file:lab-pw\n"
+      "[connection kvm1]\nuri = test:///default\n";
+  write_config(before);
+  Result r = hc({"hosts", "add", "lab-pw", "test:///default", "--password-stdin"}, {},
+                std::string(kPassword) + "\n");
+  expect_error(r, 5, "'shared'");
+  EXPECT_EQ(slurp(config_), before);
+  EXPECT_FALSE(fs::exists(credentials_));
+  // file:KEY naming another connection's own key (kvm1 reads 'kvm1').
+  expect_error(hc({"hosts", "add", "other", "test:///default", "--credentials", "file:kvm1",
+                   "--password-stdin"},
+                  {}, std::string(kPassword) + "\n"),
+               5, "'kvm1'");
+  expect_error(hc({"hosts", "add", "other", "test:///default", "--credentials", "file:lab-pw",
+                   "--password-stdin"},
+                  {}, std::string(kPassword) + "\n"),
+               5, "'shared'");
+  EXPECT_EQ(slurp(config_), before);
+  EXPECT_FALSE(fs::exists(credentials_));
+  // A key of its own is fine.
+  expect_ok(hc({"hosts", "add", "other", "test:///default", "--credentials", "file:other-pw",
+                "--password-stdin"},
+               {}, std::string(kPassword) + "\n"));
+  EXPECT_EQ(slurp(credentials_), "other-pw = " + std::string(kPassword) + "\n");
+}
+
 // ------------------------------------------------ the prompt on a terminal --
 
 /// hyperctl on a pseudo-terminal of its own (its controlling terminal, so
@@ -507,6 +570,19 @@ TEST_F(CliHosts, HostsTestAsksOneHostAtATime) {
   EXPECT_NE(rows[1].find(" ok "), std::string::npos) << cli.out();
   EXPECT_NE(rows[2].find(" ok "), std::string::npos) << cli.out();
   EXPECT_EQ(cli.screen().find("s3cr"), std::string::npos) << cli.screen();
+}
+
+// --password-stdin on a terminal asks with the echo off.
+TEST_F(CliHosts, PasswordStdinOnATerminalIsNotEchoed) {
+  PtyCli cli({"hosts", "add", "auth-lab", "test://" + node_, "--user", "alice", "--password-stdin"},
+             {{"HOME", home_}, {"XDG_CONFIG_HOME", xdg_}}, tmp_.path().string());
+  ASSERT_TRUE(cli.started());
+  ASSERT_TRUE(cli.expect("Password for 'auth-lab': ", 20000)) << cli.screen() << cli.err();
+  cli.type(std::string(kPassword) + "\n");
+  EXPECT_EQ(cli.wait(), 0) << cli.screen() << cli.err();
+  EXPECT_EQ(cli.screen().find("s3cr"), std::string::npos) << "echoed: " << cli.screen();
+  EXPECT_EQ(cli.err(), "");
+  EXPECT_EQ(slurp(credentials_), "auth-lab = " + std::string(kPassword) + "\n");
 }
 
 }  // namespace
