@@ -239,25 +239,29 @@ int run_hosts_remove(const GlobalOptions& g, const std::string& name, bool forge
   const ConnectionEntry entry = *cfg.find(name);
   cfg.remove(name);
   std::string message = "connection " + squote(name) + " removed from " + printable(cfg.origin());
-  if (forget) {
-    // Its own key; a file:KEY only when no other connection shares it.
-    std::string key = name;
-    if (entry.credentials.rfind("file:", 0) == 0) {
-      key = entry.credentials.substr(5);
-      for (const auto& c : cfg.connections())
-        if (c.credentials == entry.credentials)
-          throw Error(ErrorCode::Conflict,
-                      "connection " + squote(c.name) + " uses the same password (" +
-                          printable(entry.credentials) + "); remove without --forget-password");
-    }
-    const CredentialStore& store = credential_store();
-    const bool erased = store.erase(key);
+  if (!forget) {
     cfg.save();
-    message += erased ? "; password " + squote(key) + " removed from " + printable(store.path())
-                      : "; no password " + squote(key) + " in " + printable(store.path());
-  } else {
-    cfg.save();
+    return report_hosts(g, "hosts.remove", name, message);
   }
+  // Only the key the connection read its password under, and only when no
+  // remaining connection reads it too.
+  const std::string key = file_key(entry);
+  if (key.empty()) {
+    cfg.save();
+    message += "; no password to forget: it does not read the credentials file";
+    return report_hosts(g, "hosts.remove", name, message);
+  }
+  const CredentialStore& store = credential_store();
+  if (const ConnectionEntry* other = key_user(cfg, key, name)) {
+    cfg.save();
+    message += "; password " + squote(key) + " kept in " + printable(store.path()) +
+               ": connection " + squote(other->name) + " uses it too";
+    return report_hosts(g, "hosts.remove", name, message);
+  }
+  const bool erased = store.erase(key);
+  cfg.save();
+  message += erased ? "; password " + squote(key) + " removed from " + printable(store.path())
+                    : "; no password " + squote(key) + " in " + printable(store.path());
   return report_hosts(g, "hosts.remove", name, message);
 }
 
@@ -270,7 +274,8 @@ struct TestValue {
 int run_hosts_test(const GlobalOptions& g, const TestArgs& a) {
   const Format format = parse_format(g.output);
   // Nothing named and no -c: every connection of the config file.
-  const std::string group = a.group.empty() ? g.group : a.group;  // -g G works too
+  // Only --group here: main.cpp refuses -g for the hosts commands.
+  const std::string group = a.group.empty() ? g.group : a.group;
   const bool nothing = a.names.empty() && group.empty() && !a.all;
   const bool have_c = !g.uri.empty() || std::getenv("HYPERCTL_URI") != nullptr;
   auto targets = fleet_targets(g, a.names, group, a.all || (nothing && !have_c), std::nullopt);

@@ -407,6 +407,37 @@ TEST_F(CliHosts, PasswordStdinRefusesAKeyAnotherConnectionUses) {
   EXPECT_EQ(slurp(credentials_), "other-pw = " + std::string(kPassword) + "\n");
 }
 
+// --forget-password erases only the key the removed connection read, and
+// keeps one that a remaining connection reads too.
+TEST_F(CliHosts, ForgetPasswordErasesOnlyWhatTheConnectionUsedAlone) {
+  write_config(
+      "[connection a]\nuri = test:///default\ncredentials = file:team\n"
+      "[connection b]\nuri = test:///default\ncredentials = file:team\n"
+      "[connection e]\nuri = test:///default\ncredentials = env:E_PW\n"
+      "[connection n]\nuri = test:///default\ncredentials = none\n"
+      "[connection f]\nuri = test:///default\ncredentials = file\n");
+  fs::create_directories(fs::path(credentials_).parent_path());
+  { std::ofstream(credentials_) << "team = t1\ne = e1\nn = n1\nf = f1\n"; }
+  ASSERT_EQ(::chmod(credentials_.c_str(), 0600), 0);
+
+  Result r = hc({"hosts", "remove", "a", "--forget-password"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("'team' kept in " + credentials_ + ": connection 'b' uses it too"),
+            std::string::npos)
+      << r;
+  // env: and none read no file: their names' keys stay.
+  r = hc({"hosts", "remove", "e", "--forget-password"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("no password to forget"), std::string::npos) << r;
+  expect_ok(hc({"hosts", "remove", "n", "--forget-password"}));
+  EXPECT_EQ(slurp(credentials_), "team = t1\ne = e1\nn = n1\nf = f1\n");
+
+  expect_ok(hc({"hosts", "remove", "b", "--forget-password"}));
+  expect_ok(hc({"hosts", "remove", "f", "--forget-password"}));
+  EXPECT_EQ(slurp(credentials_), "e = e1\nn = n1\n");
+  EXPECT_EQ(slurp(config_), "");
+}
+
 // ------------------------------------------------ the prompt on a terminal --
 
 /// hyperctl on a pseudo-terminal of its own (its controlling terminal, so
