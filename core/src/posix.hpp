@@ -21,6 +21,8 @@ void make_dirs(const std::string& dir, mode_t mode, const std::string& operation
 /// one, never a mix, even across a crash: a temporary in the same folder
 /// (close-on-exec, so that no concurrently spawned child inherits it) with
 /// `mode`, written and synced, renamed over `path`, then the folder synced.
+/// A `path` that is a symbolic link is followed: the file it points to is
+/// replaced (so that a secret erased there is gone) and the link stays.
 /// The folder must exist. On failure the temporary is removed, `path` is as it
 /// was, and Error(BackendFailure, "cannot write 'path': reason", operation)
 /// is thrown.
