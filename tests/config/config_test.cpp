@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "../common/env.hpp"
 #include "../common/expect_error.hpp"
 #include "hyperctl/uri.hpp"
 
@@ -69,23 +70,6 @@ class TempDir : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;
-};
-
-class EnvGuard {
- public:
-  explicit EnvGuard(const char* name) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-  }
-  ~EnvGuard() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
 };
 
 }  // namespace
@@ -521,7 +505,8 @@ TEST_F(ConfigFile, LoadReportsThePath) {
 }
 
 TEST(ConfigPath, XdgConfigHomeThenHome) {
-  EnvGuard xdg("XDG_CONFIG_HOME"), home("HOME");
+  const hyperctl::test_env::ScopedEnv env(
+      {{"XDG_CONFIG_HOME", std::nullopt}, {"HOME", std::nullopt}});
   ::setenv("XDG_CONFIG_HOME", "/x/cfg", 1);
   ::setenv("HOME", "/home/u", 1);
   EXPECT_EQ(FleetConfig::default_path(), "/x/cfg/hyperctl/config");

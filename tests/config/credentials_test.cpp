@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "../common/env.hpp"
 #include "../common/expect_error.hpp"
 
 namespace fs = std::filesystem;
@@ -34,24 +35,6 @@ using hyperctl::test::read_file;
 namespace {
 
 constexpr const char* kSecret = "s3cr=t #x y";  // '=', '#' and a space inside
-
-class EnvGuard {
- public:
-  explicit EnvGuard(const char* name) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-    ::unsetenv(name);
-  }
-  ~EnvGuard() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 class Credentials : public ::testing::Test {
  protected:
@@ -82,8 +65,10 @@ class Credentials : public ::testing::Test {
 
   fs::path dir_;
   std::string file_;
-  EnvGuard named_{"HYPERCTL_PASSWORD_LAB_1"}, global_{"HYPERCTL_PASSWORD"},
-      custom_{"MY_LAB_PASSWORD"}, cred_path_{"HYPERCTL_CREDENTIALS"};
+  const hyperctl::test_env::ScopedEnv env_{{{"HYPERCTL_PASSWORD_LAB_1", std::nullopt},
+                                            {"HYPERCTL_PASSWORD", std::nullopt},
+                                            {"MY_LAB_PASSWORD", std::nullopt},
+                                            {"HYPERCTL_CREDENTIALS", std::nullopt}}};
 };
 
 }  // namespace
@@ -95,7 +80,8 @@ TEST(CredentialEnvName, UpperCasedOthersUnderscore) {
 }
 
 TEST_F(Credentials, DefaultPathFollowsTheEnvironment) {
-  EnvGuard xdg("XDG_CONFIG_HOME"), home("HOME");
+  const hyperctl::test_env::ScopedEnv env(
+      {{"XDG_CONFIG_HOME", std::nullopt}, {"HOME", std::nullopt}});
   ::setenv("HOME", "/home/u", 1);
   EXPECT_EQ(CredentialStore::default_path(), "/home/u/.config/hyperctl/credentials");
   ::setenv("XDG_CONFIG_HOME", "/x", 1);

@@ -29,6 +29,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/env.hpp"
+
 namespace trust_test {
 
 namespace fs = std::filesystem;
@@ -125,35 +127,8 @@ inline std::string openssl_fingerprint(const fs::path& pem) {
   return eq == std::string::npos ? std::string() : trimmed(r.out.substr(eq + 1));
 }
 
-using Vars = std::map<std::string, std::optional<std::string>>;
-
-/// Sets (or, with nullopt, unsets) environment variables for its lifetime.
-class ScopedEnv {
- public:
-  explicit ScopedEnv(const Vars& vars) {
-    for (const auto& [name, value] : vars) {
-      const char* old = std::getenv(name.c_str());
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-      if (value)
-        ::setenv(name.c_str(), value->c_str(), 1);
-      else
-        ::unsetenv(name.c_str());
-    }
-  }
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value)
-        ::setenv(name.c_str(), value->c_str(), 1);
-      else
-        ::unsetenv(name.c_str());
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using Vars = hyperctl::test_env::Vars;
+using hyperctl::test_env::ScopedEnv;
 
 // ---- TCP listeners on 127.0.0.1
 
