@@ -238,6 +238,44 @@ TEST_F(FleetCli, GroupActionRunsOnEveryHostWithAPerHostTable) {
   expect_error(hyperctl({"-g", "nosuch", "start", "x"}), 3, "nosuch");
 }
 
+TEST(FleetCliSlow, AHostPassingItsDeadlineMidwayReportsTheVmsItActedOn) {
+  // slow:///: VM actions take a set time (tests/fleet/slow_plugin.cpp). The
+  // laggard has 3 VMs of 700 ms each and a 1 s deadline: vm1 is started,
+  // vm2 is under way at the deadline. Its row says timeout, and vm1's row is
+  // there, so that nobody believes nothing happened on that host.
+  TempDir dir;
+  write_config(dir.path() / "xdg",
+               {{"quick", "slow:///?vms=2&action_ms=0", "", ""},
+                {"laggard", "slow:///?vms=3&action_ms=700", "", "1s"}},
+               {{"pair", "quick, laggard"}});
+  const auto r =
+      run({"--plugin-dir", FLEET_SLOW_PLUGIN_DIR, "-g", "pair", "-o", "json", "start", "vm*"},
+          with_env({{"XDG_CONFIG_HOME", (dir.path() / "xdg").string()}}));
+  EXPECT_EQ(r.status, 9) << r;
+  EXPECT_LT(r.elapsed, 1s + 1500ms) << "waited for the laggard beyond its deadline";
+  const auto doc = json::parse(r.out);
+  ASSERT_EQ(doc["hosts"].size(), 2u) << r;
+  const auto& quick = doc["hosts"][0];
+  EXPECT_EQ(quick["status"], "ok");
+  ASSERT_EQ(quick["vms"].size(), 2u);
+  const auto& laggard = doc["hosts"][1];
+  EXPECT_EQ(laggard["name"], "laggard");
+  EXPECT_EQ(laggard["status"], "timeout");
+  ASSERT_EQ(laggard["vms"].size(), 1u) << laggard;
+  EXPECT_EQ(laggard["vms"][0]["vm"], "vm1");
+  EXPECT_EQ(laggard["vms"][0]["result"], "ok");
+
+  // The table: vm1's row, then the host's timeout row.
+  const auto t = run({"--plugin-dir", FLEET_SLOW_PLUGIN_DIR, "-g", "pair", "start", "vm*"},
+                     with_env({{"XDG_CONFIG_HOME", (dir.path() / "xdg").string()}}));
+  EXPECT_EQ(t.status, 9) << t;
+  const auto vm1 = t.out.find("laggard  vm1");
+  const auto timeout = t.out.find("laggard  -    timeout");
+  EXPECT_NE(vm1, std::string::npos) << t;
+  EXPECT_NE(timeout, std::string::npos) << t;
+  EXPECT_LT(vm1, timeout) << t;
+}
+
 TEST_F(FleetCli, HostileVmNamesStayData) {
   // Quotes, $(), ;, &, <, a newline and non-ASCII in one name.
   const std::string hostile = "q'\"$(touch x);&<\nvm-\xc3\xa9\xe6\x97\xa5";
