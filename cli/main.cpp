@@ -193,17 +193,16 @@ int main(int argc, char** argv) {
   // be ignored, which a user could take for "done on the whole group".
   app.parse_complete_callback([&] {
     if (g.group.empty()) return;
-    if (!g.uri.empty()) throw CLI::ValidationError("-g", "-g GROUP and -c exclude each other");
+    if (!g.uri.empty()) throw CLI::ValidationError("-g GROUP and -c exclude each other");
     static const std::set<std::string> kGroupCommands = {"start",  "shutdown", "poweroff",
                                                          "reboot", "reset",    "suspend",
                                                          "resume", "save",     "inventory"};
     for (const CLI::App* sub : app.get_subcommands())
       if (!kGroupCommands.count(sub->get_name()))
         throw CLI::ValidationError(
-            "-g",
             "-g GROUP goes with start, shutdown, poweroff, reboot, reset, suspend, resume, "
             "save and inventory, not with " +
-                sub->get_name() + " (a listing of the group: hyperctl inventory -g GROUP)");
+            sub->get_name() + " (a listing of the group: hyperctl inventory -g GROUP)");
   });
 
   try {

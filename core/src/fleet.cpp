@@ -244,7 +244,7 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
           r.uri = targets[i].uri;
           r.status = HostStatus::TimedOut;
           r.code = ErrorCode::Timeout;
-          r.message = "host " + targets[i].name + " did not answer within " +
+          r.message = "host " + targets[i].name + " did not finish within " +
                       seconds_text(targets[i].deadline);
           r.detail.clear();
           r.elapsed = targets[i].deadline;
