@@ -445,73 +445,69 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
 
 }  // namespace
 
+// Called by run_action/run_shutdown, inside their guarded(): errors become
+// one line and an exit status there.
 int run_group_action(const GlobalOptions& g, Action action, const std::string& pattern) {
-  const int status = guarded(g.debug, [&] {
-    const std::string done = done_word(action);
-    return run_group(
-        g, operation_of(action), pattern,
-        [action, done](VmOps& ops, const std::string& name, const VmRef& ref) {
-          switch (action) {
-            case Action::Start:
-              ops.start(ref);
-              break;
-            case Action::PowerOff:
-              ops.power_off(ref);
-              break;
-            case Action::Reboot:
-              ops.reboot(ref);
-              break;
-            case Action::Reset:
-              ops.reset(ref);
-              break;
-            case Action::Suspend:
-              ops.suspend(ref);
-              break;
-            case Action::Resume:
-              ops.resume(ref);
-              break;
-            case Action::Save:
-              ops.save(ref);
-              break;
-          }
-          VmOutcome o;
-          o.result = "ok";
-          o.message = "VM " + squote(name) + " " + done;
-          return o;
-        },
-        std::chrono::milliseconds(0));
-  });
-  return finish_fleet_command(status);
+  const std::string done = done_word(action);
+  return run_group(
+      g, operation_of(action), pattern,
+      [action, done](VmOps& ops, const std::string& name, const VmRef& ref) {
+        switch (action) {
+          case Action::Start:
+            ops.start(ref);
+            break;
+          case Action::PowerOff:
+            ops.power_off(ref);
+            break;
+          case Action::Reboot:
+            ops.reboot(ref);
+            break;
+          case Action::Reset:
+            ops.reset(ref);
+            break;
+          case Action::Suspend:
+            ops.suspend(ref);
+            break;
+          case Action::Resume:
+            ops.resume(ref);
+            break;
+          case Action::Save:
+            ops.save(ref);
+            break;
+        }
+        VmOutcome o;
+        o.result = "ok";
+        o.message = "VM " + squote(name) + " " + done;
+        return o;
+      },
+      std::chrono::milliseconds(0));
 }
 
 int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
-  const int status = guarded(g.debug, [&] {
-    ShutdownOptions options;
-    options.timeout = std::chrono::seconds(a.timeout_s);
-    options.force = a.force;
-    return run_group(
-        g, "vm.shutdown", a.vm,
-        [options, timeout_s = a.timeout_s](VmOps& ops, const std::string& name, const VmRef& ref) {
-          VmOutcome o;
-          switch (ops.shutdown(ref, options, {}, CancelToken())) {
-            case ShutdownOutcome::Stopped:
-              o.result = "stopped", o.message = "VM " + squote(name) + " shut down";
-              break;
-            case ShutdownOutcome::ForcedOff:
-              o.result = "forced-off";
-              o.message = "VM " + squote(name) + " did not stop within " +
-                          std::to_string(timeout_s) + " s; powered off (--force)";
-              break;
-            case ShutdownOutcome::AlreadyOff:
-              o.result = "already-off", o.message = "VM " + squote(name) + " was already off";
-              break;
-          }
-          return o;
-        },
-        // Each VM may take the whole --timeout, then a power-off.
-        std::chrono::seconds(a.timeout_s) + std::chrono::seconds(10));
-  });
-  return finish_fleet_command(status);
+  ShutdownOptions options;
+  options.timeout = std::chrono::seconds(a.timeout_s);
+  options.force = a.force;
+  return run_group(
+      g, "vm.shutdown", a.vm,
+      [options, timeout_s = a.timeout_s](VmOps& ops, const std::string& name, const VmRef& ref) {
+        VmOutcome o;
+        switch (ops.shutdown(ref, options, {}, CancelToken())) {
+          case ShutdownOutcome::Stopped:
+            o.result = "stopped", o.message = "VM " + squote(name) + " shut down";
+            break;
+          case ShutdownOutcome::ForcedOff:
+            o.result = "forced-off";
+            o.message = "VM " + squote(name) + " did not stop within " + std::to_string(timeout_s) +
+                        " s; powered off (--force)";
+            break;
+          case ShutdownOutcome::AlreadyOff:
+            o.result = "already-off", o.message = "VM " + squote(name) + " was already off";
+            break;
+        }
+        return o;
+      },
+      // Each VM may take the whole --timeout, then a power-off.
+      std::chrono::seconds(a.timeout_s) + std::chrono::seconds(10));
 }
 
 void add_fleet_commands(CLI::App& app, const CommandContext& ctx) {
@@ -536,12 +532,7 @@ void add_fleet_commands(CLI::App& app, const CommandContext& ctx) {
                 "Per-host deadline (500ms, 20s, 2m), connecting included; default: each "
                 "connection's timeout, else 30s")
       ->type_name("DURATION");
-  GlobalOptions* g = &ctx.g;
-  int* status = &ctx.status;
-  c->callback([g, status] {
-    const int s = guarded(g->debug, [g] { return run_inventory(*g, inv); });
-    *status = finish_fleet_command(s);
-  });
+  c->callback(ctx.run([&g = ctx.g] { return run_inventory(g, inv); }));
 }
 
 }  // namespace hyperctl::cli

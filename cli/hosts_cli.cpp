@@ -335,7 +335,7 @@ int run_hosts_test(const GlobalOptions& g, const TestArgs& a) {
     write_stdout(t.render());
   }
   report_failed_hosts_line(reports, false);
-  return finish_fleet_command(first_failure_status(reports));
+  return first_failure_status(reports);
 }
 
 }  // namespace

@@ -215,11 +215,6 @@ void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, boo
                "\n");
 }
 
-int finish_fleet_command(int status) {
-  leave_if_lingering(status);
-  return status;
-}
-
 void leave_if_lingering(int status) {
   if (lingering_work() == 0) return;
   // A thread may still be inside a backend library (a call that cannot be

@@ -59,11 +59,10 @@ int first_failure_status(const std::vector<fleet::HostReport>& reports);
 /// One stderr line naming the hosts that failed (up to five); nothing when
 /// none did. `warning`: worded as a warning rather than an error.
 void report_failed_hosts_line(const std::vector<fleet::HostReport>& reports, bool warning);
-/// Returns `status`, or leaves through leave_if_lingering(status).
-int finish_fleet_command(int status);
 /// When work is still lingering on a thread (hyperctl/lingering.hpp: a
 /// backend call given up on), gives the terminal its echo back, flushes
 /// stdout and stderr and leaves with _exit(status); otherwise returns.
+/// main() calls it once every command has run.
 void leave_if_lingering(int status);
 
 /// A connection argument (-c, migrate --to) resolved: a name from the config
