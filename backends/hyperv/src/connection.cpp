@@ -122,15 +122,9 @@ VmInfo HypervConnection::describe(const nlohmann::json& vm) const {
         word = type.get<std::string>();
       else if (type.is_number())
         word = type.get<int>() == 0 ? "IDE" : type.get<int>() == 1 ? "SCSI" : "PMEM";
-      for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      disk.target = word + std::to_string(number_field(d, "ControllerNumber")) + ":" +
+      disk.target = lower_ascii(word) + std::to_string(number_field(d, "ControllerNumber")) + ":" +
                     std::to_string(number_field(d, "ControllerLocation"));
-      std::string lower = disk.path;
-      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (lower.size() > 5 && lower.compare(lower.size() - 5, 5, ".vhdx") == 0)
-        disk.format = "vhdx";
-      else if (lower.size() > 4 && lower.compare(lower.size() - 4, 4, ".vhd") == 0)
-        disk.format = "vhd";
+      disk.format = format_of_name(disk.path);
       info.disks.push_back(disk);
     }
   } else if (!drives.is_null()) {

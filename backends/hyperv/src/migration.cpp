@@ -52,12 +52,6 @@ std::string data_of(const JournalStep& step, const char* key) {
   return it == step.data.end() ? std::string() : it->second;
 }
 
-std::string lower_ascii(std::string s) {
-  for (char& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
 std::string host_of(const HypervConnection& c) {
   return escape::terminal_text(c.host_name());
 }

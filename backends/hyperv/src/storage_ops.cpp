@@ -16,22 +16,8 @@ using json = nlohmann::json;
 const char* const kPools[] = {"vhd", "vm"};
 const std::string kDefaultPool = "vhd";
 
-std::string lower_ascii(std::string s) {
-  for (char& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-/// "vhd" / "vhdx" from a name's extension; "" otherwise.
-std::string format_of_name(const std::string& name) {
-  const std::string l = lower_ascii(name);
-  if (ends_with(l, ".vhdx") && l.size() > 5) return "vhdx";
-  if (ends_with(l, ".vhd") && l.size() > 4) return "vhd";
-  return {};
 }
 
 // VhdFormat and VhdType as numbers (Microsoft.Vhd.PowerShell enums) or
@@ -130,6 +116,19 @@ std::string pool_list_text() {
 }
 
 }  // namespace
+
+std::string lower_ascii(std::string s) {
+  for (char& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
+std::string format_of_name(const std::string& name) {
+  const std::string l = lower_ascii(name);
+  if (ends_with(l, ".vhdx") && l.size() > 5) return "vhdx";
+  if (ends_with(l, ".vhd") && l.size() > 4) return "vhd";
+  return {};
+}
 
 std::string path_key(const std::string& path) {
   std::string k = lower_ascii(path);

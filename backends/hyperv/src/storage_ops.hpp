@@ -74,7 +74,11 @@ class HypervStorageOps : public StorageOps {
   Located locate(const std::string& pool, const std::string& name, const std::string& op);
 };
 
-/// Shared with migration.cpp.
+/// Shared with migration.cpp and connection.cpp.
+/// `s` with A-Z made a-z (Windows compares names and paths that way).
+std::string lower_ascii(std::string s);
+/// "vhd" / "vhdx" from a file name's extension, any case; "" otherwise.
+std::string format_of_name(const std::string& name);
 /// A Windows path for comparison: '/' as '\', ASCII lower-case, no trailing '\'.
 std::string path_key(const std::string& path);
 /// `folder` + '\' + `leaf` (no doubled separator).
