@@ -2,18 +2,25 @@
 #include "hyperctl/error.hpp"  // first: powershell.hpp uses ErrorCode without it
 
 #include <cstdlib>
+#include <iterator>
 #include <set>
 
 #include "connection.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/plugin.hpp"
+#include "hyperctl/process.hpp"
 #include "ops.hpp"
 #include "record.hpp"
 
 namespace hyperctl::hyperv {
 namespace {
 
-const std::set<std::string> kQueryKeys = {"shell", "ssh", "identity", "known_hosts"};
+/// ?shell= and the ssh parameters runner_for() reads.
+const std::set<std::string> kQueryKeys = [] {
+  std::set<std::string> keys = {"shell"};
+  keys.insert(std::begin(process::kSshQueryKeys), std::end(process::kSshQueryKeys));
+  return keys;
+}();
 
 std::string query_or(const Uri& uri, const std::string& key, const std::string& fallback) {
   if (auto it = uri.query.find(key); it != uri.query.end() && !it->second.empty())

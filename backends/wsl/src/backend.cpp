@@ -2,17 +2,23 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <set>
 
 #include "connection.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/plugin.hpp"
+#include "hyperctl/process.hpp"
 
 namespace hyperctl::wsl {
 namespace {
 
-const std::set<std::string> kQueryKeys = {"wsl", "reg",      "location",
-                                          "ssh", "identity", "known_hosts"};
+/// ?wsl=, ?reg=, ?location= and the ssh parameters runner_for() reads.
+const std::set<std::string> kQueryKeys = [] {
+  std::set<std::string> keys = {"wsl", "reg", "location"};
+  keys.insert(std::begin(process::kSshQueryKeys), std::end(process::kSshQueryKeys));
+  return keys;
+}();
 
 std::string query_or(const Uri& uri, const std::string& key, const char* env,
                      const std::string& fallback) {
