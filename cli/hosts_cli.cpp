@@ -32,17 +32,8 @@ struct TestArgs {
   bool all = false;
 };
 
-/// The config file this invocation edits: --config, else the default.
-std::string config_path(const GlobalOptions& g) {
-  return g.config_path.empty() ? FleetConfig::default_path() : g.config_path;
-}
-
 std::string timeout_text(const std::optional<std::chrono::milliseconds>& t) {
-  if (!t) return "";
-  const auto ms = t->count();
-  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
+  return t ? format_timeout(*t) : std::string();
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep) {
@@ -235,8 +226,7 @@ int run_hosts_add(const GlobalOptions& g, const AddArgs& a) {
 
 int run_hosts_remove(const GlobalOptions& g, const std::string& name, bool forget) {
   FleetConfig cfg = FleetConfig::load(config_path(g));
-  (void)cfg.select({name});  // NotFound naming the file
-  const ConnectionEntry entry = *cfg.find(name);
+  const ConnectionEntry entry = cfg.get(name);  // NotFound naming the file
   cfg.remove(name);
   std::string message = "connection " + squote(name) + " removed from " + printable(cfg.origin());
   if (!forget) {

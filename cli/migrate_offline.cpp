@@ -48,6 +48,7 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
         "--remove-source and --target-pool");
   Session s(g);
   std::string source_uri, target_uri, vm = a.vm, journal_id;
+  ConnectionRequest target;
   std::unique_ptr<Connection> journal_source;
   Connection* src = nullptr;
   if (journalled) {
@@ -62,10 +63,11 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
     if (a.to.empty()) return usage_error("migrate needs --to NAME|URI");
     src = &s.connect();
     source_uri = s.uri();
-    target_uri = resolve_connection(g, a.to).uri;  // the journal keeps URIs
+    target = resolve_connection(g, a.to);  // by name: its user and credentials come with it
+    target_uri = target.uri;               // the journal keeps URIs
   }
-  // By name when one was given: its user and credentials come with it.
-  std::unique_ptr<Connection> dst = s.open(journalled ? target_uri : a.to);
+  std::unique_ptr<Connection> dst =
+      journalled ? s.open(target_uri) : s.registry().open(target.uri, target.options);
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

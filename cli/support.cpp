@@ -74,35 +74,43 @@ bool is_uri(const std::string& text) {
   return text.find("://") != std::string::npos || !valid_connection_name(text);
 }
 
+/// What connecting to `uri` takes: for a named connection (`entry`), its
+/// user and timeout; the secret from the credentials store either way.
+ConnectOptions options_for(const ConnectionEntry* entry, const std::string& uri) {
+  ConnectOptions o;
+  if (entry) {
+    o.user = entry->user;
+    if (entry->timeout) o.timeout = *entry->timeout;
+  }
+  o.secret = credential_store().provider(entry, uri);
+  return o;
+}
+
 fleet::Target target_of(const ConnectionEntry* entry, const std::string& uri,
                         std::optional<std::chrono::milliseconds> deadline) {
   fleet::Target t;
   t.name = entry ? entry->name : uri;
   t.uri = uri;
-  if (entry) {
-    t.tags = entry->tags;
-    t.options.user = entry->user;
-    if (entry->timeout) {
-      t.deadline = *entry->timeout;
-      t.options.timeout = *entry->timeout;
-    }
-  }
-  if (deadline) {  // --deadline wins over the connection's own timeout
+  t.options = options_for(entry, uri);
+  if (entry) t.tags = entry->tags;
+  t.deadline = t.options.timeout;  // the connection's timeout, else the default
+  if (deadline) {                  // --deadline wins over the connection's own timeout
     t.deadline = *deadline;
     t.options.timeout = *deadline;
   }
-  t.options.timeout = std::min(t.options.timeout, t.deadline);
-  t.options.secret = credential_store().provider(entry, uri);
   return t;
 }
 
 }  // namespace
 
+std::string config_path(const GlobalOptions& g) {
+  return g.config_path.empty() ? FleetConfig::default_path() : g.config_path;
+}
+
 const FleetConfig& fleet_config(const GlobalOptions& g) {
   std::lock_guard<std::mutex> lock(g_config_mutex);
   if (!g_config) {
-    const std::string path = g.config_path.empty() ? FleetConfig::default_path() : g.config_path;
-    g_config = FleetConfig::load(path);
+    g_config = FleetConfig::load(config_path(g));
   }
   return *g_config;
 }
@@ -132,9 +140,8 @@ std::vector<fleet::Target> fleet_targets(const GlobalOptions& g,
       add(nullptr, text);
       return;
     }
-    const FleetConfig& cfg = fleet_config(g);
-    (void)cfg.select({text});  // throws NotFound naming the file
-    add(cfg.find(text), cfg.find(text)->uri);
+    const ConnectionEntry& entry = fleet_config(g).get(text);  // NotFound naming the file
+    add(&entry, entry.uri);
   };
   if (!hosts.empty()) {
     for (const auto& h : hosts) add_name_or_uri(h);
@@ -144,7 +151,7 @@ std::vector<fleet::Target> fleet_targets(const GlobalOptions& g,
     if (members.empty())
       throw Error(ErrorCode::NotFound,
                   "group " + squote(group) + " has no connections in " + printable(cfg.origin()));
-    for (const auto& m : members) add(cfg.find(m.name), m.uri);
+    for (const auto& m : members) add(&m, m.uri);
   } else if (all) {
     const FleetConfig& cfg = fleet_config(g);
     if (cfg.connections().empty())
@@ -234,15 +241,11 @@ ConnectionRequest resolve_connection(const GlobalOptions& g, const std::string& 
   const ConnectionEntry* entry = nullptr;
   if (!is_uri(name_or_uri)) {
     // A name from the config file (names never contain "://").
-    const FleetConfig& cfg = fleet_config(g);
-    (void)cfg.select({name_or_uri});  // throws NotFound: no connection named 'x' in FILE
-    entry = cfg.find(name_or_uri);
+    entry = &fleet_config(g).get(name_or_uri);  // NotFound: no connection named 'x' in FILE
     r.name = entry->name;
     r.uri = entry->uri;
-    r.options.user = entry->user;
-    if (entry->timeout) r.options.timeout = *entry->timeout;
   }
-  r.options.secret = credential_store().provider(entry, r.uri);
+  r.options = options_for(entry, r.uri);
   return r;
 }
 

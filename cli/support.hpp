@@ -31,6 +31,9 @@ void write_stdout(const std::string& text);
 /// 'name' made printable, for messages.
 std::string squote(const std::string& name);
 
+/// The config file of this invocation: --config FILE, else
+/// FleetConfig::default_path().
+std::string config_path(const GlobalOptions& g);
 /// The fleet configuration of this invocation (--config FILE, else
 /// FleetConfig::default_path()), loaded on first use and kept.
 const FleetConfig& fleet_config(const GlobalOptions& g);

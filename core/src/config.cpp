@@ -112,13 +112,6 @@ std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text) 
   return std::chrono::milliseconds(ms);
 }
 
-std::string format_timeout(std::chrono::milliseconds t) {
-  const long long ms = t.count();
-  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
@@ -340,6 +333,13 @@ FleetConfig FleetConfig::parse(const std::string& text, const std::string& origi
   return cfg;
 }
 
+std::string format_timeout(std::chrono::milliseconds t) {
+  const long long ms = t.count();
+  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
 const ConnectionEntry* FleetConfig::find(const std::string& name) const {
   for (const auto& c : connections_)
     if (c.name == name) return &c;
@@ -371,15 +371,20 @@ std::vector<ConnectionEntry> FleetConfig::group(const std::string& name) const {
   return out;
 }
 
+const ConnectionEntry& FleetConfig::get(const std::string& name) const {
+  const ConnectionEntry* c = find(name);
+  if (!c)
+    throw Error(ErrorCode::NotFound,
+                "no connection named " + quoted(name) + " in " + escape::terminal_text(origin_));
+  return *c;
+}
+
 std::vector<ConnectionEntry> FleetConfig::select(const std::vector<std::string>& names) const {
   std::vector<ConnectionEntry> out;
   for (const auto& n : names) {
-    const ConnectionEntry* c = find(n);
-    if (!c)
-      throw Error(ErrorCode::NotFound,
-                  "no connection named " + quoted(n) + " in " + escape::terminal_text(origin_));
+    const ConnectionEntry& c = get(n);
     if (std::none_of(out.begin(), out.end(), [&](const ConnectionEntry& o) { return o.name == n; }))
-      out.push_back(*c);
+      out.push_back(c);
   }
   return out;
 }

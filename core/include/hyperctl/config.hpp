@@ -70,6 +70,9 @@ class FleetConfig {
 
   /// nullptr when there is none.
   const ConnectionEntry* find(const std::string& name) const;
+  /// The connection named `name`; Error(NotFound) "no connection named 'x'
+  /// in FILE" when there is none.
+  const ConnectionEntry& get(const std::string& name) const;
   /// Connections of `group`, members expanded (tags), each once, in the
   /// group's order. Throws Error(NotFound) naming the file.
   std::vector<ConnectionEntry> group(const std::string& name) const;
@@ -103,5 +106,8 @@ class FleetConfig {
 
 /// True when `text` is a valid connection/group name.
 bool valid_connection_name(const std::string& text);
+
+/// A timeout as the file writes it: "2m", "20s", "500ms".
+std::string format_timeout(std::chrono::milliseconds timeout);
 
 }  // namespace hyperctl
