@@ -148,20 +148,12 @@ std::string password_from_stdin(const std::string& name) {
   return text;
 }
 
-/// The credentials-file key connection `c` reads its password under, or ""
-/// when it never reads the file (env:VAR, prompt, none).
-std::string file_key(const ConnectionEntry& c) {
-  if (c.credentials.empty() || c.credentials == "file") return c.name;
-  if (c.credentials.rfind("file:", 0) == 0) return c.credentials.substr(5);
-  return "";
-}
-
 /// The first connection of `cfg` other than `except` that reads its
 /// password under `key` in the credentials file; nullptr when none does.
 const ConnectionEntry* key_user(const FleetConfig& cfg, const std::string& key,
                                 const std::string& except) {
   for (const auto& c : cfg.connections())
-    if (c.name != except && file_key(c) == key) return &c;
+    if (c.name != except && credentials_file_key(c) == key) return &c;
   return nullptr;
 }
 
@@ -188,7 +180,7 @@ int run_hosts_add(const GlobalOptions& g, const AddArgs& a) {
     return report_hosts(g, "hosts.add", e.name, message);
   }
 
-  const std::string key = file_key(e);  // where the password goes
+  const std::string key = credentials_file_key(e);  // where the password goes
   if (key.empty())
     return usage_error(
         "--password-stdin stores the password in the credentials file; it does not go with "
@@ -235,7 +227,7 @@ int run_hosts_remove(const GlobalOptions& g, const std::string& name, bool forge
   }
   // Only the key the connection read its password under, and only when no
   // remaining connection reads it too.
-  const std::string key = file_key(entry);
+  const std::string key = credentials_file_key(entry);
   if (key.empty()) {
     cfg.save();
     message += "; no password to forget: it does not read the credentials file";

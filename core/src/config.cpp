@@ -146,11 +146,7 @@ bool valid_connection_name(const std::string& text) {
 }
 
 std::string FleetConfig::default_path() {
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  // The XDG spec says relative values are to be ignored.
-  if (xdg && *xdg == '/') return std::string(xdg) + "/hyperctl/config";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.config/hyperctl/config";
+  if (const std::string dir = posix::user_config_dir(); !dir.empty()) return dir + "/config";
   throw Error(ErrorCode::InvalidArgument,
               "cannot find the config folder: neither XDG_CONFIG_HOME nor HOME is set "
               "(give --config FILE)");

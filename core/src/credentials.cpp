@@ -236,6 +236,12 @@ class EchoOffGuard {
 
 }  // namespace
 
+std::string credentials_file_key(const ConnectionEntry& c) {
+  if (c.credentials.empty() || c.credentials == "file") return c.name;
+  if (c.credentials.rfind("file:", 0) == 0) return c.credentials.substr(5);
+  return {};
+}
+
 std::string credential_env_name(const std::string& connection_name) {
   std::string name = "HYPERCTL_PASSWORD_";
   for (const char c : connection_name) {
@@ -316,11 +322,8 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
 
 std::string CredentialStore::default_path() {
   if (auto p = env_value("HYPERCTL_CREDENTIALS")) return *p;
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  if (xdg && *xdg == '/') return std::string(xdg) + "/hyperctl/credentials";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.config/hyperctl/credentials";
-  return {};  // no file: the environment and the prompt still work
+  const std::string dir = posix::user_config_dir();
+  return dir.empty() ? std::string() : dir + "/credentials";  // none: env and prompt still work
 }
 
 CredentialStore::CredentialStore(std::string path, bool interactive)
@@ -353,8 +356,7 @@ std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* en
 
   if (spec == "none") return std::nullopt;
   if (spec == "prompt") return ask();
-  if (spec == "file") return from_file(entry->name);
-  if (spec.rfind("file:", 0) == 0) return from_file(spec.substr(5));
+  if (spec == "file" || spec.rfind("file:", 0) == 0) return from_file(credentials_file_key(*entry));
   if (spec.rfind("env:", 0) == 0) {
     const std::string var = spec.substr(4);
     if (auto v = env_value(var)) return v;

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,21 @@ void replace_file(const std::string& link_or_path, std::string_view content, mod
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+std::string home_dir(bool passwd_fallback) {
+  if (const char* home = std::getenv("HOME"); home && *home) return home;
+  if (passwd_fallback)
+    if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir && *pw->pw_dir)
+      return pw->pw_dir;
+  return {};
+}
+
+std::string user_config_dir(bool passwd_fallback) {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg == '/')
+    return std::string(xdg) + "/hyperctl";
+  const std::string home = home_dir(passwd_fallback);
+  return home.empty() ? std::string() : home + "/.config/hyperctl";
 }
 
 SigpipeBlock::SigpipeBlock() {

@@ -29,6 +29,16 @@ void make_dirs(const std::string& dir, mode_t mode, const std::string& operation
 void replace_file(const std::string& path, std::string_view content, mode_t mode,
                   const std::string& operation);
 
+/// The user's home: $HOME, else (with `passwd_fallback`) the passwd entry's
+/// folder; "" when none is known.
+std::string home_dir(bool passwd_fallback);
+
+/// hyperctl's folder for the user's files (config, credentials, trust
+/// store): $XDG_CONFIG_HOME/hyperctl when that is an absolute path (the XDG
+/// spec ignores relative ones), else HOME/.config/hyperctl; "" when no home
+/// is known.
+std::string user_config_dir(bool passwd_fallback = false);
+
 /// Blocks SIGPIPE in the calling thread for its life, so that writing to a
 /// pipe or socket whose reader has gone returns EPIPE instead of killing the
 /// process; a SIGPIPE raised meanwhile is consumed before the mask is restored.

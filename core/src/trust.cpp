@@ -14,7 +14,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -403,12 +402,6 @@ class StoreLock {
   int fd_ = -1;
 };
 
-std::string home_dir() {
-  if (const char* home = std::getenv("HOME"); home && *home) return home;
-  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir && *pw->pw_dir) return pw->pw_dir;
-  return {};
-}
-
 /// One path as a word of ssh's UserKnownHostsFile list: '%' doubled (ssh
 /// expands %-tokens there), and double quotes around it, with \ and "
 /// escaped, when it holds a blank, a quote or a backslash.
@@ -772,13 +765,10 @@ std::string TrustStore::default_dir() {
   fs::path dir;
   if (const char* d = std::getenv("HYPERCTL_TRUST_DIR"); d && *d)
     dir = d;
-  else if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x == '/')
-    dir = fs::path(x) / "hyperctl";
   else {
-    const std::string home = home_dir();
-    if (home.empty())
+    dir = posix::user_config_dir(/*passwd_fallback=*/true);
+    if (dir.empty())
       throw invalid("cannot find the trust store: set HYPERCTL_TRUST_DIR, XDG_CONFIG_HOME or HOME");
-    dir = fs::path(home) / ".config" / "hyperctl";
   }
   return fs::absolute(dir).lexically_normal().string();
 }
@@ -901,7 +891,7 @@ std::size_t TrustStore::remove(const std::string& host, unsigned port, const std
 
 std::string TrustStore::ssh_user_known_hosts_option() const {
   std::string option = ssh_path_word(ssh_file());
-  const std::string home = home_dir();
+  const std::string home = posix::home_dir(/*passwd_fallback=*/true);
   if (!home.empty())
     option += " " + ssh_path_word((fs::path(home) / ".ssh" / "known_hosts").string());
   return option;

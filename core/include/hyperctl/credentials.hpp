@@ -71,6 +71,11 @@ class CredentialStore {
   std::shared_ptr<Cache> cache_;
 };
 
+/// The credentials-file key a connection reads its password under: its name
+/// (credentials "" or "file"), KEY ("file:KEY"), "" when it never reads the
+/// file (env:VAR, prompt, none).
+std::string credentials_file_key(const ConnectionEntry& connection);
+
 /// HYPERCTL_PASSWORD_<NAME> for a connection name.
 std::string credential_env_name(const std::string& connection_name);
 
