@@ -225,6 +225,7 @@ struct HostOutcome {
 /// job, which runs on, stops before the next VM.
 struct ActProgress {
   std::mutex mutex;
+  std::size_t matched = 0;  ///< VMs the pattern matched on the host
   std::vector<VmOutcome> done;
   std::atomic<bool> stop{false};
 };
@@ -269,11 +270,6 @@ const char* done_word(Action action) {
   return "done";
 }
 
-/// The VMs of one host that match the pattern (names and ids).
-struct Matched {
-  std::vector<std::pair<std::string, std::string>> vms;  // name, id
-};
-
 /// What one VM's action does; throws Error.
 using VmStep = std::function<VmOutcome(VmOps& ops, const std::string& name, const VmRef& ref)>;
 
@@ -285,86 +281,68 @@ int run_group(const GlobalOptions& g, const std::string& operation, const std::s
   auto registry = std::make_shared<Registry>(g.plugin_dirs);
   fleet::RunOptions options;
 
-  // First the VMs each host has that match; then the action, on the hosts
-  // that have some, each with its deadline stretched by what its VMs may
-  // take (a shutdown waits up to --timeout per VM).
+  // One connection per host: the VMs that match, then the action on each,
+  // the host's deadline stretched by what its VMs may take (a shutdown
+  // waits up to --timeout per VM). The VMs are addressed by name, as the
+  // pattern matched them (a driver may give a VM another id on each
+  // connection). What is done is kept as it happens, so that a host that
+  // passes its deadline still reports the VMs already acted on.
   VmFilter filter;
   filter.name_glob = pattern;
-  auto listed = fleet::run_on_hosts(
+  std::vector<std::shared_ptr<ActProgress>> progress;
+  std::map<std::string, std::shared_ptr<ActProgress>> by_host;
+  for (const auto& t : targets) {
+    progress.push_back(std::make_shared<ActProgress>());
+    by_host[t.name] = progress.back();
+  }
+  auto acted = fleet::run_on_hosts(
       registry, targets,
-      [filter](Connection& c, const fleet::Target&) -> std::any {
-        Matched m;
+      [filter, by_host, step, per_vm_time](Connection& c, const fleet::Target& t) -> std::any {
+        ActProgress& p = *by_host.at(t.name);
         auto vms = c.vms().list(filter);
         std::sort(vms.begin(), vms.end(),
                   [](const VmInfo& x, const VmInfo& y) { return x.name < y.name; });
-        for (const auto& vm : vms) m.vms.emplace_back(vm.name, vm.id);
-        return m;
+        {
+          std::lock_guard lock(p.mutex);
+          p.matched = vms.size();
+        }
+        fleet::extend_deadline(per_vm_time * static_cast<long>(vms.size()));
+        for (const auto& vm : vms) {
+          if (p.stop) break;  // the host passed its deadline: nobody waits
+          VmOutcome o;
+          try {
+            o = step(c.vms(), vm.name, VmRef(vm.name));
+          } catch (const Error& e) {
+            o.result = "error";
+            o.code = e.code();
+            o.message = e.what();
+            o.failed = true;
+          }
+          o.vm = vm.name;
+          o.id = vm.id;
+          std::lock_guard lock(p.mutex);
+          p.done.push_back(std::move(o));
+        }
+        return std::any();
       },
       options);
 
   std::vector<HostOutcome> hosts(targets.size());
-  std::vector<fleet::Target> act_targets;
-  std::vector<std::size_t> act_index;
   std::size_t matched = 0;
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    hosts[i].report = listed[i].report;
-    if (listed[i].report.status != fleet::HostStatus::Ok) continue;
-    const auto& m = std::any_cast<const Matched&>(listed[i].value);
-    if (m.vms.empty()) continue;
-    matched += m.vms.size();
-    fleet::Target t = targets[i];
-    t.deadline += per_vm_time * static_cast<long>(m.vms.size());
-    act_targets.push_back(std::move(t));
-    act_index.push_back(i);
-  }
   bool any_host_failed = false;
-  for (const auto& h : hosts)
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    HostOutcome& h = hosts[i];
+    h.report = acted[i].report;
     any_host_failed = any_host_failed || h.report.status != fleet::HostStatus::Ok;
+    ActProgress& p = *progress[i];
+    p.stop = true;
+    std::lock_guard lock(p.mutex);
+    matched += p.matched;
+    h.vms = p.done;  // all of them, or those done before the deadline
+  }
   if (matched == 0 && !any_host_failed)
     throw Error(ErrorCode::NotFound,
                 "no VM matches " + squote(pattern) + " on any host of group " + squote(g.group));
-
-  if (!act_targets.empty()) {
-    // The VMs are addressed by name, as the pattern matched them (a
-    // driver may give a VM another id on each connection).
-    std::map<std::string, Matched> by_name;
-    std::map<std::string, std::shared_ptr<ActProgress>> progress;
-    for (std::size_t k = 0; k < act_targets.size(); ++k) {
-      by_name[act_targets[k].name] = std::any_cast<const Matched&>(listed[act_index[k]].value);
-      progress[act_targets[k].name] = std::make_shared<ActProgress>();
-    }
-    auto acted = fleet::run_on_hosts(
-        registry, act_targets,
-        [by_name, progress, step](Connection& c, const fleet::Target& t) -> std::any {
-          ActProgress& p = *progress.at(t.name);
-          for (const auto& [name, id] : by_name.at(t.name).vms) {
-            if (p.stop) break;  // the host passed its deadline: nobody waits
-            VmOutcome o;
-            try {
-              o = step(c.vms(), name, VmRef(name));
-            } catch (const Error& e) {
-              o.result = "error";
-              o.code = e.code();
-              o.message = e.what();
-              o.failed = true;
-            }
-            o.vm = name;
-            o.id = id;
-            std::lock_guard lock(p.mutex);
-            p.done.push_back(std::move(o));
-          }
-          return std::any();
-        },
-        options);
-    for (std::size_t k = 0; k < acted.size(); ++k) {
-      HostOutcome& h = hosts[act_index[k]];
-      h.report = acted[k].report;
-      ActProgress& p = *progress.at(act_targets[k].name);
-      p.stop = true;
-      std::lock_guard lock(p.mutex);
-      h.vms = p.done;  // all of them, or those done before the deadline
-    }
-  }
 
   // Output: one row per VM, one per host that failed.
   int status = 0;

@@ -327,7 +327,7 @@ std::string CredentialStore::default_path() {
 }
 
 CredentialStore::CredentialStore(std::string path, bool interactive)
-    : path_(std::move(path)), interactive_(interactive), cache_(std::make_shared<Cache>()) {}
+    : path_(std::move(path)), interactive_(interactive) {}
 
 std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* entry,
                                                        const std::string& uri,
@@ -339,19 +339,7 @@ std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* en
   };
   auto ask = [&]() -> std::optional<std::string> {
     if (!interactive_) return std::nullopt;
-    // Asked once per connection and process: a fleet command that opens a
-    // host twice (list, then act) does not ask twice. Kept in memory only.
-    const std::string key = entry ? "name:" + entry->name : "uri:" + uri;
-    {
-      std::lock_guard lock(cache_->mutex);
-      if (auto it = cache_->prompted.find(key); it != cache_->prompted.end()) return it->second;
-    }
-    auto secret = prompt_secret(prompt);
-    if (secret) {
-      std::lock_guard lock(cache_->mutex);
-      cache_->prompted[key] = *secret;
-    }
-    return secret;
+    return prompt_secret(prompt);
   };
 
   if (spec == "none") return std::nullopt;

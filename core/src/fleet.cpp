@@ -49,6 +49,7 @@ struct Slot {
   JobState state = JobState::Queued;
   Clock::time_point started{};
   std::chrono::nanoseconds prompts_at_start{};  ///< prompt_wait_total() then
+  milliseconds extended{0};                     ///< extend_deadline() by the job
   std::unique_ptr<LingeringWork> lingering;     ///< while abandoned and running
   bool reported = false;
   HostResult result;
@@ -94,6 +95,10 @@ void fail_report(HostReport& r, const Error& e) {
   r.detail = e.detail();
 }
 
+/// The job running on this thread, for extend_deadline().
+thread_local Shared* t_shared = nullptr;
+thread_local std::size_t t_index = 0;
+
 /// Runs on a pool thread: connect, job, close. Never throws.
 void run_one(const std::shared_ptr<Shared>& shared, std::size_t index, Backend& backend,
              const Uri& uri, const Target& target, const Job& job) {
@@ -106,6 +111,8 @@ void run_one(const std::shared_ptr<Shared>& shared, std::size_t index, Backend& 
     slot.prompts_at_start = prompt_wait_total();
   }
   shared->changed.notify_all();
+  t_shared = shared.get();
+  t_index = index;
 
   HostResult result;
   result.report.name = target.name;
@@ -133,6 +140,7 @@ void run_one(const std::shared_ptr<Shared>& shared, std::size_t index, Backend& 
     result.report.message = "internal error: unknown exception";
   }
   result.report.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  t_shared = nullptr;
 
   bool abandoned = false;
   {
@@ -164,6 +172,16 @@ const char* to_string(HostStatus status) {
       return "timeout";
   }
   return "error";
+}
+
+void extend_deadline(milliseconds more) {
+  if (!t_shared) return;
+  {
+    std::lock_guard lock(t_shared->mutex);
+    Slot& slot = t_shared->slots[t_index];
+    if (slot.state == JobState::Running) slot.extended += more;
+  }
+  t_shared->changed.notify_all();
 }
 
 std::size_t abandoned_jobs() {
@@ -234,8 +252,8 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
       if (slot.state == JobState::Running) {
         // The time someone spent at a password prompt meanwhile is the
         // user's, not the host's: the deadline moves by it.
-        const auto deadline =
-            slot.started + targets[i].deadline + (prompt_wait_total() - slot.prompts_at_start);
+        const auto deadline = slot.started + targets[i].deadline + slot.extended +
+                              (prompt_wait_total() - slot.prompts_at_start);
         if (now >= deadline) {
           slot.state = JobState::Abandoned;
           slot.lingering = std::make_unique<LingeringWork>();
@@ -244,10 +262,10 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
           r.uri = targets[i].uri;
           r.status = HostStatus::TimedOut;
           r.code = ErrorCode::Timeout;
-          r.message = "host " + targets[i].name + " did not finish within " +
-                      seconds_text(targets[i].deadline);
+          const milliseconds allowed = targets[i].deadline + slot.extended;
+          r.message = "host " + targets[i].name + " did not finish within " + seconds_text(allowed);
           r.detail.clear();
-          r.elapsed = targets[i].deadline;
+          r.elapsed = allowed;
           slot.result.value.reset();
           g_abandoned.fetch_add(1);
           ++abandoned_here;

@@ -311,6 +311,24 @@ TEST_F(FleetCore, TimeAtAPasswordPromptDoesNotCountAgainstTheDeadline) {
   while (fleet::abandoned_jobs() != baseline_ && since(t0) < 5s) std::this_thread::sleep_for(5ms);
 }
 
+TEST_F(FleetCore, AJobMayExtendItsOwnDeadline) {
+  // 300 ms deadline; the job learns it needs 600 ms and says so: Ok. The
+  // same job without the extension times out at 300 ms.
+  const auto job = [](bool extend) -> fleet::Job {
+    return [extend](Connection& c, const Target& t) -> std::any {
+      if (extend) fleet::extend_deadline(500ms);
+      std::this_thread::sleep_for(600ms);
+      c.vms().list({});
+      return t.name;
+    };
+  };
+  auto ok = fleet::run_on_hosts(registry_, {host("long", sleeps(0ms, 0ms), 300ms)}, job(true));
+  EXPECT_EQ(ok[0].report.status, HostStatus::Ok) << ok[0].report.message;
+  auto late = fleet::run_on_hosts(registry_, {host("short", sleeps(0ms, 0ms), 300ms)}, job(false));
+  EXPECT_EQ(late[0].report.status, HostStatus::TimedOut);
+  fleet::extend_deadline(1s);  // outside a job: nothing to extend, no effect
+}
+
 TEST_F(FleetCore, ACallbackThatThrowsIsRethrownAfterEveryHostEnded) {
   std::vector<Target> targets;
   for (int i = 0; i < 4; ++i) targets.push_back(host("t" + std::to_string(i), sleeps(20ms, 0ms)));

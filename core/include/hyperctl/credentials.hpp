@@ -21,9 +21,6 @@
 #pragma once
 
 #include <chrono>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -61,14 +58,8 @@ class CredentialStore {
   bool erase(const std::string& key) const;
 
  private:
-  /// Secrets typed at a prompt, by connection: asked once per process.
-  struct Cache {
-    std::mutex mutex;
-    std::map<std::string, std::string> prompted;
-  };
   std::string path_;
   bool interactive_;
-  std::shared_ptr<Cache> cache_;
 };
 
 /// The credentials-file key a connection reads its password under: its name

@@ -85,6 +85,12 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
                                      const RunOptions& options = {},
                                      const OnHostDone& on_done = {});
 
+/// From inside a job, on its own thread: moves this host's deadline `more`
+/// later, for a job that learns how much work it has only once it runs (a
+/// shutdown of each VM found may take its whole timeout). Outside a job, or
+/// once the job has been abandoned, it does nothing.
+void extend_deadline(std::chrono::milliseconds more);
+
 /// Jobs abandoned at their deadline that have not ended yet (process-wide).
 std::size_t abandoned_jobs();
 
