@@ -1,0 +1,114 @@
+// A connection of the vSphere backend: its Session and the look-ups every
+// operation group shares (VM resolution and description, the datacenter).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hyperctl/connection.hpp"
+#include "hyperctl/error.hpp"
+#include "hyperctl/uri.hpp"
+#include "session.hpp"
+
+namespace hyperctl::vsphere {
+
+class VsphereVmOps;
+class VsphereSnapshotOps;
+class VsphereStorageOps;
+class VsphereNetworkOps;
+class VsphereHostOps;
+class VsphereMigrationOps;
+
+/// A VM as listed: its reference, its description, and the raw properties.
+struct VmObject {
+  MoRef ref;
+  VmInfo info;
+  ObjectContent raw;
+};
+
+/// moref value -> display name, for hosts, datastores and networks.
+using NameMap = std::map<MoRef, std::string>;
+
+struct Datacenter {
+  MoRef ref;
+  std::string name;
+  MoRef vm_folder, host_folder, datastore_folder, network_folder;
+};
+
+class VsphereConnection final : public Connection {
+ public:
+  VsphereConnection(Uri uri, std::unique_ptr<Session> session);
+  ~VsphereConnection() override;
+
+  const Uri& uri() const override { return uri_; }
+  VmOps& vms() override;
+  SnapshotOps& snapshots() override;
+  StorageOps& storage() override;
+  NetworkOps& networks() override;
+  MigrationOps& migration() override;
+  HostOps& host() override;
+
+  Session& session() { return *session_; }
+
+  /// The VirtualMachine paths describe() reads; list, get and inventory ask
+  /// for exactly these (plus name of HostSystem, Datastore, Network).
+  static const std::vector<std::string>& vm_paths();
+  /// One retrieve_all: every VM (vm_paths) with the names of the hosts,
+  /// datastores and networks, described. Templates are included (extras
+  /// "template"="true").
+  std::vector<VmObject> all_vms(const std::string& op);
+  /// `ref` among all_vms(): instance UUID (any case), then BIOS UUID, then the
+  /// moref value ("vm-42"), then the exact (decoded) name. Two VMs with that
+  /// name: Error(Conflict) asking for the id. None: Error(NotFound) naming the
+  /// reference and the endpoint.
+  VmObject resolve(const VmRef& ref, const std::string& op);
+  /// The same VM again after a change (one retrieve of vm_paths + names).
+  VmObject refresh(const MoRef& vm, const std::string& op);
+  /// VmInfo of one VM's properties: state from runtime.powerState
+  /// (poweredOn Running, poweredOff Off, suspended Suspended), disks
+  /// (VirtualDisk: "[ds] path", capacity, format vmdk, target "scsi0:0" from
+  /// controller bus and unit), NICs (MAC, network name, model e1000/vmxnet3),
+  /// host name, guest id, extras: moref, template, bios_uuid, datastores.
+  VmInfo describe(const ObjectContent& vm, const NameMap& names) const;
+
+  /// The datacenter the connection works in: the URI path's, else the only
+  /// one. Several and none named: Error(InvalidArgument) listing them. One
+  /// lookup per connection.
+  const Datacenter& datacenter(const std::string& op);
+
+ private:
+  Uri uri_;
+  std::unique_ptr<Session> session_;
+  std::optional<Datacenter> datacenter_;
+  std::unique_ptr<VsphereVmOps> vms_;
+  std::unique_ptr<VsphereSnapshotOps> snapshots_;
+  std::unique_ptr<VsphereStorageOps> storage_;
+  std::unique_ptr<VsphereNetworkOps> networks_;
+  std::unique_ptr<VsphereHostOps> host_;
+  std::unique_ptr<VsphereMigrationOps> migration_;
+};
+
+/// The VsphereConnection behind `c`; nullptr for another backend's.
+VsphereConnection* vsphere_connection_of(Connection& c);
+
+/// Runs `f`, turning any foreign exception into an Error.
+template <class F>
+decltype(auto) guarded(const std::string& op, F&& f) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::Internal, "out of memory", op);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Internal,
+                std::string("unexpected failure in the vsphere backend: ") + e.what(), op);
+  } catch (...) {
+    throw Error(ErrorCode::Internal, "unexpected failure in the vsphere backend", op);
+  }
+}
+
+}  // namespace hyperctl::vsphere

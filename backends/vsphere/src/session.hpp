@@ -1,0 +1,170 @@
+// One logged-in vim25 session: HTTPS transport (cpprestsdk + OpenSSL, TLS
+// policy below), the session cookie, SOAP calls with fault translation,
+// transparent re-login, keep-alive, task waiting, the PropertyCollector, and
+// datastore file transfer. cpprestsdk stays inside session.cpp/http.cpp.
+//
+// TLS policy, in this order:
+//   1. ?thumbprint=SHA256 in the URI: the leaf certificate must have exactly
+//      that SHA-256 thumbprint (no CA or name check; the pin is the trust).
+//   2. insecure=1: anything is accepted; one warning line on stderr.
+//   3. the trust store (hyperctl/trust.hpp) pins host:port: Trusted is
+//      accepted, Mismatch refused (Error(AuthFailed), both thumbprints named).
+//   4. otherwise the system CAs and the host name (RFC 2818) decide; a refused
+//      certificate is Error(AuthFailed) whose message shows its thumbprint and
+//      how to pin it (`hyperctl trust add HOST:PORT`, or ?thumbprint=).
+// Secrets (password, session cookie) never reach messages, details or the
+// trace (HYPERCTL_TRACE=1 prints one stderr line per HTTP request: method,
+// status, bytes, milliseconds).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hyperctl/backend.hpp"
+#include "hyperctl/types.hpp"
+#include "hyperctl/uri.hpp"
+#include "xml.hpp"
+
+namespace hyperctl::vsphere {
+
+inline constexpr const char* kBackendName = "vsphere";
+
+/// What the URI asks for, checked (vsphere.cpp parse_target).
+struct Target {
+  std::string scheme;  ///< "vsphere" or "esx"
+  std::string host;
+  unsigned port = 443;
+  std::string user;
+  std::string datacenter;  ///< the URI path without '/', may be empty
+  std::string thumbprint;  ///< canonical, empty when not pinned in the URI
+  bool insecure = false;
+  std::chrono::milliseconds keepalive{std::chrono::minutes(10)};  ///< 0: none
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};    ///< per request
+  /// Placement defaults (?host=, ?datastore=): where create puts a new VM and,
+  /// on a migration's target connection, where vMotion moves it. Names.
+  std::string placement_host;
+  std::string placement_datastore;
+};
+
+/// Parses and checks a vsphere:// or esx:// URI (options.user wins over the
+/// URI's user). Error(InvalidArgument) naming the problem: other scheme,
+/// transport, unknown parameter (known: thumbprint, insecure, keepalive
+/// (seconds), timeout (seconds), host, datastore),
+/// thumbprint and insecure=1 together, bad thumbprint/port/keepalive, no user.
+Target parse_target(const Uri& uri, const ConnectOptions& options);
+
+/// The parts of RetrieveServiceContent the backend uses.
+struct ServiceContent {
+  MoRef root_folder, property_collector, view_manager, session_manager, search_index, file_manager,
+      virtual_disk_manager;  ///< virtual_disk_manager may be empty
+  std::string api_type;      ///< "VirtualCenter" or "HostAgent"
+  std::string api_version, name, full_name, version, build, instance_uuid;
+};
+
+/// One object of a PropertyCollector answer: path -> <val> element.
+struct ObjectContent {
+  MoRef obj;
+  std::shared_ptr<pugi::xml_document> doc;
+  std::map<std::string, pugi::xml_node> props;
+  /// The <val> node of `path`; an empty node when the property was not set.
+  pugi::xml_node prop(const std::string& path) const;
+};
+
+/// A type and the property paths wanted for it.
+struct PropertyRequest {
+  std::string type;  ///< "VirtualMachine", "HostSystem", "Datastore", "Network"...
+  std::vector<std::string> paths;
+};
+
+class Session {
+ public:
+  /// Connects (TLS per the policy above), reads the service content, logs in
+  /// with options.secret("password for USER@HOST:PORT"). Errors: Unreachable
+  /// (refused, DNS, no TLS, timeout while connecting), AuthFailed (TLS
+  /// refused, no secret, InvalidLogin), InvalidArgument (URI),
+  /// BackendFailure (not a vSphere endpoint, malformed answer).
+  Session(const Uri& uri, const ConnectOptions& options);
+  /// Logs out (errors ignored) and stops the keep-alive.
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Target& target() const;
+  const ServiceContent& content() const;
+  bool is_vcenter() const { return content().api_type == "VirtualCenter"; }
+  /// "host:port" for messages.
+  std::string endpoint() const;
+
+  /// One vim25 call: `args` are the parameters after _this, built with soap::.
+  /// A SOAP fault becomes an Error (fault_error in faults.cpp); NotAuthenticated
+  /// logs in again once and repeats the call. `operation` ("vm.start") goes
+  /// into errors.
+  Reply call(const std::string& method, const MoRef& self, const std::string& args,
+             const std::string& operation);
+
+  /// Waits until the task ends, polling its info (100 ms, doubling to 1 s).
+  /// progress: phase `phase`, done = percent, total = 100. Cancelled: asks
+  /// CancelTask; if the task still succeeds that is returned, else
+  /// Error(Cancelled). timeout > 0: Error(Timeout) after it (the task is
+  /// cancelled first). A failed task: Error from its fault, with VMware's
+  /// localized message. Returns info.result in Reply::node (may be empty).
+  Reply wait_task(const MoRef& task, const std::string& operation, const std::string& phase = {},
+                  const ProgressFn& progress = {}, const CancelToken* cancel = nullptr,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+  /// All objects of the requested types under `container` (the root folder
+  /// when empty), each with its paths: one CreateContainerView (all types),
+  /// one RetrievePropertiesEx (one PropertySpec per type), as many
+  /// ContinueRetrievePropertiesEx as the server pages, DestroyView. So a VM
+  /// list and the names of the hosts, datastores and networks it refers to
+  /// cost one round trip.
+  std::vector<ObjectContent> retrieve_all(const std::vector<PropertyRequest>& what,
+                                          const std::string& operation,
+                                          const MoRef& container = {});
+  /// `paths` of the given objects, in one RetrievePropertiesEx (paged). An
+  /// object that no longer exists is left out of the result.
+  std::vector<ObjectContent> retrieve(const std::vector<MoRef>& objects,
+                                      const std::vector<std::string>& paths,
+                                      const std::string& operation);
+  /// One object; Error(NotFound) naming `what` when it no longer exists.
+  ObjectContent retrieve_one(const MoRef& object, const std::vector<std::string>& paths,
+                             const std::string& operation, const std::string& what);
+
+  /// Datastore files over HTTPS: /folder/PATH?dcPath=DC&dsName=DS (ESXi:
+  /// dcPath=ha-datacenter). The local file appears only when complete
+  /// (temporary + rename); an existing one is Conflict unless overwrite.
+  void download(const std::string& datacenter, const std::string& datastore,
+                const std::string& path, const std::string& local_path, bool overwrite,
+                const ProgressFn& progress, const CancelToken& cancel,
+                const std::string& operation);
+  /// PUT of a local file to the datastore path (parents must exist).
+  void upload(const std::string& datacenter, const std::string& datastore, const std::string& path,
+              const std::string& local_path, const ProgressFn& progress, const CancelToken& cancel,
+              const std::string& operation);
+
+  /// HTTP requests sent by this session so far (the bench prints it).
+  std::uint64_t requests() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A SOAP fault or a task's LocalizedMethodFault as an Error: the fault type
+/// (xsi:type or the detail element's name, "InvalidLogin", "InvalidPowerState",
+/// "ManagedObjectNotFound", "DuplicateName", "FileNotFound", ...) picks the
+/// code; the message is "OPERATION: <VMware's message>" made safe for a
+/// terminal. `fault` is the <detail> child / <fault> element; may be empty.
+Error fault_error(const std::string& fault_type, const std::string& message,
+                  const std::string& operation);
+/// The fault type named by a <faultDetail>/<fault> element (xsi:type, else its
+/// local name without a trailing "Fault").
+std::string fault_type_of(pugi::xml_node fault);
+
+}  // namespace hyperctl::vsphere
