@@ -60,6 +60,8 @@ class VsphereStorageOps final : public StorageOps {
   Volume get_volume(const std::string& pool, const std::string& name) override;
   Volume create_volume(const VolumeSpec& spec) override;
   void remove_volume(const std::string& pool, const std::string& name) override;
+  Volume clone_volume(const std::string& pool, const std::string& name,
+                      const VolumeSpec& target) override;
   void upload_volume(const std::string& pool, const std::string& name,
                      const std::string& local_path, const TransferOptions& options,
                      const ProgressFn& progress, const CancelToken& cancel) override;

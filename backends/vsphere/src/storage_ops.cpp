@@ -1,54 +1,768 @@
-// Placeholder until its owner lands the real one: every method is Unsupported.
+// Storage of a vSphere connection.
+//
+// Pools are the datastores of the connection's datacenter (summary: name,
+// type, capacity, free space, accessible, url). Volumes are the VMDK
+// descriptors and ISO images on a datastore, found with its
+// HostDatastoreBrowser; a volume is named by its path relative to the
+// datastore root ("vm1/vm1.vmdk"), and a VMDK may be named without its
+// ".vmdk" when the last path element has no extension. The -flat extent
+// holding a VMDK's data is no volume of its own (the browser's
+// VmDiskFileQuery hides it); VirtualDiskManager creates, copies and deletes
+// descriptor and extent together.
+//
+// Uploads and downloads move ONE datastore file byte for byte through the
+// datastore HTTP endpoint (/folder/...): downloading "vm1/vm1.vmdk" gives the
+// small text descriptor, "vm1/vm1-flat.vmdk" the data; a streamOptimized or
+// monolithic VMDK uploaded is stored as it is, not converted into a disk
+// ESXi can attach. Any file path on the datastore may be transferred. An
+// upload goes to a hidden temporary file beside its target and is moved onto
+// the target only once complete, so a failed or cancelled upload leaves the
+// target as it was.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+
+#include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
+namespace {
 
-Capabilities storage_capabilities() {
+std::string quote_name(std::string_view s) {
+  return "'" + escape::terminal_text(s) + "'";
+}
+
+std::string lower_ascii(std::string s) {
+  for (char& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
+bool ends_with_ci(const std::string& s, std::string_view tail) {
+  return s.size() > tail.size() &&
+         lower_ascii(s.substr(s.size() - tail.size())) == std::string(tail);
+}
+
+/// A datastore as the storage operations need it: the raw inventory name
+/// (used in "[ds] path" and the HTTP dsName) and the pool users see.
+struct Store {
+  MoRef ref;
+  MoRef browser;
+  std::string raw_name;
+  Pool pool;
+};
+
+Store store_of(const ObjectContent& o) {
+  const pugi::xml_node s = o.prop("summary");
+  Store st;
+  st.ref = o.obj;
+  st.browser = xml::moref(o.prop("browser"));
+  st.raw_name = xml::text(s, "name");
+  Pool& p = st.pool;
+  p.name = decode_name(st.raw_name);
+  p.id = o.obj.value;
+  p.type = lower_ascii(xml::text(s, "type"));
+  p.path = xml::text(s, "url");
+  p.active = xml::boolean(s, "accessible");
+  const std::int64_t capacity = xml::i64(s, "capacity");
+  const std::int64_t free = xml::i64(s, "freeSpace");
+  p.capacity_bytes = capacity > 0 ? static_cast<std::uint64_t>(capacity) : 0;
+  p.available_bytes = free > 0 ? static_cast<std::uint64_t>(free) : 0;
+  p.allocation_bytes =
+      p.capacity_bytes > p.available_bytes ? p.capacity_bytes - p.available_bytes : 0;
+  return st;
+}
+
+std::vector<Store> stores(VsphereConnection& c, const std::string& op) {
+  const Datacenter& dc = c.datacenter(op);
+  std::vector<Store> out;
+  for (const auto& o :
+       c.session().retrieve_all({{"Datastore", {"summary", "browser"}}}, op, dc.ref))
+    out.push_back(store_of(o));
+  std::sort(out.begin(), out.end(),
+            [](const Store& a, const Store& b) { return a.pool.name < b.pool.name; });
+  return out;
+}
+
+std::string pool_names(const std::vector<Store>& all) {
+  std::string names;
+  for (const auto& s : all) names += (names.empty() ? "" : ", ") + quote_name(s.pool.name);
+  return names.empty() ? std::string("none") : names;
+}
+
+Store find_store(VsphereConnection& c, const std::string& name, const std::string& op) {
+  const auto all = stores(c, op);
+  for (const auto& s : all)
+    if (s.pool.name == name) return s;
+  throw Error(ErrorCode::NotFound,
+              "no datastore " + quote_name(name) + " in datacenter " +
+                  quote_name(decode_name(c.datacenter(op).name)) + " on " + c.session().endpoint() +
+                  " (datastores: " + pool_names(all) + ")",
+              op);
+}
+
+/// The pool a new volume goes to: the one named, else the URI's ?datastore=,
+/// else the only datastore.
+Store pool_for_new(VsphereConnection& c, const std::string& name, const std::string& op) {
+  if (!name.empty()) return find_store(c, name, op);
+  const std::string& preset = c.session().target().placement_datastore;
+  if (!preset.empty()) return find_store(c, preset, op);
+  const auto all = stores(c, op);
+  if (all.size() == 1) return all.front();
+  throw Error(ErrorCode::InvalidArgument,
+              "name the datastore (pool) for the volume; datastores: " + pool_names(all), op);
+}
+
+void require_accessible(const Store& s, const std::string& op) {
+  if (!s.pool.active)
+    throw Error(ErrorCode::Conflict,
+                "datastore " + quote_name(s.pool.name) + " is not accessible (summary.accessible)",
+                op);
+}
+
+// ------------------------------------------------------------------ paths
+
+/// A volume or file name: a relative path on the datastore, '/' between
+/// folders. Refused: empty, leading '/', empty, '.' or '..' elements, a
+/// backslash, control characters, invalid UTF-8, leading or trailing white
+/// space (vSphere trims the path after "[ds] ").
+void check_name(const std::string& name, const std::string& op) {
+  auto bad = [&](const std::string& why) {
+    throw Error(ErrorCode::InvalidArgument,
+                "bad volume name " + quote_name(name) + ": " + why +
+                    " (a volume is a path relative to the datastore root, such as "
+                    "'folder/disk.vmdk')",
+                op);
+  };
+  if (name.empty()) bad("it is empty");
+  if (!escape::valid_utf8(name)) bad("it is not valid UTF-8");
+  for (unsigned char ch : name)
+    if (ch < 0x20 || ch == 0x7f) bad("it holds a control character");
+  if (name.find('\\') != std::string::npos) bad("it holds a backslash");
+  if (name.front() == ' ' || name.back() == ' ') bad("it starts or ends with a space");
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = name.find('/', start);
+    const std::string part = name.substr(start, slash == std::string::npos ? slash : slash - start);
+    if (part.empty()) bad("it has an empty path element (leading, trailing or doubled '/')");
+    if (part == "." || part == "..") bad("'.' and '..' are not allowed");
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+}
+
+std::string folder_of(const std::string& rel) {
+  const auto cut = rel.rfind('/');
+  return cut == std::string::npos ? std::string() : rel.substr(0, cut);
+}
+
+std::string leaf_of(const std::string& rel) {
+  const auto cut = rel.rfind('/');
+  return cut == std::string::npos ? rel : rel.substr(cut + 1);
+}
+
+std::string join(const std::string& folder, const std::string& leaf) {
+  return folder.empty() ? leaf : folder + "/" + leaf;
+}
+
+/// "[ds] rel" ("[ds]" for the root).
+std::string ds_path(const Store& s, const std::string& rel) {
+  return "[" + s.raw_name + "]" + (rel.empty() ? "" : " " + rel);
+}
+
+/// "[ds] a/b" (or "[ds]/a/b", as the simulator writes folderPath) split.
+std::optional<std::pair<std::string, std::string>> split_ds_path(const std::string& p) {
+  std::size_t i = 0;
+  while (i < p.size() && p[i] == ' ') ++i;
+  if (i >= p.size() || p[i] != '[') return std::nullopt;
+  const auto close = p.find(']', i);
+  if (close == std::string::npos) return std::nullopt;
+  std::string ds = p.substr(i + 1, close - i - 1);
+  std::size_t j = close + 1;
+  if (j < p.size() && p[j] == ' ') ++j;
+  while (j < p.size() && p[j] == '/') ++j;
+  std::string rel = p.substr(j);
+  while (!rel.empty() && rel.back() == '/') rel.pop_back();
+  return std::make_pair(std::move(ds), std::move(rel));
+}
+
+std::string key_of(const std::string& raw_ds, const std::string& rel) {
+  return raw_ds + '\n' + rel;
+}
+
+bool is_vmdk(const std::string& rel) {
+  return ends_with_ci(rel, ".vmdk") && !ends_with_ci(rel, "-flat.vmdk");
+}
+bool is_iso(const std::string& rel) {
+  return ends_with_ci(rel, ".iso");
+}
+bool has_extension(const std::string& rel) {
+  return leaf_of(rel).find('.') != std::string::npos;
+}
+
+// ------------------------------------------------------ the datastore browser
+
+struct FileEntry {
+  std::string rel;
+  std::string kind;  ///< xsi:type: VmDiskFileInfo, IsoImageFileInfo, FileInfo...
+  std::uint64_t size = 0;
+  std::uint64_t capacity = 0;  ///< VmDiskFileInfo.capacityKb * 1024, 0 when not given
+};
+
+std::string file_flags() {
+  return soap::raw("details", soap::el("fileType", "true") + soap::el("fileSize", "true") +
+                                  soap::el("modification", "true") +
+                                  soap::el("fileOwner", "false"));
+}
+
+std::string disk_query() {
+  return soap::typed(
+      "query", "VmDiskFileQuery",
+      soap::raw("details", soap::el("diskType", "true") + soap::el("capacityKb", "true") +
+                               soap::el("hardwareVersion", "true")));
+}
+
+/// Volumes: VMDK descriptors and ISO images.
+std::string volume_queries() {
+  return disk_query() + soap::typed("query", "IsoImageFileQuery", "");
+}
+
+/// The query that finds `rel` as a volume; "" when it names no volume file.
+std::string volume_query_for(const std::string& rel) {
+  if (is_vmdk(rel)) return disk_query();
+  if (is_iso(rel)) return soap::typed("query", "IsoImageFileQuery", "");
   return {};
 }
 
+std::string any_file_query() {
+  return soap::typed("query", "FileQuery", "");
+}
+
+/// A match pattern for exactly `leaf` when it holds no wildcard, else "*"
+/// (the caller compares names itself).
+std::string pattern_for(const std::string& leaf) {
+  return leaf.find_first_of("*?[]\\") == std::string::npos ? leaf : std::string("*");
+}
+
+/// One SearchDatastore(SubFolders)_Task on `folder` of `s` (folders found
+/// come back as kind FolderFileInfo). Error(NotFound) from the server when the folder does not
+/// exist.
+std::vector<FileEntry> search(VsphereConnection& c, const Store& s, const std::string& folder,
+                              bool recurse, const std::string& queries,
+                              const std::vector<std::string>& patterns, const std::string& op) {
+  std::string spec = queries + file_flags();
+  for (const auto& p : patterns) spec += soap::el("matchPattern", p);
+  const std::string method = recurse ? "SearchDatastoreSubFolders_Task" : "SearchDatastore_Task";
+  const Reply r = c.session().call(
+      method, s.browser,
+      soap::el("datastorePath", ds_path(s, folder)) + soap::raw("searchSpec", spec), op);
+  const Reply done = c.session().wait_task(xml::moref(r.returnval()), op);
+  std::vector<pugi::xml_node> results;
+  if (xml::child(done.node, "folderPath"))
+    results.push_back(done.node);
+  else
+    results = xml::children(done.node, "HostDatastoreBrowserSearchResults");
+  std::vector<FileEntry> out;
+  for (const auto& res : results) {
+    const auto where = split_ds_path(xml::text(res, "folderPath"));
+    const std::string base = where ? where->second : folder;
+    for (const auto& f : xml::children(res, "file")) {
+      FileEntry e;
+      e.kind = xml::xsi_type(f);
+      e.rel = join(base, xml::text(f, "path"));
+      const std::int64_t size = xml::i64(f, "fileSize");
+      const std::int64_t kb = xml::i64(f, "capacityKb");
+      e.size = size > 0 ? static_cast<std::uint64_t>(size) : 0;
+      e.capacity = kb > 0 ? static_cast<std::uint64_t>(kb) * 1024 : 0;
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+/// The file `rel` on `s` found with `query`; nullopt when it (or its folder)
+/// is not there. `folder_missing` tells which.
+std::optional<FileEntry> find_file(VsphereConnection& c, const Store& s, const std::string& rel,
+                                   const std::string& query, const std::string& op,
+                                   bool* folder_missing = nullptr) {
+  if (folder_missing) *folder_missing = false;
+  if (query.empty()) return std::nullopt;
+  std::vector<FileEntry> found;
+  try {
+    found = search(c, s, folder_of(rel), false, query, {pattern_for(leaf_of(rel))}, op);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::NotFound) throw;
+    if (folder_missing) *folder_missing = true;
+    return std::nullopt;
+  }
+  for (auto& f : found)
+    if (f.rel == rel && f.kind != "FolderFileInfo") return f;
+  return std::nullopt;
+}
+
+/// The folder `folder` exists on `s` (a search in it is answered).
+bool folder_exists(VsphereConnection& c, const Store& s, const std::string& folder,
+                   const std::string& op) {
+  if (folder.empty()) return true;
+  try {
+    search(c, s, folder, false, soap::typed("query", "FolderFileQuery", ""),
+           {pattern_for(leaf_of(folder))}, op);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::NotFound) throw;
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- users
+
+struct DiskUse {
+  std::map<std::string, std::vector<std::string>> vms;  ///< key_of -> VM names
+  std::map<std::string, std::uint64_t> capacity;        ///< key_of -> device capacity
+};
+
+DiskUse disk_use(VsphereConnection& c, const std::string& op) {
+  DiskUse use;
+  for (const auto& vm : c.all_vms(op))
+    for (const auto& d : vm.info.disks) {
+      const auto where = split_ds_path(d.path);
+      if (!where) continue;
+      const std::string key = key_of(where->first, where->second);
+      auto& names = use.vms[key];
+      if (std::find(names.begin(), names.end(), vm.info.name) == names.end())
+        names.push_back(vm.info.name);
+      if (d.capacity_bytes) use.capacity[key] = d.capacity_bytes;
+    }
+  return use;
+}
+
+Volume volume_of(const Store& s, const FileEntry& f, const DiskUse& use) {
+  Volume v;
+  v.name = f.rel;
+  v.pool = s.pool.name;
+  v.path = ds_path(s, f.rel);
+  v.key = v.path;
+  v.type = "file";
+  v.format = is_iso(f.rel) ? "iso" : "vmdk";
+  v.allocation_bytes = f.size;
+  v.capacity_bytes = f.capacity;
+  const std::string key = key_of(s.raw_name, f.rel);
+  if (auto it = use.vms.find(key); it != use.vms.end()) v.used_by = it->second;
+  if (!v.capacity_bytes) {
+    if (auto it = use.capacity.find(key); it != use.capacity.end())
+      v.capacity_bytes = it->second;
+    else if (v.format == "iso")
+      v.capacity_bytes = f.size;
+  }
+  return v;
+}
+
+/// The names a lookup of `name` tries: itself, then name.vmdk when its last
+/// element has no extension.
+std::vector<std::string> candidates(const std::string& name) {
+  std::vector<std::string> out{name};
+  if (!has_extension(name)) out.push_back(name + ".vmdk");
+  return out;
+}
+
+struct Located {
+  Store store;
+  FileEntry file;
+};
+
+Located locate_volume(VsphereConnection& c, const std::string& pool, const std::string& name,
+                      const std::string& op) {
+  check_name(name, op);
+  Located at{find_store(c, pool, op), {}};
+  require_accessible(at.store, op);
+  for (const auto& rel : candidates(name))
+    if (auto f = find_file(c, at.store, rel, volume_query_for(rel), op)) {
+      at.file = *f;
+      return at;
+    }
+  throw Error(ErrorCode::NotFound,
+              "no volume " + quote_name(name) + " on datastore " + quote_name(at.store.pool.name) +
+                  " (volumes are .vmdk disks and .iso images, named by their path from the "
+                  "datastore root)",
+              op);
+}
+
+/// Any file (for transfers): `name`, or name.vmdk.
+std::optional<FileEntry> locate_file(VsphereConnection& c, const Store& s, const std::string& name,
+                                     const std::string& op) {
+  for (const auto& rel : candidates(name))
+    if (auto f = find_file(c, s, rel, any_file_query(), op)) return f;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------- file manager
+
+/// The datacenter argument of FileManager and VirtualDiskManager: required
+/// on a vCenter, left out on a standalone host.
+std::string dc_arg(VsphereConnection& c, const std::string& tag, const std::string& op) {
+  return c.session().is_vcenter() ? soap::moref(tag, c.datacenter(op).ref) : std::string();
+}
+
+void run_task(VsphereConnection& c, const std::string& method, const MoRef& self,
+              const std::string& args, const std::string& op) {
+  const Reply r = c.session().call(method, self, args, op);
+  c.session().wait_task(xml::moref(r.returnval()), op);
+}
+
+void delete_file(VsphereConnection& c, const Store& s, const std::string& rel,
+                 const std::string& op) {
+  run_task(c, "DeleteDatastoreFile_Task", c.session().content().file_manager,
+           soap::el("name", ds_path(s, rel)) + dc_arg(c, "datacenter", op), op);
+}
+
+/// Makes `folder` (and its missing parents) unless it exists. Returns the
+/// top-most folder it made ("" when none), for undoing.
+std::string make_folder(VsphereConnection& c, const Store& s, const std::string& folder,
+                        const std::string& op) {
+  if (folder.empty()) return {};
+  std::string top;
+  for (std::string f = folder; !f.empty(); f = folder_of(f)) {
+    if (folder_exists(c, s, f, op)) break;
+    top = f;
+  }
+  if (top.empty()) return {};
+  c.session().call("MakeDirectory", c.session().content().file_manager,
+                   soap::el("name", ds_path(s, folder)) + dc_arg(c, "datacenter", op) +
+                       soap::el("createParentDirectories", "true"),
+                   op);
+  return top;
+}
+
+/// Best effort: removes what a failed operation made.
+void undo_quietly(VsphereConnection& c, const Store& s, const std::string& rel,
+                  const std::string& op) {
+  if (rel.empty()) return;
+  try {
+    delete_file(c, s, rel, op);
+  } catch (...) {
+  }
+}
+
+std::string random_hex() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(rd()));
+    out += buf;
+  }
+  return out;
+}
+
+void require_disk_manager(VsphereConnection& c, const std::string& op) {
+  if (c.session().content().virtual_disk_manager.empty())
+    throw Error(ErrorCode::Unsupported,
+                c.session().endpoint() + " (" +
+                    escape::terminal_text(c.session().content().full_name) +
+                    ") offers no VirtualDiskManager, which creates, copies and deletes VMDK disks",
+                op);
+}
+
+/// A new VMDK's file: `name`, with ".vmdk" added when it has no such end.
+std::string vmdk_file_for(const std::string& name, const std::string& format,
+                          const std::string& op) {
+  const std::string f = lower_ascii(format);
+  if (!f.empty() && f != "vmdk")
+    throw Error(ErrorCode::InvalidArgument,
+                "bad format " + quote_name(format) +
+                    ": volumes made on a datastore are VMDK disks (use vmdk, or no format)",
+                op);
+  if (ends_with_ci(name, "-flat.vmdk"))
+    throw Error(ErrorCode::InvalidArgument,
+                "bad volume name " + quote_name(name) +
+                    ": a name ending in -flat.vmdk is the data extent of another disk",
+                op);
+  if (is_iso(name))
+    throw Error(ErrorCode::InvalidArgument,
+                "bad volume name " + quote_name(name) + ": an .iso is uploaded, not created", op);
+  return ends_with_ci(name, ".vmdk") ? name : name + ".vmdk";
+}
+
+void check_local_target(const std::string& local_path, bool overwrite, const std::string& op) {
+  std::error_code ec;
+  const auto st = std::filesystem::symlink_status(local_path, ec);
+  if (ec || !std::filesystem::exists(st)) return;
+  if (!overwrite)
+    throw Error(ErrorCode::Conflict,
+                "the local file " + quote_name(local_path) +
+                    " exists; ask to overwrite it (nothing was downloaded)",
+                op);
+  if (std::filesystem::is_directory(st))
+    throw Error(ErrorCode::InvalidArgument,
+                "the local path " + quote_name(local_path) + " is a folder", op);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ pools
+
 std::vector<Pool> VsphereStorageOps::list_pools() {
-  unsupported(Operation::VmList);
+  const std::string op = "pool.list";
+  return guarded(op, [&] {
+    std::vector<Pool> out;
+    for (auto& s : stores(c_, op)) out.push_back(std::move(s.pool));
+    return out;
+  });
 }
 
-Pool VsphereStorageOps::get_pool(const std::string& /*name*/) {
-  unsupported(Operation::VmList);
+Pool VsphereStorageOps::get_pool(const std::string& name) {
+  const std::string op = "pool.info";
+  return guarded(op, [&] { return find_store(c_, name, op).pool; });
 }
 
-void VsphereStorageOps::refresh_pool(const std::string& /*name*/) {
-  unsupported(Operation::VmList);
+void VsphereStorageOps::refresh_pool(const std::string& name) {
+  const std::string op = "pool.refresh";
+  guarded(op, [&] {
+    const Store s = find_store(c_, name, op);
+    c_.session().call("RefreshDatastore", s.ref, "", op);
+  });
 }
 
-std::vector<Volume> VsphereStorageOps::list_volumes(const std::string& /*pool*/) {
-  unsupported(Operation::VmList);
+// ---------------------------------------------------------------- volumes
+
+std::vector<Volume> VsphereStorageOps::list_volumes(const std::string& pool) {
+  const std::string op = "volume.list";
+  return guarded(op, [&] {
+    const Store s = find_store(c_, pool, op);
+    require_accessible(s, op);
+    const auto files = search(c_, s, "", true, volume_queries(), {"*.vmdk", "*.iso"}, op);
+    const DiskUse use = disk_use(c_, op);
+    std::vector<Volume> out;
+    for (const auto& f : files)
+      if (f.kind != "FolderFileInfo" && (is_vmdk(f.rel) || is_iso(f.rel)))
+        out.push_back(volume_of(s, f, use));
+    std::sort(out.begin(), out.end(),
+              [](const Volume& a, const Volume& b) { return a.name < b.name; });
+    return out;
+  });
 }
 
-Volume VsphereStorageOps::get_volume(const std::string& /*pool*/, const std::string& /*name*/) {
-  unsupported(Operation::VmList);
+Volume VsphereStorageOps::get_volume(const std::string& pool, const std::string& name) {
+  const std::string op = "volume.info";
+  return guarded(op, [&] {
+    const Located at = locate_volume(c_, pool, name, op);
+    return volume_of(at.store, at.file, disk_use(c_, op));
+  });
 }
 
-Volume VsphereStorageOps::create_volume(const VolumeSpec& /*spec*/) {
-  unsupported(Operation::VmList);
+Volume VsphereStorageOps::create_volume(const VolumeSpec& spec) {
+  const std::string op = "volume.create";
+  return guarded(op, [&] {
+    check_name(spec.name, op);
+    const std::string rel = vmdk_file_for(spec.name, spec.format, op);
+    check_name(rel, op);
+    if (spec.capacity_bytes == 0)
+      throw Error(ErrorCode::InvalidArgument, "volume " + quote_name(spec.name) + " needs a size",
+                  op);
+    if (spec.capacity_bytes % 1024)
+      throw Error(ErrorCode::InvalidArgument,
+                  "the size of a VMDK is a whole number of KiB; " +
+                      std::to_string(spec.capacity_bytes) + " bytes is not",
+                  op);
+    require_disk_manager(c_, op);
+    const Store s = pool_for_new(c_, spec.pool, op);
+    require_accessible(s, op);
+    if (find_file(c_, s, rel, any_file_query(), op))
+      throw Error(
+          ErrorCode::AlreadyExists,
+          "volume " + quote_name(rel) + " already exists on datastore " + quote_name(s.pool.name),
+          op);
+    const std::string made = make_folder(c_, s, folder_of(rel), op);
+    try {
+      const std::string disk_spec =
+          soap::el("diskType", "thin") + soap::el("adapterType", "lsiLogic") +
+          soap::el("capacityKb", std::to_string(spec.capacity_bytes / 1024));
+      run_task(c_, "CreateVirtualDisk_Task", c_.session().content().virtual_disk_manager,
+               soap::el("name", ds_path(s, rel)) + dc_arg(c_, "datacenter", op) +
+                   soap::typed("spec", "FileBackedVirtualDiskSpec", disk_spec),
+               op);
+    } catch (...) {
+      undo_quietly(c_, s, made, op);
+      throw;
+    }
+    Volume v;
+    if (auto f = find_file(c_, s, rel, volume_query_for(rel), op))
+      v = volume_of(s, *f, {});
+    else
+      throw Error(ErrorCode::BackendFailure,
+                  "CreateVirtualDisk_Task succeeded but " + quote_name(ds_path(s, rel)) +
+                      " is not on the datastore",
+                  op);
+    // The server made the disk with the capacity asked; the simulator's
+    // browser does not report capacityKb.
+    if (!v.capacity_bytes) v.capacity_bytes = spec.capacity_bytes;
+    return v;
+  });
 }
 
-void VsphereStorageOps::remove_volume(const std::string& /*pool*/, const std::string& /*name*/) {
-  unsupported(Operation::VmList);
+void VsphereStorageOps::remove_volume(const std::string& pool, const std::string& name) {
+  const std::string op = "volume.delete";
+  guarded(op, [&] {
+    const Located at = locate_volume(c_, pool, name, op);
+    const Volume v = volume_of(at.store, at.file, disk_use(c_, op));
+    if (!v.used_by.empty()) {
+      std::string vms;
+      for (const auto& n : v.used_by) vms += (vms.empty() ? "" : ", ") + quote_name(n);
+      throw Error(ErrorCode::Conflict,
+                  "volume " + quote_name(v.name) + " is a disk of VM " + vms +
+                      "; detach it (or delete the VM) first; nothing was deleted",
+                  op);
+    }
+    const MoRef& vdm = c_.session().content().virtual_disk_manager;
+    if (v.format == "vmdk" && !vdm.empty()) {
+      try {
+        run_task(c_, "DeleteVirtualDisk_Task", vdm,
+                 soap::el("name", v.path) + dc_arg(c_, "datacenter", op), op);
+        return;
+      } catch (const Error& e) {
+        // A descriptor without its extent (e.g. an uploaded single-file
+        // VMDK): the disk manager cannot find the extent; the file itself
+        // still goes.
+        if (e.code() != ErrorCode::NotFound) throw;
+        if (!find_file(c_, at.store, at.file.rel, any_file_query(), op)) return;
+      }
+    }
+    delete_file(c_, at.store, at.file.rel, op);
+  });
 }
 
-void VsphereStorageOps::upload_volume(const std::string& /*pool*/, const std::string& /*name*/,
-                                      const std::string& /*local_path*/,
-                                      const TransferOptions& /*options*/,
-                                      const ProgressFn& /*progress*/,
-                                      const CancelToken& /*cancel*/) {
-  unsupported(Operation::VmList);
+Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::string& name,
+                                       const VolumeSpec& target) {
+  const std::string op = "volume.clone";
+  return guarded(op, [&] {
+    check_name(target.name, op);
+    const Located at = locate_volume(c_, pool, name, op);
+    const Volume source = volume_of(at.store, at.file, disk_use(c_, op));
+    const bool disk = source.format == "vmdk";
+    std::string rel = target.name;
+    if (disk) {
+      rel = vmdk_file_for(target.name, target.format, op);
+      require_disk_manager(c_, op);
+    } else if (!target.format.empty() && lower_ascii(target.format) != source.format) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "a copy of " + quote_name(source.name) + " stays a " + source.format +
+                      " file; format " + quote_name(target.format) + " is not offered",
+                  op);
+    }
+    check_name(rel, op);
+    if (target.capacity_bytes && target.capacity_bytes != source.capacity_bytes)
+      throw Error(ErrorCode::InvalidArgument,
+                  "a copy of " + quote_name(source.name) + " keeps its size (" +
+                      std::to_string(source.capacity_bytes) + " bytes); " +
+                      std::to_string(target.capacity_bytes) + " bytes cannot be asked",
+                  op);
+    const Store ts = target.pool.empty() ? at.store : find_store(c_, target.pool, op);
+    require_accessible(ts, op);
+    if (find_file(c_, ts, rel, any_file_query(), op))
+      throw Error(
+          ErrorCode::AlreadyExists,
+          "volume " + quote_name(rel) + " already exists on datastore " + quote_name(ts.pool.name),
+          op);
+    const std::string made = make_folder(c_, ts, folder_of(rel), op);
+    try {
+      if (disk)
+        run_task(c_, "CopyVirtualDisk_Task", c_.session().content().virtual_disk_manager,
+                 soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
+                     soap::el("destName", ds_path(ts, rel)) + dc_arg(c_, "destDatacenter", op) +
+                     soap::el("force", "false"),
+                 op);
+      else
+        run_task(c_, "CopyDatastoreFile_Task", c_.session().content().file_manager,
+                 soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
+                     soap::el("destinationName", ds_path(ts, rel)) +
+                     dc_arg(c_, "destinationDatacenter", op) + soap::el("force", "false"),
+                 op);
+    } catch (...) {
+      undo_quietly(c_, ts, made, op);
+      throw;
+    }
+    auto f = find_file(c_, ts, rel, volume_query_for(rel), op);
+    if (!f)
+      throw Error(
+          ErrorCode::BackendFailure,
+          "the copy succeeded but " + quote_name(ds_path(ts, rel)) + " is not on the datastore",
+          op);
+    Volume v = volume_of(ts, *f, {});
+    if (!v.capacity_bytes) v.capacity_bytes = source.capacity_bytes;
+    return v;
+  });
 }
 
-void VsphereStorageOps::download_volume(const std::string& /*pool*/, const std::string& /*name*/,
-                                        const std::string& /*local_path*/,
-                                        const TransferOptions& /*options*/,
-                                        const ProgressFn& /*progress*/,
-                                        const CancelToken& /*cancel*/) {
-  unsupported(Operation::VmList);
+// -------------------------------------------------------------- transfers
+
+void VsphereStorageOps::upload_volume(const std::string& pool, const std::string& name,
+                                      const std::string& local_path, const TransferOptions& options,
+                                      const ProgressFn& progress, const CancelToken& cancel) {
+  const std::string op = "volume.upload";
+  guarded(op, [&] {
+    check_name(name, op);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(local_path, ec))
+      throw Error(
+          std::filesystem::exists(local_path, ec) ? ErrorCode::InvalidArgument
+                                                  : ErrorCode::NotFound,
+          "the local file " + quote_name(local_path) + " is not there or not a regular file", op);
+    const Store s = find_store(c_, pool, op);
+    require_accessible(s, op);
+    const auto existing = locate_file(c_, s, name, op);
+    if (existing && !options.overwrite)
+      throw Error(ErrorCode::Conflict,
+                  quote_name(ds_path(s, existing->rel)) +
+                      " exists; ask to overwrite it (nothing was uploaded)",
+                  op);
+    const std::string rel = existing ? existing->rel : name;
+    const std::string partial = join(folder_of(rel), ".hyperctl-upload-" + random_hex() + ".part");
+    const std::string dc = c_.datacenter(op).name;
+    const std::string made = make_folder(c_, s, folder_of(rel), op);
+    try {
+      c_.session().upload(dc, s.raw_name, partial, local_path, progress, cancel, op);
+      if (cancel.cancelled())
+        throw Error(ErrorCode::Cancelled, "the upload was cancelled; nothing was changed", op);
+      run_task(c_, "MoveDatastoreFile_Task", c_.session().content().file_manager,
+               soap::el("sourceName", ds_path(s, partial)) + dc_arg(c_, "sourceDatacenter", op) +
+                   soap::el("destinationName", ds_path(s, rel)) +
+                   dc_arg(c_, "destinationDatacenter", op) +
+                   soap::el("force", options.overwrite ? "true" : "false"),
+               op);
+    } catch (...) {
+      undo_quietly(c_, s, made.empty() ? partial : made, op);
+      throw;
+    }
+  });
+}
+
+void VsphereStorageOps::download_volume(const std::string& pool, const std::string& name,
+                                        const std::string& local_path,
+                                        const TransferOptions& options, const ProgressFn& progress,
+                                        const CancelToken& cancel) {
+  const std::string op = "volume.download";
+  guarded(op, [&] {
+    check_name(name, op);
+    check_local_target(local_path, options.overwrite, op);
+    const Store s = find_store(c_, pool, op);
+    require_accessible(s, op);
+    const auto file = locate_file(c_, s, name, op);
+    if (!file)
+      throw Error(ErrorCode::NotFound,
+                  "no file " + quote_name(name) + " on datastore " + quote_name(s.pool.name), op);
+    c_.session().download(c_.datacenter(op).name, s.raw_name, file->rel, local_path,
+                          options.overwrite, progress, cancel, op);
+  });
+}
+
+Capabilities storage_capabilities() {
+  return {Operation::PoolList,      Operation::PoolInfo,    Operation::PoolRefresh,
+          Operation::VolumeList,    Operation::VolumeInfo,  Operation::VolumeCreate,
+          Operation::VolumeDelete,  Operation::VolumeClone, Operation::VolumeUpload,
+          Operation::VolumeDownload};
 }
 
 }  // namespace hyperctl::vsphere
