@@ -1,2 +1,766 @@
-// Placeholder: its owner replaces it.
-#include "ops.hpp"
+// One logged-in vim25 session: the URI's target, SOAP calls with fault
+// translation and re-login, keep-alive, tasks, the PropertyCollector and
+// datastore file transfer. The HTTPS transport is http.cpp's.
+// session.hpp uses Error without including its header.
+#include "hyperctl/error.hpp"
+
+#include "session.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "http.hpp"
+#include "hyperctl/error.hpp"
+#include "hyperctl/escape.hpp"
+#include "hyperctl/trust.hpp"
+
+namespace hyperctl::vsphere {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------- the URI
+
+namespace {
+
+const char* const kKnownKeys[] = {"thumbprint", "insecure", "keepalive",
+                                  "timeout",    "host",     "datastore"};
+
+std::string known_keys() {
+  std::string s;
+  for (const char* k : kKnownKeys) s += (s.empty() ? "" : ", ") + std::string(k);
+  return s;
+}
+
+// Whole non-negative seconds, at most a day.
+std::optional<long> seconds_of(const std::string& text) {
+  if (text.empty() || text.size() > 6) return std::nullopt;
+  for (char c : text)
+    if (c < '0' || c > '9') return std::nullopt;
+  const long v = std::stol(text);
+  if (v > 86400) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+Target parse_target(const Uri& uri, const ConnectOptions& options) {
+  const std::string op = "connect";
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::InvalidArgument, escape::terminal_text(uri.str()) + ": " + why, op);
+  };
+  Target t;
+  if (uri.scheme != "vsphere" && uri.scheme != "esx")
+    throw bad("the vsphere backend serves vsphere:// and esx://, not " +
+              escape::terminal_text(uri.scheme) + "://");
+  if (!uri.transport.empty())
+    throw bad("vsphere URIs take no transport (" + escape::terminal_text(uri.full_scheme()) +
+              "): the connection is always HTTPS");
+  t.scheme = uri.scheme;
+  if (uri.host.empty()) throw bad("no host: vsphere://USER@HOST[:PORT]/[DATACENTER]");
+  t.host = uri.host;
+  if (uri.port) {
+    if (*uri.port == 0 || *uri.port > 65535) throw bad("bad port " + std::to_string(*uri.port));
+    t.port = *uri.port;
+  }
+  std::string dc = uri.path;
+  while (!dc.empty() && dc.front() == '/') dc.erase(dc.begin());
+  while (!dc.empty() && dc.back() == '/') dc.pop_back();
+  t.datacenter = dc;
+  t.timeout = options.timeout.count() > 0 ? options.timeout : std::chrono::seconds(30);
+
+  for (const auto& [key, value] : uri.query) {
+    if (key == "thumbprint") {
+      try {
+        t.thumbprint = normalize_thumbprint(value);
+      } catch (const Error& e) {
+        throw bad(std::string("thumbprint: ") + e.what());
+      }
+    } else if (key == "insecure") {
+      if (value == "1" || value == "true")
+        t.insecure = true;
+      else if (value == "0" || value == "false" || value.empty())
+        t.insecure = false;
+      else
+        throw bad("insecure takes 0, 1, true or false, not '" + escape::terminal_text(value) + "'");
+    } else if (key == "keepalive") {
+      const auto s = seconds_of(value);
+      if (!s)
+        throw bad("keepalive takes whole seconds (0 turns it off), not '" +
+                  escape::terminal_text(value) + "'");
+      t.keepalive = std::chrono::seconds(*s);
+    } else if (key == "timeout") {
+      const auto s = seconds_of(value);
+      if (!s || *s == 0)
+        throw bad("timeout takes whole seconds (1 or more), not '" + escape::terminal_text(value) +
+                  "'");
+      t.timeout = std::chrono::seconds(*s);
+    } else if (key == "host") {
+      if (value.empty()) throw bad("host= needs a host name");
+      t.placement_host = value;
+    } else if (key == "datastore") {
+      if (value.empty()) throw bad("datastore= needs a datastore name");
+      t.placement_datastore = value;
+    } else {
+      throw bad("unknown parameter '" + escape::terminal_text(key) + "' (known: " + known_keys() +
+                ")");
+    }
+  }
+  if (!t.thumbprint.empty() && t.insecure)
+    throw bad(
+        "thumbprint= and insecure=1 contradict each other: pin the certificate or skip "
+        "the check, not both");
+  t.user = !options.user.empty() ? options.user : uri.user;
+  if (t.user.empty())
+    throw bad("no user: give one in the URI (vsphere://USER@HOST/) or with the connection's user");
+  return t;
+}
+
+// ---------------------------------------------------------------- objects
+
+pugi::xml_node ObjectContent::prop(const std::string& path) const {
+  const auto it = props.find(path);
+  return it == props.end() ? pugi::xml_node() : it->second;
+}
+
+// ---------------------------------------------------------------- session
+
+namespace {
+
+const MoRef kServiceInstance{"ServiceInstance", "ServiceInstance"};
+
+// The outcome of one SOAP exchange: an answer or a fault.
+struct Outcome {
+  Reply reply;
+  bool faulted = false;
+  std::string fault_type;
+  std::string fault_message;
+};
+
+bool looks_like_html(const HttpReply& r) {
+  if (r.content_type.find("html") != std::string::npos) return true;
+  std::string head = r.body.substr(0, 512);
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return head.find("<html") != std::string::npos ||
+         head.find("<!doctype html") != std::string::npos;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+}  // namespace
+
+struct Session::Impl {
+  Target target;
+  ServiceContent content;
+  std::unique_ptr<Http> http;
+  SecretProvider secret;
+  std::optional<std::string> password;  // in memory only, for re-login
+  std::string soap_action = "urn:vim25";
+  bool logged_in = false;
+
+  std::mutex mutex;  // one SOAP exchange at a time
+  Clock::time_point last_use = Clock::now();
+
+  std::thread keepalive;
+  std::mutex keepalive_mutex;
+  std::condition_variable keepalive_cv;
+  bool stopping = false;
+
+  // Secrets out of a text that may go into an Error's detail.
+  std::string scrub(std::string text) const {
+    const auto blank = [&](const std::string& secret_text) {
+      if (secret_text.size() < 3) return;
+      for (std::size_t p; (p = text.find(secret_text)) != std::string::npos;)
+        text.replace(p, secret_text.size(), "***");
+    };
+    if (password) blank(*password);
+    blank(http->cookie());
+    return text;
+  }
+
+  // One POST /sdk and its answer read; faults are returned, not thrown.
+  Outcome exchange(const std::string& method, const MoRef& self, const std::string& args,
+                   const std::string& op) {
+    const std::string body = soap::envelope(method, self, args);
+    const HttpReply r = http->post_sdk(soap_action, body, method, op);
+    last_use = Clock::now();
+    const std::string where = http->endpoint();
+    const std::string prefix = op.empty() ? std::string() : op + ": ";
+    if (r.body.empty()) {
+      if (r.status == 401 || r.status == 403)
+        throw Error(
+            ErrorCode::AuthFailed,
+            prefix + where + " refused " + method + " (HTTP " + std::to_string(r.status) + ")", op);
+      throw Error(ErrorCode::BackendFailure,
+                  prefix + where + " answered " + method + " with HTTP " +
+                      std::to_string(r.status) + " and an empty body",
+                  op);
+    }
+    if (r.status == 401 || r.status == 403)
+      throw Error(
+          ErrorCode::AuthFailed,
+          prefix + where + " refused " + method + " (HTTP " + std::to_string(r.status) + ")", op);
+    if (looks_like_html(r))
+      throw Error(ErrorCode::BackendFailure,
+                  prefix + where + " answered " + method + " with an HTML page (HTTP " +
+                      std::to_string(r.status) + "), not SOAP: is it a vSphere endpoint?",
+                  op);
+    std::shared_ptr<pugi::xml_document> doc;
+    try {
+      doc = xml::parse(r.body, method);
+    } catch (const Error& e) {
+      throw Error(e.code(),
+                  prefix + e.what() + " (HTTP " + std::to_string(r.status) + " from " + where + ")",
+                  op);
+    }
+    const pugi::xml_node envelope = doc->document_element();
+    const pugi::xml_node soap_body = xml::child(envelope, "Body");
+    if (xml::local_name(envelope) != "Envelope" || !soap_body)
+      throw Error(ErrorCode::BackendFailure,
+                  prefix + where + " answered " + method + " (HTTP " + std::to_string(r.status) +
+                      ") with XML that is not a SOAP envelope: is it a vSphere endpoint?",
+                  op);
+    Outcome out;
+    if (const pugi::xml_node fault = xml::child(soap_body, "Fault")) {
+      out.faulted = true;
+      out.fault_message = scrub(xml::text(fault, "faultstring"));
+      const pugi::xml_node detail = xml::child(fault, "detail");
+      pugi::xml_node first;
+      for (pugi::xml_node c = detail.first_child(); c; c = c.next_sibling())
+        if (c.type() == pugi::node_element) {
+          first = c;
+          break;
+        }
+      out.fault_type = fault_type_of(first);
+      if (out.fault_type.empty()) out.fault_type = xml::text(fault, "faultcode");
+      return out;
+    }
+    pugi::xml_node response;
+    for (pugi::xml_node c = soap_body.first_child(); c; c = c.next_sibling())
+      if (c.type() == pugi::node_element) {
+        response = c;
+        break;
+      }
+    if (r.status != 200 || !response)
+      throw Error(
+          ErrorCode::BackendFailure,
+          prefix + where + " answered " + method + " with HTTP " + std::to_string(r.status) +
+              (response ? std::string(" and no SOAP fault") : std::string(" and no answer")),
+          op);
+    out.reply = Reply{doc, response};
+    return out;
+  }
+
+  // Login with the (cached or asked for) password. Called with `mutex` held.
+  void login(const std::string& op) {
+    const std::string who = target.user + "@" + http->endpoint();
+    if (!password && secret) password = secret("password for " + who);
+    if (!password)
+      throw Error(ErrorCode::AuthFailed,
+                  op + ": no password for " + escape::terminal_text(who) +
+                      ": set HYPERCTL_PASSWORD (or HYPERCTL_PASSWORD_<CONNECTION>), store it in "
+                      "the credentials file (hyperctl hosts add --password-stdin), or run on a "
+                      "terminal to be asked",
+                  op);
+    std::string args;
+    try {
+      args = soap::el("userName", target.user) + soap::el("password", *password);
+    } catch (const Error&) {
+      password.reset();
+      throw Error(ErrorCode::InvalidArgument,
+                  op + ": the user name or the password holds characters XML cannot carry", op);
+    }
+    Outcome o = exchange("Login", content.session_manager, args, op);
+    args.assign(args.size(), '\0');
+    if (o.faulted) {
+      const std::string type = o.fault_type;
+      if (type == "InvalidLogin" || type == "NoPermission" || type == "NotAuthenticated") {
+        password.reset();
+        throw Error(ErrorCode::AuthFailed,
+                    op + ": login as " + escape::terminal_text(target.user) + " refused by " +
+                        http->endpoint(),
+                    op, "vim25 fault " + escape::terminal_text(type));
+      }
+      throw fault_error(type, o.fault_message, op);
+    }
+    if (http->cookie().empty())
+      throw Error(ErrorCode::BackendFailure,
+                  op + ": " + http->endpoint() + " accepted the login but set no session cookie",
+                  op);
+    logged_in = true;
+  }
+
+  Reply call_locked(const std::string& method, const MoRef& self, const std::string& args,
+                    const std::string& op) {
+    Outcome o = exchange(method, self, args, op);
+    if (o.faulted && o.fault_type == "NotAuthenticated" && logged_in) {
+      // The server forgot the session (idle timeout, restart): once more.
+      logged_in = false;
+      http->clear_cookie();
+      login(op);
+      o = exchange(method, self, args, op);
+    }
+    if (o.faulted) throw fault_error(o.fault_type, o.fault_message, op);
+    return o.reply;
+  }
+
+  Reply call(const std::string& method, const MoRef& self, const std::string& args,
+             const std::string& op) {
+    std::lock_guard lock(mutex);
+    return call_locked(method, self, args, op);
+  }
+
+  void read_content() {
+    const std::string op = "connect";
+    Outcome o = exchange("RetrieveServiceContent", kServiceInstance, "", op);
+    const pugi::xml_node rv = o.reply.returnval();
+    if (o.faulted || !rv || !xml::child(rv, "rootFolder") || !xml::child(rv, "sessionManager"))
+      throw Error(ErrorCode::BackendFailure,
+                  op + ": " + http->endpoint() +
+                      " answered without a vSphere service content: is it a vSphere endpoint?",
+                  op);
+    ServiceContent& c = content;
+    c.root_folder = xml::moref(xml::child(rv, "rootFolder"));
+    c.property_collector = xml::moref(xml::child(rv, "propertyCollector"));
+    c.view_manager = xml::moref(xml::child(rv, "viewManager"));
+    c.session_manager = xml::moref(xml::child(rv, "sessionManager"));
+    c.search_index = xml::moref(xml::child(rv, "searchIndex"));
+    c.file_manager = xml::moref(xml::child(rv, "fileManager"));
+    c.virtual_disk_manager = xml::moref(xml::child(rv, "virtualDiskManager"));
+    const pugi::xml_node about = xml::child(rv, "about");
+    c.api_type = xml::text(about, "apiType");
+    c.api_version = xml::text(about, "apiVersion");
+    c.name = xml::text(about, "name");
+    c.full_name = xml::text(about, "fullName");
+    c.version = xml::text(about, "version");
+    c.build = xml::text(about, "build");
+    c.instance_uuid = xml::text(about, "instanceUuid");
+    if (!c.api_version.empty()) {
+      bool plain = true;
+      for (char ch : c.api_version)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.') plain = false;
+      if (plain) soap_action = "urn:vim25/" + c.api_version;
+    }
+  }
+
+  void keepalive_loop() {
+    std::unique_lock lock(keepalive_mutex);
+    while (!stopping) {
+      Clock::time_point due;
+      {
+        std::lock_guard call_lock(mutex);
+        due = last_use + target.keepalive;
+      }
+      if (keepalive_cv.wait_until(lock, due, [&] { return stopping; })) break;
+      lock.unlock();
+      {
+        std::lock_guard call_lock(mutex);
+        if (Clock::now() >= last_use + target.keepalive) {
+          if (logged_in) try {
+              call_locked("CurrentTime", kServiceInstance, "", "keepalive");
+            } catch (...) {
+              // The next real call reports the problem (and logs in again).
+            }
+          last_use = Clock::now();
+        }
+      }
+      lock.lock();
+    }
+  }
+};
+
+Session::Session(const Uri& uri, const ConnectOptions& options) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.target = parse_target(uri, options);
+  s.secret = options.secret;
+  s.http = std::make_unique<Http>(s.target);
+  if (s.target.insecure) {
+    const std::string line = "hyperctl: warning: not verifying the TLS certificate of " +
+                             s.http->endpoint() + " (insecure=1)\n";
+    [[maybe_unused]] auto n = ::write(2, line.data(), line.size());
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    s.read_content();
+    s.login("connect");
+  }
+  if (s.target.keepalive.count() > 0) s.keepalive = std::thread([&s] { s.keepalive_loop(); });
+}
+
+Session::~Session() {
+  Impl& s = *impl_;
+  if (s.keepalive.joinable()) {
+    {
+      std::lock_guard lock(s.keepalive_mutex);
+      s.stopping = true;
+    }
+    s.keepalive_cv.notify_all();
+    s.keepalive.join();
+  }
+  try {
+    std::lock_guard lock(s.mutex);
+    if (s.logged_in) s.exchange("Logout", s.content.session_manager, "", "disconnect");
+  } catch (...) {
+    // Logging out is a courtesy: the session expires on its own.
+  }
+  if (s.password) s.password->assign(s.password->size(), '\0');
+}
+
+const Target& Session::target() const {
+  return impl_->target;
+}
+const ServiceContent& Session::content() const {
+  return impl_->content;
+}
+std::string Session::endpoint() const {
+  return impl_->http->endpoint();
+}
+std::uint64_t Session::requests() const {
+  return impl_->http->requests();
+}
+
+Reply Session::call(const std::string& method, const MoRef& self, const std::string& args,
+                    const std::string& operation) {
+  return impl_->call(method, self, args, operation);
+}
+
+// ---------------------------------------------------------------- tasks
+
+Reply Session::wait_task(const MoRef& task, const std::string& operation, const std::string& phase,
+                         const ProgressFn& progress, const CancelToken* cancel,
+                         std::chrono::milliseconds timeout) {
+  const auto started = Clock::now();
+  auto delay = std::chrono::milliseconds(100);
+  bool cancel_asked = false;
+  bool timed_out = false;
+  const auto ask_cancel = [&] {
+    try {
+      call("CancelTask", task, "", operation);
+    } catch (const Error&) {
+      // Not cancellable, or already over: the next poll says.
+    }
+  };
+  for (;;) {
+    const ObjectContent oc = retrieve_one(task, {"info"}, operation, "the task " + task.value);
+    const pugi::xml_node info = oc.prop("info");
+    const std::string state = xml::text(info, "state");
+    if (state == "success") return Reply{oc.doc, xml::child(info, "result")};
+    if (state == "error") {
+      const pugi::xml_node err = xml::child(info, "error");
+      const std::string type = fault_type_of(xml::child(err, "fault"));
+      if (timed_out)
+        throw Error(ErrorCode::Timeout,
+                    operation + ": the task did not finish within " + seconds_text(timeout) +
+                        " (cancelled)",
+                    operation);
+      if (cancel_asked) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
+      throw fault_error(type, xml::text(err, "localizedMessage"), operation);
+    }
+    if (progress && (state == "running" || state == "queued")) {
+      Progress p;
+      p.phase = phase;
+      p.done =
+          static_cast<std::uint64_t>(std::clamp<std::int64_t>(xml::i64(info, "progress"), 0, 100));
+      p.total = 100;
+      p.unit = "percent";
+      progress(p);
+    }
+    if (!cancel_asked && cancel && cancel->cancelled()) {
+      cancel_asked = true;
+      ask_cancel();
+    }
+    if (!cancel_asked && timeout.count() > 0 && Clock::now() - started >= timeout) {
+      cancel_asked = timed_out = true;
+      ask_cancel();
+    }
+    // After the cancel request, give the task a few seconds to end.
+    if (cancel_asked && timed_out && Clock::now() - started >= timeout + std::chrono::seconds(10))
+      throw Error(ErrorCode::Timeout,
+                  operation + ": the task did not finish within " + seconds_text(timeout),
+                  operation);
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+// ---------------------------------------------------------------- properties
+
+namespace {
+
+std::string prop_spec(const std::string& type, const std::vector<std::string>& paths) {
+  std::string inner = soap::el("type", type) + soap::el("all", "false");
+  for (const std::string& p : paths) inner += soap::el("pathSet", p);
+  return soap::raw("propSet", inner);
+}
+
+// The objects of a RetrieveResult; returns its token ("" on the last page).
+std::string read_result(const Reply& reply, std::vector<ObjectContent>& out) {
+  const pugi::xml_node rv = reply.returnval();
+  for (const pugi::xml_node obj : xml::children(rv, "objects")) {
+    ObjectContent oc;
+    oc.obj = xml::moref(xml::child(obj, "obj"));
+    oc.doc = reply.doc;
+    for (const pugi::xml_node ps : xml::children(obj, "propSet"))
+      oc.props[xml::text(ps, "name")] = xml::child(ps, "val");
+    bool gone = false;
+    for (const pugi::xml_node ms : xml::children(obj, "missingSet"))
+      if (fault_type_of(xml::path(ms, "fault.fault")) == "ManagedObjectNotFound" ||
+          fault_type_of(xml::child(ms, "fault")) == "ManagedObjectNotFound")
+        gone = true;
+    if (gone && oc.props.empty()) continue;
+    out.push_back(std::move(oc));
+  }
+  return xml::text(rv, "token");
+}
+
+}  // namespace
+
+std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyRequest>& what,
+                                                 const std::string& operation,
+                                                 const MoRef& container) {
+  const ServiceContent& c = content();
+  std::string view_args = soap::moref("container", container.empty() ? c.root_folder : container);
+  for (const PropertyRequest& r : what) view_args += soap::el("type", r.type);
+  view_args += soap::el("recursive", "true");
+  const MoRef view =
+      xml::moref(call("CreateContainerView", c.view_manager, view_args, operation).returnval());
+  if (view.empty())
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": " + endpoint() + " created no container view", operation);
+  std::vector<ObjectContent> out;
+  try {
+    std::string spec;
+    for (const PropertyRequest& r : what) spec += prop_spec(r.type, r.paths);
+    spec += soap::raw("objectSet",
+                      soap::moref("obj", view) + soap::el("skip", "true") +
+                          soap::typed("selectSet", "TraversalSpec",
+                                      soap::el("name", "view") + soap::el("type", "ContainerView") +
+                                          soap::el("path", "view") + soap::el("skip", "false")));
+    std::string token =
+        read_result(call("RetrievePropertiesEx", c.property_collector,
+                         soap::raw("specSet", spec) + soap::raw("options", ""), operation),
+                    out);
+    while (!token.empty())
+      token = read_result(call("ContinueRetrievePropertiesEx", c.property_collector,
+                               soap::el("token", token), operation),
+                          out);
+  } catch (...) {
+    try {
+      call("DestroyView", view, "", operation);
+    } catch (const Error&) {
+      // The view dies with the session anyway.
+    }
+    throw;
+  }
+  try {
+    call("DestroyView", view, "", operation);
+  } catch (const Error&) {
+    // As above.
+  }
+  return out;
+}
+
+std::vector<ObjectContent> Session::retrieve(const std::vector<MoRef>& objects,
+                                             const std::vector<std::string>& paths,
+                                             const std::string& operation) {
+  std::vector<ObjectContent> out;
+  if (objects.empty()) return out;
+  const ServiceContent& c = content();
+  const auto one_call = [&](const std::vector<MoRef>& objs) {
+    std::map<std::string, bool> types;
+    std::string spec;
+    for (const MoRef& o : objs)
+      if (!types[o.type]) {
+        types[o.type] = true;
+        spec += prop_spec(o.type, paths);
+      }
+    for (const MoRef& o : objs)
+      spec += soap::raw("objectSet", soap::moref("obj", o) + soap::el("skip", "false"));
+    spec += soap::el("reportMissingObjectsInResults", "true");
+    std::vector<ObjectContent> got;
+    std::string token =
+        read_result(call("RetrievePropertiesEx", c.property_collector,
+                         soap::raw("specSet", spec) + soap::raw("options", ""), operation),
+                    got);
+    while (!token.empty())
+      token = read_result(call("ContinueRetrievePropertiesEx", c.property_collector,
+                               soap::el("token", token), operation),
+                          got);
+    return got;
+  };
+  try {
+    out = one_call(objects);
+  } catch (const Error& e) {
+    // A server that faults the whole request for one vanished object
+    // (ManagedObjectNotFound): ask per object, leaving out the missing ones.
+    if (e.code() != ErrorCode::NotFound) throw;
+    out.clear();
+    if (objects.size() > 1)
+      for (const MoRef& o : objects) try {
+          for (ObjectContent& oc : one_call({o})) out.push_back(std::move(oc));
+        } catch (const Error& e2) {
+          if (e2.code() != ErrorCode::NotFound) throw;
+        }
+  }
+  return out;
+}
+
+ObjectContent Session::retrieve_one(const MoRef& object, const std::vector<std::string>& paths,
+                                    const std::string& operation, const std::string& what) {
+  std::vector<ObjectContent> got = retrieve({object}, paths, operation);
+  for (ObjectContent& oc : got)
+    if (oc.obj == object) return std::move(oc);
+  throw Error(ErrorCode::NotFound,
+              operation + ": " + escape::terminal_text(what) + " no longer exists on " + endpoint(),
+              operation);
+}
+
+// ---------------------------------------------------------------- files
+
+namespace {
+
+std::string folder_url(const Session& s, const std::string& datacenter,
+                       const std::string& datastore, const std::string& path) {
+  std::string p = path;
+  while (!p.empty() && p.front() == '/') p.erase(p.begin());
+  const std::string dc =
+      !datacenter.empty() ? datacenter : (s.is_vcenter() ? std::string() : "ha-datacenter");
+  std::string url = "/folder/" + percent_encode_path(p) + "?";
+  if (!dc.empty()) url += "dcPath=" + percent_encode_query(dc) + "&";
+  url += "dsName=" + percent_encode_query(datastore);
+  return url;
+}
+
+std::string ds_path(const std::string& datastore, const std::string& path) {
+  return escape::terminal_text("[" + datastore + "] " + path);
+}
+
+}  // namespace
+
+void Session::download(const std::string& datacenter, const std::string& datastore,
+                       const std::string& path, const std::string& local_path, bool overwrite,
+                       const ProgressFn& progress, const CancelToken& cancel,
+                       const std::string& operation) {
+  std::error_code ec;
+  if (!overwrite && fs::exists(fs::symlink_status(local_path, ec)))
+    throw Error(ErrorCode::Conflict,
+                operation + ": " + escape::terminal_text(local_path) +
+                    " already exists (overwrite to replace it)",
+                operation);
+  const std::string temp = local_path + ".hyperctl-" + std::to_string(::getpid()) + ".part";
+  const auto report = [&](std::uint64_t done, std::uint64_t total) {
+    if (!progress) return;
+    Progress p;
+    p.phase = "download";
+    p.done = done;
+    p.total = total;
+    p.unit = "bytes";
+    progress(p);
+  };
+  const std::string url = folder_url(*this, datacenter, datastore, path);
+  int status = 0;
+  try {
+    status = impl_->http->get_to_file(url, temp, report, cancel, operation);
+    if (status == 401 || status == 403) {
+      // The session may have expired: log in again once.
+      {
+        std::lock_guard lock(impl_->mutex);
+        impl_->http->clear_cookie();
+        impl_->login(operation);
+      }
+      status = impl_->http->get_to_file(url, temp, report, cancel, operation);
+    }
+  } catch (...) {
+    fs::remove(temp, ec);
+    throw;
+  }
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->last_use = Clock::now();
+  }
+  if (status != 200) {
+    fs::remove(temp, ec);
+    if (status == 404)
+      throw Error(ErrorCode::NotFound,
+                  operation + ": " + ds_path(datastore, path) + " not found on " + endpoint(),
+                  operation);
+    if (status == 401 || status == 403)
+      throw Error(ErrorCode::AuthFailed,
+                  operation + ": " + endpoint() + " refused the download of " +
+                      ds_path(datastore, path) + " (HTTP " + std::to_string(status) + ")",
+                  operation);
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": the download of " + ds_path(datastore, path) + " from " +
+                    endpoint() + " failed with HTTP " + std::to_string(status),
+                operation);
+  }
+  fs::rename(temp, local_path, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": cannot move the download into place at " +
+                    escape::terminal_text(local_path) + ": " + ec.message(),
+                operation);
+  }
+}
+
+void Session::upload(const std::string& datacenter, const std::string& datastore,
+                     const std::string& path, const std::string& local_path,
+                     const ProgressFn& progress, const CancelToken& cancel,
+                     const std::string& operation) {
+  std::error_code ec;
+  if (!fs::is_regular_file(local_path, ec))
+    throw Error(ErrorCode::NotFound,
+                operation + ": " + escape::terminal_text(local_path) + " is not a readable file",
+                operation);
+  const auto report = [&](std::uint64_t done, std::uint64_t total) {
+    if (!progress) return;
+    Progress p;
+    p.phase = "upload";
+    p.done = done;
+    p.total = total;
+    p.unit = "bytes";
+    progress(p);
+  };
+  const std::string url = folder_url(*this, datacenter, datastore, path);
+  int status = impl_->http->put_from_file(url, local_path, report, cancel, operation);
+  if (status == 401 || status == 403) {
+    {
+      std::lock_guard lock(impl_->mutex);
+      impl_->http->clear_cookie();
+      impl_->login(operation);
+    }
+    status = impl_->http->put_from_file(url, local_path, report, cancel, operation);
+  }
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->last_use = Clock::now();
+  }
+  if (status / 100 == 2) return;
+  if (status == 404)
+    throw Error(ErrorCode::NotFound,
+                operation + ": the folder of " + ds_path(datastore, path) + " does not exist on " +
+                    endpoint(),
+                operation);
+  if (status == 401 || status == 403)
+    throw Error(ErrorCode::AuthFailed,
+                operation + ": " + endpoint() + " refused the upload to " +
+                    ds_path(datastore, path) + " (HTTP " + std::to_string(status) + ")",
+                operation);
+  throw Error(ErrorCode::BackendFailure,
+              operation + ": the upload of " + ds_path(datastore, path) + " to " + endpoint() +
+                  " failed with HTTP " + std::to_string(status),
+              operation);
+}
+
+}  // namespace hyperctl::vsphere
