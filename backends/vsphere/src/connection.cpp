@@ -1,6 +1,10 @@
 // VsphereConnection: its operation groups and the shared look-ups.
 #include "connection.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <set>
+
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
@@ -42,25 +46,305 @@ VsphereConnection* vsphere_connection_of(Connection& c) {
   return dynamic_cast<VsphereConnection*>(&c);
 }
 
-// Placeholders until the VM owner lands them.
-const std::vector<std::string>& VsphereConnection::vm_paths() {
-  static const std::vector<std::string> paths;
-  return paths;
+// ---------------------------------------------------------------------------
+// VM look-ups (the VM owner's part): one PropertyCollector round trip for
+// every VM and the names of the hosts, datastores and networks they refer to.
+
+namespace {
+
+std::string quoted(const std::string& text) {
+  return "'" + escape::terminal_text(text) + "'";
 }
-std::vector<VmObject> VsphereConnection::all_vms(const std::string& op) {
-  throw Error(ErrorCode::Unsupported, "not yet", op);
+
+std::string lower(std::string text) {
+  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return text;
 }
-VmObject VsphereConnection::resolve(const VmRef&, const std::string& op) {
-  throw Error(ErrorCode::Unsupported, "not yet", op);
+
+/// Element children of a node, whatever their names (array values carry
+/// their items as <ManagedObjectReference>, <VirtualDevice>...).
+std::vector<pugi::xml_node> items(pugi::xml_node node) {
+  std::vector<pugi::xml_node> out;
+  for (pugi::xml_node child : node.children())
+    if (child.type() == pugi::node_element) out.push_back(child);
+  return out;
 }
-VmObject VsphereConnection::refresh(const MoRef&, const std::string& op) {
-  throw Error(ErrorCode::Unsupported, "not yet", op);
+
+/// The morefs of an ArrayOfManagedObjectReference value.
+std::vector<MoRef> morefs(pugi::xml_node val) {
+  std::vector<MoRef> out;
+  for (pugi::xml_node item : items(val)) {
+    MoRef ref = xml::moref(item);
+    if (!ref.empty()) out.push_back(std::move(ref));
+  }
+  return out;
 }
-VmInfo VsphereConnection::describe(const ObjectContent&, const NameMap&) const {
+
+/// The network a NIC's backing names: a standard network by moref, a
+/// distributed port group by its key (which is its moref value).
+MoRef nic_network(pugi::xml_node backing) {
+  const std::string type = xml::xsi_type(backing);
+  if (type == "VirtualEthernetCardDistributedVirtualPortBackingInfo")
+    return {"DistributedVirtualPortgroup", xml::text(xml::child(backing, "port"), "portgroupKey")};
+  return xml::moref(xml::child(backing, "network"));
+}
+
+/// "scsi", "ide", "sata", "nvme" for a controller's device type; "" for
+/// anything else.
+std::string bus_of(const std::string& type) {
+  if (type == "VirtualIDEController") return "ide";
+  if (type == "VirtualAHCIController" || type == "VirtualSATAController") return "sata";
+  if (type == "VirtualNVMEController") return "nvme";
+  if (type == "ParaVirtualSCSIController" || type == "VirtualLsiLogicController" ||
+      type == "VirtualLsiLogicSASController" || type == "VirtualBusLogicController" ||
+      type == "VirtualSCSIController")
+    return "scsi";
   return {};
 }
+
+/// "vmxnet3" for VirtualVmxnet3, "e1000e" for VirtualE1000e...
+std::string nic_model(const std::string& type) {
+  std::string model = type.rfind("Virtual", 0) == 0 ? type.substr(7) : type;
+  return lower(model);
+}
+
+VmState state_of(const std::string& power_state) {
+  if (power_state == "poweredOn") return VmState::Running;
+  if (power_state == "poweredOff") return VmState::Off;
+  if (power_state == "suspended") return VmState::Suspended;
+  return VmState::Unknown;
+}
+
+/// The types and paths a VM list asks for: the VMs and the names they refer to.
+std::vector<PropertyRequest> vm_requests() {
+  return {{"VirtualMachine", VsphereConnection::vm_paths()},
+          {"HostSystem", {"name"}},
+          {"Datastore", {"name"}},
+          {"Network", {"name"}}};
+}
+
+NameMap names_of(const std::vector<ObjectContent>& objects) {
+  NameMap names;
+  for (const auto& o : objects)
+    if (o.obj.type != "VirtualMachine") names[o.obj] = decode_name(xml::text(o.prop("name")));
+  return names;
+}
+
+std::string name_of(const NameMap& names, const MoRef& ref) {
+  if (ref.empty()) return {};
+  auto it = names.find(ref);
+  if (it != names.end()) return it->second;
+  // A distributed port group asked for as "Network" comes back with its own
+  // type; look the value up whatever the type.
+  for (const auto& [key, name] : names)
+    if (key.value == ref.value) return name;
+  return {};
+}
+
+}  // namespace
+
+const std::vector<std::string>& VsphereConnection::vm_paths() {
+  static const std::vector<std::string> paths = {
+      "name",
+      "config.instanceUuid",
+      "config.uuid",
+      "config.guestId",
+      "config.template",
+      "config.hardware.numCPU",
+      "config.hardware.memoryMB",
+      "config.hardware.device",
+      "runtime.powerState",
+      "runtime.host",
+      "datastore",
+  };
+  return paths;
+}
+
+VmInfo VsphereConnection::describe(const ObjectContent& vm, const NameMap& names) const {
+  VmInfo info;
+  info.backend = kBackendName;
+  info.name = decode_name(xml::text(vm.prop("name")));
+  info.id = xml::text(vm.prop("config.instanceUuid"));
+  if (info.id.empty()) info.id = vm.obj.value;  // a VM being created has no config yet
+  info.state_reason = xml::text(vm.prop("runtime.powerState"));
+  info.state = state_of(info.state_reason);
+  info.vcpus = static_cast<unsigned>(
+      std::max<std::int64_t>(0, xml::i64(vm.prop("config.hardware.numCPU"), {})));
+  info.memory_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(
+                          0, xml::i64(vm.prop("config.hardware.memoryMB"), {})))
+                      << 20;
+  info.guest_os = xml::text(vm.prop("config.guestId"));
+  info.host = name_of(names, xml::moref(vm.prop("runtime.host")));
+  info.persistent = true;
+
+  // Devices: controllers first (a disk's target names its controller's bus).
+  const std::vector<pugi::xml_node> devices = items(vm.prop("config.hardware.device"));
+  std::map<std::int64_t, std::string> controllers;  // key -> "scsi0"
+  for (pugi::xml_node d : devices) {
+    const std::string bus = bus_of(xml::xsi_type(d));
+    if (!bus.empty())
+      controllers[xml::i64(d, "key", -1)] = bus + std::to_string(xml::i64(d, "busNumber"));
+  }
+  for (pugi::xml_node d : devices) {
+    const std::string type = xml::xsi_type(d);
+    if (type == "VirtualDisk") {
+      DiskInfo disk;
+      disk.device = "disk";
+      disk.format = "vmdk";
+      const pugi::xml_node backing = xml::child(d, "backing");
+      disk.path = xml::text(backing, "fileName");
+      const std::int64_t bytes = xml::i64(d, "capacityInBytes", -1);
+      disk.capacity_bytes =
+          bytes >= 0
+              ? static_cast<std::uint64_t>(bytes)
+              : static_cast<std::uint64_t>(std::max<std::int64_t>(0, xml::i64(d, "capacityInKB")))
+                    << 10;
+      auto ctl = controllers.find(xml::i64(d, "controllerKey", -1));
+      if (ctl != controllers.end() && xml::child(d, "unitNumber"))
+        disk.target = ctl->second + ":" + std::to_string(xml::i64(d, "unitNumber"));
+      info.disks.push_back(std::move(disk));
+    } else if (xml::child(d, "macAddress") || xml::child(d, "addressType")) {
+      NicInfo nic;
+      nic.mac = xml::text(d, "macAddress");
+      nic.model = nic_model(type);
+      const pugi::xml_node backing = xml::child(d, "backing");
+      nic.network = name_of(names, nic_network(backing));
+      if (nic.network.empty())  // a standard network not (yet) in the map
+        nic.network = decode_name(xml::text(backing, "deviceName"));
+      info.nics.push_back(std::move(nic));
+    }
+  }
+
+  info.extras["moref"] = vm.obj.value;
+  info.extras["template"] = xml::boolean(vm.prop("config.template"), {}) ? "true" : "false";
+  info.extras["bios_uuid"] = xml::text(vm.prop("config.uuid"));
+  std::string datastores;
+  for (const MoRef& ds : morefs(vm.prop("datastore"))) {
+    const std::string name = name_of(names, ds);
+    datastores += (datastores.empty() ? "" : ",") + (name.empty() ? ds.value : name);
+  }
+  info.extras["datastores"] = datastores;
+  return info;
+}
+
+std::vector<VmObject> VsphereConnection::all_vms(const std::string& op) {
+  // A datacenter named in the URI scopes the list; otherwise every VM the
+  // session sees (no extra look-up on the common path).
+  MoRef container;
+  if (!session_->target().datacenter.empty()) container = datacenter(op).ref;
+  std::vector<ObjectContent> objects = session_->retrieve_all(vm_requests(), op, container);
+  const NameMap names = names_of(objects);
+  std::vector<VmObject> vms;
+  for (auto& o : objects) {
+    if (o.obj.type != "VirtualMachine") continue;
+    VmObject vm;
+    vm.ref = o.obj;
+    vm.info = describe(o, names);
+    vm.raw = std::move(o);
+    vms.push_back(std::move(vm));
+  }
+  return vms;
+}
+
+VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
+  if (ref.value.empty())
+    throw Error(ErrorCode::InvalidArgument, "no VM named (an empty name or id)", op);
+  std::vector<VmObject> vms = all_vms(op);
+  const std::string key = lower(ref.value);
+  auto pick = [&](auto&& matches, const std::string& what) -> std::optional<VmObject> {
+    std::vector<VmObject*> found;
+    for (auto& vm : vms)
+      if (matches(vm)) found.push_back(&vm);
+    if (found.empty()) return std::nullopt;
+    if (found.size() > 1) {
+      std::string ids;
+      for (const VmObject* vm : found)
+        ids += (ids.empty() ? "" : ", ") + escape::terminal_text(vm->info.id) + " (" +
+               escape::terminal_text(vm->ref.value) + ")";
+      throw Error(ErrorCode::Conflict,
+                  std::to_string(found.size()) + " VMs have the " + what + " " + quoted(ref.value) +
+                      " on " + session_->endpoint() +
+                      "; name one by its instance UUID or moref: " + ids,
+                  op);
+    }
+    return std::move(*found.front());
+  };
+  if (auto vm = pick([&](const VmObject& v) { return lower(v.info.id) == key; }, "instance UUID"))
+    return std::move(*vm);
+  if (auto vm = pick(
+          [&](const VmObject& v) {
+            const auto it = v.info.extras.find("bios_uuid");
+            return it != v.info.extras.end() && !it->second.empty() && lower(it->second) == key;
+          },
+          "BIOS UUID"))
+    return std::move(*vm);
+  if (auto vm = pick([&](const VmObject& v) { return v.ref.value == ref.value; }, "moref"))
+    return std::move(*vm);
+  if (auto vm = pick([&](const VmObject& v) { return v.info.name == ref.value; }, "name"))
+    return std::move(*vm);
+  throw Error(ErrorCode::NotFound, "no VM " + quoted(ref.value) + " on " + session_->endpoint(),
+              op);
+}
+
+VmObject VsphereConnection::refresh(const MoRef& vm, const std::string& op) {
+  ObjectContent o = session_->retrieve_one(vm, vm_paths(), op, "VM " + vm.value);
+  // The names it refers to, in one more call.
+  std::set<MoRef> refs;
+  const MoRef host = xml::moref(o.prop("runtime.host"));
+  if (!host.empty()) refs.insert(host);
+  for (const MoRef& ds : morefs(o.prop("datastore"))) refs.insert(ds);
+  for (pugi::xml_node d : items(o.prop("config.hardware.device")))
+    if (xml::child(d, "macAddress") || xml::child(d, "addressType")) {
+      const MoRef net = nic_network(xml::child(d, "backing"));
+      if (!net.empty()) refs.insert(net);
+    }
+  NameMap names;
+  if (!refs.empty())
+    names =
+        names_of(session_->retrieve(std::vector<MoRef>(refs.begin(), refs.end()), {"name"}, op));
+  VmObject out;
+  out.ref = vm;
+  out.info = describe(o, names);
+  out.raw = std::move(o);
+  return out;
+}
+
 const Datacenter& VsphereConnection::datacenter(const std::string& op) {
-  throw Error(ErrorCode::Unsupported, "not yet", op);
+  if (datacenter_) return *datacenter_;
+  const auto objects = session_->retrieve_all(
+      {{"Datacenter", {"name", "vmFolder", "hostFolder", "datastoreFolder", "networkFolder"}}}, op);
+  std::vector<Datacenter> all;
+  for (const auto& o : objects) {
+    if (o.obj.type != "Datacenter") continue;
+    Datacenter dc;
+    dc.ref = o.obj;
+    dc.name = decode_name(xml::text(o.prop("name")));
+    dc.vm_folder = xml::moref(o.prop("vmFolder"));
+    dc.host_folder = xml::moref(o.prop("hostFolder"));
+    dc.datastore_folder = xml::moref(o.prop("datastoreFolder"));
+    dc.network_folder = xml::moref(o.prop("networkFolder"));
+    all.push_back(std::move(dc));
+  }
+  const std::string& wanted = session_->target().datacenter;
+  std::string known;
+  for (const auto& dc : all) known += (known.empty() ? "" : ", ") + quoted(dc.name);
+  if (!wanted.empty()) {
+    for (auto& dc : all)
+      if (dc.name == wanted) return datacenter_.emplace(std::move(dc));
+    throw Error(
+        ErrorCode::NotFound,
+        "no datacenter " + quoted(wanted) + " on " + session_->endpoint() +
+            (known.empty() ? std::string(" (it has none)") : " (datacenters: " + known + ")"),
+        op);
+  }
+  if (all.size() == 1) return datacenter_.emplace(std::move(all.front()));
+  if (all.empty())
+    throw Error(ErrorCode::NotFound, session_->endpoint() + " has no datacenter", op);
+  throw Error(
+      ErrorCode::InvalidArgument,
+      session_->endpoint() + " has " + std::to_string(all.size()) +
+          " datacenters; name one in the URI path (vsphere://USER@HOST/DATACENTER): " + known,
+      op);
 }
 
 }  // namespace hyperctl::vsphere

@@ -1,64 +1,839 @@
-// Placeholder until its owner lands the real one: every method is Unsupported.
+// VM inventory and lifecycle on vSphere (vim25): every VM is resolved once
+// (VsphereConnection::resolve, one PropertyCollector round trip) and then
+// addressed by its moref only.
+//
+// States: vSphere knows poweredOn, poweredOff and suspended. Its "suspend"
+// writes the memory to disk and stops the VM (VmState::Suspended); there is
+// no pause that keeps the memory in RAM. hyperctl's suspend is therefore
+// SuspendVM_Task (the nearest the platform offers) and resume powers the
+// suspended VM on again; `vm list` shows such a VM as suspended.
+#include "hyperctl/error.hpp"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string quoted(const std::string& text) {
+  return "'" + escape::terminal_text(text) + "'";
+}
+
+std::string lower(std::string text) {
+  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return text;
+}
+
+bool in(VmState s, std::initializer_list<VmState> states) {
+  return std::find(states.begin(), states.end(), s) != states.end();
+}
+
+bool is_template(const VmObject& vm) {
+  const auto it = vm.info.extras.find("template");
+  return it != vm.info.extras.end() && it->second == "true";
+}
+
+std::string state_text(const VmInfo& info) {
+  return info.state_reason.empty() ? std::string(to_string(info.state))
+                                   : escape::terminal_text(info.state_reason);
+}
+
+std::string vm_label(const VmObject& vm) {
+  return "VM " + quoted(vm.info.name);
+}
+
+/// Error(Conflict) unless the VM is in one of `allowed`; templates (which
+/// cannot run) are named as such.
+void require(const VmObject& vm, std::initializer_list<VmState> allowed, const std::string& needs,
+             const std::string& op) {
+  if (is_template(vm) && !in(VmState::Off, allowed))
+    throw Error(ErrorCode::Conflict,
+                vm_label(vm) + " is a template; templates cannot be powered on (" + op + ")", op);
+  if (!in(vm.info.state, allowed))
+    throw Error(ErrorCode::Conflict,
+                vm_label(vm) + " is " + state_text(vm.info) + "; " + op + " needs " + needs, op);
+}
+
+/// The task a *_Task method answered with.
+MoRef task_of(const Reply& reply, const std::string& method, const std::string& op) {
+  MoRef task = xml::moref(reply.returnval());
+  if (task.empty())
+    throw Error(ErrorCode::BackendFailure, "the server answered " + method + " without a task", op);
+  return task;
+}
+
+/// Calls a *_Task method and waits for it. A fault that says the VM was in
+/// the wrong power state (a race with someone else) is a Conflict whatever
+/// the fault table says.
+Reply run_task(Session& s, const std::string& method, const MoRef& self, const std::string& args,
+               const std::string& op, const std::string& phase = {},
+               const ProgressFn& progress = {}) {
+  try {
+    return s.wait_task(task_of(s.call(method, self, args, op), method, op), op, phase, progress);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Conflict &&
+        (e.detail().find("InvalidPowerState") != std::string::npos ||
+         std::string(e.what()).find("InvalidPowerState") != std::string::npos))
+      throw Error(ErrorCode::Conflict, e.what(), e.operation(), e.detail());
+    throw;
+  }
+}
+
+/// vSphere sets memory in MiB.
+std::int64_t memory_mb(std::uint64_t bytes, const std::string& op) {
+  if (bytes == 0) throw Error(ErrorCode::InvalidArgument, "a VM needs some memory", op);
+  if (bytes % (1ull << 20) != 0)
+    throw Error(ErrorCode::InvalidArgument,
+                "vSphere sets memory in whole MiB; " + std::to_string(bytes) + " bytes is not", op);
+  return static_cast<std::int64_t>(bytes >> 20);
+}
+
+/// spec.guest_os as a vSphere guest id.
+std::string guest_id_of(const std::string& hint, const std::string& op) {
+  if (hint.empty()) return "otherGuest64";
+  const std::string l = lower(hint);
+  if (l == "linux") return "other3xLinux64Guest";
+  if (l == "windows") return "windows9_64Guest";
+  if (l == "other") return "otherGuest64";
+  for (char ch : hint)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
+      throw Error(ErrorCode::InvalidArgument,
+                  "guest OS " + quoted(hint) +
+                      " is neither linux, windows, other nor a vSphere guest id "
+                      "(such as rhel9_64Guest)",
+                  op);
+  return hint;
+}
+
+/// The SCSI controller a new VM's disks hang on: paravirtual for Linux
+/// guests (their kernels carry the driver), LSI Logic SAS for Windows, LSI
+/// Logic (the most widely understood) for anything else.
+std::string scsi_controller_for(const std::string& guest_id) {
+  const std::string l = lower(guest_id);
+  if (l.rfind("win", 0) == 0) return "VirtualLsiLogicSASController";
+  for (const char* linux : {"linux", "rhel", "centos", "ubuntu", "debian", "sles", "suse", "fedora",
+                            "photon", "coreos", "asianux", "rocky", "alma"})
+    if (l.find(linux) != std::string::npos) return "ParaVirtualSCSIController";
+  return "VirtualLsiLogicController";
+}
+
+/// Element children of a node whatever their names.
+std::vector<pugi::xml_node> items(pugi::xml_node node) {
+  std::vector<pugi::xml_node> out;
+  for (pugi::xml_node child : node.children())
+    if (child.type() == pugi::node_element) out.push_back(child);
+  return out;
+}
+
+/// The inventory a new VM is placed in: one retrieve_all under the datacenter.
+struct Placement {
+  struct Host {
+    MoRef ref, parent;
+    std::string name;
+    std::vector<MoRef> datastores;
+  };
+  struct Compute {
+    MoRef ref, pool;
+    std::string name;
+    std::vector<MoRef> hosts;
+  };
+  std::vector<Host> hosts;
+  std::vector<Compute> computes;
+  std::map<MoRef, std::string> datastores;         // ref -> stored (encoded) name
+  std::map<MoRef, std::string> networks;           // ref -> stored (encoded) name
+  std::vector<std::pair<MoRef, std::string>> vms;  // ref, decoded name
+};
+
+Placement placement_of(Session& s, const Datacenter& dc, const std::string& op) {
+  const auto objects = s.retrieve_all({{"VirtualMachine", {"name"}},
+                                       {"HostSystem", {"name", "parent", "datastore"}},
+                                       {"ComputeResource", {"name", "resourcePool", "host"}},
+                                       {"Datastore", {"name"}},
+                                       {"Network", {"name"}}},
+                                      op, dc.ref);
+  Placement p;
+  for (const auto& o : objects) {
+    const std::string name = xml::text(o.prop("name"));
+    if (o.obj.type == "VirtualMachine") {
+      p.vms.emplace_back(o.obj, decode_name(name));
+    } else if (o.obj.type == "HostSystem") {
+      Placement::Host h{o.obj, xml::moref(o.prop("parent")), decode_name(name), {}};
+      for (pugi::xml_node item : items(o.prop("datastore")))
+        h.datastores.push_back(xml::moref(item));
+      p.hosts.push_back(std::move(h));
+    } else if (o.obj.type == "Datastore") {
+      p.datastores[o.obj] = name;
+    } else if (o.obj.type == "ComputeResource" || o.obj.type == "ClusterComputeResource") {
+      Placement::Compute c{o.obj, xml::moref(o.prop("resourcePool")), decode_name(name), {}};
+      for (pugi::xml_node item : items(o.prop("host"))) c.hosts.push_back(xml::moref(item));
+      p.computes.push_back(std::move(c));
+    } else {
+      p.networks[o.obj] = name;  // Network, DistributedVirtualPortgroup, OpaqueNetwork
+    }
+  }
+  return p;
+}
+
+/// A datastore by its (decoded) name: its ref and stored name.
+std::pair<MoRef, std::string> find_datastore(const Placement& p, const std::string& name,
+                                             const std::string& where, const std::string& op) {
+  for (const auto& [ref, stored] : p.datastores)
+    if (decode_name(stored) == name) return {ref, stored};
+  std::string known;
+  for (const auto& [ref, stored] : p.datastores)
+    known += (known.empty() ? "" : ", ") + quoted(decode_name(stored));
+  throw Error(ErrorCode::NotFound,
+              "no datastore " + quoted(name) + " in " + where +
+                  (known.empty() ? std::string() : " (datastores: " + known + ")"),
+              op);
+}
+
+/// "[ds] folder/file.vmdk" -> "ds"; "" when it is no datastore path.
+std::string datastore_of_path(const std::string& path) {
+  if (path.size() < 2 || path.front() != '[') return {};
+  const auto end = path.find(']');
+  return end == std::string::npos ? std::string() : path.substr(1, end - 1);
+}
+
+ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::string& op) {
+  try {
+    run_task(s, "PowerOffVM_Task", vm.ref, {}, op, "power off");
+  } catch (const Error& e) {
+    // The guest got there first.
+    if (e.code() == ErrorCode::Conflict) return ShutdownOutcome::Stopped;
+    throw;
+  }
+  return ShutdownOutcome::ForcedOff;
+}
+
+}  // namespace
 
 Capabilities vm_capabilities() {
-  return {};
+  return {Operation::VmList,         Operation::VmGet,         Operation::VmCreate,
+          Operation::VmStart,        Operation::VmShutdown,    Operation::VmPowerOff,
+          Operation::VmReboot,       Operation::VmReset,       Operation::VmSuspend,
+          Operation::VmResume,       Operation::VmDelete,      Operation::VmDeleteWithStorage,
+          Operation::VmSetResources, Operation::VmExportConfig};
 }
 
-std::vector<VmInfo> VsphereVmOps::list(const VmFilter& /*filter*/) {
-  unsupported(Operation::VmList);
+std::vector<VmInfo> VsphereVmOps::list(const VmFilter& filter) {
+  const std::string op = "vm.list";
+  return guarded(op, [&] {
+    std::vector<VmInfo> out;
+    for (auto& vm : c_.all_vms(op)) {
+      if (!filter.states.empty() && std::find(filter.states.begin(), filter.states.end(),
+                                              vm.info.state) == filter.states.end())
+        continue;
+      if (!filter.name_glob.empty() &&
+          ::fnmatch(filter.name_glob.c_str(), vm.info.name.c_str(), 0) != 0)
+        continue;
+      out.push_back(std::move(vm.info));
+    }
+    return out;
+  });
 }
 
-VmInfo VsphereVmOps::get(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+VmInfo VsphereVmOps::get(const VmRef& vm) {
+  const std::string op = "vm.get";
+  return guarded(op, [&] { return c_.resolve(vm, op).info; });
 }
 
-VmInfo VsphereVmOps::create(const VmSpec& /*spec*/) {
-  unsupported(Operation::VmList);
+// PowerOnVM_Task without a host: the VM starts where it is registered. On a
+// vCenter whose cluster runs DRS in manual mode the server may want a
+// placement answer (PowerOnMultiVM_Task's recommendations); that is not
+// handled here and surfaces as the server's error.
+void VsphereVmOps::start(const VmRef& ref) {
+  const std::string op = "vm.start";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Off, VmState::Suspended}, "it powered off or suspended", op);
+    run_task(c_.session(), "PowerOnVM_Task", vm.ref, {}, op, "power on");
+  });
 }
 
-void VsphereVmOps::start(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+void VsphereVmOps::power_off(const VmRef& ref) {
+  const std::string op = "vm.poweroff";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Running, VmState::Suspended}, "it powered on or suspended", op);
+    run_task(c_.session(), "PowerOffVM_Task", vm.ref, {}, op, "power off");
+  });
 }
 
-ShutdownOutcome VsphereVmOps::shutdown(const VmRef& /*vm*/, const ShutdownOptions& /*options*/,
-                                       const ProgressFn& /*progress*/,
-                                       const CancelToken& /*cancel*/) {
-  unsupported(Operation::VmList);
+void VsphereVmOps::reset(const VmRef& ref) {
+  const std::string op = "vm.reset";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Running}, "it powered on", op);
+    run_task(c_.session(), "ResetVM_Task", vm.ref, {}, op, "reset");
+  });
 }
 
-void VsphereVmOps::power_off(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+// SuspendVM_Task: memory to disk, the VM stops (see the top of this file).
+void VsphereVmOps::suspend(const VmRef& ref) {
+  const std::string op = "vm.suspend";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Running}, "it powered on", op);
+    run_task(c_.session(), "SuspendVM_Task", vm.ref, {}, op, "suspend");
+  });
 }
 
-void VsphereVmOps::reboot(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+void VsphereVmOps::resume(const VmRef& ref) {
+  const std::string op = "vm.resume";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Suspended}, "it suspended", op);
+    run_task(c_.session(), "PowerOnVM_Task", vm.ref, {}, op, "resume");
+  });
 }
 
-void VsphereVmOps::reset(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+// RebootGuest asks VMware Tools in the guest to restart it; it returns at
+// once (no task) and needs Tools running in the guest.
+void VsphereVmOps::reboot(const VmRef& ref) {
+  const std::string op = "vm.reboot";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Running}, "it powered on", op);
+    c_.session().call("RebootGuest", vm.ref, {}, op);
+  });
 }
 
-void VsphereVmOps::suspend(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+// ShutdownGuest asks VMware Tools for a clean shutdown and returns at once;
+// the power state is then polled until off, the deadline or a cancel. A
+// guest that cannot be asked (no Tools: the server's fault) is powered off
+// at once with options.force, else that fault is the error.
+ShutdownOutcome VsphereVmOps::shutdown(const VmRef& ref, const ShutdownOptions& options,
+                                       const ProgressFn& progress, const CancelToken& cancel) {
+  const std::string op = "vm.shutdown";
+  return guarded(op, [&] {
+    Session& s = c_.session();
+    const VmObject vm = c_.resolve(ref, op);
+    if (vm.info.state == VmState::Off) return ShutdownOutcome::AlreadyOff;
+    require(vm, {VmState::Running}, "it powered on", op);
+    if (cancel.cancelled())
+      throw Error(ErrorCode::Cancelled,
+                  "shutdown cancelled before " + vm_label(vm) + " was asked; it keeps running", op);
+    const auto start = Clock::now();
+    const auto total = options.timeout.count() > 0 ? options.timeout.count() : 0;
+    if (progress) progress(Progress{"shutdown", 0, static_cast<std::uint64_t>(total), "ms", {}});
+    try {
+      s.call("ShutdownGuest", vm.ref, {}, op);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::Unreachable || e.code() == ErrorCode::AuthFailed ||
+          e.code() == ErrorCode::Timeout || e.code() == ErrorCode::Internal)
+        throw;
+      // Off meanwhile (someone else was quicker): nothing left to do.
+      const ObjectContent now = s.retrieve_one(vm.ref, {"runtime.powerState"}, op, vm_label(vm));
+      if (xml::text(now.prop("runtime.powerState")) == "poweredOff")
+        return ShutdownOutcome::AlreadyOff;
+      if (!options.force) throw;
+      return power_off_after(s, vm, op);
+    }
+    auto pause = std::chrono::milliseconds(100);
+    for (;;) {
+      const ObjectContent now = s.retrieve_one(vm.ref, {"runtime.powerState"}, op, vm_label(vm));
+      const std::string state = xml::text(now.prop("runtime.powerState"));
+      const auto elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+      if (progress)
+        progress(Progress{"shutdown",
+                          static_cast<std::uint64_t>(elapsed.count()),
+                          static_cast<std::uint64_t>(total),
+                          "ms",
+                          {}});
+      if (state == "poweredOff") return ShutdownOutcome::Stopped;
+      if (state == "suspended")
+        throw Error(ErrorCode::Conflict, vm_label(vm) + " was suspended while it was shutting down",
+                    op);
+      if (total > 0 && elapsed >= options.timeout) {
+        if (options.force) return power_off_after(s, vm, op);
+        throw Error(ErrorCode::Timeout,
+                    vm_label(vm) + " did not shut down within " +
+                        std::to_string(options.timeout.count() / 1000) +
+                        " s; it is still running (the guest may still be shutting down; "
+                        "force powers it off)",
+                    op);
+      }
+      // Sleep in small slices so that a cancel is seen quickly.
+      auto wake = Clock::now() + pause;
+      if (total > 0) wake = std::min(wake, start + options.timeout);
+      while (Clock::now() < wake) {
+        if (cancel.cancelled())
+          throw Error(ErrorCode::Cancelled,
+                      "stopped waiting for " + vm_label(vm) +
+                          " to shut down; it was asked to and is still running",
+                      op);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    }
+  });
 }
 
-void VsphereVmOps::resume(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+// with_storage: Destroy_Task, which on vSphere deletes the VM's folder and
+// every virtual disk attached to it. Without it: UnregisterVM, which takes
+// the VM out of the inventory and leaves all its files (configuration, logs,
+// disks) on the datastore, where they can be registered again. A running or
+// suspended VM is a Conflict unless options.force, which powers it off
+// first.
+void VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
+  const std::string op = "vm.delete";
+  guarded(op, [&] {
+    Session& s = c_.session();
+    const VmObject vm = c_.resolve(ref, op);
+    if (vm.info.state != VmState::Off) {
+      if (!options.force)
+        throw Error(ErrorCode::Conflict,
+                    vm_label(vm) + " is " + state_text(vm.info) +
+                        "; power it off first, or delete with force",
+                    op);
+      run_task(s, "PowerOffVM_Task", vm.ref, {}, op, "power off");
+    }
+    if (options.with_storage)
+      run_task(s, "Destroy_Task", vm.ref, {}, op, "destroy");
+    else
+      s.call("UnregisterVM", vm.ref, {}, op);
+  });
 }
 
-void VsphereVmOps::remove(const VmRef& /*vm*/, const DeleteOptions& /*options*/) {
-  unsupported(Operation::VmList);
+VmInfo VsphereVmOps::create(const VmSpec& spec) {
+  const std::string op = "vm.create";
+  return guarded(op, [&]() -> VmInfo {
+    Session& s = c_.session();
+    if (spec.name.empty()) throw Error(ErrorCode::InvalidArgument, "a VM needs a name", op);
+    if (!escape::valid_utf8(spec.name))
+      throw Error(ErrorCode::InvalidArgument, "the VM name is not valid UTF-8", op);
+    if (spec.name.size() > 80)
+      throw Error(ErrorCode::InvalidArgument,
+                  "vSphere VM names have at most 80 characters; " + quoted(spec.name) + " has " +
+                      std::to_string(spec.name.size()) + " bytes",
+                  op);
+    if (spec.vcpus == 0)
+      throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+    const std::int64_t mb = memory_mb(spec.memory_bytes, op);
+    std::string firmware;
+    if (spec.firmware == "bios")
+      firmware = "bios";
+    else if (spec.firmware == "uefi")
+      firmware = "efi";
+    else if (!spec.firmware.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "firmware must be bios or uefi, not " + quoted(spec.firmware), op);
+    const std::string guest_id = guest_id_of(spec.guest_os, op);
+    if (!spec.extras.empty())
+      throw Error(ErrorCode::InvalidArgument,
+                  "the vSphere backend takes no extra settings when creating a VM (given: " +
+                      quoted(spec.extras.begin()->first) + ")",
+                  op);
+
+    const Datacenter& dc = c_.datacenter(op);
+    const std::string where = "datacenter " + quoted(dc.name);
+    const Placement p = placement_of(s, dc, op);
+
+    // vSphere allows one name in several folders; hyperctl addresses VMs by
+    // name, so a name already used in the datacenter is refused.
+    for (const auto& [ref, name] : p.vms)
+      if (name == spec.name)
+        throw Error(ErrorCode::AlreadyExists,
+                    "a VM named " + quoted(spec.name) + " already exists in " + where + " (" +
+                        escape::terminal_text(ref.value) + ")",
+                    op);
+
+    // Host and resource pool.
+    const Target& target = s.target();
+    const Placement::Host* host = nullptr;
+    const Placement::Compute* compute = nullptr;
+    if (!target.placement_host.empty()) {
+      for (const auto& h : p.hosts)
+        if (h.name == target.placement_host) host = &h;
+      if (!host)
+        throw Error(
+            ErrorCode::NotFound,
+            "no host " + quoted(target.placement_host) + " in " + where + " (the URI's ?host=)",
+            op);
+      for (const auto& c : p.computes)
+        if (c.ref == host->parent) compute = &c;
+    } else {
+      for (const auto& c : p.computes)
+        if (!c.pool.empty() && !c.hosts.empty()) {
+          compute = &c;
+          break;
+        }
+    }
+    if (!compute || compute->pool.empty())
+      throw Error(ErrorCode::NotFound,
+                  "no compute resource with a resource pool in " + where + " to place the VM in",
+                  op);
+    // Datastores the new VM can use: its host's, or any host's of the
+    // cluster (the server picks a host that sees them).
+    std::set<MoRef> visible;
+    for (const auto& h : p.hosts)
+      if (host ? &h == host
+               : std::find(compute->hosts.begin(), compute->hosts.end(), h.ref) !=
+                     compute->hosts.end())
+        visible.insert(h.datastores.begin(), h.datastores.end());
+    const std::string seen_from =
+        host ? "host " + quoted(host->name) : "compute resource " + quoted(compute->name);
+    auto datastore_named = [&](const std::string& name) {
+      auto found = find_datastore(p, name, where, op);
+      if (!visible.count(found.first))
+        throw Error(ErrorCode::InvalidArgument,
+                    "datastore " + quoted(name) + " is not visible from " + seen_from, op);
+      return found.second;
+    };
+    std::string vm_datastore;
+    if (!target.placement_datastore.empty()) {
+      vm_datastore = datastore_named(target.placement_datastore);
+    } else {
+      for (const auto& d : spec.disks)
+        if (d.device != "cdrom" && d.size_bytes > 0 && !d.pool.empty()) {
+          vm_datastore = datastore_named(d.pool);
+          break;
+        }
+      if (vm_datastore.empty()) {
+        for (const auto& h : p.hosts)
+          if (visible.count(h.datastores.empty() ? MoRef{} : h.datastores.front()) &&
+              (host ? &h == host : true)) {
+            auto it = p.datastores.find(h.datastores.front());
+            if (it != p.datastores.end()) {
+              vm_datastore = it->second;
+              break;
+            }
+          }
+      }
+      if (vm_datastore.empty())
+        throw Error(ErrorCode::NotFound, seen_from + " sees no datastore for the new VM", op);
+    }
+
+    // Devices: negative keys are placeholders the server replaces.
+    std::string devices;
+    const std::string controller = scsi_controller_for(guest_id);
+    const std::int32_t controller_key = -100;
+    int disk_unit = 0, cdrom_slot = 0, key = -200;
+    bool need_controller = false;
+    for (const auto& d : spec.disks) {
+      const std::string device = d.device.empty() ? "disk" : d.device;
+      if (device != "disk" && device != "cdrom")
+        throw Error(ErrorCode::InvalidArgument,
+                    "a disk is a disk or a cdrom, not " + quoted(d.device), op);
+      if (!d.format.empty() && d.format != (device == "cdrom" ? "iso" : "vmdk"))
+        throw Error(ErrorCode::InvalidArgument,
+                    std::string("a vSphere ") +
+                        (device == "cdrom" ? "CD-ROM is an iso" : "disk is a vmdk") + ", not " +
+                        quoted(d.format),
+                    op);
+      // An existing file: "[datastore] folder/file", or a volume in a pool.
+      std::string file;
+      if (!d.path.empty()) {
+        if (datastore_of_path(d.path).empty())
+          throw Error(ErrorCode::InvalidArgument,
+                      "an existing disk is a datastore path such as '[datastore1] vm/disk.vmdk', "
+                      "not " +
+                          quoted(d.path),
+                      op);
+        file = d.path;
+      } else if (!d.volume.empty()) {
+        const std::string pool = d.pool.empty() ? decode_name(vm_datastore) : d.pool;
+        file = "[" + datastore_named(pool) + "] " + d.volume;
+      }
+      if (device == "cdrom") {
+        if (file.empty())
+          throw Error(ErrorCode::InvalidArgument, "a CD-ROM needs an ISO (path or volume)", op);
+        if (cdrom_slot >= 4)
+          throw Error(ErrorCode::InvalidArgument, "a new VM takes at most 4 CD-ROMs", op);
+        const std::string backing =
+            soap::typed("backing", "VirtualCdromIsoBackingInfo", soap::el("fileName", file));
+        const std::string connect =
+            soap::raw("connectable", soap::el("startConnected", "true") +
+                                         soap::el("allowGuestControl", "true") +
+                                         soap::el("connected", "false"));
+        devices += soap::raw(
+            "deviceChange",
+            soap::el("operation", "add") +
+                soap::typed("device", "VirtualCdrom",
+                            soap::el("key", std::to_string(key--)) + backing + connect +
+                                soap::el("controllerKey", std::to_string(200 + cdrom_slot / 2)) +
+                                soap::el("unitNumber", std::to_string(cdrom_slot % 2))));
+        ++cdrom_slot;
+        continue;
+      }
+      if (disk_unit == 7) ++disk_unit;  // the controller's own unit
+      if (disk_unit > 15)
+        throw Error(ErrorCode::InvalidArgument, "a new VM takes at most 15 disks", op);
+      need_controller = true;
+      std::string backing_inner;
+      std::string capacity;
+      bool create_file = false;
+      if (!file.empty()) {
+        backing_inner = soap::el("fileName", file) + soap::el("diskMode", "persistent");
+      } else {
+        if (d.size_bytes == 0)
+          throw Error(ErrorCode::InvalidArgument, "a new disk needs a size (or a path or volume)",
+                      op);
+        const std::string ds = d.pool.empty() ? vm_datastore : datastore_named(d.pool);
+        // Whole KiB (rounded up): vSphere sizes disks in KiB.
+        const std::uint64_t kib = (d.size_bytes + 1023) / 1024;
+        backing_inner = soap::el("fileName", "[" + ds + "]") + soap::el("diskMode", "persistent") +
+                        soap::el("thinProvisioned", "true");
+        capacity = soap::el("capacityInKB", std::to_string(kib)) +
+                   soap::el("capacityInBytes", std::to_string(kib * 1024));
+        create_file = true;
+      }
+      devices += soap::raw(
+          "deviceChange",
+          soap::el("operation", "add") + (create_file ? soap::el("fileOperation", "create") : "") +
+              soap::typed(
+                  "device", "VirtualDisk",
+                  soap::el("key", std::to_string(key--)) +
+                      soap::typed("backing", "VirtualDiskFlatVer2BackingInfo", backing_inner) +
+                      soap::el("controllerKey", std::to_string(controller_key)) +
+                      soap::el("unitNumber", std::to_string(disk_unit)) + capacity));
+      ++disk_unit;
+    }
+    if (need_controller)
+      devices = soap::raw("deviceChange",
+                          soap::el("operation", "add") +
+                              soap::typed("device", controller,
+                                          soap::el("key", std::to_string(controller_key)) +
+                                              soap::el("busNumber", "0") +
+                                              soap::el("sharedBus", "noSharing"))) +
+                devices;
+    for (const auto& net : spec.networks) {
+      const std::pair<const MoRef, std::string>* found = nullptr;
+      for (const auto& entry : p.networks)
+        if (decode_name(entry.second) == net) found = &entry;
+      if (!found)
+        throw Error(ErrorCode::NotFound, "no network " + quoted(net) + " in " + where, op);
+      std::string backing;
+      if (found->first.type == "Network") {
+        backing = soap::typed(
+            "backing", "VirtualEthernetCardNetworkBackingInfo",
+            soap::el("deviceName", found->second) + soap::moref("network", found->first));
+      } else if (found->first.type == "DistributedVirtualPortgroup") {
+        const ObjectContent pg =
+            s.retrieve_one(found->first, {"key", "config.distributedVirtualSwitch"}, op,
+                           "port group " + quoted(net));
+        const MoRef dvs = xml::moref(pg.prop("config.distributedVirtualSwitch"));
+        if (dvs.empty())
+          throw Error(ErrorCode::BackendFailure,
+                      "port group " + quoted(net) + " names no distributed switch", op);
+        const ObjectContent sw = s.retrieve_one(dvs, {"uuid"}, op, "the switch of " + quoted(net));
+        backing =
+            soap::typed("backing", "VirtualEthernetCardDistributedVirtualPortBackingInfo",
+                        soap::raw("port", soap::el("switchUuid", xml::text(sw.prop("uuid"))) +
+                                              soap::el("portgroupKey", xml::text(pg.prop("key")))));
+      } else {
+        throw Error(ErrorCode::InvalidArgument,
+                    "network " + quoted(net) + " is a " + escape::terminal_text(found->first.type) +
+                        "; a new NIC goes on a standard network or a distributed port group",
+                    op);
+      }
+      devices += soap::raw(
+          "deviceChange",
+          soap::el("operation", "add") +
+              soap::typed("device", "VirtualVmxnet3",
+                          soap::el("key", std::to_string(key--)) + backing +
+                              soap::raw("connectable", soap::el("startConnected", "true") +
+                                                           soap::el("allowGuestControl", "true") +
+                                                           soap::el("connected", "false")) +
+                              soap::el("addressType", "generated")));
+    }
+
+    // The spec's elements in the order of the vim25 schema.
+    const std::string encoded = encode_name(spec.name);
+    std::string config = soap::el("name", encoded) + soap::el("guestId", guest_id) +
+                         soap::raw("files", soap::el("vmPathName", "[" + vm_datastore + "]")) +
+                         soap::el("numCPUs", std::to_string(spec.vcpus)) +
+                         soap::el("memoryMB", std::to_string(mb)) + devices;
+    if (!firmware.empty()) config += soap::el("firmware", firmware);
+    std::string args = soap::raw("config", config) + soap::moref("pool", compute->pool);
+    if (host) args += soap::moref("host", host->ref);
+
+    MoRef created;
+    try {
+      const Reply done = run_task(s, "CreateVM_Task", dc.vm_folder, args, op, "create");
+      created = xml::moref(done.node);
+      if (created.empty())
+        throw Error(ErrorCode::BackendFailure, "CreateVM_Task finished without naming the new VM",
+                    op);
+      return c_.refresh(created, op).info;
+    } catch (...) {
+      // Nothing stays behind: the VM (when it came to exist) is destroyed
+      // with whatever files it got.
+      try {
+        if (created.empty()) {
+          for (const auto& o : s.retrieve_all({{"VirtualMachine", {"name"}}}, op, dc.ref))
+            if (xml::text(o.prop("name")) == encoded) created = o.obj;
+        }
+        if (!created.empty()) run_task(s, "Destroy_Task", created, {}, op, "clean up");
+      } catch (...) {
+      }
+      throw;
+    }
+  });
 }
 
-VmInfo VsphereVmOps::set_resources(const VmRef& /*vm*/, const ResourceSettings& /*settings*/) {
-  unsupported(Operation::VmList);
+VmInfo VsphereVmOps::set_resources(const VmRef& ref, const ResourceSettings& settings) {
+  const std::string op = "vm.set";
+  return guarded(op, [&] {
+    Session& s = c_.session();
+    const VmObject vm = c_.resolve(ref, op);
+    if (!settings.vcpus && !settings.memory_bytes) return vm.info;
+    if (settings.vcpus && *settings.vcpus == 0)
+      throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+    std::int64_t mb = settings.memory_bytes ? memory_mb(*settings.memory_bytes, op) : 0;
+    if (is_template(vm))
+      throw Error(ErrorCode::Conflict,
+                  vm_label(vm) + " is a template; convert it to a VM to change its hardware", op);
+    if (vm.info.state == VmState::Suspended)
+      throw Error(ErrorCode::Conflict,
+                  vm_label(vm) + " is suspended; power it off (or resume it and change it live)",
+                  op);
+    if (vm.info.state == VmState::Running) {
+      if (!settings.live)
+        throw Error(ErrorCode::Conflict,
+                    vm_label(vm) +
+                        " is powered on; power it off to change its vCPUs or memory, or ask for "
+                        "a live change (--live: CPU/memory hot-add)",
+                    op);
+      const ObjectContent hot = s.retrieve_one(
+          vm.ref,
+          {"config.cpuHotAddEnabled", "config.cpuHotRemoveEnabled", "config.memoryHotAddEnabled"},
+          op, vm_label(vm));
+      if (settings.vcpus && *settings.vcpus > vm.info.vcpus &&
+          !xml::boolean(hot.prop("config.cpuHotAddEnabled"), {}))
+        throw Error(ErrorCode::Conflict,
+                    vm_label(vm) + " has CPU hot-add disabled; power it off to add vCPUs", op);
+      if (settings.vcpus && *settings.vcpus < vm.info.vcpus &&
+          !xml::boolean(hot.prop("config.cpuHotRemoveEnabled"), {}))
+        throw Error(ErrorCode::Conflict,
+                    vm_label(vm) + " has CPU hot-remove disabled; power it off to remove vCPUs",
+                    op);
+      if (settings.memory_bytes && *settings.memory_bytes < vm.info.memory_bytes)
+        throw Error(ErrorCode::Conflict,
+                    vm_label(vm) + " is powered on; memory shrinks only while it is off", op);
+      if (settings.memory_bytes && *settings.memory_bytes > vm.info.memory_bytes &&
+          !xml::boolean(hot.prop("config.memoryHotAddEnabled"), {}))
+        throw Error(ErrorCode::Conflict,
+                    vm_label(vm) + " has memory hot-add disabled; power it off to add memory", op);
+    }
+    std::string spec;
+    if (settings.vcpus) spec += soap::el("numCPUs", std::to_string(*settings.vcpus));
+    if (settings.memory_bytes) spec += soap::el("memoryMB", std::to_string(mb));
+    run_task(s, "ReconfigVM_Task", vm.ref, soap::raw("spec", spec), op, "reconfigure");
+    return c_.refresh(vm.ref, op).info;
+  });
 }
 
-std::string VsphereVmOps::export_config(const VmRef& /*vm*/) {
-  unsupported(Operation::VmList);
+// The VM's configuration as JSON: identity, hardware, files, devices,
+// placement and power state. Nothing secret: no extraConfig (guestinfo
+// variables may hold credentials), no vApp properties.
+std::string VsphereVmOps::export_config(const VmRef& ref) {
+  const std::string op = "vm.export-config";
+  return guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    const ObjectContent more = c_.session().retrieve_one(
+        vm.ref,
+        {"config.files", "config.firmware", "config.version", "config.annotation",
+         "config.cpuHotAddEnabled", "config.memoryHotAddEnabled",
+         "config.hardware.numCoresPerSocket"},
+        op, vm_label(vm));
+    const pugi::xml_node files = more.prop("config.files");
+    nlohmann::json out = {
+        {"name", vm.info.name},
+        {"moref", vm.ref.value},
+        {"instanceUuid", vm.info.id},
+        {"uuid", vm.info.extras.at("bios_uuid")},
+        {"guestId", vm.info.guest_os},
+        {"template", is_template(vm)},
+        {"numCPU", vm.info.vcpus},
+        {"numCoresPerSocket", xml::i64(more.prop("config.hardware.numCoresPerSocket"), {}, 1)},
+        {"memoryMB", vm.info.memory_bytes >> 20},
+        {"firmware", xml::text(more.prop("config.firmware"))},
+        {"version", xml::text(more.prop("config.version"))},
+        {"annotation", xml::text(more.prop("config.annotation"))},
+        {"cpuHotAddEnabled", xml::boolean(more.prop("config.cpuHotAddEnabled"), {})},
+        {"memoryHotAddEnabled", xml::boolean(more.prop("config.memoryHotAddEnabled"), {})},
+        {"files",
+         {{"vmPathName", xml::text(files, "vmPathName")},
+          {"snapshotDirectory", xml::text(files, "snapshotDirectory")},
+          {"suspendDirectory", xml::text(files, "suspendDirectory")},
+          {"logDirectory", xml::text(files, "logDirectory")}}},
+        {"host", vm.info.host},
+        {"powerState", vm.info.state_reason},
+    };
+    nlohmann::json datastores = nlohmann::json::array();
+    {
+      const std::string& joined = vm.info.extras.at("datastores");
+      std::size_t start = 0;
+      while (start < joined.size()) {
+        const auto comma = joined.find(',', start);
+        datastores.push_back(
+            joined.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    out["datastores"] = datastores;
+
+    // Devices that make up the VM's hardware: controllers, disks, CD-ROMs
+    // and NICs (describe() lists disks and NICs in device order, which
+    // gives the network names).
+    nlohmann::json devices = nlohmann::json::array();
+    std::size_t disk_index = 0, nic_index = 0;
+    for (pugi::xml_node d : items(vm.raw.prop("config.hardware.device"))) {
+      const std::string type = xml::xsi_type(d);
+      nlohmann::json dev = {{"type", type},
+                            {"key", xml::i64(d, "key")},
+                            {"label", xml::text(xml::child(d, "deviceInfo"), "label")}};
+      if (xml::child(d, "controllerKey")) dev["controllerKey"] = xml::i64(d, "controllerKey");
+      if (xml::child(d, "unitNumber")) dev["unitNumber"] = xml::i64(d, "unitNumber");
+      const pugi::xml_node backing = xml::child(d, "backing");
+      if (type == "VirtualDisk") {
+        const DiskInfo* disk =
+            disk_index < vm.info.disks.size() ? &vm.info.disks[disk_index] : nullptr;
+        ++disk_index;
+        dev["kind"] = "disk";
+        dev["file"] = xml::text(backing, "fileName");
+        dev["capacityBytes"] = disk ? disk->capacity_bytes : 0;
+        if (disk && !disk->target.empty()) dev["target"] = disk->target;
+        dev["diskMode"] = xml::text(backing, "diskMode");
+        dev["thinProvisioned"] = xml::boolean(backing, "thinProvisioned");
+        dev["datastore"] = decode_name(datastore_of_path(xml::text(backing, "fileName")));
+      } else if (xml::child(d, "macAddress") || xml::child(d, "addressType")) {
+        const NicInfo* nic = nic_index < vm.info.nics.size() ? &vm.info.nics[nic_index] : nullptr;
+        ++nic_index;
+        dev["kind"] = "nic";
+        dev["macAddress"] = xml::text(d, "macAddress");
+        dev["addressType"] = xml::text(d, "addressType");
+        dev["network"] = nic ? nic->network : std::string();
+      } else if (xml::child(d, "busNumber")) {
+        dev["kind"] = "controller";
+        dev["busNumber"] = xml::i64(d, "busNumber");
+      } else if (type == "VirtualCdrom") {
+        dev["kind"] = "cdrom";
+        const std::string file = xml::text(backing, "fileName");
+        if (!file.empty()) dev["file"] = file;
+      } else {
+        continue;  // keyboards, pointing devices, video cards, VMCI...
+      }
+      devices.push_back(std::move(dev));
+    }
+    out["devices"] = devices;
+    return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  });
 }
 
 }  // namespace hyperctl::vsphere
