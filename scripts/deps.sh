@@ -7,10 +7,14 @@ set -euo pipefail
 build_pkgs=(cmake ninja-build g++ pkg-config clang-format
   libvirt-dev libxml2-dev libssl-dev libboost-dev libboost-filesystem-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  libvirt-daemon libvirt-clients)  # the daemon package carries the test driver
+  libvirt-daemon libvirt-clients  # the daemon package carries the test driver
+  libcpprest-dev libpugixml-dev)  # the vSphere backend: HTTPS client, XML answers
 test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine
   openssh-server openssh-client  # tests/testbed/sshd.sh: the runner's SSH transport
-  openssl)  # tests/trust: a real TLS server (openssl s_server) with a self-signed certificate
+  openssl  # tests/trust: a real TLS server (openssl s_server) with a self-signed certificate
+  # tests/vsphere, bench/vsphere: a simulated vCenter/ESXi (tests/vsphere/sim) on
+  # govmomi's simulator, built from Debian's Go sources in GOPATH mode (no download)
+  golang-go golang-github-vmware-govmomi-dev)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")

@@ -1,0 +1,220 @@
+// The test bed itself (support.hpp, sim/): the simulator starts in both modes
+// with the inventory asked for, its second session (show, files) reads it,
+// its certificate is the one the ready line names, fault injection answers
+// the way it says and only as often as asked, and nothing outlives a test.
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <set>
+#include <string>
+
+#include "hyperctl/error.hpp"
+#include "hyperctl/trust.hpp"
+#include "support.hpp"
+
+namespace {
+
+using vsphere_test::json;
+using vsphere_test::SimOptions;
+using vsphere_test::Simulator;
+
+bool process_alive(int pid) {
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+class VpxSim : public vsphere_test::SimTest<VpxSim> {
+ public:
+  static SimOptions sim_options() {
+    return {.mode = "vpx", .vms = 2, .hosts = 2, .clusters = 1, .cluster_hosts = 2};
+  }
+};
+
+TEST_F(VpxSim, InventoryIsWhatWasAskedFor) {
+  const json inv = sim().show();
+  // 2 VMs on each of the 2 standalone hosts and 2 in the cluster.
+  EXPECT_EQ(inv["vms"].size(), 6u) << inv.dump(1);
+  EXPECT_EQ(sim().vm_count(), 6);
+  EXPECT_EQ(inv["hosts"].size(), 4u);
+  ASSERT_EQ(inv["clusters"].size(), 1u);
+  EXPECT_EQ(inv["clusters"][0]["hosts"].size(), 2u);
+  EXPECT_EQ(inv["datacenters"].size(), 1u);
+  EXPECT_EQ(inv["datastores"].size(), 1u);
+  EXPECT_EQ(inv["product"]["apiType"], "VirtualCenter");
+  std::set<std::string> names, uuids;
+  for (const auto& vm : inv["vms"]) {
+    names.insert(vm["name"].get<std::string>());
+    uuids.insert(vm["instanceUuid"].get<std::string>());
+    EXPECT_FALSE(vm["moref"].get<std::string>().empty());
+    EXPECT_FALSE(vm["host"].get<std::string>().empty()) << vm.dump();
+    EXPECT_EQ(vm["powerState"], "poweredOn") << "autostart is the default";
+    EXPECT_GE(vm["disks"].size(), 1u);
+    EXPECT_GE(vm["nics"].size(), 1u);
+    EXPECT_EQ(vm["currentSnapshot"], "");
+  }
+  EXPECT_EQ(names.size(), 6u);
+  EXPECT_EQ(uuids.size(), 6u);
+}
+
+TEST_F(VpxSim, CertificateIsTheOneTheReadyLineNames) {
+  const auto peer =
+      hyperctl::fetch_peer_certificate(sim().host(), sim().port(), std::chrono::seconds(10));
+  EXPECT_EQ(peer.thumbprint, hyperctl::normalize_thumbprint(sim().thumbprint()));
+  EXPECT_TRUE(peer.self_signed);
+  EXPECT_EQ(sim().uri().rfind("vsphere://hyper@127.0.0.1:", 0), 0u) << sim().uri();
+  EXPECT_NE(sim().uri().find("?thumbprint=" + sim().thumbprint()), std::string::npos);
+  EXPECT_EQ(sim().uri_without_pin().find("thumbprint"), std::string::npos);
+}
+
+TEST_F(VpxSim, SecondSessionChecksThePinAndThePassword) {
+  const std::string bin = HYPERCTL_TEST_VCSIM;
+  std::string other_pin = "AA";
+  for (int i = 1; i < 32; ++i) other_pin += ":AA";
+  auto wrong_pin = vsphere_test::run(
+      {bin, "show", "-url", sim().sdk_url(), "-user", sim().user(), "-thumbprint", other_pin},
+      {{"HYPERCTL_VCSIM_PASSWORD", sim().password()}});
+  EXPECT_NE(wrong_pin.status, 0) << wrong_pin;
+  EXPECT_NE(wrong_pin.err.find("thumbprint"), std::string::npos) << wrong_pin;
+
+  auto wrong_password = vsphere_test::run({bin, "show", "-url", sim().sdk_url(), "-user",
+                                           sim().user(), "-thumbprint", sim().thumbprint()},
+                                          {{"HYPERCTL_VCSIM_PASSWORD", sim().password() + "x"}});
+  EXPECT_NE(wrong_password.status, 0) << wrong_password;
+  EXPECT_NE(wrong_password.err.find("Login failure"), std::string::npos) << wrong_password;
+}
+
+TEST_F(VpxSim, FilesListsEachVmsConfiguration) {
+  const json inv = sim().show();
+  const std::string ds = inv["datastores"][0]["name"];
+  const json files = sim().files(ds);
+  std::set<std::string> paths;
+  for (const auto& f : files) paths.insert(f["path"].get<std::string>());
+  for (const auto& vm : inv["vms"]) {
+    std::string vmx = vm["vmPathName"];  // "[LocalDS_0] DC0_H0_VM0/DC0_H0_VM0.vmx"
+    ASSERT_EQ(vmx.rfind("[" + ds + "] ", 0), 0u) << vmx;
+    vmx.erase(0, ds.size() + 3);
+    EXPECT_TRUE(paths.count(vmx)) << vmx << " not in " << files.dump();
+  }
+  // A subfolder alone.
+  const std::string first = inv["vms"][0]["name"];
+  const json sub = sim().files(ds, first);
+  ASSERT_FALSE(sub.empty());
+  for (const auto& f : sub)
+    EXPECT_EQ(f["path"].get<std::string>().rfind(first + "/", 0), 0u) << sub.dump();
+}
+
+// Each mode breaks the second session's first call; "*1" lets the next one
+// through, and the stats count every call the simulator saw.
+TEST_F(VpxSim, InjectionBreaksTheCallThenLetsItThrough) {
+  const std::pair<const char*, const char*> modes[] = {
+      {"fault", "injected fault"},
+      {"notauth", "not authenticated"},
+      {"malformed", ""},
+      {"truncated", ""},
+      {"html500", ""},
+      {"close", ""},
+  };
+  for (const auto& [mode, message] : modes) {
+    SCOPED_TRACE(mode);
+    sim().inject(std::string("RetrieveServiceContent=") + mode + "*1");
+    sim().reset_stats();
+    try {
+      (void)sim().show();
+      ADD_FAILURE() << "show succeeded despite " << mode;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    const json stats = sim().stats();
+    EXPECT_EQ(stats["methods"].value("RetrieveServiceContent", 0), 1) << stats.dump();
+    EXPECT_EQ(stats["methods"].value("Login", 0), 0) << stats.dump();
+    EXPECT_NO_THROW((void)sim().show());
+  }
+  // Without a count the rule stays until cleared.
+  sim().inject("Login=fault");
+  EXPECT_THROW((void)sim().show(), std::runtime_error);
+  EXPECT_THROW((void)sim().show(), std::runtime_error);
+  sim().clear_injections();
+  EXPECT_NO_THROW((void)sim().show());
+  // A delay delays.
+  sim().inject("RetrieveServiceContent=delay:700ms*1");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_NO_THROW((void)sim().show());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(700));
+  // Bad specs are refused.
+  EXPECT_THROW(sim().inject("Login=explode"), std::runtime_error);
+  EXPECT_THROW(sim().inject("Login"), std::runtime_error);
+  EXPECT_THROW(sim().inject("Login=close*0"), std::runtime_error);
+}
+
+// show's own session is gone when it ends: no session is left over.
+TEST_F(VpxSim, ShowLeavesNoSessionBehind) {
+  (void)sim().show();
+  EXPECT_EQ(sim().show()["sessions"], 0);
+}
+
+TEST(VsphereSim, EsxModeIsAStandaloneHost) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "esx", .vms = 3, .autostart = false});
+  const json inv = sim->show();
+  EXPECT_EQ(inv["product"]["apiType"], "HostAgent");
+  EXPECT_EQ(inv["vms"].size(), 3u);
+  EXPECT_EQ(inv["hosts"].size(), 1u);
+  EXPECT_TRUE(inv["clusters"].empty());
+  for (const auto& vm : inv["vms"]) EXPECT_EQ(vm["powerState"], "poweredOff") << vm.dump();
+  EXPECT_EQ(sim->uri().rfind("esx://hyper@127.0.0.1:", 0), 0u) << sim->uri();
+}
+
+// A fresh certificate and password per simulator; stop() ends the process
+// and removes its datastores.
+TEST(VsphereSim, EachSimulatorIsFreshAndStopLeavesNothing) {
+  VSPHERE_START_SIM(a, SimOptions{.mode = "esx", .vms = 1});
+  VSPHERE_START_SIM(b, SimOptions{.mode = "esx", .vms = 1});
+  EXPECT_NE(a->thumbprint(), b->thumbprint());
+  EXPECT_NE(a->password(), b->password());
+  EXPECT_NE(a->port(), b->port());
+  const json inv = a->show();
+  const std::string url = inv["datastores"][0]["url"];  // the datastore's folder
+  ASSERT_TRUE(vsphere_test::fs::exists(url)) << url;
+  const int pid = a->pid();
+  ASSERT_TRUE(process_alive(pid));
+  a->stop();
+  EXPECT_FALSE(process_alive(pid));
+  EXPECT_FALSE(vsphere_test::fs::exists(url)) << url;
+  EXPECT_NO_THROW((void)b->show()) << "the other one still runs";
+}
+
+// The simulator ends by itself when its stdin closes: a test process that
+// dies leaves none behind. (run() closes stdin at once.)
+TEST(VsphereSim, ExitsWhenStdinCloses) {
+  std::string why;
+  if (!Simulator::available(&why)) VSPHERE_SKIP_OR_FAIL(why);
+  const auto r =
+      vsphere_test::run({HYPERCTL_TEST_VCSIM, "serve", "-stdin", "-mode=esx"},
+                        {{"HYPERCTL_VCSIM_PASSWORD", "pw"}}, {}, std::chrono::seconds(20));
+  EXPECT_EQ(r.status, 0) << r;
+  const json ready = json::parse(r.out.substr(0, r.out.find('\n')));
+  EXPECT_EQ(ready["mode"], "esx");
+  EXPECT_EQ(ready["thumbprint"].get<std::string>().size(), 95u);
+}
+
+TEST(VsphereSim, PlainHttpHasNoThumbprint) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "esx", .vms = 1, .tls = false});
+  EXPECT_EQ(sim->sdk_url().rfind("http://127.0.0.1:", 0), 0u) << sim->sdk_url();
+  EXPECT_EQ(sim->thumbprint(), "");
+}
+
+// Through the plugin (needs the session layer): a connection is one session
+// more in the second session's view, and expire_sessions ends it.
+TEST_F(VpxSim, PluginSessionIsSeenAndCanBeExpired) {
+  std::unique_ptr<hyperctl::Connection> conn;
+  try {
+    conn = sim().connect();
+  } catch (const hyperctl::Error& e) {
+    FAIL() << "connect: " << e.what();
+  }
+  EXPECT_EQ(sim().show()["sessions"], 1);
+  EXPECT_EQ(sim().expire_sessions(), 1);
+  EXPECT_EQ(sim().show()["sessions"], 0);
+}
+
+}  // namespace
