@@ -245,7 +245,7 @@ struct Http::Impl {
                       op + "the TLS certificate of " + endpoint + " changed: it is SHA-256 " +
                           tls->seen + ", the trust store pins " +
                           (tls->pinned.empty() ? std::string("another") : tls->pinned) +
-                          "; if the change is expected: hyperctl trust add " + endpoint +
+                          "; if the change is expected: hyperctl trust add --tls " + endpoint +
                           " --thumbprint " + tls->seen,
                       operation);
         case R::StoreUnreadable:
@@ -257,24 +257,27 @@ struct Http::Impl {
           throw Error(ErrorCode::AuthFailed,
                       op + "the TLS certificate of " + endpoint + " is not trusted (SHA-256 " +
                           tls->seen + ", " + escape::terminal_text(tls->why) +
-                          "); if it is the right one, pin it: hyperctl trust add " + endpoint +
-                          " --thumbprint " + tls->seen + ", or add ?thumbprint=" + tls->seen +
-                          " to the URI",
+                          "); if it is the right one, pin it: hyperctl trust add --tls " +
+                          endpoint + " --thumbprint " + tls->seen +
+                          ", or add ?thumbprint=" + tls->seen + " to the URI",
                       operation);
       }
     }
-    const std::string detail = escape::terminal_text(e.what());
+    const std::string detail = escape::terminal_text(e.what()) +
+                               (errc != 0 ? " (error " + std::to_string(errc) + ")" : "");
     if (errc == ETIMEDOUT)
       throw Error(ErrorCode::Timeout,
                   op + endpoint + " did not answer " + what + " within " + timeout_text(),
                   operation, detail);
-    if (errc == ECONNREFUSED)
-      throw Error(ErrorCode::Unreachable,
-                  op + "cannot connect to " + endpoint + ": connection refused", operation, detail);
     const std::string text = e.what();
-    if (text.find("resolve") != std::string::npos)
+    if (text.find("resolving") != std::string::npos)
       throw Error(ErrorCode::Unreachable,
                   op + "cannot connect to " + endpoint + ": the host name does not resolve",
+                  operation, detail);
+    if (errc == ECONNREFUSED || text.find("Failed to connect") != std::string::npos)
+      throw Error(ErrorCode::Unreachable,
+                  op + "cannot connect to " + endpoint +
+                      ": connection refused (nothing listens there) or host unreachable",
                   operation, detail);
     if (text.find("andshake") != std::string::npos)
       throw Error(ErrorCode::Unreachable,

@@ -323,8 +323,9 @@ struct Session::Impl {
   void read_content() {
     const std::string op = "connect";
     Outcome o = exchange("RetrieveServiceContent", kServiceInstance, "", op);
+    if (o.faulted) throw fault_error(o.fault_type, o.fault_message, op);
     const pugi::xml_node rv = o.reply.returnval();
-    if (o.faulted || !rv || !xml::child(rv, "rootFolder") || !xml::child(rv, "sessionManager"))
+    if (!rv || !xml::child(rv, "rootFolder") || !xml::child(rv, "sessionManager"))
       throw Error(ErrorCode::BackendFailure,
                   op + ": " + http->endpoint() +
                       " answered without a vSphere service content: is it a vSphere endpoint?",
