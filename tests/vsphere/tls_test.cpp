@@ -1,0 +1,198 @@
+// The TLS policy of the vSphere session (session.hpp), against the
+// simulator's self-signed certificate: unknown certificates are refused with
+// their thumbprint and how to pin them (and no password is sent), a URI pin
+// and a trust-store pin are honoured, either pin that differs is refused
+// naming both thumbprints, insecure=1 is accepted with one warning line, and
+// pin + insecure together is a usage error.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "../common/env.hpp"
+#include "hyperctl/error.hpp"
+#include "hyperctl/trust.hpp"
+#include "support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hyperctl::ErrorCode;
+using hyperctl::test_env::ScopedEnv;
+using vsphere_test::json;
+using vsphere_test::SimOptions;
+
+int calls(const json& stats, const std::string& method) {
+  const auto& m = stats["methods"];
+  return m.contains(method) ? m[method].get<int>() : 0;
+}
+
+struct TempDir {
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "hyperctl-vsphere-tls-XXXXXX").string();
+    if (::mkdtemp(t.data())) path = t;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// A thumbprint that is not the simulator's (its first byte changed).
+std::string other_thumbprint(const std::string& tp) {
+  std::string o = tp;
+  o[0] = o[0] == 'A' ? 'B' : 'A';
+  return o;
+}
+
+class TlsTest : public vsphere_test::SimTest<TlsTest> {
+ public:
+  static SimOptions sim_options() { return {.mode = "vpx", .vms = 1, .clusters = 0}; }
+
+ protected:
+  void SetUp() override {
+    SimTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_FALSE(trust_.path.empty());
+    env_ =
+        std::make_unique<ScopedEnv>(hyperctl::test_env::Vars{{"HYPERCTL_TRUST_DIR", trust_.path}});
+  }
+  void TearDown() override { env_.reset(); }
+
+  std::string endpoint() const { return sim().host() + ":" + std::to_string(sim().port()); }
+
+  // Opens `uri` through the plugin; the Error it throws, or a failure.
+  std::optional<hyperctl::Error> refusal(const std::string& uri) {
+    try {
+      auto conn = vsphere_test::registry().open(uri, sim().connect_options());
+      conn->host().info();
+    } catch (const hyperctl::Error& e) {
+      return e;
+    }
+    return std::nullopt;
+  }
+
+  TempDir trust_;
+  std::unique_ptr<ScopedEnv> env_;
+};
+
+TEST_F(TlsTest, UnknownCertificateIsRefusedWithItsThumbprint) {
+  sim().reset_stats();
+  const auto e = refusal(sim().uri_without_pin());
+  ASSERT_TRUE(e) << "a self-signed certificate nobody pinned must be refused";
+  EXPECT_EQ(e->code(), ErrorCode::AuthFailed) << e->what();
+  const std::string msg = e->what();
+  EXPECT_NE(msg.find(sim().thumbprint()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not trusted"), std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("hyperctl trust add --tls " + endpoint() + " --thumbprint " + sim().thumbprint()),
+      std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("?thumbprint=" + sim().thumbprint()), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  // The handshake failed: nothing, the password least of all, was sent.
+  EXPECT_EQ(sim().stats()["requests"].get<int>(), 0) << sim().stats().dump();
+}
+
+TEST_F(TlsTest, ThePinHintWorksAsPrinted) {
+  // What the refusal tells the user to run, run: then the URI connects.
+  const auto r =
+      sim().cli({"trust", "add", "--tls", endpoint(), "--thumbprint", sim().thumbprint()},
+                {{"HYPERCTL_TRUST_DIR", trust_.path}});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_FALSE(refusal(sim().uri_without_pin())) << "pinned through the CLI";
+}
+
+TEST_F(TlsTest, RightUriPinIsAccepted) {
+  EXPECT_FALSE(refusal(sim().uri()));
+  // Any spelling normalize_thumbprint accepts: lower case without colons.
+  std::string plain;
+  for (char c : sim().thumbprint())
+    if (c != ':') plain += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_FALSE(refusal(sim().uri_without_pin("thumbprint=" + plain)));
+}
+
+TEST_F(TlsTest, WrongUriPinIsRefusedNamingBoth) {
+  const std::string wrong = other_thumbprint(sim().thumbprint());
+  sim().reset_stats();
+  const auto e = refusal(sim().uri_without_pin("thumbprint=" + wrong));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::AuthFailed) << e->what();
+  EXPECT_NE(std::string(e->what()).find(sim().thumbprint()), std::string::npos) << e->what();
+  EXPECT_NE(std::string(e->what()).find(wrong), std::string::npos) << e->what();
+  EXPECT_EQ(sim().stats()["requests"].get<int>(), 0);
+}
+
+TEST_F(TlsTest, TrustStorePinIsAccepted) {
+  hyperctl::TrustStore(trust_.path).add_tls(sim().host(), sim().port(), sim().thumbprint());
+  sim().reset_stats();
+  EXPECT_FALSE(refusal(sim().uri_without_pin()));
+  EXPECT_EQ(calls(sim().stats(), "Login"), 1);
+}
+
+TEST_F(TlsTest, TrustStoreMismatchIsRefusedNamingBoth) {
+  const std::string pinned = other_thumbprint(sim().thumbprint());
+  hyperctl::TrustStore(trust_.path).add_tls(sim().host(), sim().port(), pinned);
+  sim().reset_stats();
+  const auto e = refusal(sim().uri_without_pin());
+  ASSERT_TRUE(e) << "a certificate other than the pinned one must be refused";
+  EXPECT_EQ(e->code(), ErrorCode::AuthFailed) << e->what();
+  const std::string msg = e->what();
+  EXPECT_NE(msg.find("changed"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(sim().thumbprint()), std::string::npos) << msg;
+  EXPECT_NE(msg.find(pinned), std::string::npos) << msg;
+  EXPECT_EQ(sim().stats()["requests"].get<int>(), 0);
+}
+
+TEST_F(TlsTest, AnotherPortsPinDoesNotCount) {
+  hyperctl::TrustStore(trust_.path)
+      .add_tls(sim().host(), sim().port() == 1 ? 2 : sim().port() - 1, sim().thumbprint());
+  const auto e = refusal(sim().uri_without_pin());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::AuthFailed) << e->what();
+  EXPECT_NE(std::string(e->what()).find("not trusted"), std::string::npos) << e->what();
+}
+
+TEST_F(TlsTest, UriPinComesBeforeTheTrustStore) {
+  hyperctl::TrustStore(trust_.path)
+      .add_tls(sim().host(), sim().port(), other_thumbprint(sim().thumbprint()));
+  EXPECT_FALSE(refusal(sim().uri())) << "the URI's pin is the trust for this connection";
+}
+
+TEST_F(TlsTest, InsecureIsAcceptedWithOneWarning) {
+  const auto r = sim().cli({"-c", sim().uri_without_pin("insecure=1"), "host", "info"},
+                           {{"HYPERCTL_TRUST_DIR", trust_.path}});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_EQ(r.err, "hyperctl: warning: not verifying the TLS certificate of " + endpoint() +
+                       " (insecure=1)\n")
+      << r;
+  EXPECT_NE(r.out.find("Hypervisor"), std::string::npos) << r;
+  // insecure=0 is the default: refused again.
+  const auto strict = sim().cli({"-c", sim().uri_without_pin("insecure=0"), "host", "info"},
+                                {{"HYPERCTL_TRUST_DIR", trust_.path}});
+  EXPECT_EQ(strict.status, 7) << strict;
+  EXPECT_EQ(strict.err.find("warning"), std::string::npos) << strict;
+}
+
+TEST_F(TlsTest, PinAndInsecureTogetherAreRefused) {
+  sim().reset_stats();
+  const auto e = refusal(sim().uri("insecure=1"));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::InvalidArgument) << e->what();
+  EXPECT_NE(std::string(e->what()).find("insecure"), std::string::npos) << e->what();
+  EXPECT_EQ(sim().stats()["requests"].get<int>(), 0) << "refused before connecting";
+  const auto r = sim().cli({"-c", sim().uri("insecure=true"), "host", "info"});
+  EXPECT_EQ(r.status, 2) << r;
+}
+
+TEST_F(TlsTest, CliRefusalExitsSevenWithTheHint) {
+  const auto r = sim().cli({"-c", sim().uri_without_pin(), "host", "info"},
+                           {{"HYPERCTL_TRUST_DIR", trust_.path}});
+  EXPECT_EQ(r.status, 7) << r;
+  EXPECT_NE(r.err.find(sim().thumbprint()), std::string::npos) << r;
+  EXPECT_EQ(r.out, "") << r;
+}
+
+}  // namespace
