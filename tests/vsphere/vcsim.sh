@@ -82,10 +82,12 @@ start() {
   mkdir -p "$state/tmp"
   TMPDIR="$state/tmp" "$bin" serve -ready "$state/ready" "$@" \
     </dev/null >"$state/vcsim.log" 2>&1 9>&- &
-  echo $! >"$state/vcsim.pid"
+  pid=$!
+  echo $pid >"$state/vcsim.pid"
   i=0
   while [ ! -s "$state/ready" ]; do
-    if ! running; then
+    # (not `running`: until its exec the child is still a shell)
+    if ! kill -0 "$pid" 2>/dev/null; then
       fail "the simulator exited at start: $(tail -n 3 "$state/vcsim.log" | tr '\n' ' ')"
     fi
     [ $i -lt $((WAIT_SECONDS * 10)) ] || fail "no ready file after $WAIT_SECONDS s"

@@ -1,0 +1,107 @@
+#!/bin/sh
+# Lists the VMs of a simulated vCenter with hyperctl and with a govmomi
+# program asking the same properties, in the same hyperfine run, for 100 and
+# 1,000 VMs; prints both mean times, their ratio, and how many HTTP requests
+# hyperctl made (HYPERCTL_TRACE=1), which must not grow with the VM count.
+#
+#   bench/vsphere/list_vs_govmomi.sh BUILD_DIR
+#
+# Needs, from BUILD_DIR: bin/hyperctl, plugins/libhyperctl-vsphere.so,
+# tests/vsphere/hyperctl-vcsim and bench/vsphere/list-govmomi
+#   cmake --build BUILD_DIR -j2 --target hyperctl-cli hyperctl-vsphere vsphere-vcsim vsphere-list-govmomi
+# and hyperfine. Exits non-zero on errors (a missing part, a listing that
+# fails or misses VMs), never because of a figure.
+# HYPERCTL_BENCH_VMS: the sizes ("100 1000"; multiples of 4: the simulated
+# vCenter has 4 hosts, each with a quarter of the VMs); HYPERCTL_BENCH_RUNS:
+# timed runs per program and size (10).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+sizes=${HYPERCTL_BENCH_VMS:-100 1000}
+runs=${HYPERCTL_BENCH_RUNS:-10}
+
+fail() {
+  echo "list_vs_govmomi.sh: $*" >&2
+  exit 1
+}
+
+[ $# -eq 1 ] || fail "usage: list_vs_govmomi.sh BUILD_DIR"
+build=$(cd "$1" 2>/dev/null && pwd) || fail "no build folder '$1'"
+hyperctl=$build/bin/hyperctl
+vcsim=$build/tests/vsphere/hyperctl-vcsim
+govmomi=$build/bench/vsphere/list-govmomi
+targets="hyperctl-cli hyperctl-vsphere vsphere-vcsim vsphere-list-govmomi"
+for f in "$hyperctl" "$build/plugins/libhyperctl-vsphere.so" "$vcsim" "$govmomi"; do
+  [ -e "$f" ] || fail "$f not built (cmake --build $1 -j2 --target $targets; Go: scripts/deps.sh)"
+done
+command -v hyperfine >/dev/null || fail "hyperfine not found (apt-get install hyperfine)"
+
+# The VM properties hyperctl asks for, so that govmomi asks for the same.
+paths=$(sed -n '/^const .*VsphereConnection::vm_paths() {/,/};/p' \
+  "$src/backends/vsphere/src/connection.cpp" | grep -o '"[^"]*"' | tr -d '"' | paste -sd, -)
+[ -n "$paths" ] || fail "cannot read vm_paths() from backends/vsphere/src/connection.cpp"
+
+work=$(mktemp -d) || fail "mktemp failed"
+started=""
+cleanup() {
+  for s in $started; do HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" stop "$s" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+HYPERCTL_PLUGIN_PATH=$build/plugins
+export HYPERCTL_PLUGIN_PATH
+
+# Distinct simulator VM names (DC0_H<host>_VM<n>) in a file.
+count() { grep -o 'DC0_H[0-9]*_VM[0-9]*' "$1" | sort -u | wc -l | tr -d ' '; }
+
+summary=""
+for n in $sizes; do
+  [ $((n % 4)) -eq 0 ] && [ "$n" -gt 0 ] || fail "HYPERCTL_BENCH_VMS: $n is not a positive multiple of 4"
+  state=$work/sim-$n
+  started="$started $state"
+  HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" start "$state" -mode vpx -hosts 4 \
+    -clusters 0 -vms $((n / 4)) >/dev/null || fail "the simulator did not start ($state/vcsim.log)"
+  # HYPERCTL_TEST_VSPHERE_URI (pinned thumbprint), _SDK, HYPERCTL_PASSWORD
+  eval "$(HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" env "$state")"
+  export HYPERCTL_PASSWORD
+  uri=$HYPERCTL_TEST_VSPHERE_URI
+  tp=${uri##*thumbprint=}
+
+  "$hyperctl" -c "$uri" list -o json >"$work/hyperctl.out" 2>"$work/hyperctl.err" ||
+    fail "hyperctl -c $uri list -o json failed: $(head -n 1 "$work/hyperctl.err")"
+  "$govmomi" -url "$HYPERCTL_TEST_VSPHERE_SDK" -user hyper -thumbprint "$tp" -vm-paths "$paths" \
+    >"$work/govmomi.out" 2>"$work/govmomi.err" ||
+    fail "list-govmomi failed: $(head -n 1 "$work/govmomi.err")"
+  [ "$(count "$work/hyperctl.out")" = "$n" ] || fail "hyperctl listed $(count "$work/hyperctl.out") of $n VMs"
+  [ "$(cat "$work/govmomi.out")" = "$n" ] || fail "list-govmomi counted $(cat "$work/govmomi.out") of $n VMs"
+
+  HYPERCTL_TRACE=1 "$hyperctl" -c "$uri" list -o json >/dev/null 2>"$work/trace" ||
+    fail "hyperctl list with HYPERCTL_TRACE=1 failed"
+  requests=$(grep -c '^hyperctl: trace:' "$work/trace" || true)
+  calls=$(sed -n 's/^hyperctl: trace: vsphere POST \/sdk \([A-Za-z_]*\) .*/\1/p' "$work/trace" | paste -sd' ' -)
+  grep -q "$HYPERCTL_PASSWORD" "$work/trace" && fail "the password appears in the trace"
+
+  hyperfine -N --warmup 2 --runs "$runs" --export-json "$work/times-$n.json" \
+    -n hyperctl "$hyperctl -c $uri list -o json" \
+    -n govmomi "$govmomi -url $HYPERCTL_TEST_VSPHERE_SDK -user hyper -thumbprint $tp -vm-paths $paths" >&2 ||
+    fail "hyperfine failed"
+  h=$(awk -v want=hyperctl -f "$src/bench/hyperfine-mean.awk" "$work/times-$n.json") ||
+    fail "no mean for hyperctl in hyperfine's output"
+  g=$(awk -v want=govmomi -f "$src/bench/hyperfine-mean.awk" "$work/times-$n.json") ||
+    fail "no mean for govmomi in hyperfine's output"
+  line=$(awk -v n="$n" -v h="$h" -v g="$g" -v r="$requests" -v c="$calls" 'BEGIN {
+    printf "list %d VMs: hyperctl %.3f s, govmomi %.3f s, ratio %.2f (target <= 1.0); hyperctl HTTP requests: %d (%s)\n",
+      n, h, g, h / g, r, c }')
+  echo "$line"
+  summary="$summary $requests"
+  HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" stop "$state" >/dev/null
+done
+
+first=${summary# }
+first=${first%% *}
+constant=yes
+for r in $summary; do [ "$r" = "$first" ] || constant=no; done
+echo "hyperctl's request count across sizes:$summary (constant: $constant)"
