@@ -554,6 +554,70 @@ void names_round_trip(Simulator& sim) {
   fs::remove_all(datastore_dir(sim, ds) / unique("names"), ec);
 }
 
+/// A VMDK uploaded as one file (no -flat extent beside it) is a volume, and
+/// deleting it removes that file.
+void a_single_file_vmdk_is_deleted(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string data = "# Disk DescriptorFile\nversion=1\n" + random_bytes(1000);
+  spill(tmp.path() / "one.vmdk", data);
+  const std::string folder = unique("single");
+  const std::string name = folder + "/one.vmdk";
+  st.upload_volume(ds, name, (tmp.path() / "one.vmdk").string(), {}, {}, CancelToken{});
+  const Volume v = st.get_volume(ds, name);
+  EXPECT_EQ(v.format, "vmdk");
+  EXPECT_EQ(v.allocation_bytes, data.size());
+  st.remove_volume(ds, name);
+  EXPECT_TRUE(sim_files(sim, ds, folder).empty());
+  EXPECT_CODE(st.get_volume(ds, name), ErrorCode::NotFound);
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / folder, ec);
+}
+
+/// The same through the CLI: POOL/NAME with the datastore's folders in NAME.
+void through_the_cli(Simulator& sim) {
+  const json inv = sim.show();
+  json vm;
+  for (const auto& x : inv["vms"])
+    if (!x["disks"].empty()) vm = x;
+  ASSERT_FALSE(vm.is_null()) << "no VM with a disk";
+  const auto [ds, rel] = split(vm["disks"][0]["file"].get<std::string>());
+
+  auto r = sim.cli({"-c", sim.uri(), "-o", "json", "volume", "list", ds});
+  ASSERT_EQ(r.status, 0) << r;
+  const json listed = json::parse(r.out);
+  bool found = false;
+  for (const auto& v : listed.is_array() ? listed : listed.value("volumes", json::array()))
+    if (v.value("name", "") == rel) found = true;
+  EXPECT_TRUE(found) << rel << " not in " << r.out;
+
+  r = sim.cli({"-c", sim.uri(), "volume", "delete", ds + "/" + rel});
+  EXPECT_EQ(r.status, hyperctl::exit_status(ErrorCode::Conflict)) << r;
+  EXPECT_NE(r.err.find(vm["name"].get<std::string>()), std::string::npos) << r;
+  EXPECT_TRUE(sim_files(sim, ds).count(rel)) << "the disk went anyway";
+
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string data = random_bytes(200 * 1024);
+  spill(tmp.path() / "in", data);
+  const std::string name = unique("cli") + "/a b#?.iso";
+  r = sim.cli({"-c", sim.uri(), "volume", "upload", ds + "/" + name, (tmp.path() / "in").string()});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(slurp(datastore_dir(sim, ds) / name) == data);
+  r = sim.cli(
+      {"-c", sim.uri(), "volume", "download", ds + "/" + name, (tmp.path() / "out").string()});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(slurp(tmp.path() / "out") == data);
+  r = sim.cli({"-c", sim.uri(), "volume", "delete", ds + "/" + name});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_FALSE(sim_files(sim, ds, unique("cli")).count(name));
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / unique("cli"), ec);
+}
+
 void capabilities_are_what_is_implemented(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
@@ -605,6 +669,8 @@ BOTH_MODES(UploadThenDownload, upload_then_download)
 BOTH_MODES(CancelledTransfersLeaveNothing, cancelled_transfers_leave_nothing)
 BOTH_MODES(NamesRoundTrip, names_round_trip)
 BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
+BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)
+BOTH_MODES(ThroughTheCli, through_the_cli)
 
 // With two datastores, a volume without a pool is refused, naming them.
 TEST_F(StorageVpx, NewVolumeNeedsAPoolWhenThereAreSeveral) {

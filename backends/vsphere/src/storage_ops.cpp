@@ -720,18 +720,28 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
                   op);
     const std::string rel = existing ? existing->rel : name;
     const std::string partial = join(folder_of(rel), ".hyperctl-upload-" + random_hex() + ".part");
-    const std::string dc = c_.datacenter(op).name;
+    // dcPath is an inventory path: the name as stored (encoded).
+    const std::string dc = encode_name(c_.datacenter(op).name);
     const std::string made = make_folder(c_, s, folder_of(rel), op);
     try {
       c_.session().upload(dc, s.raw_name, partial, local_path, progress, cancel, op);
       if (cancel.cancelled())
         throw Error(ErrorCode::Cancelled, "the upload was cancelled; nothing was changed", op);
-      run_task(c_, "MoveDatastoreFile_Task", c_.session().content().file_manager,
-               soap::el("sourceName", ds_path(s, partial)) + dc_arg(c_, "sourceDatacenter", op) +
-                   soap::el("destinationName", ds_path(s, rel)) +
-                   dc_arg(c_, "destinationDatacenter", op) +
-                   soap::el("force", options.overwrite ? "true" : "false"),
-               op);
+      try {
+        run_task(c_, "MoveDatastoreFile_Task", c_.session().content().file_manager,
+                 soap::el("sourceName", ds_path(s, partial)) + dc_arg(c_, "sourceDatacenter", op) +
+                     soap::el("destinationName", ds_path(s, rel)) +
+                     dc_arg(c_, "destinationDatacenter", op) +
+                     soap::el("force", options.overwrite ? "true" : "false"),
+                 op);
+      } catch (const Error& e) {
+        // Another client made the file while ours was on its way.
+        if (e.code() != ErrorCode::AlreadyExists) throw;
+        throw Error(ErrorCode::Conflict,
+                    quote_name(ds_path(s, rel)) +
+                        " appeared during the upload; ask to overwrite it (nothing was changed)",
+                    op, e.what());
+      }
     } catch (...) {
       undo_quietly(c_, s, made.empty() ? partial : made, op);
       throw;
@@ -753,7 +763,7 @@ void VsphereStorageOps::download_volume(const std::string& pool, const std::stri
     if (!file)
       throw Error(ErrorCode::NotFound,
                   "no file " + quote_name(name) + " on datastore " + quote_name(s.pool.name), op);
-    c_.session().download(c_.datacenter(op).name, s.raw_name, file->rel, local_path,
+    c_.session().download(encode_name(c_.datacenter(op).name), s.raw_name, file->rel, local_path,
                           options.overwrite, progress, cancel, op);
   });
 }
