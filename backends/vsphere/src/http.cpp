@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -156,6 +157,26 @@ std::string cookie_from(const http::http_headers& headers) {
   return {};
 }
 
+// A one-shot signal a cpprestsdk continuation opens and the caller waits on
+// with a deadline.
+class Latch {
+ public:
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool wait_until(Clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_until(lock, deadline, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
 bool unreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
@@ -192,7 +213,8 @@ struct Http::Impl {
   bool trace = trace_enabled();
   mutable std::mutex cookie_mutex;
   std::string cookie;
-  std::unique_ptr<client::http_client> client;
+  std::unique_ptr<client::http_client> soap_client;  // deadline: ours (post_sdk)
+  std::unique_ptr<client::http_client> file_client;  // timeout: cpprestsdk's, per chunk
 
   // One trace line per request: method and figures, never a body or cookie.
   void trace_line(const std::string& verb, const std::string& what, const std::string& outcome,
@@ -305,14 +327,19 @@ Http::Http(const Target& target) : impl_(std::make_unique<Impl>()) {
   impl_->tls->insecure = target.insecure;
 
   client::http_client_config config;
-  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(target.timeout));
   config.set_validate_certificates(true);
   std::shared_ptr<TlsState> state = impl_->tls;
   config.set_ssl_context_callback([state](boost::asio::ssl::context& ctx) {
     SSL_CTX_set_cert_verify_callback(ctx.native_handle(), &verify_certificate, state.get());
   });
-  impl_->client =
-      std::make_unique<client::http_client>(web::uri("https://" + impl_->endpoint), config);
+  const web::uri base("https://" + impl_->endpoint);
+  // File transfers: the timeout is for each read or write of the body.
+  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(target.timeout));
+  impl_->file_client = std::make_unique<client::http_client>(base, config);
+  // SOAP: post_sdk's deadline ends a call first; this one never should.
+  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
+      target.timeout * 2 + std::chrono::seconds(30)));
+  impl_->soap_client = std::make_unique<client::http_client>(base, config);
 }
 
 Http::~Http() = default;
@@ -342,21 +369,33 @@ HttpReply Http::post_sdk(const std::string& soap_action, const std::string& body
   const auto started = Clock::now();
   ++requests_;
   HttpReply reply;
+  // The deadline is ours, not cpprestsdk's: its timer, on a connection that
+  // served a request before, silently sends the request again on a new
+  // connection, and a vim25 call must never be sent twice (a slow
+  // CreateVM_Task would create the VM twice). Cancelling the request at the
+  // deadline ends it for good; cpprestsdk's own timeout is only a backstop.
+  pplx::cancellation_token_source cts;
+  auto latch = std::make_shared<Latch>();
+  using Answer = std::pair<http::http_response, std::vector<unsigned char>>;
+  pplx::task<Answer> answer =
+      impl_->soap_client->request(request, cts.get_token()).then([](http::http_response response) {
+        return response.extract_vector().then([response](std::vector<unsigned char> bytes) {
+          return Answer(response, std::move(bytes));
+        });
+      });
+  answer.then([latch](const pplx::task<Answer>&) { latch->open(); });
+  const bool timed_out = !latch->wait_until(started + impl_->timeout);
+  if (timed_out) cts.cancel();
   try {
-    http::http_response response = impl_->client->request(request).get();
-    reply.status = response.status_code();
-    reply.content_type = response.headers().content_type();
-    impl_->take_cookie(response);
-    const std::vector<unsigned char> bytes = response.extract_vector().get();
-    reply.body.assign(bytes.begin(), bytes.end());
-  } catch (const http::http_exception& e) {
-    impl_->trace_line("POST", "/sdk " + method, "error", 0, started);
-    impl_->fail(e, e.error_code().value(), method, operation);
-  } catch (const Error&) {
-    throw;
+    Answer a = answer.get();
+    reply.status = a.first.status_code();
+    reply.content_type = a.first.headers().content_type();
+    impl_->take_cookie(a.first);
+    reply.body.assign(a.second.begin(), a.second.end());
   } catch (const std::exception& e) {
-    impl_->trace_line("POST", "/sdk " + method, "error", 0, started);
-    impl_->fail(e, 0, method, operation);
+    impl_->trace_line("POST", "/sdk " + method, timed_out ? "timeout" : "error", 0, started);
+    const auto* he = dynamic_cast<const http::http_exception*>(&e);
+    impl_->fail(e, timed_out ? ETIMEDOUT : (he ? he->error_code().value() : 0), method, operation);
   }
   impl_->trace_line("POST", "/sdk " + method, std::to_string(reply.status), reply.body.size(),
                     started);
@@ -409,7 +448,7 @@ int Http::get_to_file(const std::string& path_and_query, const std::string& file
     });
     pplx::cancellation_token_source cts;
     http::http_response response = wait_cancellable(
-        impl_->client->request(request, cts.get_token()), cts, cancel, done, total, {});
+        impl_->file_client->request(request, cts.get_token()), cts, cancel, done, total, {});
     status = response.status_code();
     total.store(response.headers().content_length());
     wait_cancellable(response.content_ready(), cts, cancel, done, total, progress);
@@ -458,7 +497,7 @@ int Http::put_from_file(const std::string& path_and_query, const std::string& fi
     });
     pplx::cancellation_token_source cts;
     http::http_response response = wait_cancellable(
-        impl_->client->request(request, cts.get_token()), cts, cancel, done, total, progress);
+        impl_->file_client->request(request, cts.get_token()), cts, cancel, done, total, progress);
     status = response.status_code();
     response.content_ready().wait();
     in.close().wait();
