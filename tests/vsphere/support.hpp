@@ -41,6 +41,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -427,8 +428,9 @@ class Simulator {
   }
 
   /// Sends one control command; returns its one-line answer ("ok",
-  /// "error: ...", or JSON for stats).
+  /// "error: ...", or JSON for stats). Thread-safe.
   std::string command(const std::string& line) {
+    std::lock_guard<std::mutex> lock(command_mutex_);
     if (stdin_ < 0) throw std::runtime_error("the simulator is stopped");
     const std::string msg = line + "\n";
     if (::write(stdin_, msg.data(), msg.size()) != static_cast<ssize_t>(msg.size()))
@@ -567,6 +569,7 @@ class Simulator {
   pid_t pid_ = -1;
   int stdin_ = -1, stdout_ = -1;
   std::string buffer_;
+  std::mutex command_mutex_;  ///< one command and its answer at a time
 };
 
 /// Skips (outside CI, when the simulator cannot be built here) or fails the
