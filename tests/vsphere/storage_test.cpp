@@ -458,7 +458,7 @@ void upload_then_download(Simulator& sim) {
   fs::remove_all(datastore_dir(sim, ds) / unique("xfer"), ec);
 }
 
-void cancelled_transfers_leave_nothing(Simulator& sim) {
+void cancelled_uploads_change_nothing(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
   const std::string ds = st.list_pools().front().name;
@@ -484,23 +484,11 @@ void cancelled_transfers_leave_nothing(Simulator& sim) {
     EXPECT_FALSE(fs::exists(datastore_dir(sim, ds) / folder));
   }
 
-  // A complete one, then a cancelled download of it.
+  // A cancelled upload over an existing file keeps it.
   st.upload_volume(ds, name, (tmp.path() / "in.img").string(), {}, {}, CancelToken{});
   const Volume iso = st.get_volume(ds, name);
   EXPECT_EQ(iso.format, "iso");
   EXPECT_EQ(iso.allocation_bytes, data.size());
-  {
-    CancelToken cancel;
-    auto stop = [&](const Progress&) { cancel.cancel(); };
-    EXPECT_CODE(st.download_volume(ds, name, (tmp.path() / "out.iso").string(), {}, stop, cancel),
-                ErrorCode::Cancelled);
-    EXPECT_FALSE(fs::exists(tmp.path() / "out.iso"));
-    std::vector<std::string> left;
-    for (const auto& e : fs::directory_iterator(tmp.path()))
-      left.push_back(e.path().filename().string());
-    EXPECT_EQ(left, std::vector<std::string>{"in.img"}) << "a cancelled download left a file";
-  }
-  // A cancelled upload over an existing file keeps it.
   {
     const std::string other = random_bytes(2 * kMiB);
     spill(tmp.path() / "other.img", other);
@@ -516,6 +504,89 @@ void cancelled_transfers_leave_nothing(Simulator& sim) {
   }
   st.remove_volume(ds, name);
   EXPECT_TRUE(sim_files(sim, ds, folder).empty());
+}
+
+/// A download cancelled at its first progress report (which may come when
+/// the bytes are all in) leaves no local file, not even a temporary.
+void cancelled_download_leaves_no_file(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string data = random_bytes(3 * kMiB);
+  spill(tmp.path() / "in.img", data);
+  const std::string name = unique("cancel-down") + "/blob.iso";
+  st.upload_volume(ds, name, (tmp.path() / "in.img").string(), {}, {}, CancelToken{});
+  CancelToken cancel;
+  auto stop = [&](const Progress&) { cancel.cancel(); };
+  EXPECT_CODE(st.download_volume(ds, name, (tmp.path() / "out.iso").string(), {}, stop, cancel),
+              ErrorCode::Cancelled);
+  EXPECT_FALSE(fs::exists(tmp.path() / "out.iso"));
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(tmp.path()))
+    left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"in.img"}) << "a cancelled download left a file";
+  st.remove_volume(ds, name);
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / unique("cancel-down"), ec);
+}
+
+/// Server faults midway: what the operation made is taken away again, and
+/// what was there stays.
+void failures_midway_leave_things_as_they_were(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  const std::string top = unique("midway");
+
+  // CreateVirtualDisk_Task refused: the folders made for it go.
+  VolumeSpec spec;
+  spec.pool = ds;
+  spec.name = top + "/a/b/disk";
+  spec.capacity_bytes = 2 * kMiB;
+  sim.inject("CreateVirtualDisk_Task=fault*1");
+  auto err = error_of([&] { st.create_volume(spec); });
+  sim.clear_injections();
+  ASSERT_TRUE(err) << "the injected fault was not reported";
+  EXPECT_NE(std::string(err->what()).find("injected fault"), std::string::npos) << err->what();
+  EXPECT_TRUE(sim_files(sim, ds, top).empty());
+  EXPECT_FALSE(fs::exists(datastore_dir(sim, ds) / top)) << "the folders made for it stay";
+
+  // The move into place refused: the old file stays, no temporary is left.
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string old_data = random_bytes(100 * 1024);
+  const std::string new_data = random_bytes(120 * 1024);
+  spill(tmp.path() / "old", old_data);
+  spill(tmp.path() / "new", new_data);
+  const std::string name = top + "/file.iso";
+  st.upload_volume(ds, name, (tmp.path() / "old").string(), {}, {}, CancelToken{});
+  TransferOptions overwrite;
+  overwrite.overwrite = true;
+  sim.inject("MoveDatastoreFile_Task=fault*1");
+  err = error_of([&] {
+    st.upload_volume(ds, name, (tmp.path() / "new").string(), overwrite, {}, CancelToken{});
+  });
+  sim.clear_injections();
+  EXPECT_TRUE(err) << "the injected fault was not reported";
+  EXPECT_TRUE(slurp(datastore_dir(sim, ds) / name) == old_data) << "the old file changed";
+  EXPECT_EQ(sim_files(sim, ds, top), std::set<std::string>{name}) << "a temporary is left";
+
+  // The delete refused: the disk stays.
+  spec.name = top + "/kept";
+  const Volume v = st.create_volume(spec);
+  sim.inject("DeleteVirtualDisk_Task=fault*1");
+  err = error_of([&] { st.remove_volume(ds, v.name); });
+  sim.clear_injections();
+  EXPECT_TRUE(err) << "the injected fault was not reported";
+  EXPECT_TRUE(sim_files(sim, ds, top).count(top + "/kept.vmdk"));
+  EXPECT_TRUE(sim_files(sim, ds, top).count(top + "/kept-flat.vmdk"));
+
+  st.remove_volume(ds, v.name);
+  st.remove_volume(ds, name);
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / top, ec);
 }
 
 void names_round_trip(Simulator& sim) {
@@ -666,7 +737,9 @@ BOTH_MODES(BadCreatesChangeNothing, bad_creates_change_nothing)
 BOTH_MODES(AVmDiskIsNotDeleted, a_vm_disk_is_not_deleted)
 BOTH_MODES(CloneADisk, clone_a_disk)
 BOTH_MODES(UploadThenDownload, upload_then_download)
-BOTH_MODES(CancelledTransfersLeaveNothing, cancelled_transfers_leave_nothing)
+BOTH_MODES(CancelledUploadsChangeNothing, cancelled_uploads_change_nothing)
+BOTH_MODES(CancelledDownloadLeavesNoFile, cancelled_download_leaves_no_file)
+BOTH_MODES(FailuresMidwayLeaveThingsAsTheyWere, failures_midway_leave_things_as_they_were)
 BOTH_MODES(NamesRoundTrip, names_round_trip)
 BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
 BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)
