@@ -59,7 +59,9 @@ count() { grep -o 'DC0_H[0-9]*_VM[0-9]*' "$1" | sort -u | wc -l | tr -d ' '; }
 
 summary=""
 for n in $sizes; do
-  [ $((n % 4)) -eq 0 ] && [ "$n" -gt 0 ] || fail "HYPERCTL_BENCH_VMS: $n is not a positive multiple of 4"
+  if [ "$n" -le 0 ] || [ $((n % 4)) -ne 0 ]; then
+    fail "HYPERCTL_BENCH_VMS: $n is not a positive multiple of 4"
+  fi
   state=$work/sim-$n
   started="$started $state"
   HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" start "$state" -mode vpx -hosts 4 \
