@@ -322,6 +322,63 @@ void a_vm_disk_is_not_deleted(Simulator& sim) {
   EXPECT_EQ(again["disks"], vm["disks"]);
 }
 
+/// An ISO in a VM's CD-ROM and an existing VMDK attached to a VM are in use:
+/// both are refused, naming the VM, until the VM is gone.
+void attached_files_are_in_use(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  const std::string folder = unique("attached");
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  spill(tmp.path() / "boot.iso", random_bytes(64 * 1024));
+  const std::string iso = folder + "/boot.iso";
+  st.upload_volume(ds, iso, (tmp.path() / "boot.iso").string(), {}, {}, CancelToken{});
+  VolumeSpec spec;
+  spec.pool = ds;
+  spec.name = folder + "/data";
+  spec.capacity_bytes = 4 * kMiB;
+  const Volume data = st.create_volume(spec);
+
+  hyperctl::VmSpec vm;
+  vm.name = unique("vm-with-media");
+  vm.memory_bytes = 64 * kMiB;
+  vm.disks.push_back({.size_bytes = 4 * kMiB, .pool = ds});
+  vm.disks.push_back({.pool = ds, .volume = data.name});
+  vm.disks.push_back({.pool = ds, .volume = iso, .device = "cdrom"});
+  conn->vms().create(vm);
+  struct Gone {
+    hyperctl::Connection& c;
+    std::string name;
+    ~Gone() {
+      try {
+        c.vms().remove(name, {.with_storage = false, .force = true});
+      } catch (...) {
+      }
+    }
+  } gone{*conn, vm.name};
+
+  for (const std::string& name : {iso, data.name}) {
+    SCOPED_TRACE(name);
+    const Volume v = st.get_volume(ds, name);
+    EXPECT_EQ(v.used_by, std::vector<std::string>{vm.name});
+    auto err = error_of([&] { st.remove_volume(ds, name); });
+    ASSERT_TRUE(err) << "deleting a file a VM uses succeeded";
+    EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
+    EXPECT_NE(std::string(err->what()).find(vm.name), std::string::npos) << err->what();
+    EXPECT_TRUE(sim_files(sim, ds, folder).count(name)) << "it went anyway";
+  }
+
+  conn->vms().remove(vm.name, {.with_storage = false, .force = true});
+  ASSERT_TRUE(sim.find_vm(vm.name).is_null());
+  EXPECT_TRUE(st.get_volume(ds, iso).used_by.empty());
+  st.remove_volume(ds, iso);
+  st.remove_volume(ds, data.name);
+  EXPECT_TRUE(sim_files(sim, ds, folder).empty());
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / folder, ec);
+}
+
 void clone_a_disk(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
@@ -736,6 +793,7 @@ BOTH_MODES(CreateAndDeleteADisk, create_and_delete_a_disk)
 BOTH_MODES(BadCreatesChangeNothing, bad_creates_change_nothing)
 BOTH_MODES(AVmDiskIsNotDeleted, a_vm_disk_is_not_deleted)
 BOTH_MODES(CloneADisk, clone_a_disk)
+BOTH_MODES(AttachedFilesAreInUse, attached_files_are_in_use)
 BOTH_MODES(UploadThenDownload, upload_then_download)
 BOTH_MODES(CancelledUploadsChangeNothing, cancelled_uploads_change_nothing)
 BOTH_MODES(CancelledDownloadLeavesNoFile, cancelled_download_leaves_no_file)

@@ -324,18 +324,34 @@ struct DiskUse {
   std::map<std::string, std::uint64_t> capacity;        ///< key_of -> device capacity
 };
 
+void add_user(DiskUse& use, const std::string& file, const std::string& vm) {
+  const auto where = split_ds_path(file);
+  if (!where) return;
+  auto& names = use.vms[key_of(where->first, where->second)];
+  if (std::find(names.begin(), names.end(), vm) == names.end()) names.push_back(vm);
+}
+
+/// Every file a VM's disks and CD-ROMs stand on: a disk's backing and the
+/// parents under it (a VM with snapshots writes to a delta disk whose parent
+/// is the base disk), a CD-ROM's ISO.
 DiskUse disk_use(VsphereConnection& c, const std::string& op) {
   DiskUse use;
-  for (const auto& vm : c.all_vms(op))
+  for (const auto& vm : c.all_vms(op)) {
     for (const auto& d : vm.info.disks) {
+      add_user(use, d.path, vm.info.name);
       const auto where = split_ds_path(d.path);
-      if (!where) continue;
-      const std::string key = key_of(where->first, where->second);
-      auto& names = use.vms[key];
-      if (std::find(names.begin(), names.end(), vm.info.name) == names.end())
-        names.push_back(vm.info.name);
-      if (d.capacity_bytes) use.capacity[key] = d.capacity_bytes;
+      if (where && d.capacity_bytes)
+        use.capacity[key_of(where->first, where->second)] = d.capacity_bytes;
     }
+    for (pugi::xml_node d : vm.raw.prop("config.hardware.device").children()) {
+      const std::string type = xml::xsi_type(d);
+      if (type != "VirtualDisk" && type != "VirtualCdrom") continue;
+      int depth = 0;
+      for (pugi::xml_node b = xml::child(d, "backing"); b && depth < 256;
+           b = xml::child(b, "parent"), ++depth)
+        add_user(use, xml::text(b, "fileName"), vm.info.name);
+    }
+  }
   return use;
 }
 
