@@ -15,6 +15,7 @@
 #include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -151,6 +152,7 @@ struct Placement {
   std::vector<Host> hosts;
   std::vector<Compute> computes;
   std::map<MoRef, std::string> datastores;         // ref -> stored (encoded) name
+  std::map<std::string, MoRef> browsers;           // stored name -> HostDatastoreBrowser
   std::map<MoRef, std::string> networks;           // ref -> stored (encoded) name
   std::vector<std::pair<MoRef, std::string>> vms;  // ref, decoded name
 };
@@ -159,7 +161,7 @@ Placement placement_of(Session& s, const Datacenter& dc, const std::string& op) 
   const auto objects = s.retrieve_all({{"VirtualMachine", {"name"}},
                                        {"HostSystem", {"name", "parent", "datastore"}},
                                        {"ComputeResource", {"name", "resourcePool", "host"}},
-                                       {"Datastore", {"name"}},
+                                       {"Datastore", {"name", "browser"}},
                                        {"Network", {"name"}}},
                                       op, dc.ref);
   Placement p;
@@ -174,6 +176,7 @@ Placement placement_of(Session& s, const Datacenter& dc, const std::string& op) 
       p.hosts.push_back(std::move(h));
     } else if (o.obj.type == "Datastore") {
       p.datastores[o.obj] = name;
+      p.browsers[name] = xml::moref(o.prop("browser"));
     } else if (o.obj.type == "ComputeResource" || o.obj.type == "ClusterComputeResource") {
       Placement::Compute c{o.obj, xml::moref(o.prop("resourcePool")), decode_name(name), {}};
       for (pugi::xml_node item : items(o.prop("host"))) c.hosts.push_back(xml::moref(item));
@@ -204,6 +207,48 @@ std::string datastore_of_path(const std::string& path) {
   if (path.size() < 2 || path.front() != '[') return {};
   const auto end = path.find(']');
   return end == std::string::npos ? std::string() : path.substr(1, end - 1);
+}
+
+/// The names directly in a datastore folder ("[ds]" or "[ds] dir"), through
+/// the datastore's browser; nullopt when the folder does not exist. Every
+/// entry is listed ("*") and compared exactly: names may hold glob
+/// characters.
+std::optional<std::set<std::string>> folder_entries(Session& s, const MoRef& browser,
+                                                    const std::string& ds_path,
+                                                    const std::string& op) {
+  try {
+    const Reply r = run_task(
+        s, "SearchDatastore_Task", browser,
+        soap::el("datastorePath", ds_path) + soap::raw("searchSpec", soap::el("matchPattern", "*")),
+        op, "look up files");
+    std::set<std::string> out;
+    for (pugi::xml_node f : xml::children(r.node, "file")) out.insert(xml::text(f, "path"));
+    return out;
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::NotFound) return std::nullopt;
+    throw;
+  }
+}
+
+/// Error(NotFound) unless the datastore file "[ds] dir/name" exists.
+void require_file(Session& s, const Placement& p, const std::string& file, const std::string& op) {
+  const std::string ds = datastore_of_path(file);
+  auto browser = p.browsers.find(ds);
+  if (browser == p.browsers.end())
+    for (auto it = p.browsers.begin(); it != p.browsers.end(); ++it)
+      if (decode_name(it->first) == ds) browser = it;
+  if (browser == p.browsers.end())
+    throw Error(ErrorCode::NotFound,
+                "no datastore " + quoted(ds) + " for " + quoted(file) + " in this datacenter", op);
+  std::string rest = file.substr(file.find(']') + 1);
+  while (!rest.empty() && rest.front() == ' ') rest.erase(0, 1);
+  const auto slash = rest.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : rest.substr(0, slash);
+  const std::string name = slash == std::string::npos ? rest : rest.substr(slash + 1);
+  const auto entries = folder_entries(
+      s, browser->second, "[" + browser->first + "]" + (dir.empty() ? "" : " " + dir), op);
+  if (name.empty() || !entries || !entries->count(name))
+    throw Error(ErrorCode::NotFound, "no file " + quoted(file) + " on the datastore", op);
 }
 
 ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::string& op) {
@@ -420,6 +465,13 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
                   "vSphere VM names have at most 80 characters; " + quoted(spec.name) + " has " +
                       std::to_string(spec.name.size()) + " bytes",
                   op);
+    // The name becomes the VM's folder on the datastore, and datastore
+    // paths ("[ds] folder/file") do not keep white space at its ends.
+    if (std::isspace(static_cast<unsigned char>(spec.name.front())) ||
+        std::isspace(static_cast<unsigned char>(spec.name.back())))
+      throw Error(ErrorCode::InvalidArgument,
+                  "a vSphere VM name cannot begin or end with white space: " + quoted(spec.name),
+                  op);
     if (spec.vcpus == 0)
       throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
     const std::int64_t mb = memory_mb(spec.memory_bytes, op);
@@ -548,6 +600,7 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
         const std::string pool = d.pool.empty() ? decode_name(vm_datastore) : d.pool;
         file = "[" + datastore_named(pool) + "] " + d.volume;
       }
+      if (!file.empty()) require_file(s, p, file, op);
       if (device == "cdrom") {
         if (file.empty())
           throw Error(ErrorCode::InvalidArgument, "a CD-ROM needs an ISO (path or volume)", op);
@@ -661,6 +714,14 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
     std::string args = soap::raw("config", config) + soap::moref("pool", compute->pool);
     if (host) args += soap::moref("host", host->ref);
 
+    // What the datastore's top folder holds before: a failed create removes
+    // only what appeared since under the VM's name (a VM unregistered
+    // earlier leaves its folder, which is not ours to delete).
+    const auto browser = p.browsers.find(vm_datastore);
+    const auto root_before = browser == p.browsers.end() || browser->second.empty()
+                                 ? std::nullopt
+                                 : folder_entries(s, browser->second, "[" + vm_datastore + "]", op);
+
     MoRef created;
     try {
       const Reply done = run_task(s, "CreateVM_Task", dc.vm_folder, args, op, "create");
@@ -677,7 +738,21 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
           for (const auto& o : s.retrieve_all({{"VirtualMachine", {"name"}}}, op, dc.ref))
             if (xml::text(o.prop("name")) == encoded) created = o.obj;
         }
-        if (!created.empty()) run_task(s, "Destroy_Task", created, {}, op, "clean up");
+        if (!created.empty()) {
+          run_task(s, "Destroy_Task", created, {}, op, "clean up");
+        } else if (root_before && !s.content().file_manager.empty()) {
+          // The server failed half-way and kept what it had written: the
+          // VM's folder, and with some servers files named after the VM.
+          const auto now = folder_entries(s, browser->second, "[" + vm_datastore + "]", op);
+          for (const std::string& entry : now ? *now : std::set<std::string>{})
+            if (!root_before->count(entry) &&
+                (entry == encoded || entry.rfind(encoded + ".", 0) == 0 ||
+                 entry.rfind(encoded + " (", 0) == 0))
+              run_task(s, "DeleteDatastoreFile_Task", s.content().file_manager,
+                       soap::el("name", "[" + vm_datastore + "] " + entry) +
+                           soap::moref("datacenter", dc.ref),
+                       op, "clean up");
+        }
       } catch (...) {
       }
       throw;

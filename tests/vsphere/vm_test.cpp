@@ -1,0 +1,632 @@
+// VM inventory and lifecycle of the vSphere backend through the plugin,
+// against govmomi's simulator as a vCenter (vpx) and as a standalone ESXi host
+// (esx). Every change is checked through the simulator's second session
+// (show(): govmomi's own client), not only through the plugin.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include "hyperctl/error.hpp"
+#include "support.hpp"
+
+namespace {
+
+using hyperctl::Connection;
+using hyperctl::ErrorCode;
+using hyperctl::VmInfo;
+using hyperctl::VmSpec;
+using hyperctl::VmState;
+using vsphere_test::json;
+using vsphere_test::SimOptions;
+using vsphere_test::Simulator;
+
+/// Runs `f`; the hyperctl::Error code it threw (nullopt when none).
+template <class F>
+std::optional<ErrorCode> code_of(F&& f, std::string* message = nullptr) {
+  try {
+    f();
+  } catch (const hyperctl::Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return std::nullopt;
+}
+
+std::string power_state(VmState s) {
+  switch (s) {
+    case VmState::Running:
+      return "poweredOn";
+    case VmState::Off:
+      return "poweredOff";
+    case VmState::Suspended:
+      return "suspended";
+    default:
+      return "?";
+  }
+}
+
+/// The datastore and the network every simulated host has.
+std::string first_datastore(const json& inv) {
+  return inv["datastores"].at(0)["name"].get<std::string>();
+}
+
+/// The VM's power state as the second session sees it ("" when gone).
+std::string seen_state(const Simulator& sim, const std::string& name) {
+  const json vm = sim.find_vm(name);
+  return vm.is_null() ? std::string() : vm["powerState"].get<std::string>();
+}
+
+/// A small VM made through the plugin, removed with its storage at the end
+/// of the test (whatever state it is in).
+class TempVm {
+ public:
+  TempVm(Connection& c, VmSpec spec) : c_(c), name_(spec.name) { info_ = c_.vms().create(spec); }
+  TempVm(Connection& c, const std::string& name) : TempVm(c, small(name)) {}
+  ~TempVm() {
+    try {
+      c_.vms().remove(name_, {.with_storage = true, .force = true});
+    } catch (...) {
+    }
+  }
+  static VmSpec small(const std::string& name) {
+    VmSpec s;
+    s.name = name;
+    s.vcpus = 1;
+    s.memory_bytes = 64ull << 20;
+    s.disks.push_back({.size_bytes = 4ull << 20});
+    return s;
+  }
+  const VmInfo& info() const { return info_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  Connection& c_;
+  std::string name_;
+  VmInfo info_;
+};
+
+// ---------------------------------------------------------------------------
+// The checks, each run against both kinds of endpoint.
+
+void list_matches_the_second_session(Simulator& sim) {
+  auto c = sim.connect();
+  const auto vms = c->vms().list({});
+  const json inv = sim.show();
+  ASSERT_EQ(vms.size(), inv["vms"].size()) << inv.dump(1);
+  ASSERT_GE(vms.size(), 2u);
+  std::map<std::string, json> by_moref;
+  for (const auto& vm : inv["vms"]) by_moref[vm["moref"].get<std::string>()] = vm;
+  for (const VmInfo& vm : vms) {
+    SCOPED_TRACE(vm.name);
+    ASSERT_TRUE(vm.extras.count("moref"));
+    ASSERT_TRUE(by_moref.count(vm.extras.at("moref")));
+    const json& s = by_moref[vm.extras.at("moref")];
+    EXPECT_EQ(vm.name, s["name"]);
+    EXPECT_EQ(vm.id, s["instanceUuid"]);
+    EXPECT_EQ(vm.extras.at("bios_uuid"), s["uuid"]);
+    EXPECT_EQ(vm.backend, "vsphere");
+    EXPECT_EQ(power_state(vm.state), s["powerState"]);
+    EXPECT_EQ(vm.state_reason, s["powerState"]);
+    EXPECT_EQ(vm.vcpus, s["numCpu"].get<unsigned>());
+    EXPECT_EQ(vm.memory_bytes, s["memoryMB"].get<std::uint64_t>() << 20);
+    EXPECT_EQ(vm.guest_os, s["guestId"]);
+    EXPECT_EQ(vm.host, s["host"]);
+    EXPECT_EQ(vm.extras.at("template"), s["template"].get<bool>() ? "true" : "false");
+    std::string datastores;
+    for (const auto& d : s["datastores"])
+      datastores += (datastores.empty() ? "" : ",") + d.get<std::string>();
+    EXPECT_EQ(vm.extras.at("datastores"), datastores);
+    ASSERT_EQ(vm.disks.size(), s["disks"].size());
+    for (std::size_t i = 0; i < vm.disks.size(); ++i) {
+      EXPECT_EQ(vm.disks[i].path, s["disks"][i]["file"]);
+      EXPECT_EQ(vm.disks[i].capacity_bytes, s["disks"][i]["capacityBytes"].get<std::uint64_t>());
+      EXPECT_EQ(vm.disks[i].format, "vmdk");
+      EXPECT_EQ(vm.disks[i].device, "disk");
+      EXPECT_EQ(vm.disks[i].target.rfind("scsi", 0), 0u) << vm.disks[i].target;
+    }
+    ASSERT_EQ(vm.nics.size(), s["nics"].size());
+    for (std::size_t i = 0; i < vm.nics.size(); ++i) {
+      EXPECT_EQ(vm.nics[i].mac, s["nics"][i]["mac"]);
+      EXPECT_EQ(vm.nics[i].network, s["nics"][i]["network"]);
+      std::string type = s["nics"][i]["type"].get<std::string>();  // VirtualE1000
+      std::transform(type.begin(), type.end(), type.begin(), ::tolower);
+      EXPECT_EQ("virtual" + vm.nics[i].model, type);
+    }
+  }
+}
+
+void list_filters_by_state_and_glob(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm a(*c, "flt-a"), b(*c, "flt-b"), other(*c, "other-c");
+  c->vms().start("flt-a");
+  hyperctl::VmFilter f;
+  f.name_glob = "flt-?";
+  auto names = [&](const hyperctl::VmFilter& filter) {
+    std::set<std::string> out;
+    for (const auto& vm : c->vms().list(filter)) out.insert(vm.name);
+    return out;
+  };
+  EXPECT_EQ(names(f), (std::set<std::string>{"flt-a", "flt-b"}));
+  f.states = {VmState::Running};
+  EXPECT_EQ(names(f), (std::set<std::string>{"flt-a"}));
+  f.states = {VmState::Off, VmState::Suspended};
+  EXPECT_EQ(names(f), (std::set<std::string>{"flt-b"}));
+  f.name_glob = "nothing-*";
+  f.states.clear();
+  EXPECT_TRUE(names(f).empty());
+  // The state filter alone: every running VM of the second session's view.
+  hyperctl::VmFilter running;
+  running.states = {VmState::Running};
+  std::set<std::string> seen;
+  const json inv = sim.show();
+  for (const auto& vm : inv["vms"])
+    if (vm["powerState"] == "poweredOn") seen.insert(vm["name"].get<std::string>());
+  EXPECT_EQ(names(running), seen);
+}
+
+void get_by_every_kind_of_id(Simulator& sim) {
+  auto c = sim.connect();
+  const json s = sim.show()["vms"].at(0);
+  const std::string name = s["name"], id = s["instanceUuid"], bios = s["uuid"], moref = s["moref"];
+  for (const std::string& ref : {name, id, bios, moref}) {
+    SCOPED_TRACE(ref);
+    const VmInfo vm = c->vms().get(ref);
+    EXPECT_EQ(vm.id, id);
+    EXPECT_EQ(vm.name, name);
+    EXPECT_EQ(vm.extras.at("moref"), moref);
+  }
+  std::string upper = id;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  EXPECT_EQ(c->vms().get(upper).id, id) << "UUIDs compare without case";
+}
+
+void unknown_vm_is_not_found(Simulator& sim) {
+  auto c = sim.connect();
+  std::string message;
+  EXPECT_EQ(code_of([&] { c->vms().get("no-such-vm"); }, &message), ErrorCode::NotFound);
+  EXPECT_NE(message.find("no-such-vm"), std::string::npos) << message;
+  EXPECT_EQ(code_of([&] { c->vms().start("no-such-vm"); }), ErrorCode::NotFound);
+  EXPECT_EQ(code_of([&] { c->vms().remove("vm-999999", {}); }), ErrorCode::NotFound);
+  EXPECT_EQ(code_of([&] { c->vms().get("00000000-0000-0000-0000-000000000000"); }),
+            ErrorCode::NotFound);
+  EXPECT_EQ(code_of([&] { c->vms().get(""); }), ErrorCode::InvalidArgument);
+}
+
+void power_cycle(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "cycle");
+  auto& ops = c->vms();
+  const std::string n = vm.name();
+  EXPECT_EQ(vm.info().state, VmState::Off);
+  EXPECT_EQ(seen_state(sim, n), "poweredOff");
+  // Wrong states first: nothing changes.
+  EXPECT_EQ(code_of([&] { ops.power_off(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.reset(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.suspend(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.resume(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.reboot(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(seen_state(sim, n), "poweredOff");
+
+  ops.start(n);
+  EXPECT_EQ(seen_state(sim, n), "poweredOn");
+  EXPECT_EQ(ops.get(n).state, VmState::Running);
+  EXPECT_EQ(code_of([&] { ops.start(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.resume(n); }), ErrorCode::Conflict);
+
+  ops.suspend(n);
+  EXPECT_EQ(seen_state(sim, n), "suspended");
+  EXPECT_EQ(ops.get(n).state, VmState::Suspended);
+  EXPECT_EQ(code_of([&] { ops.suspend(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.reset(n); }), ErrorCode::Conflict);
+  EXPECT_EQ(code_of([&] { ops.shutdown(n, {}, {}, {}); }), ErrorCode::Conflict);
+  EXPECT_EQ(seen_state(sim, n), "suspended");
+
+  ops.resume(n);
+  EXPECT_EQ(seen_state(sim, n), "poweredOn");
+  ops.reset(n);
+  EXPECT_EQ(seen_state(sim, n), "poweredOn");
+
+  ops.power_off(n);
+  EXPECT_EQ(seen_state(sim, n), "poweredOff");
+
+  // A suspended VM starts again with start, and powers off too.
+  ops.start(n);
+  ops.suspend(n);
+  ops.start(n);
+  EXPECT_EQ(seen_state(sim, n), "poweredOn");
+  ops.suspend(n);
+  ops.power_off(n);
+  EXPECT_EQ(seen_state(sim, n), "poweredOff");
+}
+
+void shutdown_waits_for_power_off(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "shut");
+  auto& ops = c->vms();
+  EXPECT_EQ(ops.shutdown(vm.name(), {}, {}, {}), hyperctl::ShutdownOutcome::AlreadyOff);
+  ops.start(vm.name());
+  std::vector<hyperctl::Progress> seen;
+  const auto outcome = ops.shutdown(vm.name(), {.timeout = std::chrono::seconds(20)},
+                                    [&](const hyperctl::Progress& p) { seen.push_back(p); }, {});
+  EXPECT_EQ(outcome, hyperctl::ShutdownOutcome::Stopped);
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOff");
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front().phase, "shutdown");
+  EXPECT_EQ(seen.front().total, 20000u);
+  EXPECT_EQ(ops.shutdown(vm.name(), {}, {}, {}), hyperctl::ShutdownOutcome::AlreadyOff);
+}
+
+void shutdown_cancelled_leaves_it_running(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "shut-cancel");
+  c->vms().start(vm.name());
+  hyperctl::CancelToken cancel;
+  cancel.cancel();
+  EXPECT_EQ(code_of([&] { c->vms().shutdown(vm.name(), {}, {}, cancel); }), ErrorCode::Cancelled);
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+}
+
+// A guest that cannot be asked (ShutdownGuest faults, as without VMware
+// Tools): an error with the VM still running, or with force a power-off.
+void shutdown_force_when_the_guest_cannot_be_asked(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "shut-force");
+  c->vms().start(vm.name());
+  sim.inject("ShutdownGuest=fault*1");
+  EXPECT_EQ(code_of([&] { c->vms().shutdown(vm.name(), {}, {}, {}); }), ErrorCode::BackendFailure);
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+  sim.inject("ShutdownGuest=fault*1");
+  EXPECT_EQ(c->vms().shutdown(vm.name(), {.force = true}, {}, {}),
+            hyperctl::ShutdownOutcome::ForcedOff);
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOff");
+  sim.clear_injections();
+}
+
+void reboot_asks_the_guest(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "reboot");
+  c->vms().start(vm.name());
+  std::string message;
+  const auto code = code_of([&] { c->vms().reboot(vm.name()); }, &message);
+  if (code && message.find("MethodNotFound") != std::string::npos)
+    GTEST_SKIP() << "this govmomi simulator does not implement RebootGuest: " << message;
+  EXPECT_EQ(code, std::nullopt) << message;
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+}
+
+void create_with_disk_and_nic(Simulator& sim) {
+  auto c = sim.connect();
+  const json before = sim.show();
+  const std::string ds = first_datastore(before);
+  VmSpec spec;
+  spec.name = "made-" + sim.options().mode;
+  spec.vcpus = 2;
+  spec.memory_bytes = 256ull << 20;
+  spec.guest_os = "linux";
+  spec.disks.push_back({.size_bytes = 64ull << 20, .pool = ds});
+  spec.networks.push_back("VM Network");
+  TempVm vm(*c, spec);
+  const VmInfo& info = vm.info();
+  EXPECT_EQ(info.name, spec.name);
+  EXPECT_EQ(info.state, VmState::Off);
+  EXPECT_EQ(info.vcpus, 2u);
+  EXPECT_EQ(info.memory_bytes, 256ull << 20);
+  EXPECT_EQ(info.guest_os, "other3xLinux64Guest");
+  ASSERT_EQ(info.disks.size(), 1u);
+  EXPECT_EQ(info.disks[0].capacity_bytes, 64ull << 20);
+  EXPECT_EQ(info.disks[0].target, "scsi0:0");
+  ASSERT_EQ(info.nics.size(), 1u);
+  EXPECT_EQ(info.nics[0].network, "VM Network");
+  EXPECT_EQ(info.nics[0].model, "vmxnet3");
+
+  const json s = sim.find_vm(spec.name);
+  ASSERT_FALSE(s.is_null());
+  EXPECT_EQ(s["instanceUuid"], info.id);
+  EXPECT_EQ(s["numCpu"], 2);
+  EXPECT_EQ(s["memoryMB"], 256);
+  EXPECT_EQ(s["guestId"], "other3xLinux64Guest");
+  EXPECT_EQ(s["powerState"], "poweredOff");
+  ASSERT_EQ(s["disks"].size(), 1u);
+  EXPECT_EQ(s["disks"][0]["capacityBytes"], 64ll << 20);
+  EXPECT_EQ(s["disks"][0]["file"], info.disks[0].path);
+  EXPECT_EQ(s["disks"][0]["file"].get<std::string>().rfind("[" + ds + "] ", 0), 0u);
+  ASSERT_EQ(s["nics"].size(), 1u);
+  EXPECT_EQ(s["nics"][0]["network"], "VM Network");
+  EXPECT_EQ(s["nics"][0]["type"], "VirtualVmxnet3");
+  EXPECT_EQ(s["datastores"], json::array({ds}));
+  EXPECT_EQ(sim.show()["vms"].size(), before["vms"].size() + 1);
+  // Its files on the datastore.
+  bool disk_file = false;
+  for (const auto& f : sim.files(ds, spec.name))
+    disk_file = disk_file || f["path"] == spec.name + "/" + spec.name + ".vmdk";
+  EXPECT_TRUE(disk_file) << sim.files(ds, spec.name).dump(1);
+  // It runs.
+  c->vms().start(spec.name);
+  EXPECT_EQ(seen_state(sim, spec.name), "poweredOn");
+}
+
+void create_guest_ids(Simulator& sim) {
+  auto c = sim.connect();
+  for (const auto& [hint, id] :
+       std::vector<std::pair<std::string, std::string>>{{"", "otherGuest64"},
+                                                        {"windows", "windows9_64Guest"},
+                                                        {"rhel7_64Guest", "rhel7_64Guest"}}) {
+    VmSpec spec = TempVm::small("guest-" + (hint.empty() ? std::string("none") : hint));
+    spec.guest_os = hint;
+    TempVm vm(*c, spec);
+    EXPECT_EQ(vm.info().guest_os, id);
+    EXPECT_EQ(sim.find_vm(spec.name)["guestId"], id);
+  }
+  VmSpec bad = TempVm::small("guest-bad");
+  bad.guest_os = "not a guest id!";
+  EXPECT_EQ(code_of([&] { c->vms().create(bad); }), ErrorCode::InvalidArgument);
+  EXPECT_TRUE(sim.find_vm("guest-bad").is_null());
+}
+
+void create_refuses_bad_input_and_leaves_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  const json before = sim.show();
+  const std::string taken = before["vms"].at(0)["name"];
+  std::string message;
+  EXPECT_EQ(code_of([&] { c->vms().create(TempVm::small(taken)); }, &message),
+            ErrorCode::AlreadyExists);
+  EXPECT_NE(message.find(taken), std::string::npos) << message;
+
+  VmSpec no_net = TempVm::small("bad-net");
+  no_net.networks.push_back("no such network");
+  EXPECT_EQ(code_of([&] { c->vms().create(no_net); }), ErrorCode::NotFound);
+  VmSpec no_ds = TempVm::small("bad-ds");
+  no_ds.disks[0].pool = "no such datastore";
+  EXPECT_EQ(code_of([&] { c->vms().create(no_ds); }), ErrorCode::NotFound);
+  VmSpec no_cpu = TempVm::small("bad-cpu");
+  no_cpu.vcpus = 0;
+  EXPECT_EQ(code_of([&] { c->vms().create(no_cpu); }), ErrorCode::InvalidArgument);
+  VmSpec odd_memory = TempVm::small("bad-mem");
+  odd_memory.memory_bytes = (64ull << 20) + 1;
+  EXPECT_EQ(code_of([&] { c->vms().create(odd_memory); }), ErrorCode::InvalidArgument);
+  VmSpec firmware = TempVm::small("bad-fw");
+  firmware.firmware = "coreboot";
+  EXPECT_EQ(code_of([&] { c->vms().create(firmware); }), ErrorCode::InvalidArgument);
+  VmSpec qcow = TempVm::small("bad-format");
+  qcow.disks[0].format = "qcow2";
+  EXPECT_EQ(code_of([&] { c->vms().create(qcow); }), ErrorCode::InvalidArgument);
+  VmSpec no_size = TempVm::small("bad-size");
+  no_size.disks[0].size_bytes = 0;
+  EXPECT_EQ(code_of([&] { c->vms().create(no_size); }), ErrorCode::InvalidArgument);
+  VmSpec missing = TempVm::small("bad-path");
+  missing.disks[0] = {.path = "[" + first_datastore(before) + "] nowhere/none.vmdk"};
+  EXPECT_EQ(code_of([&] { c->vms().create(missing); }), ErrorCode::NotFound);
+  EXPECT_EQ(code_of([&] { c->vms().create(TempVm::small("")); }), ErrorCode::InvalidArgument);
+
+  const json after = sim.show();
+  EXPECT_EQ(after["vms"], before["vms"]) << "a refused create changed the inventory";
+  EXPECT_EQ(sim.files(first_datastore(before)), sim.files(first_datastore(after)));
+  for (const auto& f : sim.files(first_datastore(after)))
+    EXPECT_EQ(f["path"].get<std::string>().rfind("bad-", 0), std::string::npos) << f.dump();
+}
+
+// The server answers CreateVM_Task but the answer is lost on the way: the VM
+// exists on the server, and create must destroy it before it fails.
+void create_lost_answer_leaves_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  const json before = sim.show();
+  sim.inject("CreateVM_Task=truncated*1");
+  EXPECT_TRUE(code_of([&] { c->vms().create(TempVm::small("lost-answer")); }).has_value());
+  sim.clear_injections();
+  EXPECT_TRUE(sim.find_vm("lost-answer").is_null()) << "the half-made VM was left behind";
+  EXPECT_EQ(sim.show()["vms"].size(), before["vms"].size());
+  for (const auto& f : sim.files(first_datastore(before)))
+    EXPECT_EQ(f["path"].get<std::string>().rfind("lost-answer", 0), std::string::npos) << f.dump();
+}
+
+// govmomi's simulator takes a VM name ending in ".vmx" for the path of its
+// configuration file: it writes files, then fails the create
+// (InvalidDatastorePath). A create the server fails half-way must leave
+// nothing on the datastore either.
+void create_failed_by_the_server_leaves_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  const json before = sim.show();
+  const std::string ds = first_datastore(before);
+  const json files_before = sim.files(ds);
+  EXPECT_TRUE(code_of([&] { c->vms().create(TempVm::small("half-made.vmx")); }).has_value());
+  EXPECT_TRUE(sim.find_vm("half-made.vmx").is_null());
+  EXPECT_EQ(sim.show()["vms"], before["vms"]);
+  EXPECT_EQ(sim.files(ds), files_before);
+}
+
+void set_resources(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "resize");
+  auto& ops = c->vms();
+  const VmInfo after = ops.set_resources(vm.name(), {.vcpus = 3, .memory_bytes = 512ull << 20});
+  EXPECT_EQ(after.vcpus, 3u);
+  EXPECT_EQ(after.memory_bytes, 512ull << 20);
+  json s = sim.find_vm(vm.name());
+  EXPECT_EQ(s["numCpu"], 3);
+  EXPECT_EQ(s["memoryMB"], 512);
+  // Only memory.
+  ops.set_resources(vm.name(), {.memory_bytes = 128ull << 20});
+  s = sim.find_vm(vm.name());
+  EXPECT_EQ(s["numCpu"], 3);
+  EXPECT_EQ(s["memoryMB"], 128);
+  EXPECT_EQ(code_of([&] { ops.set_resources(vm.name(), {.vcpus = 0}); }),
+            ErrorCode::InvalidArgument);
+  EXPECT_EQ(code_of([&] { ops.set_resources(vm.name(), {.memory_bytes = 1000}); }),
+            ErrorCode::InvalidArgument);
+  // Running: only live, and only with hot-add (off on a new VM).
+  ops.start(vm.name());
+  std::string message;
+  EXPECT_EQ(code_of([&] { ops.set_resources(vm.name(), {.vcpus = 4}); }, &message),
+            ErrorCode::Conflict);
+  EXPECT_NE(message.find("live"), std::string::npos) << message;
+  EXPECT_EQ(code_of([&] { ops.set_resources(vm.name(), {.vcpus = 4, .live = true}); }, &message),
+            ErrorCode::Conflict);
+  EXPECT_NE(message.find("hot-add"), std::string::npos) << message;
+  EXPECT_EQ(
+      code_of([&] { ops.set_resources(vm.name(), {.memory_bytes = 64ull << 20, .live = true}); }),
+      ErrorCode::Conflict);
+  s = sim.find_vm(vm.name());
+  EXPECT_EQ(s["numCpu"], 3);
+  EXPECT_EQ(s["memoryMB"], 128);
+  // Nothing asked: nothing changes.
+  EXPECT_EQ(ops.set_resources(vm.name(), {}).vcpus, 3u);
+}
+
+void remove_with_and_without_storage(Simulator& sim) {
+  auto c = sim.connect();
+  const std::string ds = first_datastore(sim.show());
+  auto has_files = [&](const std::string& folder) {
+    for (const auto& f : sim.files(ds))
+      if (f["path"].get<std::string>().rfind(folder + "/", 0) == 0) return true;
+    return false;
+  };
+  auto& ops = c->vms();
+  ops.create(TempVm::small("keep-files"));
+  ASSERT_TRUE(has_files("keep-files"));
+  ops.remove("keep-files", {});
+  EXPECT_TRUE(sim.find_vm("keep-files").is_null());
+  EXPECT_TRUE(has_files("keep-files")) << "without storage the files stay on the datastore";
+  EXPECT_EQ(code_of([&] { ops.get("keep-files"); }), ErrorCode::NotFound);
+
+  ops.create(TempVm::small("drop-files"));
+  ASSERT_TRUE(has_files("drop-files"));
+  ops.remove("drop-files", {.with_storage = true});
+  EXPECT_TRUE(sim.find_vm("drop-files").is_null());
+  EXPECT_FALSE(has_files("drop-files"));
+
+  // Running: a Conflict unless forced.
+  ops.create(TempVm::small("running-del"));
+  ops.start("running-del");
+  EXPECT_EQ(code_of([&] { ops.remove("running-del", {.with_storage = true}); }),
+            ErrorCode::Conflict);
+  EXPECT_EQ(seen_state(sim, "running-del"), "poweredOn");
+  ops.remove("running-del", {.with_storage = true, .force = true});
+  EXPECT_TRUE(sim.find_vm("running-del").is_null());
+  EXPECT_FALSE(has_files("running-del"));
+}
+
+void export_config_is_json_with_the_fields(Simulator& sim) {
+  auto c = sim.connect();
+  VmSpec spec = TempVm::small("exported");
+  spec.networks.push_back("VM Network");
+  TempVm vm(*c, spec);
+  const json s = sim.find_vm(spec.name);
+  const json doc = json::parse(c->vms().export_config(spec.name));
+  EXPECT_EQ(doc["name"], spec.name);
+  EXPECT_EQ(doc["instanceUuid"], s["instanceUuid"]);
+  EXPECT_EQ(doc["uuid"], s["uuid"]);
+  EXPECT_EQ(doc["guestId"], s["guestId"]);
+  EXPECT_EQ(doc["numCPU"], s["numCpu"]);
+  EXPECT_EQ(doc["memoryMB"], s["memoryMB"]);
+  EXPECT_EQ(doc["files"]["vmPathName"], s["vmPathName"]);
+  EXPECT_EQ(doc["host"], s["host"]);
+  EXPECT_EQ(doc["datastores"], s["datastores"]);
+  EXPECT_EQ(doc["powerState"], "poweredOff");
+  int disks = 0, nics = 0, controllers = 0;
+  for (const auto& d : doc["devices"]) {
+    if (d["kind"] == "disk") {
+      ++disks;
+      EXPECT_EQ(d["file"], s["disks"][0]["file"]);
+      EXPECT_EQ(d["capacityBytes"], s["disks"][0]["capacityBytes"]);
+    } else if (d["kind"] == "nic") {
+      ++nics;
+      EXPECT_EQ(d["macAddress"], s["nics"][0]["mac"]);
+      EXPECT_EQ(d["network"], "VM Network");
+    } else if (d["kind"] == "controller") {
+      ++controllers;
+    }
+  }
+  EXPECT_EQ(disks, 1);
+  EXPECT_EQ(nics, 1);
+  EXPECT_GE(controllers, 1);
+  EXPECT_FALSE(doc.contains("extraConfig"));
+}
+
+void capabilities_are_what_is_implemented(Simulator&) {
+  auto& backend = vsphere_test::registry().backend_for("vsphere");
+  const auto caps = backend.capabilities();
+  for (auto op :
+       {hyperctl::Operation::VmList, hyperctl::Operation::VmGet, hyperctl::Operation::VmCreate,
+        hyperctl::Operation::VmStart, hyperctl::Operation::VmShutdown,
+        hyperctl::Operation::VmPowerOff, hyperctl::Operation::VmReboot,
+        hyperctl::Operation::VmReset, hyperctl::Operation::VmSuspend, hyperctl::Operation::VmResume,
+        hyperctl::Operation::VmDelete, hyperctl::Operation::VmDeleteWithStorage,
+        hyperctl::Operation::VmSetResources, hyperctl::Operation::VmExportConfig})
+    EXPECT_TRUE(caps.has(op)) << hyperctl::to_string(op);
+  for (auto op : {hyperctl::Operation::VmDefine, hyperctl::Operation::VmSave,
+                  hyperctl::Operation::VmAutostart, hyperctl::Operation::VmSetProperty})
+    EXPECT_FALSE(caps.has(op)) << hyperctl::to_string(op) << " is not implemented";
+}
+
+// ---------------------------------------------------------------------------
+
+class VpxVm : public vsphere_test::SimTest<VpxVm> {
+ public:
+  static SimOptions sim_options() { return {.mode = "vpx", .vms = 2}; }
+};
+class EsxVm : public vsphere_test::SimTest<EsxVm> {
+ public:
+  static SimOptions sim_options() { return {.mode = "esx", .vms = 2}; }
+};
+
+#define VSPHERE_VM_TEST(Name, check) \
+  TEST_F(VpxVm, Name) {              \
+    check(sim());                    \
+  }                                  \
+  TEST_F(EsxVm, Name) {              \
+    check(sim());                    \
+  }
+
+VSPHERE_VM_TEST(ListMatchesTheSecondSession, list_matches_the_second_session)
+VSPHERE_VM_TEST(ListFiltersByStateAndNameGlob, list_filters_by_state_and_glob)
+VSPHERE_VM_TEST(GetByNameInstanceUuidBiosUuidAndMoref, get_by_every_kind_of_id)
+VSPHERE_VM_TEST(UnknownVmIsNotFound, unknown_vm_is_not_found)
+VSPHERE_VM_TEST(PowerCycleAndWrongStates, power_cycle)
+VSPHERE_VM_TEST(ShutdownWaitsForPowerOff, shutdown_waits_for_power_off)
+VSPHERE_VM_TEST(ShutdownCancelledLeavesItRunning, shutdown_cancelled_leaves_it_running)
+VSPHERE_VM_TEST(ShutdownForceWhenTheGuestCannotBeAsked,
+                shutdown_force_when_the_guest_cannot_be_asked)
+VSPHERE_VM_TEST(RebootAsksTheGuest, reboot_asks_the_guest)
+VSPHERE_VM_TEST(CreateWithDiskAndNic, create_with_disk_and_nic)
+VSPHERE_VM_TEST(CreateMapsGuestIds, create_guest_ids)
+VSPHERE_VM_TEST(CreateRefusesBadInputAndLeavesNothing, create_refuses_bad_input_and_leaves_nothing)
+VSPHERE_VM_TEST(CreateWhoseAnswerIsLostLeavesNothing, create_lost_answer_leaves_nothing)
+VSPHERE_VM_TEST(CreateFailedByTheServerLeavesNothing, create_failed_by_the_server_leaves_nothing)
+VSPHERE_VM_TEST(SetResources, set_resources)
+VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
+VSPHERE_VM_TEST(ExportConfigIsJsonWithTheFields, export_config_is_json_with_the_fields)
+VSPHERE_VM_TEST(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
+
+// vCenter only: a NIC on a distributed port group, and the cluster's VMs.
+TEST_F(VpxVm, CreateOnADistributedPortGroup) {
+  auto c = sim().connect();
+  std::string portgroup;
+  const json inv = sim().show();
+  for (const auto& n : inv["networks"])
+    if (n["type"] == "DistributedVirtualPortgroup" &&
+        n["name"].get<std::string>().find("DVUplinks") == std::string::npos)
+      portgroup = n["name"];
+  ASSERT_FALSE(portgroup.empty()) << inv["networks"].dump(1);
+  VmSpec spec = TempVm::small("on-dvpg");
+  spec.networks.push_back(portgroup);
+  TempVm vm(*c, spec);
+  ASSERT_EQ(vm.info().nics.size(), 1u);
+  EXPECT_EQ(vm.info().nics[0].network, portgroup);
+  const json s = sim().find_vm(spec.name);
+  ASSERT_EQ(s["nics"].size(), 1u);
+  EXPECT_EQ(s["nics"][0]["network"], portgroup);
+}
+
+TEST_F(VpxVm, ListCoversStandaloneHostsAndClusters) {
+  auto c = sim().connect();
+  std::set<std::string> hosts, seen_hosts;
+  for (const auto& vm : c->vms().list({})) hosts.insert(vm.host);
+  const json inv = sim().show();
+  for (const auto& vm : inv["vms"]) seen_hosts.insert(vm["host"].get<std::string>());
+  EXPECT_EQ(hosts, seen_hosts);
+  EXPECT_GE(hosts.size(), 2u);
+}
+
+}  // namespace
