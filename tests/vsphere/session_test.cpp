@@ -94,6 +94,24 @@ TEST_F(SessionTest, ReloginIsTriedOnlyOnce) {
   EXPECT_NO_THROW(conn->host().info()) << "the session works again once the server does";
 }
 
+TEST_F(SessionTest, AFailedReloginIsTriedAgainByTheNextCall) {
+  auto conn = sim().connect("keepalive=0");
+  conn->host().info();
+  EXPECT_GE(sim().expire_sessions(), 1);
+  sim().inject("Login=fault*1");
+  try {
+    conn->host().info();
+    ADD_FAILURE() << "the login after the expiry was answered with a fault";
+  } catch (const hyperctl::Error& e) {
+    EXPECT_EQ(e.code(), hyperctl::ErrorCode::BackendFailure) << e.what();
+    EXPECT_NE(std::string(e.what()).find("injected fault"), std::string::npos) << e.what();
+  }
+  sim().clear_injections();
+  sim().reset_stats();
+  EXPECT_NO_THROW(conn->host().info()) << "the server is fine again: so is the session";
+  EXPECT_EQ(calls(sim().stats(), "Login"), 1);
+}
+
 TEST_F(SessionTest, KeepAliveKeepsAnIdleSessionAlive) {
   auto conn = sim().connect("keepalive=1");
   conn->host().info();

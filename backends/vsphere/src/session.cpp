@@ -166,7 +166,8 @@ struct Session::Impl {
   SecretProvider secret;
   std::optional<std::string> password;  // in memory only, for re-login
   std::string soap_action = "urn:vim25";
-  bool logged_in = false;
+  bool logged_in = false;       // the server knows our session (as far as we know)
+  bool ever_logged_in = false;  // the first login worked: NotAuthenticated means expired
 
   std::mutex mutex;  // one SOAP exchange at a time
   Clock::time_point last_use = Clock::now();
@@ -297,13 +298,13 @@ struct Session::Impl {
       throw Error(ErrorCode::BackendFailure,
                   op + ": " + http->endpoint() + " accepted the login but set no session cookie",
                   op);
-    logged_in = true;
+    logged_in = ever_logged_in = true;
   }
 
   Reply call_locked(const std::string& method, const MoRef& self, const std::string& args,
                     const std::string& op) {
     Outcome o = exchange(method, self, args, op);
-    if (o.faulted && o.fault_type == "NotAuthenticated" && logged_in) {
+    if (o.faulted && o.fault_type == "NotAuthenticated" && ever_logged_in) {
       // The server forgot the session (idle timeout, restart): once more.
       logged_in = false;
       http->clear_cookie();
