@@ -652,7 +652,7 @@ void names_round_trip(Simulator& sim) {
   const std::string ds = st.list_pools().front().name;
   const std::string folder = unique("names") + "/it's \"odd\" & <odd> #1?";
   const std::string disk = folder + "/dïsk $(x); #2?.vmdk";
-  const std::string file = folder + "/fïle 'a' & <b> #3?.iso";
+  const std::string file = folder + "/fïle 'a' & <b> #3? [c] %41 *.iso";
   VolumeSpec spec;
   spec.pool = ds;
   spec.name = disk;
