@@ -706,6 +706,11 @@ void Session::download(const std::string& datacenter, const std::string& datasto
                     endpoint() + " failed with HTTP " + std::to_string(status),
                 operation);
   }
+  // A cancel seen at the last progress report still counts: no file.
+  if (cancel.cancelled()) {
+    fs::remove(temp, ec);
+    throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
+  }
   fs::rename(temp, local_path, ec);
   if (ec) {
     fs::remove(temp, ec);
@@ -748,7 +753,11 @@ void Session::upload(const std::string& datacenter, const std::string& datastore
     std::lock_guard lock(impl_->mutex);
     impl_->last_use = Clock::now();
   }
-  if (status / 100 == 2) return;
+  if (status / 100 == 2) {
+    // Cancelled at the last progress report: the caller undoes the upload.
+    if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
+    return;
+  }
   if (status == 404)
     throw Error(ErrorCode::NotFound,
                 operation + ": the folder of " + ds_path(datastore, path) + " does not exist on " +
