@@ -629,4 +629,93 @@ TEST_F(VpxVm, ListCoversStandaloneHostsAndClusters) {
   EXPECT_GE(hosts.size(), 2u);
 }
 
+// ---------------------------------------------------------------------------
+// Placement: two datacenters, two datastores, a cluster of hosts.
+
+class VpxPlacement : public vsphere_test::SimTest<VpxPlacement> {
+ public:
+  static SimOptions sim_options() {
+    return {.mode = "vpx", .vms = 1, .cluster_hosts = 2, .datacenters = 2, .datastores = 2};
+  }
+  /// sim().uri() with the datacenter as the URI path and `query` added.
+  static std::string uri_with(const std::string& datacenter, const std::string& query = "") {
+    std::string u = sim().uri(query);
+    const auto q = u.find("/?");
+    return u.substr(0, q) + "/" + datacenter + u.substr(q);
+  }
+  static std::unique_ptr<Connection> open(const std::string& uri) {
+    return vsphere_test::registry().open(uri, sim().connect_options());
+  }
+};
+
+TEST_F(VpxPlacement, WithoutADatacenterListShowsAllAndCreateAsksWhichOne) {
+  auto c = sim().connect();
+  const json inv = sim().show();
+  ASSERT_EQ(inv["datacenters"].size(), 2u);
+  EXPECT_EQ(c->vms().list({}).size(), inv["vms"].size());
+  std::string message;
+  EXPECT_EQ(code_of([&] { c->vms().create(TempVm::small("where")); }, &message),
+            ErrorCode::InvalidArgument);
+  EXPECT_NE(message.find("DC0"), std::string::npos) << message;
+  EXPECT_NE(message.find("DC1"), std::string::npos) << message;
+  EXPECT_TRUE(sim().find_vm("where").is_null());
+}
+
+TEST_F(VpxPlacement, TheUriPathNamesTheDatacenter) {
+  auto c = open(uri_with("DC1"));
+  const auto vms = c->vms().list({});
+  const json inv = sim().show();
+  std::size_t in_dc1 = 0;
+  for (const auto& vm : inv["vms"])
+    if (vm["name"].get<std::string>().rfind("DC1_", 0) == 0) ++in_dc1;
+  ASSERT_GT(in_dc1, 0u);
+  EXPECT_EQ(vms.size(), in_dc1);
+  for (const auto& vm : vms) EXPECT_EQ(vm.name.rfind("DC1_", 0), 0u) << vm.name;
+  // A VM of the other datacenter is not found through this connection.
+  EXPECT_EQ(code_of([&] { c->vms().get("DC0_H0_VM0"); }), ErrorCode::NotFound);
+  {
+    TempVm vm(*c, "in-dc1");
+    const json s = sim().find_vm("in-dc1");
+    ASSERT_FALSE(s.is_null());
+    EXPECT_EQ(s["host"].get<std::string>().rfind("DC1_", 0), 0u) << s.dump();
+  }
+  std::string message;
+  EXPECT_EQ(code_of([&] { open(uri_with("DC9"))->vms().list({}); }, &message), ErrorCode::NotFound);
+  EXPECT_NE(message.find("DC9"), std::string::npos) << message;
+}
+
+TEST_F(VpxPlacement, HostAndDatastoreFromTheUri) {
+  const json inv = sim().show();
+  std::string host;
+  for (const auto& h : inv["hosts"])
+    if (h["name"] == "DC0_C0_H1") host = h["name"];
+  ASSERT_FALSE(host.empty()) << inv["hosts"].dump(1);
+  std::string second_ds;
+  for (const auto& d : inv["datastores"])
+    if (d["name"] != first_datastore(inv)) second_ds = d["name"];
+  ASSERT_FALSE(second_ds.empty()) << inv["datastores"].dump(1);
+
+  auto c = open(uri_with("DC0", "host=" + host + "&datastore=" + second_ds));
+  {
+    TempVm vm(*c, "placed");
+    const json s = sim().find_vm("placed");
+    ASSERT_FALSE(s.is_null());
+    EXPECT_EQ(s["host"], host);
+    EXPECT_EQ(s["datastores"], json::array({second_ds}));
+    EXPECT_EQ(s["vmPathName"].get<std::string>().rfind("[" + second_ds + "] ", 0), 0u) << s.dump();
+    ASSERT_EQ(s["disks"].size(), 1u);
+    EXPECT_EQ(s["disks"][0]["file"].get<std::string>().rfind("[" + second_ds + "] ", 0), 0u);
+  }
+  EXPECT_EQ(code_of([&] {
+              open(uri_with("DC0", "host=no-such-host"))->vms().create(TempVm::small("x1"));
+            }),
+            ErrorCode::NotFound);
+  EXPECT_EQ(code_of([&] {
+              open(uri_with("DC0", "datastore=no-such-ds"))->vms().create(TempVm::small("x2"));
+            }),
+            ErrorCode::NotFound);
+  EXPECT_TRUE(sim().find_vm("x1").is_null());
+  EXPECT_TRUE(sim().find_vm("x2").is_null());
+}
+
 }  // namespace
