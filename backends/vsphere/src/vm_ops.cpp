@@ -554,16 +554,21 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
           vm_datastore = datastore_named(d.pool);
           break;
         }
-      if (vm_datastore.empty()) {
-        for (const auto& h : p.hosts)
-          if (visible.count(h.datastores.empty() ? MoRef{} : h.datastores.front()) &&
-              (host ? &h == host : true)) {
-            auto it = p.datastores.find(h.datastores.front());
-            if (it != p.datastores.end()) {
-              vm_datastore = it->second;
-              break;
-            }
+      // Else the first datastore of the placement host (or of the compute
+      // resource's first host that has one).
+      for (const auto& h : p.hosts) {
+        if (!vm_datastore.empty()) break;
+        if (host ? &h != host
+                 : std::find(compute->hosts.begin(), compute->hosts.end(), h.ref) ==
+                       compute->hosts.end())
+          continue;
+        for (const MoRef& d : h.datastores) {
+          auto it = p.datastores.find(d);
+          if (it != p.datastores.end()) {
+            vm_datastore = it->second;
+            break;
           }
+        }
       }
       if (vm_datastore.empty())
         throw Error(ErrorCode::NotFound, seen_from + " sees no datastore for the new VM", op);
