@@ -147,7 +147,7 @@ std::string default_name(const Tree& t) {
   ::gmtime_r(&now, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  const std::string base = std::string("snapshot-") + buf;
+  const std::string base = std::string("snap-") + buf;  // as the CLI documents
   std::string name = base;
   for (int i = 2; t.has(name); ++i) name = base + "-" + std::to_string(i);
   return name;
