@@ -231,6 +231,22 @@ TEST_F(VsphereMigration, PreflightOfAGoodMoveReportsEveryCheckAndMovesNothing) {
   EXPECT_EQ(host_of(name), from) << "a preflight moved the VM";
 }
 
+TEST_F(VsphereMigration, PreflightTakesAFewRoundTripsWhateverTheInventory) {
+  const std::string name = "DC0_C0_RP0_VM0";
+  auto dst = to("host=" + pct(other_cluster_host(host_of(name))) + "&datastore=LocalDS_0");
+  src_->migration().preflight(name, *dst, {});  // the datacenter look-up is cached after this
+  sim().reset_stats();
+  const PreflightReport r = src_->migration().preflight(name, *dst, {});
+  const json stats = sim().stats();
+  EXPECT_TRUE(r.ok()) << describe(r);
+  // resolve (one container view: create, retrieve, destroy), the VM's own
+  // placement (one retrieve), and the datacenter's hosts, datastores,
+  // networks, pools and VM names (one container view): 7 calls, none per
+  // host, datastore or VM.
+  EXPECT_LE(stats["requests"].get<int>(), 7) << stats.dump();
+  EXPECT_EQ(stats["methods"].value("RelocateVM_Task", 0), 0) << stats.dump();
+}
+
 TEST_F(VsphereMigration, TheSameHostIsABlockerAndMigrateRefusesIt) {
   const std::string name = "DC0_C0_RP0_VM0";
   const std::string here = host_of(name);
@@ -504,6 +520,26 @@ TEST_F(VsphereMigration, CliCheckPrintsTheReportAndMigrateMovesTheVm) {
   auto back = sim().cli({"-c", sim().uri(), "migrate", name, "--to", sim().uri("host=DC0_H0")});
   EXPECT_EQ(back.status, 0) << back;
   EXPECT_EQ(host_of(name), "DC0_H0");
+}
+
+TEST_F(VsphereMigration, CliMovesAPoweredOffVmColdWithoutBeingTold) {
+  // The CLI picks offline mode for a VM that does not run; on vSphere that is
+  // a cold RelocateVM_Task, the same call.
+  const std::string name = "DC0_C0_RP0_VM1";
+  auto off = sim().cli({"-c", sim().uri(), "poweroff", name});
+  ASSERT_EQ(off.status, 0) << off;
+  ASSERT_EQ(vm(name)["powerState"], "poweredOff");
+  const std::string dest = other_cluster_host(host_of(name));
+  auto moved = sim().cli(
+      {"-c", sim().uri(), "-o", "json", "migrate", name, "--to", sim().uri("host=" + pct(dest))});
+  EXPECT_EQ(moved.status, 0) << moved;
+  const json doc = json::parse(moved.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << moved;
+  EXPECT_EQ(doc.value("mode", ""), "offline") << moved;
+  EXPECT_EQ(doc["target_vm"].value("host", ""), dest) << moved;
+  EXPECT_EQ(host_of(name), dest);
+  EXPECT_EQ(vm(name)["powerState"], "poweredOff");
+  src_->vms().start(name);
 }
 
 TEST_F(VsphereMigration, CliRefusalsAreOneLineWithTheirExitStatus) {

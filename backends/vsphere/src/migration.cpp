@@ -557,11 +557,13 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
       out.push_back(item("cpu-vendor", CheckLevel::Warning,
                          "the CPU vendor of host " + q(a.empty() ? p.current->name : p.host->name) +
                              " is not known"));
-    else if (a != b && on)
+    else if (a != b && (on || vm.power == "suspended"))
+      // A suspended VM resumes with the CPU state it saved: the same rule.
       out.push_back(item("cpu-vendor", CheckLevel::Blocker,
                          "vMotion cannot cross CPU vendors: host " + q(p.current->name) + " has " +
                              q(a) + ", host " + q(p.host->name) + " " + q(b),
-                         "power the VM off and move it cold"));
+                         on ? "power the VM off and move it cold"
+                            : "power the VM off (its suspended state is lost) and move it cold"));
     else if (a != b)
       out.push_back(item("cpu-vendor", CheckLevel::Ok,
                          "hosts have different CPU vendors (" + q(a) + ", " + q(b) +
