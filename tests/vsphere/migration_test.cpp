@@ -455,6 +455,24 @@ TEST_F(VsphereMigration, AnotherVcenterIsUnsupportedWithTheFix) {
   EXPECT_EQ(host_of(name), here);
 }
 
+TEST_F(VsphereMigration, AHostInAnotherDatacenterIsUnsupported) {
+  VSPHERE_START_SIM(two, vsphere_test::SimOptions{.mode = "vpx", .vms = 1, .datacenters = 2});
+  const std::string name = "DC0_H0_VM0";
+  std::string uri = two->uri("host=DC1_H0");
+  const auto slash = uri.find("/?");
+  ASSERT_NE(slash, std::string::npos) << uri;
+  uri.replace(slash, 2, "/DC1?");  // the target connection works in datacenter DC1
+  auto src = two->connect();
+  auto dst = vsphere_test::registry().open(uri, two->connect_options());
+  auto e = error_of([&] { src->migration().migrate(name, *dst, {}, {}, CancelToken()); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Unsupported) << e->what();
+  EXPECT_NE(std::string(e->what()).find("datacenter"), std::string::npos) << e->what();
+  const json v = two->find_vm(name);
+  ASSERT_FALSE(v.is_null()) << "no " << name << " in the second simulator";
+  EXPECT_EQ(v.value("host", ""), "DC0_H0");
+}
+
 TEST_F(VsphereMigration, HostileNamesInTheTargetUriComeBackAsOneSafeLine) {
   const std::string name = "DC0_C0_RP0_VM0";
   const std::string here = host_of(name);
@@ -487,6 +505,41 @@ TEST_F(VsphereMigration, HostileNamesInTheTargetUriComeBackAsOneSafeLine) {
   ASSERT_TRUE(e);
   EXPECT_NE(std::string(e->what()).find("d\xc3\xa9p\xc3\xb4t"), std::string::npos) << e->what();
   EXPECT_EQ(host_of(name), here);
+}
+
+TEST_F(VsphereMigration, AVmWithAHostileNameMovesAndKeepsItsName) {
+  const std::string name = "mig 'q' \"dq\" <a&b> $(x); 100% / \\ \xc3\xa9t\xc3\xa9";
+  auto maker = to("host=DC0_C0_H0");
+  hyperctl::VmSpec spec;
+  spec.name = name;
+  spec.memory_bytes = 64ull << 20;
+  maker->vms().create(spec);
+  ASSERT_EQ(host_of(name), "DC0_C0_H0");
+  struct Remove {
+    Connection& c;
+    std::string name;
+    ~Remove() {
+      try {
+        hyperctl::DeleteOptions o;
+        o.force = true;
+        o.with_storage = true;
+        c.vms().remove(name, o);
+      } catch (const Error&) {
+      }
+    }
+  } remove{*src_, name};
+
+  auto dst = to("host=DC0_C0_H2");
+  const PreflightReport r = src_->migration().preflight(name, *dst, {});
+  EXPECT_TRUE(r.ok()) << describe(r);
+  ASSERT_NE(find_item(r, "vm-state"), nullptr) << describe(r);
+  EXPECT_NE(find_item(r, "vm-state")->message.find("<a&b> $(x); 100% / \\"), std::string::npos)
+      << describe(r);
+  const VmInfo moved = src_->migration().migrate(name, *dst, {}, {}, CancelToken());
+  EXPECT_EQ(moved.name, name);
+  const json after = vm(name);
+  EXPECT_EQ(after["host"], "DC0_C0_H2");
+  EXPECT_EQ(after["name"], name);
 }
 
 TEST_F(VsphereMigration, CapabilitiesListPreflightAndLive) {

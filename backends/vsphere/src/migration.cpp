@@ -604,16 +604,20 @@ std::string blockers_of(const std::vector<PreflightItem>& items) {
 }
 
 /// RelocateVM_Task's arguments after _this.
-std::string relocate_args(const Plan& p) {
+std::string relocate_args(const Plan& p, const std::string& op) {
   std::string spec;
   // RelocateVMSpec's members in their schema order: datastore, pool, host.
   if (p.datastore && p.datastore_changes()) spec += soap::moref("datastore", p.datastore->ref);
   if (p.host_changes()) {
-    auto pool = p.inv.pools.find(p.host->parent);
-    if (pool == p.inv.pools.end() || pool->second.empty())
-      throw Error(ErrorCode::BackendFailure,
-                  "host " + q(p.host->name) + " has no resource pool to run the VM in", kLiveOp);
-    spec += soap::moref("pool", pool->second);
+    // Within one cluster the VM keeps its resource pool (or vApp); into
+    // another compute resource it goes to that one's root pool.
+    if (!p.current || p.current->parent != p.host->parent) {
+      auto pool = p.inv.pools.find(p.host->parent);
+      if (pool == p.inv.pools.end() || pool->second.empty())
+        throw Error(ErrorCode::BackendFailure,
+                    "host " + q(p.host->name) + " has no resource pool to run the VM in", op);
+      spec += soap::moref("pool", pool->second);
+    }
     spec += soap::moref("host", p.host->ref);
   }
   return soap::raw("spec", spec) + soap::el("priority", "defaultPriority");
@@ -666,7 +670,7 @@ VmInfo VsphereMigrationOps::migrate(const VmRef& vm, Connection& target,
                   "migration of VM " + q(plan.vm.name) + " cancelled before it started", op);
 
     const Reply started =
-        c_.session().call("RelocateVM_Task", plan.vm.vm.ref, relocate_args(plan), op);
+        c_.session().call("RelocateVM_Task", plan.vm.vm.ref, relocate_args(plan, op), op);
     const MoRef task = xml::moref(started.returnval());
     if (task.empty())
       throw Error(ErrorCode::BackendFailure, "RelocateVM_Task returned no task", op);
