@@ -718,4 +718,50 @@ TEST_F(VpxPlacement, HostAndDatastoreFromTheUri) {
   EXPECT_TRUE(sim().find_vm("x2").is_null());
 }
 
+// vSphere allows one name in two datacenters (create refuses a duplicate only
+// within its own): a connection that sees both asks for the id.
+TEST_F(VpxPlacement, ANameInTwoDatacentersIsAConflictNamingBothIds) {
+  // Each on its own datastore: the simulator derives a VM's instance UUID
+  // from its .vmx path, and both datacenters have a LocalDS_0.
+  const json before = sim().show();
+  std::set<std::string> datastores;
+  for (const auto& d : before["datastores"]) datastores.insert(d["name"].get<std::string>());
+  ASSERT_GE(datastores.size(), 2u) << before["datastores"].dump(1);
+  auto dc0 = open(uri_with("DC0", "datastore=" + *datastores.begin()));
+  auto dc1 = open(uri_with("DC1", "datastore=" + *std::next(datastores.begin())));
+  TempVm a(*dc0, "twin"), b(*dc1, "twin");
+  auto both = sim().connect();
+  std::string message;
+  EXPECT_EQ(code_of([&] { both->vms().get("twin"); }, &message), ErrorCode::Conflict);
+  EXPECT_NE(message.find(a.info().id), std::string::npos) << message;
+  EXPECT_NE(message.find(b.info().id), std::string::npos) << message;
+  EXPECT_EQ(code_of([&] { both->vms().start("twin"); }), ErrorCode::Conflict);
+  // By id each one is found, and each datacenter's connection finds its own.
+  EXPECT_EQ(both->vms().get(a.info().id).extras.at("moref"), a.info().extras.at("moref"));
+  EXPECT_EQ(both->vms().get(b.info().extras.at("moref")).id, b.info().id);
+  EXPECT_EQ(dc1->vms().get("twin").id, b.info().id);
+  int twins = 0;
+  const json inv = sim().show();
+  for (const auto& vm : inv["vms"]) twins += vm["name"] == "twin";
+  EXPECT_EQ(twins, 2);
+}
+
+// Two VMs with one instance UUID (govmomi's simulator derives it from the
+// .vmx path, so one path in two datacenters gives one UUID; a real vCenter
+// keeps them unique): the UUID alone is ambiguous, the moref is not.
+TEST_F(VpxPlacement, AnInstanceUuidSharedByTwoVmsIsAConflict) {
+  auto dc0 = open(uri_with("DC0"));
+  auto dc1 = open(uri_with("DC1"));
+  TempVm a(*dc0, "same-path"), b(*dc1, "same-path");
+  if (a.info().id != b.info().id)
+    GTEST_SKIP() << "this simulator gave the two VMs different instance UUIDs";
+  auto both = sim().connect();
+  std::string message;
+  EXPECT_EQ(code_of([&] { both->vms().get(a.info().id); }, &message), ErrorCode::Conflict);
+  EXPECT_NE(message.find(a.info().extras.at("moref")), std::string::npos) << message;
+  EXPECT_NE(message.find(b.info().extras.at("moref")), std::string::npos) << message;
+  EXPECT_EQ(both->vms().get(b.info().extras.at("moref")).extras.at("moref"),
+            b.info().extras.at("moref"));
+}
+
 }  // namespace
