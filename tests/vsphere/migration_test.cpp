@@ -455,6 +455,30 @@ TEST_F(VsphereMigration, AnotherVcenterIsUnsupportedWithTheFix) {
   EXPECT_EQ(host_of(name), here);
 }
 
+TEST_F(VsphereMigration, AnotherEsxHostIsUnsupportedWithTheFix) {
+  // Standalone hosts have no instanceUuid: their endpoints tell them apart.
+  VSPHERE_START_SIM(one, vsphere_test::SimOptions{.mode = "esx", .vms = 1, .datastores = 2});
+  VSPHERE_START_SIM(other, vsphere_test::SimOptions{.mode = "esx", .vms = 1, .datastores = 2});
+  const std::string name = "ha-host_VM0";
+  const json before = one->find_vm(name);
+  ASSERT_FALSE(before.is_null());
+  auto src = one->connect();
+  auto dst = other->connect("datastore=LocalDS_1");
+  auto e = error_of([&] { src->migration().migrate(name, *dst, {}, {}, CancelToken()); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Unsupported) << e->what();
+  const std::string msg = e->what();
+  EXPECT_NE(msg.find("esx://hyper@127.0.0.1:" + std::to_string(one->port()) + "/?host="),
+            std::string::npos)
+      << "the fix names the source endpoint: " << msg;
+  EXPECT_EQ(one->find_vm(name)["datastores"], before["datastores"]);
+
+  // The same host through a second connection is fine: a storage vMotion.
+  auto same = one->connect("datastore=LocalDS_1");
+  src->migration().migrate(name, *same, {}, {}, CancelToken());
+  EXPECT_EQ(one->find_vm(name)["datastores"], json::array({"LocalDS_1"}));
+}
+
 TEST_F(VsphereMigration, AHostInAnotherDatacenterIsUnsupported) {
   VSPHERE_START_SIM(two, vsphere_test::SimOptions{.mode = "vpx", .vms = 1, .datacenters = 2});
   const std::string name = "DC0_H0_VM0";

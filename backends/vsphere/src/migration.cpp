@@ -135,8 +135,14 @@ struct Inventory {
   std::map<MoRef, MoRef> vm_hosts;
 };
 
-/// Everything migrate and preflight decide on.
+/// Everything migrate and preflight decide on. The pointers point into
+/// `inv`'s maps, whose nodes a move keeps: a Plan moves, never copies.
 struct Plan {
+  Plan() = default;
+  Plan(Plan&&) = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
   VmFacts vm;
   Inventory inv;
   std::string want_host, want_datastore;  ///< as the target URI names them
@@ -310,9 +316,8 @@ VsphereConnection& same_endpoint(VsphereConnection& src, Connection& target,
                 "vMotion across vCenters is not supported: the target " +
                     escape::terminal_text(t->session().endpoint()) + " is another endpoint than " +
                     escape::terminal_text(src.session().endpoint()) +
-                    "; to move the VM within its own, name that one with the place: --to "
-                    "'vsphere://" +
-                    escape::terminal_text(user) + "@" +
+                    "; to move the VM within its own, name that one with the place: --to '" +
+                    src.session().target().scheme + "://" + escape::terminal_text(user) + "@" +
                     escape::terminal_text(src.session().endpoint()) +
                     "/?host=HOST' and/or '&datastore=DATASTORE'",
                 op);
