@@ -130,6 +130,33 @@ TEST_F(BadInputTest, SlowAnswerTimesOutAndTheNextCallWorks) {
   EXPECT_NO_THROW(conn->host().info());
 }
 
+TEST_F(BadInputTest, AHungServerDoesNotHoldUpTheDisconnect) {
+  {
+    // The last call got no answer: no Logout is tried (another timeout).
+    auto conn = sim().connect("keepalive=0&timeout=2");
+    sim().inject("RetrievePropertiesEx=delay:10s");
+    sim().inject("Logout=delay:10s");
+    EXPECT_THROW(conn->host().info(), hyperctl::Error);
+    const auto started = Clock::now();
+    conn.reset();
+    EXPECT_LT(Clock::now() - started, 1s);
+    sim().clear_injections();
+  }
+  {
+    // The server answered until now, but the Logout hangs: a few seconds
+    // at most, not the 30 s timeout.
+    auto conn = sim().connect("keepalive=0&timeout=30");
+    conn->host().info();
+    sim().inject("Logout=delay:20s");
+    const auto started = Clock::now();
+    conn.reset();
+    const auto took = Clock::now() - started;
+    EXPECT_GE(took, 4s);
+    EXPECT_LT(took, 7s);
+    sim().clear_injections();
+  }
+}
+
 TEST_F(BadInputTest, RefusedPortIsUnreachableAtOnce) {
   const unsigned port = hyperctl::test_net::refusing_port();
   const std::string uri = "vsphere://hyper@127.0.0.1:" + std::to_string(port) + "/";

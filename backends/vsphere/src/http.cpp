@@ -359,7 +359,8 @@ void Http::clear_cookie() {
 }
 
 HttpReply Http::post_sdk(const std::string& soap_action, const std::string& body,
-                         const std::string& method, const std::string& operation) {
+                         const std::string& method, const std::string& operation,
+                         std::chrono::milliseconds deadline) {
   http::http_request request(http::methods::POST);
   request.set_request_uri(web::uri("/sdk"));
   request.headers().add("SOAPAction", soap_action);
@@ -384,7 +385,8 @@ HttpReply Http::post_sdk(const std::string& soap_action, const std::string& body
         });
       });
   answer.then([latch](const pplx::task<Answer>&) { latch->open(); });
-  const bool timed_out = !latch->wait_until(started + impl_->timeout);
+  const bool timed_out =
+      !latch->wait_until(started + (deadline.count() > 0 ? deadline : impl_->timeout));
   if (timed_out) cts.cancel();
   try {
     Answer a = answer.get();

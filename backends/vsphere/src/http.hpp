@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,8 +36,10 @@ class Http {
   /// POST /sdk. `method` names the call in the trace line. Throws
   /// Error(Unreachable/Timeout) for the network, Error(AuthFailed) for a
   /// refused TLS certificate; any HTTP status is returned.
+  /// `deadline` > 0 replaces the target's timeout for this request.
   HttpReply post_sdk(const std::string& soap_action, const std::string& body,
-                     const std::string& method, const std::string& operation);
+                     const std::string& method, const std::string& operation,
+                     std::chrono::milliseconds deadline = std::chrono::milliseconds(0));
 
   /// GET `path_and_query` into `file` (created or truncated). progress gets
   /// (bytes so far, total or 0). Returns the HTTP status; the body of a

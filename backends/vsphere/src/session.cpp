@@ -166,8 +166,9 @@ struct Session::Impl {
   SecretProvider secret;
   std::optional<std::string> password;  // in memory only, for re-login
   std::string soap_action = "urn:vim25";
-  bool logged_in = false;       // the server knows our session (as far as we know)
-  bool ever_logged_in = false;  // the first login worked: NotAuthenticated means expired
+  bool logged_in = false;         // the server knows our session (as far as we know)
+  bool ever_logged_in = false;    // the first login worked: NotAuthenticated means expired
+  bool transport_failed = false;  // the last request got no answer at all
 
   std::mutex mutex;  // one SOAP exchange at a time
   Clock::time_point last_use = Clock::now();
@@ -191,9 +192,17 @@ struct Session::Impl {
 
   // One POST /sdk and its answer read; faults are returned, not thrown.
   Outcome exchange(const std::string& method, const MoRef& self, const std::string& args,
-                   const std::string& op) {
+                   const std::string& op,
+                   std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
     const std::string body = soap::envelope(method, self, args);
-    const HttpReply r = http->post_sdk(soap_action, body, method, op);
+    HttpReply r;
+    try {
+      r = http->post_sdk(soap_action, body, method, op, deadline);
+      transport_failed = false;
+    } catch (const Error& e) {
+      transport_failed = e.code() == ErrorCode::Unreachable || e.code() == ErrorCode::Timeout;
+      throw;
+    }
     last_use = Clock::now();
     const std::string where = http->endpoint();
     const std::string prefix = op.empty() ? std::string() : op + ": ";
@@ -411,7 +420,11 @@ Session::~Session() {
   }
   try {
     std::lock_guard lock(s.mutex);
-    if (s.logged_in) s.exchange("Logout", s.content.session_manager, "", "disconnect");
+    // Not when the server just failed to answer (that would be another
+    // full timeout), and never for longer than a few seconds.
+    if (s.logged_in && !s.transport_failed)
+      s.exchange("Logout", s.content.session_manager, "", "disconnect",
+                 std::min<std::chrono::milliseconds>(s.target.timeout, std::chrono::seconds(5)));
   } catch (...) {
     // Logging out is a courtesy: the session expires on its own.
   }
@@ -556,11 +569,18 @@ std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyReque
       token = read_result(call("ContinueRetrievePropertiesEx", c.property_collector,
                                soap::el("token", token), operation),
                           out);
+  } catch (const Error& e) {
+    // The view dies with the session anyway; a server that did not answer
+    // is not asked again (that would be another full timeout).
+    if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
+        call("DestroyView", view, "", operation);
+      } catch (const Error&) {
+      }
+    throw;
   } catch (...) {
     try {
       call("DestroyView", view, "", operation);
     } catch (const Error&) {
-      // The view dies with the session anyway.
     }
     throw;
   }
