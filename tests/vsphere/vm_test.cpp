@@ -2,8 +2,12 @@
 // against govmomi's simulator as a vCenter (vpx) and as a standalone ESXi host
 // (esx). Every change is checked through the simulator's second session
 // (show(): govmomi's own client), not only through the plugin.
+#include <unistd.h>
 #include <algorithm>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -436,6 +440,48 @@ void create_failed_by_the_server_leaves_nothing(Simulator& sim) {
   EXPECT_EQ(sim.files(ds), files_before);
 }
 
+// Existing files: a disk left by a VM deleted without its storage, and an
+// ISO uploaded to the datastore, attached to a new VM; a missing one is
+// NotFound before anything is made.
+void create_with_an_existing_disk_and_an_iso(Simulator& sim) {
+  auto c = sim.connect();
+  const std::string ds = first_datastore(sim.show());
+  c->vms().create(TempVm::small("disk-donor"));
+  const std::string disk = sim.find_vm("disk-donor")["disks"][0]["file"];
+  c->vms().remove("disk-donor", {});
+  ASSERT_TRUE(sim.find_vm("disk-donor").is_null());
+
+  const std::string iso = (std::filesystem::temp_directory_path() /
+                           ("hyperctl-vm-test-" + std::to_string(::getpid()) + ".iso"))
+                              .string();
+  { std::ofstream(iso) << "not really an ISO image"; }
+  c->storage().upload_volume(ds, "boot-" + sim.options().mode + ".iso", iso, {}, {}, {});
+  std::filesystem::remove(iso);
+
+  VmSpec spec = TempVm::small("reuses-disk");
+  spec.disks = {{.path = disk},
+                {.pool = ds, .volume = "boot-" + sim.options().mode + ".iso", .device = "cdrom"}};
+  TempVm vm(*c, spec);
+  ASSERT_EQ(vm.info().disks.size(), 1u);
+  EXPECT_EQ(vm.info().disks[0].path, disk);
+  const json s = sim.find_vm(spec.name);
+  ASSERT_EQ(s["disks"].size(), 1u);
+  EXPECT_EQ(s["disks"][0]["file"], disk);
+  bool cdrom = false;
+  const json exported = json::parse(c->vms().export_config(spec.name));
+  for (const auto& d : exported["devices"])
+    if (d["kind"] == "cdrom")
+      cdrom = d.value("file", "") == "[" + ds + "] boot-" + sim.options().mode + ".iso";
+  EXPECT_TRUE(cdrom) << exported.dump(1);
+
+  VmSpec missing = TempVm::small("no-iso");
+  missing.disks.push_back({.pool = ds, .volume = "absent.iso", .device = "cdrom"});
+  std::string message;
+  EXPECT_EQ(code_of([&] { c->vms().create(missing); }, &message), ErrorCode::NotFound);
+  EXPECT_NE(message.find("absent.iso"), std::string::npos) << message;
+  EXPECT_TRUE(sim.find_vm("no-iso").is_null());
+}
+
 void set_resources(Simulator& sim) {
   auto c = sim.connect();
   TempVm vm(*c, "resize");
@@ -594,6 +640,7 @@ VSPHERE_VM_TEST(CreateMapsGuestIds, create_guest_ids)
 VSPHERE_VM_TEST(CreateRefusesBadInputAndLeavesNothing, create_refuses_bad_input_and_leaves_nothing)
 VSPHERE_VM_TEST(CreateWhoseAnswerIsLostLeavesNothing, create_lost_answer_leaves_nothing)
 VSPHERE_VM_TEST(CreateFailedByTheServerLeavesNothing, create_failed_by_the_server_leaves_nothing)
+VSPHERE_VM_TEST(CreateWithAnExistingDiskAndAnIso, create_with_an_existing_disk_and_an_iso)
 VSPHERE_VM_TEST(SetResources, set_resources)
 VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
 VSPHERE_VM_TEST(ExportConfigIsJsonWithTheFields, export_config_is_json_with_the_fields)
