@@ -221,7 +221,7 @@ TEST_F(VsphereMigration, PreflightOfAGoodMoveReportsEveryCheckAndMovesNothing) {
   const PreflightReport r = src_->migration().preflight(name, *dst, {});
   EXPECT_TRUE(r.ok()) << describe(r);
   for (const char* check :
-       {"vm-state", "target-host", "datastore", "name-clash", "cpu-vendor", "network"}) {
+       {"vm-state", "target-host", "datastore", "name-clash", "cpu-vendor", "memory", "network"}) {
     const PreflightItem* i = find_item(r, check);
     ASSERT_NE(i, nullptr) << "no " << check << " item:\n" << describe(r);
     EXPECT_EQ(i->level, CheckLevel::Ok) << describe(r);
@@ -245,6 +245,41 @@ TEST_F(VsphereMigration, PreflightTakesAFewRoundTripsWhateverTheInventory) {
   // host, datastore or VM.
   EXPECT_LE(stats["requests"].get<int>(), 7) << stats.dump();
   EXPECT_EQ(stats["methods"].value("RelocateVM_Task", 0), 0) << stats.dump();
+}
+
+TEST_F(VsphereMigration, AVmLargerThanTheTargetsFreeMemoryIsAWarningNotABlocker) {
+  // The simulator's hosts have 4 GiB with 1404 MiB in use.
+  const std::string name = "mig-big";
+  auto maker = to("host=DC0_C0_H0");
+  hyperctl::VmSpec spec;
+  spec.name = name;
+  spec.memory_bytes = 3ull << 30;
+  maker->vms().create(spec);
+  struct Remove {
+    Connection& c;
+    std::string name;
+    ~Remove() {
+      try {
+        hyperctl::DeleteOptions o;
+        o.force = true;
+        o.with_storage = true;
+        c.vms().remove(name, o);
+      } catch (const Error&) {
+      }
+    }
+  } remove{*src_, name};
+  src_->vms().start(name);
+  ASSERT_EQ(vm(name)["powerState"], "poweredOn");
+
+  auto dst = to("host=DC0_C0_H1");
+  const PreflightReport r = src_->migration().preflight(name, *dst, {});
+  const PreflightItem* i = find_item(r, "memory");
+  ASSERT_NE(i, nullptr) << describe(r);
+  EXPECT_EQ(i->level, CheckLevel::Warning) << describe(r);
+  EXPECT_NE(i->message.find("3 GiB"), std::string::npos) << i->message;
+  EXPECT_TRUE(r.ok()) << describe(r);
+  src_->migration().migrate(name, *dst, {}, {}, CancelToken());
+  EXPECT_EQ(host_of(name), "DC0_C0_H1");
 }
 
 TEST_F(VsphereMigration, TheSameHostIsABlockerAndMigrateRefusesIt) {

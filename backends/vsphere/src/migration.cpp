@@ -102,6 +102,7 @@ struct HostFacts {
   std::string connection_state;  ///< connected, disconnected, notResponding
   bool maintenance = false;
   std::string cpu_vendor;  ///< of its first CPU package ("intel", "amd")
+  std::optional<std::int64_t> memory_bytes, memory_used_mb;
   std::set<MoRef> networks, datastores;
 };
 
@@ -208,7 +209,8 @@ Inventory inventory(VsphereConnection& target, Session& session, const std::stri
       {
           {"HostSystem",
            {"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode",
-            "hardware.cpuPkg", "network", "datastore"}},
+            "hardware.cpuPkg", "network", "datastore", "summary.hardware.memorySize",
+            "summary.quickStats.overallMemoryUsage"}},
           {"ComputeResource", {"resourcePool"}},
           {"Datastore", {"name", "summary.accessible", "summary.freeSpace", "host"}},
           {"Network", {"name"}},
@@ -229,6 +231,8 @@ Inventory inventory(VsphereConnection& target, Session& session, const std::stri
         h.cpu_vendor = lower(xml::text(pkg, "vendor"));
         if (!h.cpu_vendor.empty()) break;
       }
+      h.memory_bytes = number_of(o.prop("summary.hardware.memorySize"));
+      h.memory_used_mb = number_of(o.prop("summary.quickStats.overallMemoryUsage"));
       for (const MoRef& n : morefs_of(o.prop("network"))) h.networks.insert(n);
       for (const MoRef& d : morefs_of(o.prop("datastore"))) h.datastores.insert(d);
       inv.hosts[h.ref] = std::move(h);
@@ -575,6 +579,22 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
                              "); the VM is off, so a cold relocation is fine"));
     else
       out.push_back(item("cpu-vendor", CheckLevel::Ok, "both hosts have " + q(a) + " CPUs"));
+
+    // memory: a warning only, as vSphere overcommits memory and its
+    // admission control goes by reservations, not by what is in use.
+    const HostFacts& h = *p.host;
+    const std::uint64_t need = vm.vm.info.memory_bytes;
+    if (on && need > 0 && h.memory_bytes && h.memory_used_mb) {
+      const std::int64_t free = *h.memory_bytes - *h.memory_used_mb * 1024 * 1024;
+      const std::string facts = "host " + q(h.name) + " has " + size_words(free) + " of " +
+                                size_words(*h.memory_bytes) + " free, VM " + q(vm.name) + " has " +
+                                size_words(static_cast<std::int64_t>(need));
+      if (free < static_cast<std::int64_t>(need))
+        out.push_back(item("memory", CheckLevel::Warning, facts + ": it may swap there",
+                           "free memory on " + q(h.name) + ", or choose another host"));
+      else
+        out.push_back(item("memory", CheckLevel::Ok, facts));
+    }
 
     // network
     std::vector<std::string> missing;
