@@ -406,6 +406,52 @@ void duplicate_names_in_the_tree_are_a_conflict(Simulator& sim) {
   EXPECT_EQ(vm.seen_shape(), "");
 }
 
+/// A SOAP fault or a broken answer on any step is an Error with the
+/// server's message, and the tree is as it was.
+void failures_change_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  VmUnderTest vm(sim, *c, 1);
+  c->snapshots().create(vm.name(), {"R", "", false});
+  c->snapshots().create(vm.name(), {"A", "", false});
+  ASSERT_EQ(vm.seen_shape(), "R{A}");
+  struct Clear {
+    Simulator& sim;
+    ~Clear() {
+      try {
+        sim.clear_injections();
+      } catch (...) {
+      }
+    }
+  } clear{sim};
+
+  std::string message;
+  sim.inject("CreateSnapshot_Task=fault*1");
+  EXPECT_EQ(code_of(
+                [&] {
+                  c->snapshots().create(vm.name(), {"B", "", false});
+                },
+                &message),
+            ErrorCode::BackendFailure);
+  EXPECT_NE(message.find("injected fault"), std::string::npos) << message;
+  EXPECT_NE(message.find("snapshot.create"), std::string::npos) << message;
+  sim.inject("RevertToSnapshot_Task=fault*1");
+  EXPECT_EQ(code_of([&] { c->snapshots().revert(vm.name(), "R"); }, &message),
+            ErrorCode::BackendFailure);
+  EXPECT_NE(message.find("injected fault"), std::string::npos) << message;
+  sim.inject("RemoveSnapshot_Task=fault*1");
+  EXPECT_EQ(code_of([&] { c->snapshots().remove(vm.name(), "R", true); }, &message),
+            ErrorCode::BackendFailure);
+  sim.inject("RetrievePropertiesEx=truncated*1");
+  EXPECT_EQ(code_of([&] { c->snapshots().list(vm.name()); }, &message), ErrorCode::BackendFailure);
+  EXPECT_NE(message.find("malformed"), std::string::npos) << message;
+  sim.inject("RemoveSnapshot_Task=html500*1");
+  EXPECT_TRUE(code_of([&] { c->snapshots().remove(vm.name(), "A", false); }).has_value());
+  sim.clear_injections();
+  EXPECT_EQ(vm.seen_shape(), "R{A}");
+  EXPECT_EQ(vm.seen_current(), "A");
+  EXPECT_EQ(shape(c->snapshots().list(vm.name())), "R{A}");
+}
+
 void capabilities_are_the_snapshot_operations(Simulator&) {
   const auto caps = vsphere_test::registry().backend_for("vsphere").capabilities();
   for (auto op : {hyperctl::Operation::SnapshotList, hyperctl::Operation::SnapshotCreate,
@@ -441,6 +487,7 @@ VSPHERE_SNAPSHOT_TEST(UnnamedSnapshotGetsADatedName, unnamed_snapshot_gets_a_dat
 VSPHERE_SNAPSHOT_TEST(DiskOnlySnapshotOfAStoppedVm, disk_only_snapshot_of_a_stopped_vm)
 VSPHERE_SNAPSHOT_TEST(DuplicateNamesInTheTreeAreAConflict,
                       duplicate_names_in_the_tree_are_a_conflict)
+VSPHERE_SNAPSHOT_TEST(FailuresChangeNothing, failures_change_nothing)
 VSPHERE_SNAPSHOT_TEST(CapabilitiesAreTheSnapshotOperations,
                       capabilities_are_the_snapshot_operations)
 
