@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "../common/env.hpp"
@@ -22,6 +26,7 @@ using hyperctl::ErrorCode;
 using hyperctl::test_env::ScopedEnv;
 using vsphere_test::json;
 using vsphere_test::SimOptions;
+using namespace std::chrono_literals;
 
 int calls(const json& stats, const std::string& method) {
   const auto& m = stats["methods"];
@@ -185,6 +190,47 @@ TEST_F(TlsTest, PinAndInsecureTogetherAreRefused) {
   EXPECT_EQ(sim().stats()["requests"].get<int>(), 0) << "refused before connecting";
   const auto r = sim().cli({"-c", sim().uri("insecure=true"), "host", "info"});
   EXPECT_EQ(r.status, 2) << r;
+}
+
+// Step 4 of the policy: with nothing pinned, the system's CAs and the host
+// name decide. OpenSSL reads its CA file from SSL_CERT_FILE: made to hold
+// the simulator's own certificate (a CA certificate for 127.0.0.1 and
+// localhost), it is trusted under the names it carries and no other.
+TEST_F(TlsTest, WithoutPinsTheCasAndTheHostNameDecide) {
+  const auto shown = vsphere_test::run(
+      {"/usr/bin/openssl", "s_client", "-connect", endpoint(), "-showcerts"}, {}, "", 20s);
+  const auto begin = shown.out.find("-----BEGIN CERTIFICATE-----");
+  const std::string end_marker = "-----END CERTIFICATE-----";
+  const auto end = shown.out.find(end_marker, begin == std::string::npos ? 0 : begin);
+  if (shown.status < 0 || begin == std::string::npos || end == std::string::npos)
+    GTEST_SKIP() << "cannot read the simulator's certificate with /usr/bin/openssl: " << shown;
+  const std::string ca = trust_.path + "/ca.pem";
+  {
+    std::ofstream out(ca);
+    out << shown.out.substr(begin, end + end_marker.size() - begin) << "\n";
+  }
+  const std::string port = std::to_string(sim().port());
+  const auto run_as = [&](const std::string& host, bool with_ca) {
+    std::map<std::string, std::optional<std::string>> env = {{"HYPERCTL_TRUST_DIR", trust_.path}};
+    env["SSL_CERT_FILE"] = with_ca ? std::optional<std::string>(ca) : std::nullopt;
+    env["SSL_CERT_DIR"] = with_ca ? std::optional<std::string>(trust_.path) : std::nullopt;
+    return sim().cli({"-c", "vsphere://hyper@" + host + ":" + port + "/", "host", "info"}, env);
+  };
+  // Issued by a trusted CA, for the name connected to: accepted.
+  const auto by_ip = run_as("127.0.0.1", true);
+  EXPECT_EQ(by_ip.status, 0) << by_ip;
+  const auto by_name = run_as("localhost", true);
+  EXPECT_EQ(by_name.status, 0) << by_name;
+  // The same certificate under a name it does not carry (127.1 is 127.0.0.1
+  // to the resolver, but not a name in the certificate): refused.
+  const auto other_name = run_as("127.1", true);
+  EXPECT_EQ(other_name.status, 7) << other_name;
+  EXPECT_NE(other_name.err.find("host names do not include 127.1"), std::string::npos)
+      << other_name;
+  EXPECT_NE(other_name.err.find(sim().thumbprint()), std::string::npos) << other_name;
+  // And without the CA, refused as at first.
+  const auto no_ca = run_as("127.0.0.1", false);
+  EXPECT_EQ(no_ca.status, 7) << no_ca;
 }
 
 TEST_F(TlsTest, CliRefusalExitsSevenWithTheHint) {

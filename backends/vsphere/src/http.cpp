@@ -118,9 +118,15 @@ int verify_certificate(X509_STORE_CTX* ctx, void* arg) {
     return ok;
   }
   const int err = X509_STORE_CTX_get_error(ctx);
-  state->record(
-      thumb, R::Untrusted, {},
-      err == X509_V_OK ? "its host name does not match" : X509_verify_cert_error_string(err));
+  const bool names_host =
+      X509_check_ip_asc(leaf, state->host.c_str(), 0) == 1 ||
+      X509_check_host(leaf, state->host.data(), state->host.size(), 0, nullptr) == 1;
+  const bool chain_error = err != X509_V_OK && err != X509_V_ERR_UNSPECIFIED;
+  std::string why = chain_error ? X509_verify_cert_error_string(err) : "";
+  if (!names_host)
+    why += (why.empty() ? "" : "; ") + std::string("its host names do not include ") + state->host;
+  if (why.empty()) why = "refused by the verification";
+  state->record(thumb, R::Untrusted, {}, why);
   return ok;
 }
 
