@@ -235,9 +235,12 @@ void power_cycle(Simulator& sim) {
   ops.power_off(n);
   EXPECT_EQ(seen_state(sim, n), "poweredOff");
 
-  // A suspended VM starts again with start, and powers off too.
+  // A suspended VM starts again with start, and powers off too. save is
+  // the same suspend (memory to disk).
   ops.start(n);
-  ops.suspend(n);
+  ops.save(n);
+  EXPECT_EQ(seen_state(sim, n), "suspended");
+  EXPECT_EQ(code_of([&] { ops.save(n); }), ErrorCode::Conflict);
   ops.start(n);
   EXPECT_EQ(seen_state(sim, n), "poweredOn");
   ops.suspend(n);
@@ -598,11 +601,12 @@ void capabilities_are_what_is_implemented(Simulator&) {
         hyperctl::Operation::VmStart, hyperctl::Operation::VmShutdown,
         hyperctl::Operation::VmPowerOff, hyperctl::Operation::VmReboot,
         hyperctl::Operation::VmReset, hyperctl::Operation::VmSuspend, hyperctl::Operation::VmResume,
-        hyperctl::Operation::VmDelete, hyperctl::Operation::VmDeleteWithStorage,
-        hyperctl::Operation::VmSetResources, hyperctl::Operation::VmExportConfig})
+        hyperctl::Operation::VmSave, hyperctl::Operation::VmDelete,
+        hyperctl::Operation::VmDeleteWithStorage, hyperctl::Operation::VmSetResources,
+        hyperctl::Operation::VmExportConfig})
     EXPECT_TRUE(caps.has(op)) << hyperctl::to_string(op);
-  for (auto op : {hyperctl::Operation::VmDefine, hyperctl::Operation::VmSave,
-                  hyperctl::Operation::VmAutostart, hyperctl::Operation::VmSetProperty})
+  for (auto op : {hyperctl::Operation::VmDefine, hyperctl::Operation::VmAutostart,
+                  hyperctl::Operation::VmSetProperty})
     EXPECT_FALSE(caps.has(op)) << hyperctl::to_string(op) << " is not implemented";
 }
 

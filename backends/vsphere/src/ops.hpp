@@ -30,6 +30,8 @@ class VsphereVmOps final : public VmOps {
   void reset(const VmRef& vm) override;
   void suspend(const VmRef& vm) override;
   void resume(const VmRef& vm) override;
+  /// SuspendVM_Task: vSphere's suspend is exactly a save (memory to disk).
+  void save(const VmRef& vm) override;
   void remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
   std::string export_config(const VmRef& vm) override;

@@ -3,10 +3,11 @@
 // addressed by its moref only.
 //
 // States: vSphere knows poweredOn, poweredOff and suspended. Its "suspend"
-// writes the memory to disk and stops the VM (VmState::Suspended); there is
-// no pause that keeps the memory in RAM. hyperctl's suspend is therefore
-// SuspendVM_Task (the nearest the platform offers) and resume powers the
-// suspended VM on again; `vm list` shows such a VM as suspended.
+// writes the memory to disk and stops the VM (VmState::Suspended): that is
+// hyperctl's save, which start (or resume) undoes. There is no pause that
+// keeps the memory in RAM, so hyperctl's suspend is the same SuspendVM_Task
+// (the nearest the platform offers), and resume powers the suspended VM on
+// again.
 #include "hyperctl/error.hpp"
 
 #include <fnmatch.h>
@@ -265,11 +266,11 @@ ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::strin
 }  // namespace
 
 Capabilities vm_capabilities() {
-  return {Operation::VmList,         Operation::VmGet,         Operation::VmCreate,
-          Operation::VmStart,        Operation::VmShutdown,    Operation::VmPowerOff,
-          Operation::VmReboot,       Operation::VmReset,       Operation::VmSuspend,
-          Operation::VmResume,       Operation::VmDelete,      Operation::VmDeleteWithStorage,
-          Operation::VmSetResources, Operation::VmExportConfig};
+  return {Operation::VmList,   Operation::VmGet,          Operation::VmCreate,
+          Operation::VmStart,  Operation::VmShutdown,     Operation::VmPowerOff,
+          Operation::VmReboot, Operation::VmReset,        Operation::VmSuspend,
+          Operation::VmResume, Operation::VmDelete,       Operation::VmDeleteWithStorage,
+          Operation::VmSave,   Operation::VmSetResources, Operation::VmExportConfig};
 }
 
 std::vector<VmInfo> VsphereVmOps::list(const VmFilter& filter) {
@@ -332,6 +333,16 @@ void VsphereVmOps::suspend(const VmRef& ref) {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Running}, "it powered on", op);
     run_task(c_.session(), "SuspendVM_Task", vm.ref, {}, op, "suspend");
+  });
+}
+
+// The same call as suspend: on vSphere that is what a save is.
+void VsphereVmOps::save(const VmRef& ref) {
+  const std::string op = "vm.save";
+  guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    require(vm, {VmState::Running}, "it powered on", op);
+    run_task(c_.session(), "SuspendVM_Task", vm.ref, {}, op, "save");
   });
 }
 
