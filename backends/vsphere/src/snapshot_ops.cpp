@@ -98,9 +98,11 @@ struct Tree {
 /// Walks a VirtualMachineSnapshotTree element and its childSnapshotList, in
 /// pre-order.
 void walk(pugi::xml_node tree, const std::string& parent, const MoRef& current,
-          std::vector<Node>& out, int depth) {
-  if (depth > 10000)  // a malformed answer cannot recurse without end
-    throw Error(ErrorCode::BackendFailure, "the snapshot tree the server sent is too deep");
+          std::vector<Node>& out, int depth, const std::string& op) {
+  // vSphere supports chains of 32 snapshots; a far deeper answer is
+  // malformed and must not exhaust the stack.
+  if (depth > 1000)
+    throw Error(ErrorCode::BackendFailure, "the snapshot tree the server sent is too deep", op);
   Node node;
   node.ref = xml::moref(xml::child(tree, "snapshot"));
   node.snap.name = xml::text(tree, "name");
@@ -116,7 +118,7 @@ void walk(pugi::xml_node tree, const std::string& parent, const MoRef& current,
   const std::string name = node.snap.name;
   out.push_back(std::move(node));
   for (pugi::xml_node child : xml::children(tree, "childSnapshotList"))
-    walk(child, name, current, out, depth + 1);
+    walk(child, name, current, out, depth + 1, op);
 }
 
 /// The snapshot tree of the VM `vm` (named `vm_name` in messages).
@@ -132,7 +134,7 @@ Tree read_tree(VsphereConnection& c, const MoRef& vm, const std::string& vm_name
   if (!info) return t;
   const MoRef current = xml::moref(xml::child(info, "currentSnapshot"));
   for (pugi::xml_node root : xml::children(info, "rootSnapshotList"))
-    walk(root, "", current, t.nodes, 0);
+    walk(root, "", current, t.nodes, 0, op);
   return t;
 }
 
