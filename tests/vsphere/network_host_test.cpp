@@ -261,6 +261,25 @@ void host_info_is_one_round_trip(Simulator& sim) {
   EXPECT_EQ(calls(nst, "RetrievePropertiesEx"), 1) << nst.dump();
 }
 
+/// The CLI end to end: JSON documents and the NotFound exit status.
+void through_the_cli(Simulator& sim) {
+  const json inv = sim.show();
+  const std::string uri = sim.uri();
+  auto r = sim.cli({"-c", uri, "-o", "json", "host", "info"});
+  ASSERT_EQ(r.status, 0) << r;
+  const json host = json::parse(r.out);
+  unsigned cpus = 0;
+  for (const auto& h : inv["hosts"]) cpus += h["numCpu"].get<unsigned>();
+  EXPECT_EQ(host["cpus"], cpus) << r.out;
+  EXPECT_EQ(host["hypervisor"], "ESXi");
+  const std::string name = inv["networks"].at(0)["name"];
+  r = sim.cli({"-c", uri, "-o", "json", "network", "info", name});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_EQ(json::parse(r.out)["id"], inv["networks"][0]["moref"]) << r.out;
+  r = sim.cli({"-c", uri, "network", "info", "no-such-network"});
+  EXPECT_EQ(r.status, 3) << r;
+}
+
 // ---------------------------------------------------------------------------
 
 class VpxNetHost : public vsphere_test::SimTest<VpxNetHost> {
@@ -285,6 +304,7 @@ VSPHERE_NET_HOST_TEST(NetworkGetListsItsVms, network_get_lists_its_vms)
 VSPHERE_NET_HOST_TEST(NetworkUnknownIsNotFound, network_unknown_is_not_found)
 VSPHERE_NET_HOST_TEST(NetworkOfAVmWithAnEncodedName, network_of_a_vm_with_an_encoded_name)
 VSPHERE_NET_HOST_TEST(Capabilities, network_capabilities)
+VSPHERE_NET_HOST_TEST(ThroughTheCli, through_the_cli)
 VSPHERE_NET_HOST_TEST(HostInfoMatchesTheSecondSession, host_info_matches_the_second_session)
 VSPHERE_NET_HOST_TEST(HostInfoAndNetworkListAreOneRoundTrip, host_info_is_one_round_trip)
 

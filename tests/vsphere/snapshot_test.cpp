@@ -452,6 +452,29 @@ void failures_change_nothing(Simulator& sim) {
   EXPECT_EQ(shape(c->snapshots().list(vm.name())), "R{A}");
 }
 
+/// The CLI end to end: exit statuses of the error codes, JSON tree output.
+void through_the_cli(Simulator& sim) {
+  auto c = sim.connect();
+  VmUnderTest vm(sim, *c, 2);
+  const std::string uri = sim.uri();
+  auto r = sim.cli({"-c", uri, "snapshot", "create", vm.name(), "--name", "cli <one>"});
+  ASSERT_EQ(r.status, 0) << r;
+  r = sim.cli({"-c", uri, "snapshot", "create", vm.name(), "--name", "cli <one>"});
+  EXPECT_EQ(r.status, 6) << r;  // AlreadyExists
+  r = sim.cli({"-c", uri, "snapshot", "revert", vm.name(), "missing"});
+  EXPECT_EQ(r.status, 3) << r;  // NotFound
+  EXPECT_NE(r.err.find("'missing'"), std::string::npos) << r;
+  r = sim.cli({"-c", uri, "-o", "json", "snapshot", "list", vm.name()});
+  ASSERT_EQ(r.status, 0) << r;
+  const json doc = json::parse(r.out);
+  ASSERT_EQ(doc["snapshots"].size(), 1u) << r.out;
+  EXPECT_EQ(doc["snapshots"][0]["name"], "cli <one>");
+  EXPECT_EQ(doc["snapshots"][0]["current"], true);
+  r = sim.cli({"-c", uri, "snapshot", "delete", vm.name(), "cli <one>"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_EQ(vm.seen_shape(), "");
+}
+
 void capabilities_are_the_snapshot_operations(Simulator&) {
   const auto caps = vsphere_test::registry().backend_for("vsphere").capabilities();
   for (auto op : {hyperctl::Operation::SnapshotList, hyperctl::Operation::SnapshotCreate,
@@ -488,6 +511,7 @@ VSPHERE_SNAPSHOT_TEST(DiskOnlySnapshotOfAStoppedVm, disk_only_snapshot_of_a_stop
 VSPHERE_SNAPSHOT_TEST(DuplicateNamesInTheTreeAreAConflict,
                       duplicate_names_in_the_tree_are_a_conflict)
 VSPHERE_SNAPSHOT_TEST(FailuresChangeNothing, failures_change_nothing)
+VSPHERE_SNAPSHOT_TEST(ThroughTheCli, through_the_cli)
 VSPHERE_SNAPSHOT_TEST(CapabilitiesAreTheSnapshotOperations,
                       capabilities_are_the_snapshot_operations)
 
