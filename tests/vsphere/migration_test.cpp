@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -182,7 +183,8 @@ TEST_F(VsphereMigration, HostAndDatastoreMoveTogether) {
   const std::string dest = other_cluster_host(host_of(name));
   auto dst = to("host=" + pct(dest) + "&datastore=" + pct(ds));
   MigrationOptions o;
-  o.copy_storage = true;  // with a datastore named, that is what happens anyway
+  o.copy_storage = true;                 // with a datastore named, that is what happens anyway
+  o.timeout = std::chrono::seconds(60);  // bounds the task wait; ample here
   src_->migration().migrate(name, *dst, o, {}, CancelToken());
   const json after = vm(name);
   EXPECT_EQ(after["host"], dest);
@@ -333,20 +335,31 @@ TEST_F(VsphereMigration, AnUnknownDatastoreIsABlockerAndNotFound) {
   EXPECT_EQ(datastores_of(name), stores);
 }
 
+// The blockers below need a host changed behind vCenter's back, which no
+// vim25 call the plugin makes can do: the simulator's control command
+// "host NAME maintenance on|off | cpu-vendor V | drop-network N |
+// drop-datastore D" does it in-process. Without it they skip, saying so.
+
+/// Sends "host ARGS" to `s`; "" when done, else why the test must skip.
+std::string host_control(vsphere_test::Simulator& s, const std::string& args) {
+  const std::string reply = s.command("host " + args);
+  if (reply.rfind("error: unknown command", 0) == 0)
+    return "the simulator has no 'host NAME maintenance|cpu-vendor|drop-network|drop-datastore' "
+           "control command (tests/vsphere/sim serve.go), so it cannot change a host: " +
+           reply;
+  EXPECT_EQ(reply, "ok") << "host " << args;
+  return {};
+}
+
 TEST_F(VsphereMigration, AHostInMaintenanceModeIsABlocker) {
   const std::string name = "DC0_C0_RP0_VM0";
   const std::string here = host_of(name);
   const std::string dest = other_cluster_host(here);
-  const std::string reply = sim().command("maintenance " + dest + " on");
-  if (reply.rfind("error: unknown command", 0) == 0)
-    GTEST_SKIP() << "the simulator has no 'maintenance HOST on|off' control command yet "
-                    "(tests/vsphere/sim serve.go), so no host can enter maintenance mode: "
-                 << reply;
-  ASSERT_EQ(reply, "ok");
+  if (auto why = host_control(sim(), dest + " maintenance on"); !why.empty()) GTEST_SKIP() << why;
   struct Restore {
     vsphere_test::Simulator& sim;
     std::string host;
-    ~Restore() { sim.command("maintenance " + host + " off"); }
+    ~Restore() { sim.command("host " + host + " maintenance off"); }
   } restore{sim(), dest};
   bool in_maintenance = false;
   const json all = sim().show();
@@ -360,9 +373,117 @@ TEST_F(VsphereMigration, AHostInMaintenanceModeIsABlocker) {
   ASSERT_NE(i, nullptr) << describe(r);
   EXPECT_EQ(i->level, CheckLevel::Blocker) << describe(r);
   EXPECT_NE(i->message.find("maintenance"), std::string::npos) << i->message;
+  EXPECT_FALSE(i->fix.empty());
+  auto e = error_of([&] { src_->migration().migrate(name, *dst, {}, {}, CancelToken()); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
+  EXPECT_NE(std::string(e->what()).find("maintenance"), std::string::npos) << e->what();
+  EXPECT_EQ(host_of(name), here);
+  EXPECT_EQ(vm(name)["powerState"], "poweredOn");
+}
+
+TEST_F(VsphereMigration, AnotherCpuVendorBlocksALiveMoveButNotAColdOne) {
+  const std::string name = "DC0_C0_RP0_VM0";
+  const std::string here = host_of(name);
+  const std::string dest = other_cluster_host(here);
+  if (auto why = host_control(sim(), dest + " cpu-vendor amd"); !why.empty()) GTEST_SKIP() << why;
+  struct Restore {
+    vsphere_test::Simulator& sim;
+    std::string host;
+    ~Restore() { sim.command("host " + host + " cpu-vendor intel"); }
+  } restore{sim(), dest};
+  std::string vendor;
+  const json all = sim().show();
+  for (const auto& h : all["hosts"])
+    if (h["name"] == dest) vendor = h.value("cpuVendor", "");
+  ASSERT_EQ(vendor, "amd") << "the second session does not see the new vendor";
+  auto dst = to("host=" + pct(dest));
+  PreflightReport r = src_->migration().preflight(name, *dst, {});
+  const PreflightItem* i = find_item(r, "cpu-vendor");
+  ASSERT_NE(i, nullptr) << describe(r);
+  EXPECT_EQ(i->level, CheckLevel::Blocker) << describe(r);
+  EXPECT_NE(i->message.find("cannot cross CPU vendors"), std::string::npos) << i->message;
+  EXPECT_NE(i->fix.find("power"), std::string::npos) << i->fix;
   EXPECT_ERROR_CODE(src_->migration().migrate(name, *dst, {}, {}, CancelToken()),
                     ErrorCode::Conflict);
   EXPECT_EQ(host_of(name), here);
+  EXPECT_EQ(vm(name)["powerState"], "poweredOn");
+
+  // Powered off, the same move is a cold relocation.
+  src_->vms().power_off(name);
+  r = src_->migration().preflight(name, *dst, {});
+  i = find_item(r, "cpu-vendor");
+  ASSERT_NE(i, nullptr) << describe(r);
+  EXPECT_EQ(i->level, CheckLevel::Ok) << describe(r);
+  EXPECT_TRUE(r.ok()) << describe(r);
+  src_->migration().migrate(name, *dst, {}, {}, CancelToken());
+  EXPECT_EQ(host_of(name), dest);
+  src_->vms().start(name);
+}
+
+TEST_F(VsphereMigration, ANetworkTheTargetLacksIsABlocker) {
+  VSPHERE_START_SIM(own, vsphere_test::SimOptions{.mode = "vpx", .vms = 1});
+  const std::string name = "DC0_C0_RP0_VM0";
+  const json before = own->find_vm(name);
+  ASSERT_FALSE(before.is_null());
+  const std::string here = before["host"];
+  const std::string dest = here == "DC0_C0_H0" ? "DC0_C0_H1" : "DC0_C0_H0";
+  const std::string net = before["nics"][0]["network"];
+  if (auto why = host_control(*own, dest + " drop-network " + net); !why.empty())
+    GTEST_SKIP() << why;
+  auto src = own->connect();
+  auto dst = own->connect("host=" + pct(dest));
+  const PreflightReport r = src->migration().preflight(name, *dst, {});
+  const PreflightItem* i = find_item(r, "network");
+  ASSERT_NE(i, nullptr) << describe(r);
+  EXPECT_EQ(i->level, CheckLevel::Blocker) << describe(r);
+  EXPECT_NE(i->message.find("'" + net + "'"), std::string::npos) << i->message;
+  EXPECT_ERROR_CODE(src->migration().migrate(name, *dst, {}, {}, CancelToken()),
+                    ErrorCode::Conflict);
+  EXPECT_EQ(own->find_vm(name)["host"], here);
+}
+
+TEST_F(VsphereMigration, ADatastoreTheTargetDoesNotSeeIsABlocker) {
+  VSPHERE_START_SIM(own, vsphere_test::SimOptions{.mode = "vpx", .vms = 1, .datastores = 2});
+  const std::string name = "DC0_C0_RP0_VM0";
+  const json before = own->find_vm(name);
+  ASSERT_FALSE(before.is_null());
+  const std::string here = before["host"];
+  const std::string dest = here == "DC0_C0_H0" ? "DC0_C0_H1" : "DC0_C0_H0";
+  const std::string ds = before["datastores"][0];
+  const std::string other = ds == "LocalDS_0" ? "LocalDS_1" : "LocalDS_0";
+  if (auto why = host_control(*own, dest + " drop-datastore " + ds); !why.empty())
+    GTEST_SKIP() << why;
+  auto src = own->connect();
+
+  // Host only: the disks would stay where the new host cannot reach them.
+  auto host_only = own->connect("host=" + pct(dest));
+  PreflightReport r = src->migration().preflight(name, *host_only, {});
+  const PreflightItem* i = find_item(r, "datastore");
+  ASSERT_NE(i, nullptr) << describe(r);
+  EXPECT_EQ(i->level, CheckLevel::Blocker) << describe(r);
+  EXPECT_NE(i->message.find("'" + ds + "'"), std::string::npos) << i->message;
+  EXPECT_NE(i->fix.find("&datastore="), std::string::npos) << i->fix;
+  EXPECT_ERROR_CODE(src->migration().migrate(name, *host_only, {}, {}, CancelToken()),
+                    ErrorCode::Conflict);
+
+  // Naming the datastore it cannot see does not help.
+  auto unseen = own->connect("host=" + pct(dest) + "&datastore=" + pct(ds));
+  r = src->migration().preflight(name, *unseen, {});
+  i = find_item(r, "datastore");
+  ASSERT_NE(i, nullptr) << describe(r);
+  EXPECT_EQ(i->level, CheckLevel::Blocker) << describe(r);
+  EXPECT_NE(i->message.find("not mounted"), std::string::npos) << i->message;
+  EXPECT_EQ(own->find_vm(name)["host"], here);
+
+  // Along with its disks, onto one it sees, it goes.
+  auto both = own->connect("host=" + pct(dest) + "&datastore=" + pct(other));
+  r = src->migration().preflight(name, *both, {});
+  EXPECT_TRUE(r.ok()) << describe(r);
+  src->migration().migrate(name, *both, {}, {}, CancelToken());
+  const json after = own->find_vm(name);
+  EXPECT_EQ(after["host"], dest);
+  EXPECT_EQ(after["datastores"], json::array({other}));
 }
 
 // ------------------------------------------------------------ refusals
