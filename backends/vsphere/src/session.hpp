@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "hyperctl/backend.hpp"
+#include "hyperctl/error.hpp"
 #include "hyperctl/types.hpp"
 #include "hyperctl/uri.hpp"
 #include "xml.hpp"
