@@ -7,7 +7,6 @@
 
 #include <algorithm>
 
-#include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
