@@ -30,7 +30,8 @@ class VsphereVmOps final : public VmOps {
   void reset(const VmRef& vm) override;
   void suspend(const VmRef& vm) override;
   void resume(const VmRef& vm) override;
-  /// SuspendVM_Task: vSphere's suspend is exactly a save (memory to disk).
+  /// SuspendVM_Task: vSphere's suspend is exactly a save (memory to disk);
+  /// suspend (a pause in RAM) answers Unsupported.
   void save(const VmRef& vm) override;
   void remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;

@@ -4,10 +4,10 @@
 //
 // States: vSphere knows poweredOn, poweredOff and suspended. Its "suspend"
 // writes the memory to disk and stops the VM (VmState::Suspended): that is
-// hyperctl's save, which start (or resume) undoes. There is no pause that
-// keeps the memory in RAM, so hyperctl's suspend is the same SuspendVM_Task
-// (the nearest the platform offers), and resume powers the suspended VM on
-// again.
+// hyperctl's save (SuspendVM_Task), which start or resume (PowerOnVM_Task)
+// undoes. vSphere has no pause that keeps the memory in RAM (VmState::Paused,
+// hyperctl's suspend), so suspend is not offered: it answers Unsupported,
+// pointing to save.
 #include "hyperctl/error.hpp"
 
 #include <fnmatch.h>
@@ -266,11 +266,20 @@ ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::strin
 }  // namespace
 
 Capabilities vm_capabilities() {
-  return {Operation::VmList,   Operation::VmGet,          Operation::VmCreate,
-          Operation::VmStart,  Operation::VmShutdown,     Operation::VmPowerOff,
-          Operation::VmReboot, Operation::VmReset,        Operation::VmSuspend,
-          Operation::VmResume, Operation::VmDelete,       Operation::VmDeleteWithStorage,
-          Operation::VmSave,   Operation::VmSetResources, Operation::VmExportConfig};
+  return {Operation::VmList,
+          Operation::VmGet,
+          Operation::VmCreate,
+          Operation::VmStart,
+          Operation::VmShutdown,
+          Operation::VmPowerOff,
+          Operation::VmReboot,
+          Operation::VmReset,
+          Operation::VmResume,
+          Operation::VmDelete,
+          Operation::VmDeleteWithStorage,
+          Operation::VmSave,
+          Operation::VmSetResources,
+          Operation::VmExportConfig};
 }
 
 std::vector<VmInfo> VsphereVmOps::list(const VmFilter& filter) {
@@ -326,17 +335,19 @@ void VsphereVmOps::reset(const VmRef& ref) {
   });
 }
 
-// SuspendVM_Task: memory to disk, the VM stops (see the top of this file).
-void VsphereVmOps::suspend(const VmRef& ref) {
-  const std::string op = "vm.suspend";
-  guarded(op, [&] {
-    const VmObject vm = c_.resolve(ref, op);
-    require(vm, {VmState::Running}, "it powered on", op);
-    run_task(c_.session(), "SuspendVM_Task", vm.ref, {}, op, "suspend");
-  });
+// hyperctl's suspend is a pause with the memory kept in RAM; vSphere has
+// none (see the top of this file), so it is not offered, and the answer
+// says what is.
+void VsphereVmOps::suspend(const VmRef& /*ref*/) {
+  throw Error(ErrorCode::Unsupported,
+              "the vsphere backend does not support vm.suspend: vSphere has no pause that keeps "
+              "the memory in RAM; save suspends the VM to disk (vSphere's suspend), and resume "
+              "or start powers it on again",
+              "vm.suspend");
 }
 
-// The same call as suspend: on vSphere that is what a save is.
+// SuspendVM_Task: vSphere's suspend writes the memory to disk and stops the
+// VM, which is what a save is.
 void VsphereVmOps::save(const VmRef& ref) {
   const std::string op = "vm.save";
   guarded(op, [&] {
@@ -362,7 +373,20 @@ void VsphereVmOps::reboot(const VmRef& ref) {
   guarded(op, [&] {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Running}, "it powered on", op);
-    c_.session().call("RebootGuest", vm.ref, {}, op);
+    try {
+      c_.session().call("RebootGuest", vm.ref, {}, op);
+    } catch (const Error& e) {
+      // A server without the method (govmomi's simulator) cannot do it at
+      // all: that is Unsupported on this connection, not a failure.
+      if (e.detail().find("MethodNotFound") == std::string::npos &&
+          std::string(e.what()).find("(MethodNotFound)") == std::string::npos)
+        throw;
+      throw Error(ErrorCode::Unsupported,
+                  c_.session().endpoint() +
+                      " does not implement RebootGuest (MethodNotFound), so it cannot ask the "
+                      "guest to reboot; reset restarts the VM without asking it",
+                  op, e.detail());
+    }
   });
 }
 
