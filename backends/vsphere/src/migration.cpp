@@ -540,7 +540,7 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
     for (const auto& [ref, name] : p.inv.vms) {
       if (ref == vm.vm.ref || name != vm.name) continue;
       auto h = p.inv.vm_hosts.find(ref);
-      std::string where = ref.value;
+      std::string where = escape::terminal_text(ref.value);
       if (h != p.inv.vm_hosts.end() && !h->second.empty())
         where += " on host " + q(p.host_word(h->second));
       others.push_back(where);
@@ -551,7 +551,7 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
                "no other VM is named " + q(vm.name) + " in datacenter " + q(p.inv.datacenter)));
     } else {
       std::string list;
-      for (const auto& o : others) list += (list.empty() ? "" : ", ") + escape::terminal_text(o);
+      for (const auto& o : others) list += (list.empty() ? "" : ", ") + o;
       out.push_back(item("name-clash", CheckLevel::Warning,
                          "another VM is named " + q(vm.name) + " too: " + list,
                          "refer to the VM by its id (instance UUID or moref)"));
