@@ -147,6 +147,39 @@ TEST_F(VpxSim, InjectionBreaksTheCallThenLetsItThrough) {
   EXPECT_THROW(sim().inject("Login=close*0"), std::runtime_error);
 }
 
+// "ok" answers without making the call: a Logout that is not done leaves
+// show's session open, which the next show sees.
+TEST_F(VpxSim, OkModeAnswersWithoutMakingTheCall) {
+  ASSERT_EQ(sim().show()["sessions"], 0);
+  sim().inject("Logout=ok*1");
+  (void)sim().show();
+  EXPECT_EQ(sim().show()["sessions"], 1);
+  EXPECT_EQ(sim().expire_sessions(), 1);
+  EXPECT_EQ(sim().show()["sessions"], 0);
+}
+
+// Host changes behind the API's back show in the second session.
+TEST_F(VpxSim, HostControlChangesWhatTheApiSays) {
+  auto host = [&](const std::string& name) {
+    const json all = sim().show();  // (a loop over sim().show()["hosts"] would outlive it)
+    for (const auto& h : all["hosts"])
+      if (h["name"] == name) return h;
+    return json();
+  };
+  ASSERT_EQ(host("DC0_H0")["inMaintenanceMode"], false);
+  sim().host_control("DC0_H0", "maintenance", "on");
+  EXPECT_EQ(host("DC0_H0")["inMaintenanceMode"], true);
+  EXPECT_EQ(host("DC0_H1")["inMaintenanceMode"], false);
+  sim().host_control("DC0_H0", "maintenance", "off");
+  EXPECT_EQ(host("DC0_H0")["inMaintenanceMode"], false);
+  const std::string vendor = host("DC0_H1")["cpuVendor"];
+  sim().host_control("DC0_H1", "cpu-vendor", "amd");
+  EXPECT_EQ(host("DC0_H1")["cpuVendor"], "amd");
+  EXPECT_EQ(host("DC0_H0")["cpuVendor"], vendor) << "the other hosts keep theirs";
+  EXPECT_THROW(sim().host_control("nohost", "maintenance", "on"), std::runtime_error);
+  EXPECT_THROW(sim().host_control("DC0_H0", "explode", "x"), std::runtime_error);
+}
+
 // show's own session is gone when it ends: no session is left over.
 TEST_F(VpxSim, ShowLeavesNoSessionBehind) {
   (void)sim().show();
@@ -172,6 +205,12 @@ TEST(VsphereSim, EachSimulatorIsFreshAndStopLeavesNothing) {
   EXPECT_NE(a->thumbprint(), b->thumbprint());
   EXPECT_NE(a->password(), b->password());
   EXPECT_NE(a->port(), b->port());
+  {
+    VSPHERE_START_SIM(c, SimOptions{.mode = "vpx", .vms = 1});
+    VSPHERE_START_SIM(d, SimOptions{.mode = "vpx", .vms = 1});
+    EXPECT_NE(c->show()["product"]["instanceUuid"], d->show()["product"]["instanceUuid"])
+        << "two simulated vCenters are two vCenters";
+  }
   const json inv = a->show();
   const std::string url = inv["datastores"][0]["url"];  // the datastore's folder
   ASSERT_TRUE(vsphere_test::fs::exists(url)) << url;

@@ -284,7 +284,8 @@ struct SimOptions {
   std::string password;      ///< empty: random, per simulator
   std::string idle_timeout;  ///< a Go duration ("2s"): sessions idle that long expire
   /// METHOD=MODE[*N] (modes: truncated, malformed, fault, notauth, html500,
-  /// close, delay:DURATION); see also Simulator::inject().
+  /// close, ok (an empty answer, the call not made), delay:DURATION); see
+  /// also Simulator::inject().
   std::vector<std::string> inject;
 };
 
@@ -440,9 +441,16 @@ class Simulator {
     return *reply;
   }
   /// From now on answer METHOD wrongly: "RetrievePropertiesEx=truncated",
-  /// "Login=close*1" (the next call only), "PowerOnVM_Task=delay:2s".
+  /// "Login=close*1" (the next call only), "PowerOnVM_Task=delay:2s",
+  /// "ShutdownGuest=ok" (accepted, never done).
   /// Throws std::runtime_error when the simulator refuses the spec.
   void inject(const std::string& spec) { expect_ok("inject " + spec); }
+  /// Changes a host behind the API's back: `what` maintenance (arg on|off),
+  /// cpu-vendor (arg the vendor), drop-network / drop-datastore (arg its
+  /// name: the host no longer sees it). Throws std::runtime_error if refused.
+  void host_control(const std::string& host, const std::string& what, const std::string& arg) {
+    expect_ok("host " + host + " " + what + " " + arg);
+  }
   /// Removes every injection rule.
   void clear_injections() { expect_ok("clear"); }
   /// {"requests": N, "methods": {"RetrievePropertiesEx": n, ...}}: the HTTP

@@ -22,6 +22,7 @@ var injectModes = []string{
 	"notauth",   // a SOAP fault: NotAuthenticated (as when the session expired)
 	"html500",   // HTTP 500 with an HTML page (a proxy's error page)
 	"close",     // the connection closed without an answer
+	"ok",        // an empty <METHODResponse/>, the call not made (a guest that ignores a shutdown)
 	"delay:D",   // the real answer after waiting D (a Go duration: 500ms, 3s)
 }
 
@@ -203,6 +204,12 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 			w.Header().Set("Content-Length", strconv.Itoa(len(half)))
 			w.WriteHeader(rec.Code)
 			w.Write(half)
+		case "ok":
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+
+				`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">`+
+				`<soapenv:Body><`+method+`Response xmlns="urn:vim25"></`+method+`Response>`+
+				`</soapenv:Body></soapenv:Envelope>`)
 		case "malformed":
 			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 			io.WriteString(w, "<<<not xml")

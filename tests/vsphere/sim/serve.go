@@ -116,7 +116,8 @@ func serve(args []string) error {
 		"; delay:DURATION waits first); *N: the next N calls only (repeatable)")
 	ready := fs.String("ready", "", "when listening, write the JSON line describing the endpoint to this file (atomically)")
 	control := fs.Bool("stdin", false, "read control commands on stdin, answer each with one line on stdout, "+
-		"and exit when stdin closes (commands: ping, inject METHOD=MODE[*N], clear, stats, reset-stats, expire-sessions)")
+		"and exit when stdin closes (commands: ping, inject METHOD=MODE[*N], clear, stats, reset-stats, expire-sessions, "+
+		"host NAME maintenance on|off, host NAME cpu-vendor VENDOR, host NAME drop-network NET, host NAME drop-datastore DS)")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -154,6 +155,7 @@ func serve(args []string) error {
 		}
 	}
 
+	freshInstanceUuid(m)
 	if err := m.Create(); err != nil {
 		return fmt.Errorf("creating the inventory: %v", err)
 	}
@@ -247,6 +249,8 @@ func commands(in io.Reader, out io.Writer, rules *injector, sdk, user, password,
 		}
 		reply := "ok"
 		switch {
+		case fields[0] == "host":
+			reply = hostCommand(fields)
 		case fields[0] == "ping" && len(fields) == 1:
 		case fields[0] == "inject" && len(fields) == 2:
 			if err := rules.add(fields[1]); err != nil {
