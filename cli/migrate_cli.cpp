@@ -105,8 +105,15 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
     if (info.state != VmState::Running && info.state != VmState::Paused)
       mode = MigrationMode::Offline;
   }
-  // The preflight covers both modes; offline migration itself is elsewhere.
-  if (mode == MigrationMode::Offline && !a.check) return run_migrate_offline(g, a);
+  // The preflight covers both modes; offline migration itself is elsewhere,
+  // except on a backend that moves a stopped VM itself, by the same call as
+  // a live one (vSphere: a cold RelocateVM_Task): it declares migrate.live
+  // and not migrate.offline, and its stopped VMs take the direct path below.
+  const Capabilities caps = s.registry().backend_for(Uri::parse(s.uri()).scheme).capabilities();
+  const bool moves_stopped_itself =
+      caps.has(Operation::MigrateLive) && !caps.has(Operation::MigrateOffline);
+  if (mode == MigrationMode::Offline && !a.check && !moves_stopped_itself)
+    return run_migrate_offline(g, a);
   std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
   const MigrationOptions options = options_of(a, mode);
 
@@ -131,8 +138,12 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", seconds);
-  const std::string message = "VM " + squote(a.vm) + " migrated live to " + target.uri + " in " +
-                              secs + " s; it runs there as " + squote(moved.name);
+  const std::string message = mode == MigrationMode::Live
+                                  ? "VM " + squote(a.vm) + " migrated live to " + target.uri +
+                                        " in " + secs + " s; it runs there as " + squote(moved.name)
+                                  : "VM " + squote(a.vm) + " moved to " + target.uri + " in " +
+                                        secs + " s while stopped; it is there as " +
+                                        squote(moved.name);
   return report_migration(s, {.operation = "migrate",
                               .vm = a.vm,
                               .source = s.uri(),

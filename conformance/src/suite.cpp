@@ -73,7 +73,7 @@ void Case::SetUp() {
     FAIL() << "the backend cannot describe itself: " << e.what();
   }
   try {
-    conn_ = shared_->registry->open(config().uri);
+    conn_ = shared_->registry->open(config().uri, config().connect_options);
   } catch (const Error& e) {
     // A test bed that is not there (no daemon, no credentials) is not a
     // defect of the backend; anything else is.

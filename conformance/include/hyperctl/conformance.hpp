@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "hyperctl/backend.hpp"
 #include "hyperctl/types.hpp"
 
 namespace hyperctl::conformance {
@@ -62,6 +63,9 @@ struct Config {
   /// host.shutdown stops the whole hypervisor: run it only when true (a
   /// stand-in or a throw-away host), else the test skips.
   bool allow_host_shutdown = false;
+  /// How the suite connects: user, secret provider (a password for a
+  /// backend that logs in), timeout. Default: none.
+  ConnectOptions connect_options;
 };
 
 /// Registers the tests with GoogleTest (::testing::RegisterTest). Call after
