@@ -384,6 +384,7 @@ void create_with_disk_and_nic(Simulator& sim) {
   spec.vcpus = 2;
   spec.memory_bytes = 256ull << 20;
   spec.guest_os = "linux";
+  spec.firmware = "uefi";
   spec.disks.push_back({.size_bytes = 64ull << 20, .pool = ds});
   spec.networks.push_back("VM Network");
   TempVm vm(*c, spec);
@@ -421,6 +422,7 @@ void create_with_disk_and_nic(Simulator& sim) {
   for (const auto& f : sim.files(ds, spec.name))
     disk_file = disk_file || f["path"] == spec.name + "/" + spec.name + ".vmdk";
   EXPECT_TRUE(disk_file) << sim.files(ds, spec.name).dump(1);
+  EXPECT_EQ(json::parse(c->vms().export_config(spec.name))["firmware"], "efi");
   // It runs.
   c->vms().start(spec.name);
   EXPECT_EQ(seen_state(sim, spec.name), "poweredOn");
