@@ -9,6 +9,7 @@
 #include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/trust.hpp"
@@ -234,6 +235,22 @@ TEST(VsphereSim, ExitsWhenStdinCloses) {
   const json ready = json::parse(r.out.substr(0, r.out.find('\n')));
   EXPECT_EQ(ready["mode"], "esx");
   EXPECT_EQ(ready["thumbprint"].get<std::string>().size(), 95u);
+}
+
+// -idle-timeout: a session left open (its Logout answered but not made)
+// expires by itself.
+TEST(VsphereSim, IdleSessionsExpire) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "esx", .vms = 1, .idle_timeout = "1s"});
+  sim->inject("Logout=ok*1");
+  (void)sim->show();
+  EXPECT_EQ(sim->show()["sessions"], 1);
+  // The simulator looks every timeout; a session idle for more is ended.
+  int sessions = -1;
+  for (int i = 0; i < 40 && sessions != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    sessions = sim->show()["sessions"].get<int>();
+  }
+  EXPECT_EQ(sessions, 0);
 }
 
 TEST(VsphereSim, PlainHttpHasNoThumbprint) {
