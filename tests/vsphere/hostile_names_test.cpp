@@ -31,6 +31,7 @@ const std::vector<std::string>& hostile_names() {
       "slash/and\\backslash",
       "line\nbreak",
       "tab\there",
+      "carriage\rreturn\r\nand crlf",
       "inner  spaces",
       "[LocalDS_0] not/a/path",
   };
