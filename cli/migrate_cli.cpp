@@ -138,12 +138,15 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", seconds);
-  const std::string message = mode == MigrationMode::Live
+  // Worded after where the VM is now: a backend may move a stopped VM even
+  // when --live was asked (vSphere relocates it cold).
+  const bool runs = moved.state == VmState::Running || moved.state == VmState::Paused;
+  const std::string message = runs
                                   ? "VM " + squote(a.vm) + " migrated live to " + target.uri +
                                         " in " + secs + " s; it runs there as " + squote(moved.name)
                                   : "VM " + squote(a.vm) + " moved to " + target.uri + " in " +
-                                        secs + " s while stopped; it is there as " +
-                                        squote(moved.name);
+                                        secs + " s; it is there as " + squote(moved.name) + ", " +
+                                        std::string(to_string(moved.state));
   return report_migration(s, {.operation = "migrate",
                               .vm = a.vm,
                               .source = s.uri(),
