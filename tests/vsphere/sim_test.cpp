@@ -237,6 +237,27 @@ TEST(VsphereSim, ExitsWhenStdinCloses) {
   EXPECT_EQ(ready["thumbprint"].get<std::string>().size(), 95u);
 }
 
+// pages:N makes the PropertyCollector page (govmomi's simulator never does):
+// the plugin's list follows the tokens and sees every VM once; a used token
+// is refused, as vSphere does.
+TEST(VsphereSim, PagedAnswersAreFollowedToTheEnd) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "esx", .vms = 10});
+  sim->inject("RetrievePropertiesEx=pages:3");
+  sim->reset_stats();
+  auto conn = sim->connect();
+  std::set<std::string> names;
+  for (const auto& vm : conn->vms().list({})) names.insert(vm.name);
+  EXPECT_EQ(names.size(), 10u);
+  const json stats = sim->stats();
+  EXPECT_EQ(stats["methods"].value("RetrievePropertiesEx", 0), 1) << stats.dump();
+  EXPECT_EQ(stats["methods"].value("ContinueRetrievePropertiesEx", 0), 2) << stats.dump();
+  EXPECT_EQ(stats["open_page_tokens"], 0) << stats.dump();
+  // The second session is not paged (govmomi's show uses RetrieveProperties).
+  EXPECT_EQ(sim->show()["vms"].size(), 10u);
+  EXPECT_THROW(sim->inject("Login=pages:3"), std::runtime_error);
+  EXPECT_THROW(sim->inject("RetrievePropertiesEx=pages:1"), std::runtime_error);
+}
+
 // -idle-timeout: a session left open (its Logout answered but not made)
 // expires by itself.
 TEST(VsphereSim, IdleSessionsExpire) {

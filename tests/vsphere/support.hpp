@@ -284,8 +284,10 @@ struct SimOptions {
   std::string password;      ///< empty: random, per simulator
   std::string idle_timeout;  ///< a Go duration ("2s"): sessions idle that long expire
   /// METHOD=MODE[*N] (modes: truncated, malformed, fault, notauth, html500,
-  /// close, ok (an empty answer, the call not made), delay:DURATION); see
-  /// also Simulator::inject().
+  /// close, ok (an empty answer, the call not made), delay:DURATION, and for
+  /// RetrievePropertiesEx pages:N (the answer in N pages, continued by token
+  /// with ContinueRetrievePropertiesEx; CancelRetrievePropertiesEx drops the
+  /// rest)); see also Simulator::inject().
   std::vector<std::string> inject;
 };
 
@@ -453,9 +455,11 @@ class Simulator {
   }
   /// Removes every injection rule.
   void clear_injections() { expect_ok("clear"); }
-  /// {"requests": N, "methods": {"RetrievePropertiesEx": n, ...}}: the HTTP
-  /// requests seen since the start or reset_stats(), and the SOAP calls by
-  /// method (the fixture's own show()/files() sessions count too).
+  /// {"requests": N, "methods": {"RetrievePropertiesEx": n, ...},
+  /// "open_page_tokens": n}: the HTTP requests seen since the start or
+  /// reset_stats(), the SOAP calls by method (the fixture's own
+  /// show()/files() sessions count too), and the paged answers (pages:N) not
+  /// yet read to the end nor cancelled.
   json stats() { return json::parse(command("stats")); }
   void reset_stats() { expect_ok("reset-stats"); }
   /// Ends every open session (as an expiry would); returns how many.

@@ -24,11 +24,13 @@ var injectModes = []string{
 	"close",     // the connection closed without an answer
 	"ok",        // an empty <METHODResponse/>, the call not made (a guest that ignores a shutdown)
 	"delay:D",   // the real answer after waiting D (a Go duration: 500ms, 3s)
+	"pages:N",   // RetrievePropertiesEx only: the answer in N pages (pager.go)
 }
 
 type rule struct {
 	mode  string
 	delay time.Duration
+	pages int
 	left  int // calls still to answer this way; -1: all
 }
 
@@ -39,10 +41,11 @@ type injector struct {
 	rules    map[string]*rule
 	methods  map[string]int
 	requests int
+	pager    *pager
 }
 
 func newInjector() *injector {
-	return &injector{rules: map[string]*rule{}, methods: map[string]int{}}
+	return &injector{rules: map[string]*rule{}, methods: map[string]int{}, pager: newPager()}
 }
 
 // add parses METHOD=MODE[*N].
@@ -68,12 +71,22 @@ func (in *injector) add(spec string) error {
 		}
 		r.delay = d
 		mode = "delay"
+	} else if strings.HasPrefix(mode, "pages:") {
+		n, err := strconv.Atoi(strings.TrimPrefix(mode, "pages:"))
+		if err != nil || n < 2 {
+			return fmt.Errorf("bad page count %q (2 or more)", mode)
+		}
+		if method != "RetrievePropertiesEx" {
+			return errors.New("pages:N is for RetrievePropertiesEx only")
+		}
+		r.pages = n
+		mode = "pages"
 	} else {
 		known := false
 		for _, k := range injectModes {
 			known = known || k == mode
 		}
-		if !known || mode == "delay:D" {
+		if !known || mode == "delay:D" || mode == "pages:N" {
 			return fmt.Errorf("unknown mode %q (known: %s)", mode, strings.Join(injectModes, ", "))
 		}
 	}
@@ -97,7 +110,8 @@ func (in *injector) stats() map[string]interface{} {
 	for k, v := range in.methods {
 		methods[k] = v
 	}
-	return map[string]interface{}{"requests": in.requests, "methods": methods}
+	return map[string]interface{}{"requests": in.requests, "methods": methods,
+		"open_page_tokens": in.pager.open()}
 }
 
 func (in *injector) resetStats() {
@@ -171,8 +185,10 @@ func soapFault(w http.ResponseWriter, faultType, message string) {
 func (in *injector) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method := ""
+		var body []byte
 		if r.Method == http.MethodPost {
-			body, err := io.ReadAll(r.Body)
+			var err error
+			body, err = io.ReadAll(r.Body)
 			r.Body.Close()
 			if err != nil {
 				http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
@@ -182,17 +198,26 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		rl := in.take(method)
+		if rl != nil && rl.mode == "delay" {
+			select {
+			case <-time.After(rl.delay):
+				rl = nil // then the real answer
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if rl == nil {
+			// The simulator has no paging: its continuation calls are ours.
+			if method == "ContinueRetrievePropertiesEx" || method == "CancelRetrievePropertiesEx" {
+				in.pager.follow(w, method, body)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
 		switch rl.mode {
-		case "delay":
-			select {
-			case <-time.After(rl.delay):
-				next.ServeHTTP(w, r)
-			case <-r.Context().Done():
-			}
+		case "pages":
+			in.pager.first(w, r, next, rl.pages)
 		case "truncated":
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
