@@ -205,6 +205,11 @@ std::string encode(const std::string& s, bool keep_slash) {
 
 }  // namespace
 
+std::string duration_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
 std::string percent_encode_path(const std::string& path) {
   return encode(path, true);
 }
@@ -244,12 +249,6 @@ struct Http::Impl {
     if (c.empty()) return;
     std::lock_guard lock(cookie_mutex);
     cookie = std::move(c);
-  }
-
-  std::string timeout_text() const {
-    const auto ms = timeout.count();
-    if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
-    return std::to_string(ms) + " ms";
   }
 
   // The Error for a request that failed below HTTP.
@@ -295,7 +294,7 @@ struct Http::Impl {
                                (errc != 0 ? " (error " + std::to_string(errc) + ")" : "");
     if (errc == ETIMEDOUT)
       throw Error(ErrorCode::Timeout,
-                  op + endpoint + " did not answer " + what + " within " + timeout_text(),
+                  op + endpoint + " did not answer " + what + " within " + duration_text(timeout),
                   operation, detail);
     const std::string text = e.what();
     if (text.find("resolving") != std::string::npos)

@@ -64,6 +64,9 @@ class Http {
   std::atomic<std::uint64_t> requests_{0};
 };
 
+/// "30 s", or "1500 ms" when not whole seconds (for messages).
+std::string duration_text(std::chrono::milliseconds d);
+
 /// "/a b/c.vmdk" -> "/a%20b/c.vmdk": every byte outside RFC 3986's unreserved
 /// set percent-encoded, '/' kept as the separator.
 std::string percent_encode_path(const std::string& path);

@@ -1,9 +1,6 @@
 // One logged-in vim25 session: the URI's target, SOAP calls with fault
 // translation and re-login, keep-alive, tasks, the PropertyCollector and
 // datastore file transfer. The HTTPS transport is http.cpp's.
-// session.hpp uses Error without including its header.
-#include "hyperctl/error.hpp"
-
 #include "session.hpp"
 
 #include <unistd.h>
@@ -29,8 +26,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const char* const kKnownKeys[] = {"thumbprint", "insecure", "keepalive",
-                                  "timeout",    "host",     "datastore"};
+const char* const kKnownKeys[] = {"thumbprint",  "insecure", "keepalive", "timeout",
+                                  "tasktimeout", "host",     "datastore"};
 
 std::string known_keys() {
   std::string s;
@@ -101,6 +98,12 @@ Target parse_target(const Uri& uri, const ConnectOptions& options) {
         throw bad("timeout takes whole seconds (1 or more), not '" + escape::terminal_text(value) +
                   "'");
       t.timeout = std::chrono::seconds(*s);
+    } else if (key == "tasktimeout") {
+      const auto s = seconds_of(value);
+      if (!s || *s == 0)
+        throw bad("tasktimeout takes whole seconds (1 or more, at most a day), not '" +
+                  escape::terminal_text(value) + "'");
+      t.task_timeout = std::chrono::seconds(*s);
     } else if (key == "host") {
       if (value.empty()) throw bad("host= needs a host name");
       t.placement_host = value;
@@ -150,11 +153,6 @@ bool looks_like_html(const HttpReply& r) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return head.find("<html") != std::string::npos ||
          head.find("<!doctype html") != std::string::npos;
-}
-
-std::string seconds_text(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
 }
 
 }  // namespace
@@ -451,14 +449,30 @@ Reply Session::call(const std::string& method, const MoRef& self, const std::str
 
 // ---------------------------------------------------------------- tasks
 
+namespace {
+
+// Polls in a row that may show a task info without a known state before the
+// answer counts as malformed.
+constexpr int kStatelessPolls = 5;
+
+}  // namespace
+
 Reply Session::wait_task(const MoRef& task, const std::string& operation, const std::string& phase,
                          const ProgressFn& progress, const CancelToken* cancel,
                          std::chrono::milliseconds timeout) {
   const auto started = Clock::now();
+  const std::chrono::milliseconds deadline =
+      timeout.count() > 0 ? timeout : impl_->target.task_timeout;
+  const std::chrono::milliseconds grace =
+      std::min<std::chrono::milliseconds>(kCancelGrace, deadline);
+  const std::string what = "the task " + escape::terminal_text(task.value);
+  enum class Stop { None, Cancel, Deadline } stop = Stop::None;
+  Clock::time_point asked_at;
   auto delay = std::chrono::milliseconds(100);
-  bool cancel_asked = false;
-  bool timed_out = false;
-  const auto ask_cancel = [&] {
+  int stateless = 0;
+  const auto ask_cancel = [&](Stop why) {
+    stop = why;
+    asked_at = Clock::now();
     try {
       call("CancelTask", task, "", operation);
     } catch (const Error&) {
@@ -466,20 +480,34 @@ Reply Session::wait_task(const MoRef& task, const std::string& operation, const 
     }
   };
   for (;;) {
-    const ObjectContent oc = retrieve_one(task, {"info"}, operation, "the task " + task.value);
+    const ObjectContent oc = retrieve_one(task, {"info"}, operation, what);
     const pugi::xml_node info = oc.prop("info");
     const std::string state = xml::text(info, "state");
     if (state == "success") return Reply{oc.doc, xml::child(info, "result")};
     if (state == "error") {
       const pugi::xml_node err = xml::child(info, "error");
       const std::string type = fault_type_of(xml::child(err, "fault"));
-      if (timed_out)
+      // Only the fault our cancel request causes is ours; any other is the
+      // task's own failure and keeps its code.
+      if (type == "RequestCanceled" && stop == Stop::Deadline)
         throw Error(ErrorCode::Timeout,
-                    operation + ": the task did not finish within " + seconds_text(timeout) +
-                        " (cancelled)",
+                    operation + ": " + what + " did not finish within " + duration_text(deadline) +
+                        " and was cancelled",
                     operation);
-      if (cancel_asked) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
+      if (type == "RequestCanceled" && stop == Stop::Cancel)
+        throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
       throw fault_error(type, xml::text(err, "localizedMessage"), operation);
+    }
+    if (state == "running" || state == "queued") {
+      stateless = 0;
+    } else if (++stateless >= kStatelessPolls) {
+      throw Error(
+          ErrorCode::BackendFailure,
+          operation + ": " + endpoint() + " answered " + std::to_string(stateless) +
+              " times in a row with a task info for " + what +
+              (state.empty() ? std::string(" without a state")
+                             : " in the unknown state '" + escape::terminal_text(state) + "'"),
+          operation);
     }
     if (progress && (state == "running" || state == "queued")) {
       Progress p;
@@ -490,22 +518,37 @@ Reply Session::wait_task(const MoRef& task, const std::string& operation, const 
       p.unit = "percent";
       progress(p);
     }
-    if (!cancel_asked && cancel && cancel->cancelled()) {
-      cancel_asked = true;
-      ask_cancel();
-    }
-    if (!cancel_asked && timeout.count() > 0 && Clock::now() - started >= timeout) {
-      cancel_asked = timed_out = true;
-      ask_cancel();
-    }
-    // After the cancel request, give the task a few seconds to end.
-    if (cancel_asked && timed_out && Clock::now() - started >= timeout + std::chrono::seconds(10))
-      throw Error(ErrorCode::Timeout,
-                  operation + ": the task did not finish within " + seconds_text(timeout),
+    if (stop == Stop::None && cancel && cancel->cancelled()) ask_cancel(Stop::Cancel);
+    if (stop == Stop::None && Clock::now() - started >= deadline) ask_cancel(Stop::Deadline);
+    if (stop != Stop::None && Clock::now() - asked_at >= grace) {
+      if (stop == Stop::Deadline)
+        throw Error(ErrorCode::Timeout,
+                    operation + ": " + what + " did not finish within " + duration_text(deadline) +
+                        "; it was asked to cancel but has not ended, and may still finish on " +
+                        endpoint(),
+                    operation);
+      throw Error(ErrorCode::Cancelled,
+                  operation + ": cancelled; " + what + " did not end within " +
+                      duration_text(grace) + " of the cancel request and may still finish on " +
+                      endpoint(),
                   operation);
+    }
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(1000));
   }
+}
+
+Reply Session::run_task(const std::string& method, const MoRef& self, const std::string& args,
+                        const std::string& operation, const std::string& phase,
+                        const ProgressFn& progress, const CancelToken* cancel,
+                        std::chrono::milliseconds timeout) {
+  const Reply started = call(method, self, args, operation);
+  const MoRef task = xml::moref(started.returnval());
+  if (task.empty() || task.type != "Task")
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": " + endpoint() + " answered " + method + " without a task",
+                operation);
+  return wait_task(task, operation, phase, progress, cancel, timeout);
 }
 
 // ---------------------------------------------------------------- properties

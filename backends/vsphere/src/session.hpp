@@ -36,6 +36,12 @@ namespace hyperctl::vsphere {
 
 inline constexpr const char* kBackendName = "vsphere";
 
+/// wait_task's overall deadline when neither its caller nor the URI sets one.
+inline constexpr std::chrono::hours kTaskDeadline{1};
+/// How long wait_task still waits for a task after asking CancelTask (or the
+/// deadline, when that is shorter).
+inline constexpr std::chrono::seconds kCancelGrace{30};
+
 /// What the URI asks for, checked (vsphere.cpp parse_target).
 struct Target {
   std::string scheme;  ///< "vsphere" or "esx"
@@ -47,6 +53,9 @@ struct Target {
   bool insecure = false;
   std::chrono::milliseconds keepalive{std::chrono::minutes(10)};  ///< 0: none
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};    ///< per request
+  /// How long wait_task waits for a task when its caller sets no timeout
+  /// (?tasktimeout=SECONDS; default kTaskDeadline).
+  std::chrono::milliseconds task_timeout{kTaskDeadline};
   /// Placement defaults (?host=, ?datastore=): where create puts a new VM and,
   /// on a migration's target connection, where vMotion moves it. Names.
   std::string placement_host;
@@ -56,7 +65,7 @@ struct Target {
 /// Parses and checks a vsphere:// or esx:// URI (options.user wins over the
 /// URI's user). Error(InvalidArgument) naming the problem: other scheme,
 /// transport, unknown parameter (known: thumbprint, insecure, keepalive
-/// (seconds), timeout (seconds), host, datastore),
+/// (seconds), timeout (seconds), tasktimeout (seconds), host, datastore),
 /// thumbprint and insecure=1 together, bad thumbprint/port/keepalive, no user.
 Target parse_target(const Uri& uri, const ConnectOptions& options);
 
@@ -110,14 +119,31 @@ class Session {
              const std::string& operation);
 
   /// Waits until the task ends, polling its info (100 ms, doubling to 1 s).
-  /// progress: phase `phase`, done = percent, total = 100. Cancelled: asks
-  /// CancelTask; if the task still succeeds that is returned, else
-  /// Error(Cancelled). timeout > 0: Error(Timeout) after it (the task is
-  /// cancelled first). A failed task: Error from its fault, with VMware's
-  /// localized message. Returns info.result in Reply::node (may be empty).
+  /// progress: phase `phase`, done = percent, total = 100.
+  /// Deadline: `timeout` when > 0, else the URI's tasktimeout (default
+  /// kTaskDeadline, 1 h), so no wait is endless. Past it, CancelTask is asked.
+  /// Cancelled token: CancelTask is asked too.
+  /// After either request: a task that still succeeds is returned; one that
+  /// ends with RequestCanceled is Error(Timeout) resp. Error(Cancelled); one
+  /// that fails otherwise keeps its own fault's code; one that has not ended
+  /// after kCancelGrace (30 s, or the deadline when shorter) is
+  /// Error(Timeout) resp. Error(Cancelled) saying the task may still finish
+  /// on the server. A failed task: Error from its fault, with VMware's
+  /// localized message. A task info without a known state in 5 polls in a
+  /// row: Error(BackendFailure). Returns info.result in Reply::node (may be
+  /// empty).
   Reply wait_task(const MoRef& task, const std::string& operation, const std::string& phase = {},
                   const ProgressFn& progress = {}, const CancelToken* cancel = nullptr,
                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+  /// Calls the *_Task method `method` on `self` with `args` and waits for the
+  /// task it answers with (wait_task, same phase/progress/cancel/timeout).
+  /// An answer that names no task is Error(BackendFailure) naming `method`;
+  /// a fault of the call itself is thrown as call() does.
+  Reply run_task(const std::string& method, const MoRef& self, const std::string& args,
+                 const std::string& operation, const std::string& phase = {},
+                 const ProgressFn& progress = {}, const CancelToken* cancel = nullptr,
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   /// All objects of the requested types under `container` (the root folder
   /// when empty), each with its paths: one CreateContainerView (all types),
