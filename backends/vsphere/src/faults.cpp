@@ -23,16 +23,19 @@ ErrorCode code_of(std::string_view type) {
     return ErrorCode::NotFound;
   if (one_of(type, {"DuplicateName", "FileAlreadyExists", "AlreadyExists"}))
     return ErrorCode::AlreadyExists;
+  // HostNotConnected: vCenter answered; the host behind it is in the wrong
+  // state for the call (disconnected), not our endpoint unreachable.
   if (one_of(type, {"InvalidPowerState", "InvalidState", "TaskInProgress", "HostInMaintenanceMode",
                     "ConcurrentAccess", "ResourceInUse", "FileLocked", "InvalidHostState",
-                    "InvalidVmState", "VmAlreadyExistsInDatacenter", "SnapshotLocked"}))
+                    "InvalidVmState", "VmAlreadyExistsInDatacenter", "SnapshotLocked",
+                    "HostNotConnected"}))
     return ErrorCode::Conflict;
   if (one_of(type, {"InvalidArgument", "InvalidRequest", "InvalidName", "InvalidDatastorePath",
                     "InvalidProperty", "InvalidType", "InvalidCollectorVersion",
                     "InvalidDeviceSpec", "InvalidDatastore", "InvalidController"}))
     return ErrorCode::InvalidArgument;
-  if (one_of(type, {"NotSupported", "NotImplemented", "HostNotConnected"}))
-    return type == "HostNotConnected" ? ErrorCode::Unreachable : ErrorCode::Unsupported;
+  if (one_of(type, {"NotSupported", "NotImplemented"})) return ErrorCode::Unsupported;
+  if (one_of(type, {"Timedout", "Timeout"})) return ErrorCode::Timeout;
   if (type == "RequestCanceled") return ErrorCode::Cancelled;
   return ErrorCode::BackendFailure;
 }

@@ -3,11 +3,16 @@
 // datastore file transfer. The HTTPS transport is http.cpp's.
 #include "session.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -204,20 +209,15 @@ struct Session::Impl {
     last_use = Clock::now();
     const std::string where = http->endpoint();
     const std::string prefix = op.empty() ? std::string() : op + ": ";
-    if (r.body.empty()) {
-      if (r.status == 401 || r.status == 403)
-        throw Error(
-            ErrorCode::AuthFailed,
-            prefix + where + " refused " + method + " (HTTP " + std::to_string(r.status) + ")", op);
-      throw Error(ErrorCode::BackendFailure,
-                  prefix + where + " answered " + method + " with HTTP " +
-                      std::to_string(r.status) + " and an empty body",
-                  op);
-    }
     if (r.status == 401 || r.status == 403)
       throw Error(
           ErrorCode::AuthFailed,
           prefix + where + " refused " + method + " (HTTP " + std::to_string(r.status) + ")", op);
+    if (r.body.empty())
+      throw Error(ErrorCode::BackendFailure,
+                  prefix + where + " answered " + method + " with HTTP " +
+                      std::to_string(r.status) + " and an empty body",
+                  op);
     if (looks_like_html(r))
       throw Error(ErrorCode::BackendFailure,
                   prefix + where + " answered " + method + " with an HTML page (HTTP " +
@@ -306,6 +306,22 @@ struct Session::Impl {
                   op + ": " + http->endpoint() + " accepted the login but set no session cookie",
                   op);
     logged_in = ever_logged_in = true;
+  }
+
+  // A file transfer answered 401: the server no longer knows the cookie. The
+  // old session is logged out first (best effort: it may be gone already)
+  // so that a session the server still had is not left behind, then a new
+  // one is made.
+  void login_again(const std::string& op) {
+    std::lock_guard lock(mutex);
+    if (logged_in) try {
+        exchange("Logout", content.session_manager, "", op,
+                 std::min<std::chrono::milliseconds>(target.timeout, std::chrono::seconds(5)));
+      } catch (const Error&) {
+      }
+    logged_in = false;
+    http->clear_cookie();
+    login(op);
   }
 
   Reply call_locked(const std::string& method, const MoRef& self, const std::string& args,
@@ -581,6 +597,30 @@ std::string read_result(const Reply& reply, std::vector<ObjectContent>& out) {
   return xml::text(rv, "token");
 }
 
+// The objects of a RetrievePropertiesEx answer and of the pages that follow
+// it (ContinueRetrievePropertiesEx, token by token). A page that fails ends
+// the paging with CancelRetrievePropertiesEx (best effort: not when the
+// server did not answer at all), so the server drops what it still holds.
+void read_pages(Session& s, const Reply& first, std::vector<ObjectContent>& out,
+                const std::string& operation) {
+  const MoRef& collector = s.content().property_collector;
+  std::string token = read_result(first, out);
+  while (!token.empty()) {
+    Reply page;
+    try {
+      page = s.call("ContinueRetrievePropertiesEx", collector, soap::el("token", token), operation);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
+          s.call("CancelRetrievePropertiesEx", collector, soap::el("token", token), operation);
+        } catch (const Error&) {
+          // The first error is the one to report.
+        }
+      throw;
+    }
+    token = read_result(page, out);
+  }
+}
+
 }  // namespace
 
 std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyRequest>& what,
@@ -604,14 +644,10 @@ std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyReque
                           soap::typed("selectSet", "TraversalSpec",
                                       soap::el("name", "view") + soap::el("type", "ContainerView") +
                                           soap::el("path", "view") + soap::el("skip", "false")));
-    std::string token =
-        read_result(call("RetrievePropertiesEx", c.property_collector,
-                         soap::raw("specSet", spec) + soap::raw("options", ""), operation),
-                    out);
-    while (!token.empty())
-      token = read_result(call("ContinueRetrievePropertiesEx", c.property_collector,
-                               soap::el("token", token), operation),
-                          out);
+    read_pages(*this,
+               call("RetrievePropertiesEx", c.property_collector,
+                    soap::raw("specSet", spec) + soap::raw("options", ""), operation),
+               out, operation);
   } catch (const Error& e) {
     // The view dies with the session anyway; a server that did not answer
     // is not asked again (that would be another full timeout).
@@ -653,14 +689,10 @@ std::vector<ObjectContent> Session::retrieve(const std::vector<MoRef>& objects,
       spec += soap::raw("objectSet", soap::moref("obj", o) + soap::el("skip", "false"));
     spec += soap::el("reportMissingObjectsInResults", "true");
     std::vector<ObjectContent> got;
-    std::string token =
-        read_result(call("RetrievePropertiesEx", c.property_collector,
-                         soap::raw("specSet", spec) + soap::raw("options", ""), operation),
-                    got);
-    while (!token.empty())
-      token = read_result(call("ContinueRetrievePropertiesEx", c.property_collector,
-                               soap::el("token", token), operation),
-                          got);
+    read_pages(*this,
+               call("RetrievePropertiesEx", c.property_collector,
+                    soap::raw("specSet", spec) + soap::raw("options", ""), operation),
+               got, operation);
     return got;
   };
   try {
@@ -712,17 +744,106 @@ std::string ds_path(const std::string& datastore, const std::string& path) {
 
 }  // namespace
 
+void check_download_target(const std::string& local_path, bool overwrite,
+                           const std::string& operation) {
+  std::error_code ec;
+  const auto st = fs::symlink_status(local_path, ec);
+  if (ec || !fs::exists(st)) return;
+  if (!overwrite)
+    throw Error(ErrorCode::Conflict,
+                operation + ": the local file '" + escape::terminal_text(local_path) +
+                    "' exists; ask to overwrite it (nothing was downloaded)",
+                operation);
+  if (fs::is_directory(st))
+    throw Error(
+        ErrorCode::InvalidArgument,
+        operation + ": the local path '" + escape::terminal_text(local_path) + "' is a folder",
+        operation);
+}
+
+namespace {
+
+// The download's temporary file: made with O_EXCL under a random name in the
+// target's folder (so the final rename stays on one file system), written
+// through its descriptor (/proc/self/fd/N: the same file even if its name is
+// swapped meanwhile), removed unless taken.
+class TempFile {
+ public:
+  TempFile(const std::string& target, const std::string& operation) {
+    const fs::path t(target);
+    const fs::path dir = t.has_parent_path() ? t.parent_path() : fs::path(".");
+    std::string base = t.filename().string();
+    if (base.size() > 100) base.resize(100);
+    std::string tmpl = (dir / ("." + base + ".hyperctl-XXXXXX.part")).string();
+    fd_ = ::mkostemps(tmpl.data(), 5, O_CLOEXEC);
+    if (fd_ < 0) {
+      const int err = errno;
+      throw Error(err == ENOENT || err == ENOTDIR ? ErrorCode::NotFound : ErrorCode::BackendFailure,
+                  operation + ": cannot create a file next to '" + escape::terminal_text(target) +
+                      "': " + std::strerror(err),
+                  operation);
+    }
+    path_ = tmpl;
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0) dev_ = st.st_dev, ino_ = st.st_ino;
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd_);
+    std::error_code ec;
+    write_path_ = fs::exists(proc, ec) ? proc : path_;
+  }
+  ~TempFile() {
+    if (!path_.empty() && ours()) ::unlink(path_.c_str());
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  /// Where the HTTP client writes (the descriptor's own path when /proc has it).
+  const std::string& write_path() const { return write_path_; }
+  const std::string& path() const { return path_; }
+  /// Whether the temporary name still names the file this made.
+  bool ours() const {
+    struct stat st {};
+    return ::lstat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev_ &&
+           st.st_ino == ino_;
+  }
+  /// The file is in place: nothing to remove any more.
+  void taken() { path_.clear(); }
+
+ private:
+  int fd_ = -1;
+  std::string path_, write_path_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+// Moves `from` to `to` unless `to` exists (then false): renameat2's
+// RENAME_NOREPLACE, or link + unlink where the file system lacks it. Other
+// failures: errno set, and false with `failed`.
+bool move_no_replace(const std::string& from, const std::string& to, bool& failed) {
+  failed = false;
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno == EEXIST) return false;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+    failed = true;
+    return false;
+  }
+  if (::link(from.c_str(), to.c_str()) == 0) {
+    ::unlink(from.c_str());
+    return true;
+  }
+  if (errno == EEXIST) return false;
+  failed = true;
+  return false;
+}
+
+}  // namespace
+
 void Session::download(const std::string& datacenter, const std::string& datastore,
                        const std::string& path, const std::string& local_path, bool overwrite,
                        const ProgressFn& progress, const CancelToken& cancel,
                        const std::string& operation) {
-  std::error_code ec;
-  if (!overwrite && fs::exists(fs::symlink_status(local_path, ec)))
-    throw Error(ErrorCode::Conflict,
-                operation + ": " + escape::terminal_text(local_path) +
-                    " already exists (overwrite to replace it)",
-                operation);
-  const std::string temp = local_path + ".hyperctl-" + std::to_string(::getpid()) + ".part";
+  check_download_target(local_path, overwrite, operation);
+  TempFile temp(local_path, operation);
   const auto report = [&](std::uint64_t done, std::uint64_t total) {
     if (!progress) return;
     Progress p;
@@ -733,55 +854,39 @@ void Session::download(const std::string& datacenter, const std::string& datasto
     progress(p);
   };
   const std::string url = folder_url(*this, datacenter, datastore, path);
-  int status = 0;
-  try {
-    status = impl_->http->get_to_file(url, temp, report, cancel, operation);
-    if (status == 401 || status == 403) {
-      // The session may have expired: log in again once.
-      {
-        std::lock_guard lock(impl_->mutex);
-        impl_->http->clear_cookie();
-        impl_->login(operation);
-      }
-      status = impl_->http->get_to_file(url, temp, report, cancel, operation);
-    }
-  } catch (...) {
-    fs::remove(temp, ec);
-    throw;
+  int status = impl_->http->get_to_file(url, temp.write_path(), report, cancel, operation);
+  if (status == 401) {
+    impl_->login_again(operation);
+    status = impl_->http->get_to_file(url, temp.write_path(), report, cancel, operation);
   }
   {
     std::lock_guard lock(impl_->mutex);
     impl_->last_use = Clock::now();
   }
-  if (status != 200) {
-    fs::remove(temp, ec);
-    if (status == 404)
-      throw Error(ErrorCode::NotFound,
-                  operation + ": " + ds_path(datastore, path) + " not found on " + endpoint(),
-                  operation);
-    if (status == 401 || status == 403)
-      throw Error(ErrorCode::AuthFailed,
-                  operation + ": " + endpoint() + " refused the download of " +
-                      ds_path(datastore, path) + " (HTTP " + std::to_string(status) + ")",
-                  operation);
-    throw Error(ErrorCode::BackendFailure,
-                operation + ": the download of " + ds_path(datastore, path) + " from " +
-                    endpoint() + " failed with HTTP " + std::to_string(status),
-                operation);
-  }
+  if (status != 200) transfer_failed(status, "download of", datastore, path, operation);
   // A cancel seen at the last progress report still counts: no file.
-  if (cancel.cancelled()) {
-    fs::remove(temp, ec);
-    throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-  }
-  fs::rename(temp, local_path, ec);
-  if (ec) {
-    fs::remove(temp, ec);
+  if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
+  const std::string where = escape::terminal_text(local_path);
+  if (!temp.ours())
     throw Error(ErrorCode::BackendFailure,
-                operation + ": cannot move the download into place at " +
-                    escape::terminal_text(local_path) + ": " + ec.message(),
+                operation + ": the temporary file " + escape::terminal_text(temp.path()) +
+                    " was replaced during the download; nothing was put at '" + where + "'",
+                operation);
+  bool failed = false;
+  if (overwrite) {
+    failed = ::rename(temp.path().c_str(), local_path.c_str()) != 0;
+  } else if (!move_no_replace(temp.path(), local_path, failed) && !failed) {
+    throw Error(ErrorCode::Conflict,
+                operation + ": the local file '" + where +
+                    "' appeared during the download; it was left as it is (ask to overwrite it)",
                 operation);
   }
+  if (failed)
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": cannot move the download into place at '" + where +
+                    "': " + std::strerror(errno),
+                operation);
+  temp.taken();
 }
 
 void Session::upload(const std::string& datacenter, const std::string& datastore,
@@ -804,12 +909,8 @@ void Session::upload(const std::string& datacenter, const std::string& datastore
   };
   const std::string url = folder_url(*this, datacenter, datastore, path);
   int status = impl_->http->put_from_file(url, local_path, report, cancel, operation);
-  if (status == 401 || status == 403) {
-    {
-      std::lock_guard lock(impl_->mutex);
-      impl_->http->clear_cookie();
-      impl_->login(operation);
-    }
+  if (status == 401) {
+    impl_->login_again(operation);
     status = impl_->http->put_from_file(url, local_path, report, cancel, operation);
   }
   {
@@ -821,19 +922,27 @@ void Session::upload(const std::string& datacenter, const std::string& datastore
     if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
     return;
   }
+  transfer_failed(status, "upload to", datastore, path, operation);
+}
+
+void Session::transfer_failed(int status, const std::string& what, const std::string& datastore,
+                              const std::string& path, const std::string& operation) const {
+  const std::string code = "HTTP " + std::to_string(status);
   if (status == 404)
     throw Error(ErrorCode::NotFound,
-                operation + ": the folder of " + ds_path(datastore, path) + " does not exist on " +
-                    endpoint(),
+                operation + ": " + endpoint() + " answered the " + what + " " +
+                    ds_path(datastore, path) + " with " + code +
+                    (what == "upload to" ? ": its folder does not exist" : ": not found"),
                 operation);
   if (status == 401 || status == 403)
     throw Error(ErrorCode::AuthFailed,
-                operation + ": " + endpoint() + " refused the upload to " +
-                    ds_path(datastore, path) + " (HTTP " + std::to_string(status) + ")",
+                operation + ": " + endpoint() + " refused the " + what + " " +
+                    ds_path(datastore, path) + " (" + code +
+                    (status == 403 ? ": this user may not access datastore files)" : ")"),
                 operation);
   throw Error(ErrorCode::BackendFailure,
-              operation + ": the upload of " + ds_path(datastore, path) + " to " + endpoint() +
-                  " failed with HTTP " + std::to_string(status),
+              operation + ": the " + what + " " + ds_path(datastore, path) + " on " + endpoint() +
+                  " failed with " + code,
               operation);
 }
 

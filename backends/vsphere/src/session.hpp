@@ -164,8 +164,13 @@ class Session {
                              const std::string& operation, const std::string& what);
 
   /// Datastore files over HTTPS: /folder/PATH?dcPath=DC&dsName=DS (ESXi:
-  /// dcPath=ha-datacenter). The local file appears only when complete
-  /// (temporary + rename); an existing one is Conflict unless overwrite.
+  /// dcPath=ha-datacenter). The local file appears only when complete: it is
+  /// written to a temporary file made exclusively (O_EXCL, random name, mode
+  /// 0600) in the same folder, then renamed. An existing local file is
+  /// Conflict unless overwrite (check_download_target); without overwrite, a
+  /// file that appears there during the download is not replaced (Conflict).
+  /// HTTP 401: the session is logged out and in again, once; 403 (not
+  /// allowed): AuthFailed, no new login.
   void download(const std::string& datacenter, const std::string& datastore,
                 const std::string& path, const std::string& local_path, bool overwrite,
                 const ProgressFn& progress, const CancelToken& cancel,
@@ -179,9 +184,19 @@ class Session {
   std::uint64_t requests() const;
 
  private:
+  [[noreturn]] void transfer_failed(int status, const std::string& what,
+                                    const std::string& datastore, const std::string& path,
+                                    const std::string& operation) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Before a download to `local_path`: Error(Conflict) when something is there
+/// and !overwrite ("ask to overwrite it"), Error(InvalidArgument) when it is
+/// a folder. Session::download checks it itself; callers may check earlier.
+void check_download_target(const std::string& local_path, bool overwrite,
+                           const std::string& operation);
 
 /// A SOAP fault or a task's LocalizedMethodFault as an Error: the fault type
 /// (xsi:type or the detail element's name, "InvalidLogin", "InvalidPowerState",
