@@ -2,9 +2,9 @@
 #include "connection.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
+#include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
@@ -52,34 +52,6 @@ VsphereConnection* vsphere_connection_of(Connection& c) {
 
 namespace {
 
-std::string quoted(const std::string& text) {
-  return "'" + escape::terminal_text(text) + "'";
-}
-
-std::string lower(std::string text) {
-  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return text;
-}
-
-/// Element children of a node, whatever their names (array values carry
-/// their items as <ManagedObjectReference>, <VirtualDevice>...).
-std::vector<pugi::xml_node> items(pugi::xml_node node) {
-  std::vector<pugi::xml_node> out;
-  for (pugi::xml_node child : node.children())
-    if (child.type() == pugi::node_element) out.push_back(child);
-  return out;
-}
-
-/// The morefs of an ArrayOfManagedObjectReference value.
-std::vector<MoRef> morefs(pugi::xml_node val) {
-  std::vector<MoRef> out;
-  for (pugi::xml_node item : items(val)) {
-    MoRef ref = xml::moref(item);
-    if (!ref.empty()) out.push_back(std::move(ref));
-  }
-  return out;
-}
-
 /// The network a NIC's backing names: a standard network by moref, a
 /// distributed port group by its key (which is its moref value).
 MoRef nic_network(pugi::xml_node backing) {
@@ -105,14 +77,7 @@ std::string bus_of(const std::string& type) {
 /// "vmxnet3" for VirtualVmxnet3, "e1000e" for VirtualE1000e...
 std::string nic_model(const std::string& type) {
   std::string model = type.rfind("Virtual", 0) == 0 ? type.substr(7) : type;
-  return lower(model);
-}
-
-VmState state_of(const std::string& power_state) {
-  if (power_state == "poweredOn") return VmState::Running;
-  if (power_state == "poweredOff") return VmState::Off;
-  if (power_state == "suspended") return VmState::Suspended;
-  return VmState::Unknown;
+  return lower_ascii(model);
 }
 
 /// The types and paths a VM list asks for: the VMs and the names they refer to.
@@ -167,7 +132,7 @@ VmInfo VsphereConnection::describe(const ObjectContent& vm, const NameMap& names
   info.id = xml::text(vm.prop("config.instanceUuid"));
   if (info.id.empty()) info.id = vm.obj.value;  // a VM being created has no config yet
   info.state_reason = xml::text(vm.prop("runtime.powerState"));
-  info.state = state_of(info.state_reason);
+  info.state = vm_state_of(info.state_reason);
   info.vcpus = static_cast<unsigned>(
       std::max<std::int64_t>(0, xml::i64(vm.prop("config.hardware.numCPU"), {})));
   info.memory_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(
@@ -178,7 +143,7 @@ VmInfo VsphereConnection::describe(const ObjectContent& vm, const NameMap& names
   info.persistent = true;
 
   // Devices: controllers first (a disk's target names its controller's bus).
-  const std::vector<pugi::xml_node> devices = items(vm.prop("config.hardware.device"));
+  const std::vector<pugi::xml_node> devices = xml::elements(vm.prop("config.hardware.device"));
   std::map<std::int64_t, std::string> controllers;  // key -> "scsi0"
   for (pugi::xml_node d : devices) {
     const std::string bus = bus_of(xml::xsi_type(d));
@@ -219,7 +184,7 @@ VmInfo VsphereConnection::describe(const ObjectContent& vm, const NameMap& names
   info.extras["template"] = xml::boolean(vm.prop("config.template"), {}) ? "true" : "false";
   info.extras["bios_uuid"] = xml::text(vm.prop("config.uuid"));
   std::string datastores;
-  for (const MoRef& ds : morefs(vm.prop("datastore"))) {
+  for (const MoRef& ds : xml::morefs(vm.prop("datastore"))) {
     const std::string name = name_of(names, ds);
     datastores += (datastores.empty() ? "" : ",") + (name.empty() ? ds.value : name);
   }
@@ -250,7 +215,7 @@ VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
   if (ref.value.empty())
     throw Error(ErrorCode::InvalidArgument, "no VM named (an empty name or id)", op);
   std::vector<VmObject> vms = all_vms(op);
-  const std::string key = lower(ref.value);
+  const std::string key = lower_ascii(ref.value);
   auto pick = [&](auto&& matches, const std::string& what) -> std::optional<VmObject> {
     std::vector<VmObject*> found;
     for (auto& vm : vms)
@@ -269,12 +234,14 @@ VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
     }
     return std::move(*found.front());
   };
-  if (auto vm = pick([&](const VmObject& v) { return lower(v.info.id) == key; }, "instance UUID"))
+  if (auto vm =
+          pick([&](const VmObject& v) { return lower_ascii(v.info.id) == key; }, "instance UUID"))
     return std::move(*vm);
   if (auto vm = pick(
           [&](const VmObject& v) {
             const auto it = v.info.extras.find("bios_uuid");
-            return it != v.info.extras.end() && !it->second.empty() && lower(it->second) == key;
+            return it != v.info.extras.end() && !it->second.empty() &&
+                   lower_ascii(it->second) == key;
           },
           "BIOS UUID"))
     return std::move(*vm);
@@ -292,8 +259,8 @@ VmObject VsphereConnection::refresh(const MoRef& vm, const std::string& op) {
   std::set<MoRef> refs;
   const MoRef host = xml::moref(o.prop("runtime.host"));
   if (!host.empty()) refs.insert(host);
-  for (const MoRef& ds : morefs(o.prop("datastore"))) refs.insert(ds);
-  for (pugi::xml_node d : items(o.prop("config.hardware.device")))
+  for (const MoRef& ds : xml::morefs(o.prop("datastore"))) refs.insert(ds);
+  for (pugi::xml_node d : xml::elements(o.prop("config.hardware.device")))
     if (xml::child(d, "macAddress") || xml::child(d, "addressType")) {
       const MoRef net = nic_network(xml::child(d, "backing"));
       if (!net.empty()) refs.insert(net);
@@ -311,14 +278,36 @@ VmObject VsphereConnection::refresh(const MoRef& vm, const std::string& op) {
 
 const Datacenter& VsphereConnection::datacenter(const std::string& op) {
   if (datacenter_) return *datacenter_;
+  // The datacenters and the folders above them, in one round trip: a
+  // datacenter's inventory path is its folders' names from the root down.
   const auto objects = session_->retrieve_all(
-      {{"Datacenter", {"name", "vmFolder", "hostFolder", "datastoreFolder", "networkFolder"}}}, op);
+      {{"Datacenter",
+        {"name", "parent", "vmFolder", "hostFolder", "datastoreFolder", "networkFolder"}},
+       {"Folder", {"name", "parent"}}},
+      op);
+  std::map<MoRef, std::pair<std::string, MoRef>> folders;  // ref -> stored name, parent
+  for (const auto& o : objects)
+    if (o.obj.type == "Folder")
+      folders[o.obj] = {xml::text(o.prop("name")), xml::moref(o.prop("parent"))};
+  const MoRef& root = session_->content().root_folder;
+  auto path_of = [&](const std::string& stored, MoRef parent) {
+    std::string path = stored;
+    for (std::size_t depth = 0; !parent.empty() && parent != root && depth < 1000; ++depth) {
+      const auto it = folders.find(parent);
+      if (it == folders.end()) break;  // above what this session may see
+      path = it->second.first + "/" + path;
+      parent = it->second.second;
+    }
+    return path;
+  };
   std::vector<Datacenter> all;
   for (const auto& o : objects) {
     if (o.obj.type != "Datacenter") continue;
     Datacenter dc;
     dc.ref = o.obj;
-    dc.name = decode_name(xml::text(o.prop("name")));
+    const std::string stored = xml::text(o.prop("name"));
+    dc.name = decode_name(stored);
+    dc.path = path_of(stored, xml::moref(o.prop("parent")));
     dc.vm_folder = xml::moref(o.prop("vmFolder"));
     dc.host_folder = xml::moref(o.prop("hostFolder"));
     dc.datastore_folder = xml::moref(o.prop("datastoreFolder"));

@@ -34,7 +34,11 @@ using NameMap = std::map<MoRef, std::string>;
 
 struct Datacenter {
   MoRef ref;
-  std::string name;
+  std::string name;  ///< decoded
+  /// Its inventory path under the root folder, names as stored (encoded):
+  /// "DC0", or "Folder1/DC0" for a datacenter in a folder. What /folder
+  /// transfers take as dcPath.
+  std::string path;
   MoRef vm_folder, host_folder, datastore_folder, network_folder;
 };
 

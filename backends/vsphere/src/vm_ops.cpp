@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
@@ -27,15 +28,6 @@ namespace hyperctl::vsphere {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string quoted(const std::string& text) {
-  return "'" + escape::terminal_text(text) + "'";
-}
-
-std::string lower(std::string text) {
-  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return text;
-}
 
 bool in(VmState s, std::initializer_list<VmState> states) {
   return std::find(states.begin(), states.end(), s) != states.end();
@@ -104,7 +96,7 @@ std::int64_t memory_mb(std::uint64_t bytes, const std::string& op) {
 /// spec.guest_os as a vSphere guest id.
 std::string guest_id_of(const std::string& hint, const std::string& op) {
   if (hint.empty()) return "otherGuest64";
-  const std::string l = lower(hint);
+  const std::string l = lower_ascii(hint);
   if (l == "linux") return "other3xLinux64Guest";
   if (l == "windows") return "windows9_64Guest";
   if (l == "other") return "otherGuest64";
@@ -122,20 +114,12 @@ std::string guest_id_of(const std::string& hint, const std::string& op) {
 /// guests (their kernels carry the driver), LSI Logic SAS for Windows, LSI
 /// Logic (the most widely understood) for anything else.
 std::string scsi_controller_for(const std::string& guest_id) {
-  const std::string l = lower(guest_id);
+  const std::string l = lower_ascii(guest_id);
   if (l.rfind("win", 0) == 0) return "VirtualLsiLogicSASController";
   for (const char* linux : {"linux", "rhel", "centos", "ubuntu", "debian", "sles", "suse", "fedora",
                             "photon", "coreos", "asianux", "rocky", "alma"})
     if (l.find(linux) != std::string::npos) return "ParaVirtualSCSIController";
   return "VirtualLsiLogicController";
-}
-
-/// Element children of a node whatever their names.
-std::vector<pugi::xml_node> items(pugi::xml_node node) {
-  std::vector<pugi::xml_node> out;
-  for (pugi::xml_node child : node.children())
-    if (child.type() == pugi::node_element) out.push_back(child);
-  return out;
 }
 
 /// The inventory a new VM is placed in: one retrieve_all under the datacenter.
@@ -172,15 +156,14 @@ Placement placement_of(Session& s, const Datacenter& dc, const std::string& op) 
       p.vms.emplace_back(o.obj, decode_name(name));
     } else if (o.obj.type == "HostSystem") {
       Placement::Host h{o.obj, xml::moref(o.prop("parent")), decode_name(name), {}};
-      for (pugi::xml_node item : items(o.prop("datastore")))
-        h.datastores.push_back(xml::moref(item));
+      h.datastores = xml::morefs(o.prop("datastore"));
       p.hosts.push_back(std::move(h));
     } else if (o.obj.type == "Datastore") {
       p.datastores[o.obj] = name;
       p.browsers[name] = xml::moref(o.prop("browser"));
     } else if (o.obj.type == "ComputeResource" || o.obj.type == "ClusterComputeResource") {
       Placement::Compute c{o.obj, xml::moref(o.prop("resourcePool")), decode_name(name), {}};
-      for (pugi::xml_node item : items(o.prop("host"))) c.hosts.push_back(xml::moref(item));
+      c.hosts = xml::morefs(o.prop("host"));
       p.computes.push_back(std::move(c));
     } else {
       p.networks[o.obj] = name;  // Network, DistributedVirtualPortgroup, OpaqueNetwork
@@ -205,9 +188,8 @@ std::pair<MoRef, std::string> find_datastore(const Placement& p, const std::stri
 
 /// "[ds] folder/file.vmdk" -> "ds"; "" when it is no datastore path.
 std::string datastore_of_path(const std::string& path) {
-  if (path.size() < 2 || path.front() != '[') return {};
-  const auto end = path.find(']');
-  return end == std::string::npos ? std::string() : path.substr(1, end - 1);
+  const auto split = split_datastore_path(path);
+  return split ? split->datastore : std::string();
 }
 
 /// The names directly in a datastore folder ("[ds]" or "[ds] dir"), through
@@ -241,13 +223,10 @@ void require_file(Session& s, const Placement& p, const std::string& file, const
   if (browser == p.browsers.end())
     throw Error(ErrorCode::NotFound,
                 "no datastore " + quoted(ds) + " for " + quoted(file) + " in this datacenter", op);
-  std::string rest = file.substr(file.find(']') + 1);
-  while (!rest.empty() && rest.front() == ' ') rest.erase(0, 1);
-  const auto slash = rest.rfind('/');
-  const std::string dir = slash == std::string::npos ? std::string() : rest.substr(0, slash);
-  const std::string name = slash == std::string::npos ? rest : rest.substr(slash + 1);
-  const auto entries = folder_entries(
-      s, browser->second, "[" + browser->first + "]" + (dir.empty() ? "" : " " + dir), op);
+  const std::string rest = split_datastore_path(file)->rel;
+  const std::string dir = folder_of_path(rest);
+  const std::string name = leaf_of_path(rest);
+  const auto entries = folder_entries(s, browser->second, datastore_path(browser->first, dir), op);
   if (name.empty() || !entries || !entries->count(name))
     throw Error(ErrorCode::NotFound, "no file " + quoted(file) + " on the datastore", op);
 }
@@ -638,7 +617,7 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
         file = d.path;
       } else if (!d.volume.empty()) {
         const std::string pool = d.pool.empty() ? decode_name(vm_datastore) : d.pool;
-        file = "[" + datastore_named(pool) + "] " + d.volume;
+        file = datastore_path(datastore_named(pool), d.volume);
       }
       if (!file.empty()) require_file(s, p, file, op);
       if (device == "cdrom") {
@@ -678,8 +657,8 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
         const std::string ds = d.pool.empty() ? vm_datastore : datastore_named(d.pool);
         // Whole KiB (rounded up): vSphere sizes disks in KiB.
         const std::uint64_t kib = (d.size_bytes + 1023) / 1024;
-        backing_inner = soap::el("fileName", "[" + ds + "]") + soap::el("diskMode", "persistent") +
-                        soap::el("thinProvisioned", "true");
+        backing_inner = soap::el("fileName", datastore_path(ds)) +
+                        soap::el("diskMode", "persistent") + soap::el("thinProvisioned", "true");
         capacity = soap::el("capacityInKB", std::to_string(kib)) +
                    soap::el("capacityInBytes", std::to_string(kib * 1024));
         create_file = true;
@@ -747,7 +726,7 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
     // The spec's elements in the order of the vim25 schema.
     const std::string encoded = encode_name(spec.name);
     std::string config = soap::el("name", encoded) + soap::el("guestId", guest_id) +
-                         soap::raw("files", soap::el("vmPathName", "[" + vm_datastore + "]")) +
+                         soap::raw("files", soap::el("vmPathName", datastore_path(vm_datastore))) +
                          soap::el("numCPUs", std::to_string(spec.vcpus)) +
                          soap::el("memoryMB", std::to_string(mb)) + devices;
     if (!firmware.empty()) config += soap::el("firmware", firmware);
@@ -758,9 +737,10 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
     // only what appeared since under the VM's name (a VM unregistered
     // earlier leaves its folder, which is not ours to delete).
     const auto browser = p.browsers.find(vm_datastore);
-    const auto root_before = browser == p.browsers.end() || browser->second.empty()
-                                 ? std::nullopt
-                                 : folder_entries(s, browser->second, "[" + vm_datastore + "]", op);
+    const auto root_before =
+        browser == p.browsers.end() || browser->second.empty()
+            ? std::nullopt
+            : folder_entries(s, browser->second, datastore_path(vm_datastore), op);
 
     MoRef created;
     try {
@@ -783,13 +763,13 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
         } else if (root_before && !s.content().file_manager.empty()) {
           // The server failed half-way and kept what it had written: the
           // VM's folder, and with some servers files named after the VM.
-          const auto now = folder_entries(s, browser->second, "[" + vm_datastore + "]", op);
+          const auto now = folder_entries(s, browser->second, datastore_path(vm_datastore), op);
           for (const std::string& entry : now ? *now : std::set<std::string>{})
             if (!root_before->count(entry) &&
                 (entry == encoded || entry.rfind(encoded + ".", 0) == 0 ||
                  entry.rfind(encoded + " (", 0) == 0))
               run_task(s, "DeleteDatastoreFile_Task", s.content().file_manager,
-                       soap::el("name", "[" + vm_datastore + "] " + entry) +
+                       soap::el("name", datastore_path(vm_datastore, entry)) +
                            soap::moref("datacenter", dc.ref),
                        op, "clean up");
         }
@@ -908,7 +888,7 @@ std::string VsphereVmOps::export_config(const VmRef& ref) {
     // gives the network names).
     nlohmann::json devices = nlohmann::json::array();
     std::size_t disk_index = 0, nic_index = 0;
-    for (pugi::xml_node d : items(vm.raw.prop("config.hardware.device"))) {
+    for (pugi::xml_node d : xml::elements(vm.raw.prop("config.hardware.device"))) {
       const std::string type = xml::xsi_type(d);
       nlohmann::json dev = {{"type", type},
                             {"key", xml::i64(d, "key")},

@@ -128,6 +128,13 @@ std::vector<pugi::xml_node> children(pugi::xml_node node, std::string_view local
   return out;
 }
 
+std::vector<pugi::xml_node> elements(pugi::xml_node node) {
+  std::vector<pugi::xml_node> out;
+  for (pugi::xml_node c = node.first_child(); c; c = c.next_sibling())
+    if (c.type() == pugi::node_element) out.push_back(c);
+  return out;
+}
+
 pugi::xml_node path(pugi::xml_node node, std::string_view dotted) {
   while (node && !dotted.empty()) {
     const auto dot = dotted.find('.');
@@ -159,6 +166,25 @@ std::string xsi_type(pugi::xml_node node) {
 MoRef moref(pugi::xml_node node) {
   if (!node) return {};
   return MoRef{node.attribute("type").value(), node.text().get()};
+}
+
+std::vector<MoRef> morefs(pugi::xml_node node) {
+  std::vector<MoRef> out;
+  if (!node) return out;
+  const std::vector<pugi::xml_node> items = elements(node);
+  if (items.empty()) {
+    if (node.attribute("type")) {
+      MoRef one = moref(node);
+      if (!one.empty() && !one.type.empty()) out.push_back(std::move(one));
+    }
+    return out;
+  }
+  for (pugi::xml_node item : items) {
+    if (!item.attribute("type")) continue;
+    MoRef ref = moref(item);
+    if (!ref.empty() && !ref.type.empty()) out.push_back(std::move(ref));
+  }
+  return out;
 }
 
 std::int64_t i64(pugi::xml_node node, std::string_view local, std::int64_t fallback) {

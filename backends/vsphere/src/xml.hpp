@@ -61,6 +61,9 @@ std::string_view local_name(pugi::xml_node node);
 pugi::xml_node child(pugi::xml_node node, std::string_view local);
 /// Every child element with that local name, in document order.
 std::vector<pugi::xml_node> children(pugi::xml_node node, std::string_view local);
+/// Every child element whatever its name, in document order (an array
+/// value's items: <ManagedObjectReference>, <VirtualDevice>...).
+std::vector<pugi::xml_node> elements(pugi::xml_node node);
 /// Follows a dotted path of local names ("config.hardware.numCPU" style,
 /// each step one child); empty node when a step is missing.
 pugi::xml_node path(pugi::xml_node node, std::string_view dotted);
@@ -70,6 +73,11 @@ std::string text(pugi::xml_node node, std::string_view local = {});
 std::string xsi_type(pugi::xml_node node);
 /// A MoRef from an element with a type attribute.
 MoRef moref(pugi::xml_node node);
+/// The morefs of an ArrayOfManagedObjectReference value: every child with a
+/// type attribute and a value, in order. A value that is itself one
+/// ManagedObjectReference (a type attribute, no element children) gives
+/// that one; an empty node gives none.
+std::vector<MoRef> morefs(pugi::xml_node node);
 /// Integers and booleans of child `local`; `fallback` when absent or bad.
 std::int64_t i64(pugi::xml_node node, std::string_view local, std::int64_t fallback = 0);
 bool boolean(pugi::xml_node node, std::string_view local, bool fallback = false);
