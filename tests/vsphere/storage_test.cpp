@@ -101,6 +101,12 @@ std::set<std::string> sim_files(const Simulator& sim, const std::string& ds,
   return out;
 }
 
+/// "a/b" of "a/b/c" ("" for a top-level file).
+std::string folder_of_test(const std::string& rel) {
+  const auto cut = rel.rfind('/');
+  return cut == std::string::npos ? std::string() : rel.substr(0, cut);
+}
+
 /// The local folder behind a simulated datastore (show()'s url).
 fs::path datastore_dir(const Simulator& sim, const std::string& ds) {
   const json inv = sim.show();
@@ -646,6 +652,89 @@ void failures_midway_leave_things_as_they_were(Simulator& sim) {
   fs::remove_all(datastore_dir(sim, ds) / top, ec);
 }
 
+/// An upload with overwrite onto a file a VM's disk stands on (its
+/// descriptor, or the -flat extent holding its data) is refused, naming the
+/// VM, before anything moves: the bytes stay, no temporary is left.
+void upload_onto_a_vm_disk_is_refused(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const json inv = sim.show();
+  json vm;
+  for (const auto& x : inv["vms"])
+    if (!x["disks"].empty() && x["powerState"] == "poweredOn") vm = x;
+  ASSERT_FALSE(vm.is_null()) << "no running VM with a disk";
+  const auto [ds, rel] = split(vm["disks"][0]["file"].get<std::string>());
+  const std::string flat = rel.substr(0, rel.size() - 5) + "-flat.vmdk";
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  spill(tmp.path() / "new", random_bytes(64 * 1024));
+  TransferOptions overwrite;
+  overwrite.overwrite = true;
+  const fs::path root = datastore_dir(sim, ds);
+  const auto files_before = sim_files(sim, ds, folder_of_test(rel));
+  for (const std::string& target : {rel, flat}) {
+    SCOPED_TRACE(target);
+    ASSERT_TRUE(fs::exists(root / target)) << "the simulator keeps no " << target;
+    const std::string bytes = slurp(root / target);
+    auto err = error_of([&] {
+      st.upload_volume(ds, target, (tmp.path() / "new").string(), overwrite, {}, CancelToken{});
+    });
+    ASSERT_TRUE(err) << "an upload over a running VM's disk succeeded";
+    EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
+    EXPECT_NE(std::string(err->what()).find(vm["name"].get<std::string>()), std::string::npos)
+        << err->what();
+    EXPECT_TRUE(slurp(root / target) == bytes) << "the disk's file changed";
+  }
+  EXPECT_EQ(sim_files(sim, ds, folder_of_test(rel)), files_before) << "a temporary is left";
+  const json again = sim.find_vm(vm["name"].get<std::string>());
+  EXPECT_EQ(again["disks"], vm["disks"]);
+  EXPECT_EQ(again["powerState"], "poweredOn");
+}
+
+/// A create or copy into an EXISTING folder whose task wrote the file and
+/// then failed (here: its answer lost, the simulator's 'truncated' mode runs
+/// the real call) leaves no destination file; what was there stays.
+void failed_disk_tasks_leave_no_destination(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  const std::string top = unique("partial");
+  VolumeSpec spec;
+  spec.pool = ds;
+  spec.name = top + "/existing";
+  spec.capacity_bytes = 2 * kMiB;
+  const Volume existing = st.create_volume(spec);
+  const std::set<std::string> before = {top + "/existing.vmdk", top + "/existing-flat.vmdk"};
+  ASSERT_EQ(sim_files(sim, ds, top), before);
+
+  spec.name = top + "/made";
+  sim.inject("CreateVirtualDisk_Task=truncated*1");
+  auto err = error_of([&] { st.create_volume(spec); });
+  sim.clear_injections();
+  ASSERT_TRUE(err) << "the lost answer was not reported";
+  EXPECT_EQ(sim_files(sim, ds, top), before) << "a failed create left its files";
+
+  VolumeSpec target;
+  target.name = top + "/copied";
+  sim.inject("CopyVirtualDisk_Task=truncated*1");
+  err = error_of([&] { st.clone_volume(ds, existing.name, target); });
+  sim.clear_injections();
+  ASSERT_TRUE(err) << "the lost answer was not reported";
+  EXPECT_EQ(sim_files(sim, ds, top), before) << "a failed copy left its files";
+
+  // Not the task's doing: a data extent already there is refused before the
+  // call, and kept.
+  const fs::path root = datastore_dir(sim, ds);
+  spill(root / top / "orphan-flat.vmdk", "data");
+  spec.name = top + "/orphan";
+  EXPECT_CODE(st.create_volume(spec), ErrorCode::AlreadyExists);
+  EXPECT_TRUE(slurp(root / top / "orphan-flat.vmdk") == "data");
+
+  st.remove_volume(ds, existing.name);
+  std::error_code ec;
+  fs::remove_all(root / top, ec);
+}
+
 void names_round_trip(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
@@ -798,6 +887,8 @@ BOTH_MODES(UploadThenDownload, upload_then_download)
 BOTH_MODES(CancelledUploadsChangeNothing, cancelled_uploads_change_nothing)
 BOTH_MODES(CancelledDownloadLeavesNoFile, cancelled_download_leaves_no_file)
 BOTH_MODES(FailuresMidwayLeaveThingsAsTheyWere, failures_midway_leave_things_as_they_were)
+BOTH_MODES(UploadOntoAVmDiskIsRefused, upload_onto_a_vm_disk_is_refused)
+BOTH_MODES(FailedDiskTasksLeaveNoDestination, failed_disk_tasks_leave_no_destination)
 BOTH_MODES(NamesRoundTrip, names_round_trip)
 BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
 BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)

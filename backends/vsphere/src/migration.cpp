@@ -183,15 +183,10 @@ const std::vector<std::string>& vm_placement_paths() {
 VmFacts vm_facts(VsphereConnection& c, const VmRef& ref, const std::string& op) {
   VmFacts f;
   f.vm = c.resolve(ref, op);
-  // The resolve answer already carries these when vm_paths() asks for them;
-  // otherwise one more retrieve of this VM alone.
-  const auto& have = VsphereConnection::vm_paths();
-  bool complete = true;
-  for (const auto& p : vm_placement_paths())
-    if (std::find(have.begin(), have.end(), p) == have.end()) complete = false;
-  const ObjectContent o = complete ? f.vm.raw
-                                   : c.session().retrieve_one(f.vm.ref, vm_placement_paths(), op,
-                                                              "VM " + q(f.vm.info.name));
+  // vm_paths() has neither "network" nor "summary.storage.committed": one
+  // more retrieve of this VM alone.
+  const ObjectContent o =
+      c.session().retrieve_one(f.vm.ref, vm_placement_paths(), op, "VM " + q(f.vm.info.name));
   f.name = f.vm.info.name.empty() ? name_of(o) : f.vm.info.name;
   f.power = xml::text(o.prop("runtime.powerState"));
   f.host = moref_of(o.prop("runtime.host"));
@@ -702,14 +697,9 @@ VmInfo VsphereMigrationOps::migrate(const VmRef& vm, Connection& target,
     c_.session().wait_task(task, op, "vmotion", progress, &cancel, options.timeout);
 
     // The task said it succeeded; the inventory must say so too.
+    // refresh() reads vm_paths(), which hold runtime.host and datastore.
     const VmObject moved = c_.refresh(plan.vm.vm.ref, op);
-    const auto& have = VsphereConnection::vm_paths();
-    const bool complete = std::find(have.begin(), have.end(), "runtime.host") != have.end() &&
-                          std::find(have.begin(), have.end(), "datastore") != have.end();
-    const ObjectContent now =
-        complete ? moved.raw
-                 : c_.session().retrieve_one(plan.vm.vm.ref, {"runtime.host", "datastore"}, op,
-                                             "VM " + q(plan.vm.name));
+    const ObjectContent& now = moved.raw;
     if (plan.host_changes()) {
       const MoRef host = moref_of(now.prop("runtime.host"));
       if (host != plan.host->ref)

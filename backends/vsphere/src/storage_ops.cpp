@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
@@ -355,6 +356,28 @@ DiskUse disk_use(VsphereConnection& c, const std::string& op) {
   return use;
 }
 
+std::string vm_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + quote_name(n);
+  return out;
+}
+
+/// The VMs whose disks or CD-ROMs stand on `rel`: the file itself, or, for
+/// a disk's data extent ("x-flat.vmdk", "x-delta.vmdk", "x-sesparse.vmdk"),
+/// the descriptor "x.vmdk" it belongs to.
+std::vector<std::string> users_of(const DiskUse& use, const Store& s, const std::string& rel) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& file) {
+    if (auto it = use.vms.find(key_of(s.raw_name, file)); it != use.vms.end())
+      for (const auto& n : it->second)
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  };
+  add(rel);
+  for (std::string_view extent : {"-flat.vmdk", "-delta.vmdk", "-sesparse.vmdk"})
+    if (ends_with_ci(rel, extent)) add(rel.substr(0, rel.size() - extent.size()) + ".vmdk");
+  return out;
+}
+
 Volume volume_of(const Store& s, const FileEntry& f, const DiskUse& use) {
   Volume v;
   v.name = f.rel;
@@ -452,6 +475,50 @@ std::string make_folder(VsphereConnection& c, const Store& s, const std::string&
   return top;
 }
 
+/// The data extent VirtualDiskManager writes beside the descriptor `rel`
+/// ("d/x.vmdk" -> "d/x-flat.vmdk").
+std::string flat_of(const std::string& rel) {
+  return rel.substr(0, rel.size() - 5) + "-flat.vmdk";
+}
+
+/// Which of `rels` (all in one folder) are on `s` now: one search; none when
+/// the folder is missing.
+std::set<std::string> present(VsphereConnection& c, const Store& s,
+                              const std::vector<std::string>& rels, const std::string& op) {
+  std::set<std::string> out;
+  if (rels.empty()) return out;
+  std::vector<std::string> patterns;
+  for (const auto& r : rels) patterns.push_back(pattern_for(leaf_of(r)));
+  std::vector<FileEntry> found;
+  try {
+    found = search(c, s, folder_of(rels.front()), false, any_file_query(), patterns, op);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::NotFound) throw;
+    return out;
+  }
+  for (const auto& f : found)
+    if (f.kind != "FolderFileInfo" && std::find(rels.begin(), rels.end(), f.rel) != rels.end())
+      out.insert(f.rel);
+  return out;
+}
+
+/// Best effort, after a failed create or copy: removes the folder it made
+/// (`made`), else each of `rels` that was not there before and is now (a
+/// task that failed halfway, or whose answer was lost, may have written it).
+void undo_new_files(VsphereConnection& c, const Store& s, const std::string& made,
+                    const std::vector<std::string>& rels, const std::set<std::string>& before,
+                    const std::string& op) {
+  try {
+    if (!made.empty()) {
+      delete_file(c, s, made, op);
+      return;
+    }
+    for (const auto& r : present(c, s, rels, op))
+      if (!before.count(r)) delete_file(c, s, r, op);
+  } catch (...) {
+  }
+}
+
 /// Best effort: removes what a failed operation made.
 void undo_quietly(VsphereConnection& c, const Store& s, const std::string& rel,
                   const std::string& op) {
@@ -460,6 +527,23 @@ void undo_quietly(VsphereConnection& c, const Store& s, const std::string& rel,
     delete_file(c, s, rel, op);
   } catch (...) {
   }
+}
+
+/// AlreadyExists when the new volume (files[0]) or its data extent is there.
+void refuse_existing(const std::set<std::string>& before, const std::vector<std::string>& files,
+                     const Store& s, const std::string& op) {
+  if (before.count(files.front()))
+    throw Error(ErrorCode::AlreadyExists,
+                "volume " + quote_name(files.front()) + " already exists on datastore " +
+                    quote_name(s.pool.name),
+                op);
+  for (const auto& f : files)
+    if (before.count(f))
+      throw Error(ErrorCode::AlreadyExists,
+                  quote_name(f) + ", the data file of volume " + quote_name(files.front()) +
+                      ", already exists on datastore " + quote_name(s.pool.name) +
+                      " (nothing was made)",
+                  op);
 }
 
 std::string random_hex() {
@@ -586,11 +670,9 @@ Volume VsphereStorageOps::create_volume(const VolumeSpec& spec) {
     require_disk_manager(c_, op);
     const Store s = pool_for_new(c_, spec.pool, op);
     require_accessible(s, op);
-    if (find_file(c_, s, rel, any_file_query(), op))
-      throw Error(
-          ErrorCode::AlreadyExists,
-          "volume " + quote_name(rel) + " already exists on datastore " + quote_name(s.pool.name),
-          op);
+    const std::vector<std::string> files = {rel, flat_of(rel)};
+    const auto before = present(c_, s, files, op);
+    refuse_existing(before, files, s, op);
     const std::string made = make_folder(c_, s, folder_of(rel), op);
     try {
       const std::string disk_spec =
@@ -601,7 +683,7 @@ Volume VsphereStorageOps::create_volume(const VolumeSpec& spec) {
                    soap::typed("spec", "FileBackedVirtualDiskSpec", disk_spec),
                op);
     } catch (...) {
-      undo_quietly(c_, s, made, op);
+      undo_new_files(c_, s, made, files, before, op);
       throw;
     }
     Volume v;
@@ -624,14 +706,11 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
   guarded(op, [&] {
     const Located at = locate_volume(c_, pool, name, op);
     const Volume v = volume_of(at.store, at.file, disk_use(c_, op));
-    if (!v.used_by.empty()) {
-      std::string vms;
-      for (const auto& n : v.used_by) vms += (vms.empty() ? "" : ", ") + quote_name(n);
+    if (!v.used_by.empty())
       throw Error(ErrorCode::Conflict,
-                  "volume " + quote_name(v.name) + " is a disk of VM " + vms +
+                  "volume " + quote_name(v.name) + " is a disk of VM " + vm_names(v.used_by) +
                       "; detach it (or delete the VM) first; nothing was deleted",
                   op);
-    }
     const MoRef& vdm = c_.session().content().virtual_disk_manager;
     if (v.format == "vmdk" && !vdm.empty()) {
       try {
@@ -677,11 +756,10 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
                   op);
     const Store ts = target.pool.empty() ? at.store : find_store(c_, target.pool, op);
     require_accessible(ts, op);
-    if (find_file(c_, ts, rel, any_file_query(), op))
-      throw Error(
-          ErrorCode::AlreadyExists,
-          "volume " + quote_name(rel) + " already exists on datastore " + quote_name(ts.pool.name),
-          op);
+    const std::vector<std::string> files =
+        disk ? std::vector<std::string>{rel, flat_of(rel)} : std::vector<std::string>{rel};
+    const auto before = present(c_, ts, files, op);
+    refuse_existing(before, files, ts, op);
     const std::string made = make_folder(c_, ts, folder_of(rel), op);
     try {
       if (disk)
@@ -697,7 +775,7 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
                      dc_arg(c_, "destinationDatacenter", op) + soap::el("force", "false"),
                  op);
     } catch (...) {
-      undo_quietly(c_, ts, made, op);
+      undo_new_files(c_, ts, made, files, before, op);
       throw;
     }
     auto f = find_file(c_, ts, rel, volume_query_for(rel), op);
@@ -735,6 +813,14 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
                       " exists; ask to overwrite it (nothing was uploaded)",
                   op);
     const std::string rel = existing ? existing->rel : name;
+    // Replacing a file under a VM's disk or CD-ROM would change what the VM
+    // reads (or running, what it writes over): refused before anything moves.
+    if (existing)
+      if (const auto vms = users_of(disk_use(c_, op), s, rel); !vms.empty())
+        throw Error(ErrorCode::Conflict,
+                    quote_name(ds_path(s, rel)) + " is in use by VM " + vm_names(vms) +
+                        "; detach it (or delete the VM) first; nothing was uploaded",
+                    op);
     const std::string partial = join(folder_of(rel), ".hyperctl-upload-" + random_hex() + ".part");
     // dcPath is an inventory path: the name as stored (encoded).
     const std::string dc = encode_name(c_.datacenter(op).name);
