@@ -894,6 +894,18 @@ BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemente
 BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)
 BOTH_MODES(ThroughTheCli, through_the_cli)
 
+// Transfers name the datacenter by its inventory path (dcPath), which the
+// simulator's /folder handler resolves with govmomi's finder: for a
+// datacenter inside a folder ("F0/DC1") its bare name would not be found.
+// govmomi's Model.Folder can place datacenters in a folder, but the test
+// simulator (tests/vsphere/sim/main.go) has no option for it, so that case
+// cannot be made here; the transfers above cover datacenters at the root.
+TEST_F(StorageVpx, TransfersIntoADatacenterInAFolder) {
+  GTEST_SKIP() << "the test simulator cannot put a datacenter in a folder (no option for "
+                  "govmomi's Model.Folder in tests/vsphere/sim/main.go); dcPath as an inventory "
+                  "path is covered only for datacenters at the root (UploadThenDownload)";
+}
+
 // With two datastores, a volume without a pool is refused, naming them.
 TEST_F(StorageVpx, NewVolumeNeedsAPoolWhenThereAreSeveral) {
   auto conn = sim().connect();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "common.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
@@ -60,11 +61,7 @@ HostFacts facts_of(const ObjectContent& oc, const NameMap& clusters) {
   h.memory_used =
       std::max<std::int64_t>(0, xml::i64(oc.prop("summary.quickStats"), "overallMemoryUsage")) *
       (1 << 20);
-  for (pugi::xml_node pkg : oc.prop("hardware.cpuPkg").children())
-    if (pkg.type() == pugi::node_element) {
-      h.cpu_vendor = xml::text(pkg, "vendor");
-      if (!h.cpu_vendor.empty()) break;
-    }
+  h.cpu_vendor = cpu_vendor_of(oc.prop("hardware.cpuPkg"));
   return h;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/size.hpp"
@@ -29,37 +30,10 @@ const std::string kCheckOp = "migrate.check";
 const std::string kLiveOp = "migrate.live";
 const std::string kColdOp = "migrate.offline";
 
-std::string q(const std::string& name) {
-  return "'" + escape::terminal_text(name) + "'";
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return s;
-}
-
 // ------------------------------------------------------------ answers
 
-/// The morefs of a property: one ManagedObjectReference, or an array of them.
-std::vector<MoRef> morefs_of(pugi::xml_node val) {
-  std::vector<MoRef> out;
-  if (!val) return out;
-  if (val.attribute("type")) {
-    MoRef one = xml::moref(val);
-    if (!one.empty()) out.push_back(std::move(one));
-    return out;
-  }
-  for (pugi::xml_node n : val.children()) {
-    if (n.type() != pugi::node_element) continue;
-    MoRef r = xml::moref(n);
-    if (!r.empty()) out.push_back(std::move(r));
-  }
-  return out;
-}
-
 MoRef moref_of(pugi::xml_node val) {
-  auto all = morefs_of(val);
+  auto all = xml::morefs(val);
   return all.empty() ? MoRef{} : all.front();
 }
 
@@ -186,12 +160,12 @@ VmFacts vm_facts(VsphereConnection& c, const VmRef& ref, const std::string& op) 
   // vm_paths() has neither "network" nor "summary.storage.committed": one
   // more retrieve of this VM alone.
   const ObjectContent o =
-      c.session().retrieve_one(f.vm.ref, vm_placement_paths(), op, "VM " + q(f.vm.info.name));
+      c.session().retrieve_one(f.vm.ref, vm_placement_paths(), op, "VM " + quoted(f.vm.info.name));
   f.name = f.vm.info.name.empty() ? name_of(o) : f.vm.info.name;
   f.power = xml::text(o.prop("runtime.powerState"));
   f.host = moref_of(o.prop("runtime.host"));
-  f.datastores = morefs_of(o.prop("datastore"));
-  f.networks = morefs_of(o.prop("network"));
+  f.datastores = xml::morefs(o.prop("datastore"));
+  f.networks = xml::morefs(o.prop("network"));
   f.committed = number_of(o.prop("summary.storage.committed"));
   return f;
 }
@@ -221,15 +195,11 @@ Inventory inventory(VsphereConnection& target, Session& session, const std::stri
       h.parent = moref_of(o.prop("parent"));
       h.connection_state = xml::text(o.prop("runtime.connectionState"));
       h.maintenance = boolean_of(o.prop("runtime.inMaintenanceMode")).value_or(false);
-      for (pugi::xml_node pkg : o.prop("hardware.cpuPkg").children()) {
-        if (pkg.type() != pugi::node_element) continue;
-        h.cpu_vendor = lower(xml::text(pkg, "vendor"));
-        if (!h.cpu_vendor.empty()) break;
-      }
+      h.cpu_vendor = lower_ascii(cpu_vendor_of(o.prop("hardware.cpuPkg")));
       h.memory_bytes = number_of(o.prop("summary.hardware.memorySize"));
       h.memory_used_mb = number_of(o.prop("summary.quickStats.overallMemoryUsage"));
-      for (const MoRef& n : morefs_of(o.prop("network"))) h.networks.insert(n);
-      for (const MoRef& d : morefs_of(o.prop("datastore"))) h.datastores.insert(d);
+      for (const MoRef& n : xml::morefs(o.prop("network"))) h.networks.insert(n);
+      for (const MoRef& d : xml::morefs(o.prop("datastore"))) h.datastores.insert(d);
       inv.hosts[h.ref] = std::move(h);
     } else if (type == "Datastore") {
       DatastoreFacts d;
@@ -266,7 +236,7 @@ const HostFacts* find_host(const Inventory& inv, const std::string& name) {
   int folded_count = 0;
   for (const auto& [ref, h] : inv.hosts) {
     if (h.name == name) return &h;
-    if (lower(h.name) == lower(name)) folded = &h, ++folded_count;
+    if (lower_ascii(h.name) == lower_ascii(name)) folded = &h, ++folded_count;
   }
   return folded_count == 1 ? folded : nullptr;
 }
@@ -284,7 +254,7 @@ std::string some_names(const Map& m) {
   for (const auto& [ref, v] : m) names.push_back(v.name);
   std::sort(names.begin(), names.end());
   std::string out;
-  for (std::size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", " : "") + q(names[i]);
+  for (std::size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", " : "") + quoted(names[i]);
   if (names.size() > 5) out += ", ...";
   return out.empty() ? "none" : out;
 }
@@ -306,9 +276,10 @@ VsphereConnection& same_endpoint(VsphereConnection& src, Connection& target,
   const ServiceContent& b = t->session().content();
   // A vCenter names itself by its instance UUID; ESXi leaves it empty, and
   // then the endpoint is all there is to compare.
-  const bool same = !a.instance_uuid.empty() || !b.instance_uuid.empty()
-                        ? lower(a.instance_uuid) == lower(b.instance_uuid)
-                        : lower(src.session().endpoint()) == lower(t->session().endpoint());
+  const bool same =
+      !a.instance_uuid.empty() || !b.instance_uuid.empty()
+          ? lower_ascii(a.instance_uuid) == lower_ascii(b.instance_uuid)
+          : lower_ascii(src.session().endpoint()) == lower_ascii(t->session().endpoint());
   if (!same) {
     const std::string user = src.session().target().user;
     throw Error(ErrorCode::Unsupported,
@@ -369,12 +340,12 @@ void check_mode(const MigrationOptions& o, const VmFacts& vm, const std::string&
   if (o.mode != MigrationMode::Offline || vm.power != "poweredOn") return;
   if (o.shutdown_first)
     throw Error(ErrorCode::InvalidArgument,
-                "--shutdown: VM " + q(vm.name) +
+                "--shutdown: VM " + quoted(vm.name) +
                     " runs; vMotion moves it live (drop --offline and --shutdown), or shut it "
                     "down first (hyperctl stop) and move it cold",
                 op);
   throw Error(ErrorCode::InvalidArgument,
-              "--offline: VM " + q(vm.name) +
+              "--offline: VM " + quoted(vm.name) +
                   " runs; vMotion moves a running VM live (drop --offline), or power it off "
                   "first for a cold relocation",
               op);
@@ -391,7 +362,8 @@ Plan make_plan(VsphereConnection& src, VsphereConnection& dst, const VmRef& ref,
     auto it = p.inv.hosts.find(p.vm.host);
     if (it == p.inv.hosts.end())
       throw Error(ErrorCode::Unsupported,
-                  "VM " + q(p.vm.name) + " runs in another datacenter than " + q(p.inv.datacenter) +
+                  "VM " + quoted(p.vm.name) + " runs in another datacenter than " +
+                      quoted(p.inv.datacenter) +
                       " (the target URI's); moving a VM across datacenters is not supported "
                       "yet: name its own datacenter in the target URI path",
                   op);
@@ -421,48 +393,50 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
 
   // vm-state
   if (on)
-    out.push_back(item("vm-state", CheckLevel::Ok, "VM " + q(vm.name) + " runs: live vMotion"));
-  else if (vm.power == "poweredOff")
     out.push_back(
-        item("vm-state", CheckLevel::Ok, "VM " + q(vm.name) + " is powered off: cold relocation"));
+        item("vm-state", CheckLevel::Ok, "VM " + quoted(vm.name) + " runs: live vMotion"));
+  else if (vm.power == "poweredOff")
+    out.push_back(item("vm-state", CheckLevel::Ok,
+                       "VM " + quoted(vm.name) + " is powered off: cold relocation"));
   else if (vm.power == "suspended")
     out.push_back(item("vm-state", CheckLevel::Warning,
-                       "VM " + q(vm.name) +
+                       "VM " + quoted(vm.name) +
                            " is suspended: it is relocated cold with its suspended state, and "
                            "resumes on the target only if that host's CPU matches",
                        "power it off, or resume it and move it live"));
   else
-    out.push_back(
-        item("vm-state", CheckLevel::Warning, "VM " + q(vm.name) + " is in state " + q(vm.power)));
+    out.push_back(item("vm-state", CheckLevel::Warning,
+                       "VM " + quoted(vm.name) + " is in state " + quoted(vm.power)));
 
   // target-host
   if (p.host_missing) {
-    out.push_back(item("target-host", CheckLevel::Blocker,
-                       "no host named " + q(p.want_host) + " in datacenter " + q(p.inv.datacenter),
-                       "name one of its hosts in ?host= (" + some_names(p.inv.hosts) + ")"));
+    out.push_back(
+        item("target-host", CheckLevel::Blocker,
+             "no host named " + quoted(p.want_host) + " in datacenter " + quoted(p.inv.datacenter),
+             "name one of its hosts in ?host= (" + some_names(p.inv.hosts) + ")"));
   } else if (p.host) {
     const HostFacts& h = *p.host;
     if (h.connection_state != "connected")
       out.push_back(item("target-host", CheckLevel::Blocker,
-                         "host " + q(h.name) + " is " +
-                             q(h.connection_state.empty() ? "unknown" : h.connection_state) +
+                         "host " + quoted(h.name) + " is " +
+                             quoted(h.connection_state.empty() ? "unknown" : h.connection_state) +
                              ", not connected",
                          "reconnect the host to the vCenter, or choose another"));
     else if (h.maintenance)
       out.push_back(item("target-host", CheckLevel::Blocker,
-                         "host " + q(h.name) + " is in maintenance mode",
+                         "host " + quoted(h.name) + " is in maintenance mode",
                          "take it out of maintenance mode, or choose another host"));
     else
       out.push_back(item("target-host", CheckLevel::Ok,
-                         "host " + q(h.name) + " is connected and not in maintenance mode"));
+                         "host " + quoted(h.name) + " is connected and not in maintenance mode"));
   }
 
   // same-host: nothing would change.
   if (!p.host_missing && !p.datastore_missing && !p.host_changes() && !p.datastore_changes()) {
-    std::string where = p.current ? "host " + q(p.current->name) : "its host";
-    if (p.datastore) where += " and datastore " + q(p.datastore->name);
+    std::string where = p.current ? "host " + quoted(p.current->name) : "its host";
+    if (p.datastore) where += " and datastore " + quoted(p.datastore->name);
     out.push_back(item("same-host", CheckLevel::Blocker,
-                       "VM " + q(vm.name) + " is already on " + where + ": nothing to do",
+                       "VM " + quoted(vm.name) + " is already on " + where + ": nothing to do",
                        "name another host (?host=) or datastore (?datastore=)"));
   }
 
@@ -471,23 +445,24 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
   if (p.datastore_missing) {
     out.push_back(
         item("datastore", CheckLevel::Blocker,
-             "no datastore named " + q(p.want_datastore) + " in datacenter " + q(p.inv.datacenter),
+             "no datastore named " + quoted(p.want_datastore) + " in datacenter " +
+                 quoted(p.inv.datacenter),
              "name one of its datastores in ?datastore= (" + some_names(p.inv.datastores) + ")"));
   } else if (p.datastore) {
     const DatastoreFacts& d = *p.datastore;
     if (!d.accessible)
       out.push_back(item("datastore", CheckLevel::Blocker,
-                         "datastore " + q(d.name) + " is not accessible",
+                         "datastore " + quoted(d.name) + " is not accessible",
                          "fix its storage, or choose another datastore"));
     else if (dest && (!dest->datastores.count(d.ref) || d.unusable_on.count(dest->ref)))
       out.push_back(
           item("datastore", CheckLevel::Blocker,
-               "datastore " + q(d.name) + " is not mounted on host " + q(dest->name),
-               "mount it on " + q(dest->name) + ", or choose a datastore that host sees"));
+               "datastore " + quoted(d.name) + " is not mounted on host " + quoted(dest->name),
+               "mount it on " + quoted(dest->name) + ", or choose a datastore that host sees"));
     else
       out.push_back(item("datastore", CheckLevel::Ok,
-                         "datastore " + q(d.name) + " is accessible" +
-                             (dest ? " from host " + q(dest->name) : std::string())));
+                         "datastore " + quoted(d.name) + " is accessible" +
+                             (dest ? " from host " + quoted(dest->name) : std::string())));
   } else if (p.host_changes()) {
     // Host only: the disks stay where they are, so the new host must see them.
     std::vector<std::string> unseen;
@@ -496,16 +471,17 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
       const bool seen = dest->datastores.count(ref) &&
                         (it == p.inv.datastores.end() ||
                          (it->second.accessible && !it->second.unusable_on.count(dest->ref)));
-      if (!seen) unseen.push_back(q(p.datastore_word(ref)));
+      if (!seen) unseen.push_back(quoted(p.datastore_word(ref)));
     }
     if (unseen.empty()) {
-      out.push_back(item("datastore", CheckLevel::Ok,
-                         "host " + q(dest->name) + " sees the VM's datastores (shared storage)"));
+      out.push_back(
+          item("datastore", CheckLevel::Ok,
+               "host " + quoted(dest->name) + " sees the VM's datastores (shared storage)"));
     } else {
       std::string list;
       for (const auto& n : unseen) list += (list.empty() ? "" : ", ") + n;
       out.push_back(item("datastore", CheckLevel::Blocker,
-                         "host " + q(dest->name) + " does not see the VM's datastore " + list,
+                         "host " + quoted(dest->name) + " does not see the VM's datastore " + list,
                          "add &datastore=NAME of a datastore that host sees (the disks move "
                          "along: storage vMotion)"));
     }
@@ -515,17 +491,20 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
   if (p.datastore && p.datastore_changes()) {
     const DatastoreFacts& d = *p.datastore;
     if (!vm.committed || !d.free)
-      out.push_back(item("free-space", CheckLevel::Warning,
-                         "the VM's storage or the free space of " + q(d.name) + " is not known"));
+      out.push_back(
+          item("free-space", CheckLevel::Warning,
+               "the VM's storage or the free space of " + quoted(d.name) + " is not known"));
     else if (*vm.committed > *d.free)
       out.push_back(item("free-space", CheckLevel::Blocker,
-                         "VM " + q(vm.name) + " uses " + size_words(*vm.committed) +
-                             ", datastore " + q(d.name) + " has " + size_words(*d.free) + " free",
-                         "free space on " + q(d.name) + ", or choose a larger datastore"));
+                         "VM " + quoted(vm.name) + " uses " + size_words(*vm.committed) +
+                             ", datastore " + quoted(d.name) + " has " + size_words(*d.free) +
+                             " free",
+                         "free space on " + quoted(d.name) + ", or choose a larger datastore"));
     else
       out.push_back(item("free-space", CheckLevel::Ok,
-                         "VM " + q(vm.name) + " uses " + size_words(*vm.committed) +
-                             ", datastore " + q(d.name) + " has " + size_words(*d.free) + " free"));
+                         "VM " + quoted(vm.name) + " uses " + size_words(*vm.committed) +
+                             ", datastore " + quoted(d.name) + " has " + size_words(*d.free) +
+                             " free"));
   }
 
   // name-clash: names are unique per folder and vMotion keeps the folder, so
@@ -537,18 +516,18 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
       auto h = p.inv.vm_hosts.find(ref);
       std::string where = escape::terminal_text(ref.value);
       if (h != p.inv.vm_hosts.end() && !h->second.empty())
-        where += " on host " + q(p.host_word(h->second));
+        where += " on host " + quoted(p.host_word(h->second));
       others.push_back(where);
     }
     if (others.empty()) {
-      out.push_back(
-          item("name-clash", CheckLevel::Ok,
-               "no other VM is named " + q(vm.name) + " in datacenter " + q(p.inv.datacenter)));
+      out.push_back(item("name-clash", CheckLevel::Ok,
+                         "no other VM is named " + quoted(vm.name) + " in datacenter " +
+                             quoted(p.inv.datacenter)));
     } else {
       std::string list;
       for (const auto& o : others) list += (list.empty() ? "" : ", ") + o;
       out.push_back(item("name-clash", CheckLevel::Warning,
-                         "another VM is named " + q(vm.name) + " too: " + list,
+                         "another VM is named " + quoted(vm.name) + " too: " + list,
                          "refer to the VM by its id (instance UUID or moref)"));
     }
   }
@@ -559,21 +538,22 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
     const std::string& b = p.host->cpu_vendor;
     if (a.empty() || b.empty())
       out.push_back(item("cpu-vendor", CheckLevel::Warning,
-                         "the CPU vendor of host " + q(a.empty() ? p.current->name : p.host->name) +
-                             " is not known"));
+                         "the CPU vendor of host " +
+                             quoted(a.empty() ? p.current->name : p.host->name) + " is not known"));
     else if (a != b && (on || vm.power == "suspended"))
       // A suspended VM resumes with the CPU state it saved: the same rule.
       out.push_back(item("cpu-vendor", CheckLevel::Blocker,
-                         "vMotion cannot cross CPU vendors: host " + q(p.current->name) + " has " +
-                             q(a) + ", host " + q(p.host->name) + " " + q(b),
+                         "vMotion cannot cross CPU vendors: host " + quoted(p.current->name) +
+                             " has " + quoted(a) + ", host " + quoted(p.host->name) + " " +
+                             quoted(b),
                          on ? "power the VM off and move it cold"
                             : "power the VM off (its suspended state is lost) and move it cold"));
     else if (a != b)
       out.push_back(item("cpu-vendor", CheckLevel::Ok,
-                         "hosts have different CPU vendors (" + q(a) + ", " + q(b) +
+                         "hosts have different CPU vendors (" + quoted(a) + ", " + quoted(b) +
                              "); the VM is off, so a cold relocation is fine"));
     else
-      out.push_back(item("cpu-vendor", CheckLevel::Ok, "both hosts have " + q(a) + " CPUs"));
+      out.push_back(item("cpu-vendor", CheckLevel::Ok, "both hosts have " + quoted(a) + " CPUs"));
 
     // memory: a warning only, as vSphere overcommits memory and its
     // admission control goes by reservations, not by what is in use.
@@ -581,12 +561,12 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
     const std::uint64_t need = vm.vm.info.memory_bytes;
     if (on && need > 0 && h.memory_bytes && h.memory_used_mb) {
       const std::int64_t free = *h.memory_bytes - *h.memory_used_mb * 1024 * 1024;
-      const std::string facts = "host " + q(h.name) + " has " + size_words(free) + " of " +
-                                size_words(*h.memory_bytes) + " free, VM " + q(vm.name) + " has " +
-                                size_words(static_cast<std::int64_t>(need));
+      const std::string facts = "host " + quoted(h.name) + " has " + size_words(free) + " of " +
+                                size_words(*h.memory_bytes) + " free, VM " + quoted(vm.name) +
+                                " has " + size_words(static_cast<std::int64_t>(need));
       if (free < static_cast<std::int64_t>(need))
         out.push_back(item("memory", CheckLevel::Warning, facts + ": it may swap there",
-                           "free memory on " + q(h.name) + ", or choose another host"));
+                           "free memory on " + quoted(h.name) + ", or choose another host"));
       else
         out.push_back(item("memory", CheckLevel::Ok, facts));
     }
@@ -594,18 +574,18 @@ std::vector<PreflightItem> run_checks(const Plan& p) {
     // network
     std::vector<std::string> missing;
     for (const MoRef& n : vm.networks)
-      if (!p.host->networks.count(n)) missing.push_back(q(p.network_word(n)));
+      if (!p.host->networks.count(n)) missing.push_back(quoted(p.network_word(n)));
     if (missing.empty()) {
       out.push_back(item("network", CheckLevel::Ok,
                          vm.networks.empty()
-                             ? "VM " + q(vm.name) + " has no network"
-                             : "host " + q(p.host->name) + " has every network of the VM"));
+                             ? "VM " + quoted(vm.name) + " has no network"
+                             : "host " + quoted(p.host->name) + " has every network of the VM"));
     } else {
       std::string list;
       for (const auto& n : missing) list += (list.empty() ? "" : ", ") + n;
       out.push_back(item("network", CheckLevel::Blocker,
-                         "host " + q(p.host->name) + " lacks the VM's network " + list,
-                         "add the port group to " + q(p.host->name) +
+                         "host " + quoted(p.host->name) + " lacks the VM's network " + list,
+                         "add the port group to " + quoted(p.host->name) +
                              " (or its distributed switch), or connect the VM's NIC to a "
                              "network that host has"));
     }
@@ -635,7 +615,7 @@ std::string relocate_args(const Plan& p, const std::string& op) {
       auto pool = p.inv.pools.find(p.host->parent);
       if (pool == p.inv.pools.end() || pool->second.empty())
         throw Error(ErrorCode::BackendFailure,
-                    "host " + q(p.host->name) + " has no resource pool to run the VM in", op);
+                    "host " + quoted(p.host->name) + " has no resource pool to run the VM in", op);
       spec += soap::moref("pool", pool->second);
     }
     spec += soap::moref("host", p.host->ref);
@@ -673,28 +653,26 @@ VmInfo VsphereMigrationOps::migrate(const VmRef& vm, Connection& target,
     check_mode(options, plan.vm, op);
     if (plan.host_missing)
       throw Error(ErrorCode::NotFound,
-                  "no host named " + q(plan.want_host) + " in datacenter " +
-                      q(plan.inv.datacenter) + " (its hosts: " + some_names(plan.inv.hosts) + ")",
+                  "no host named " + quoted(plan.want_host) + " in datacenter " +
+                      quoted(plan.inv.datacenter) + " (its hosts: " + some_names(plan.inv.hosts) +
+                      ")",
                   op);
     if (plan.datastore_missing)
       throw Error(ErrorCode::NotFound,
-                  "no datastore named " + q(plan.want_datastore) + " in datacenter " +
-                      q(plan.inv.datacenter) +
+                  "no datastore named " + quoted(plan.want_datastore) + " in datacenter " +
+                      quoted(plan.inv.datacenter) +
                       " (its datastores: " + some_names(plan.inv.datastores) + ")",
                   op);
     const std::string blockers = blockers_of(run_checks(plan));
     if (!blockers.empty())
-      throw Error(ErrorCode::Conflict, "VM " + q(plan.vm.name) + " was not moved: " + blockers, op);
+      throw Error(ErrorCode::Conflict, "VM " + quoted(plan.vm.name) + " was not moved: " + blockers,
+                  op);
     if (cancel.cancelled())
       throw Error(ErrorCode::Cancelled,
-                  "migration of VM " + q(plan.vm.name) + " cancelled before it started", op);
+                  "migration of VM " + quoted(plan.vm.name) + " cancelled before it started", op);
 
-    const Reply started =
-        c_.session().call("RelocateVM_Task", plan.vm.vm.ref, relocate_args(plan, op), op);
-    const MoRef task = xml::moref(started.returnval());
-    if (task.empty())
-      throw Error(ErrorCode::BackendFailure, "RelocateVM_Task returned no task", op);
-    c_.session().wait_task(task, op, "vmotion", progress, &cancel, options.timeout);
+    c_.session().run_task("RelocateVM_Task", plan.vm.vm.ref, relocate_args(plan, op), op, "vmotion",
+                          progress, &cancel, options.timeout);
 
     // The task said it succeeded; the inventory must say so too.
     // refresh() reads vm_paths(), which hold runtime.host and datastore.
@@ -704,18 +682,19 @@ VmInfo VsphereMigrationOps::migrate(const VmRef& vm, Connection& target,
       const MoRef host = moref_of(now.prop("runtime.host"));
       if (host != plan.host->ref)
         throw Error(ErrorCode::BackendFailure,
-                    "vMotion of VM " + q(plan.vm.name) + " reported success, but the VM runs on " +
-                        q(host.empty() ? std::string("no host") : plan.host_word(host)) +
-                        ", not on " + q(plan.host->name),
+                    "vMotion of VM " + quoted(plan.vm.name) +
+                        " reported success, but the VM runs on " +
+                        quoted(host.empty() ? std::string("no host") : plan.host_word(host)) +
+                        ", not on " + quoted(plan.host->name),
                     op);
     }
     if (plan.datastore && plan.datastore_changes()) {
-      const auto stores = morefs_of(now.prop("datastore"));
+      const auto stores = xml::morefs(now.prop("datastore"));
       if (std::find(stores.begin(), stores.end(), plan.datastore->ref) == stores.end())
         throw Error(ErrorCode::BackendFailure,
-                    "storage vMotion of VM " + q(plan.vm.name) +
+                    "storage vMotion of VM " + quoted(plan.vm.name) +
                         " reported success, but the VM is not on datastore " +
-                        q(plan.datastore->name),
+                        quoted(plan.datastore->name),
                     op);
     }
     return moved.info;

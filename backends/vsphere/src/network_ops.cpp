@@ -11,15 +11,12 @@
 #include <algorithm>
 #include <set>
 
+#include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
-
-std::string quoted(const std::string& name) {
-  return "'" + escape::terminal_text(name) + "'";
-}
 
 bool is_network_type(const std::string& type) {
   return type == "Network" || type == "DistributedVirtualPortgroup" || type == "OpaqueNetwork";
@@ -27,17 +24,6 @@ bool is_network_type(const std::string& type) {
 
 bool is_switch_type(const std::string& type) {
   return type == "DistributedVirtualSwitch" || type == "VmwareDistributedVirtualSwitch";
-}
-
-/// The morefs of an ArrayOfManagedObjectReference <val>.
-std::vector<MoRef> morefs(pugi::xml_node val) {
-  std::vector<MoRef> out;
-  for (pugi::xml_node n : val.children())
-    if (n.type() == pugi::node_element) {
-      MoRef ref = xml::moref(n);
-      if (!ref.empty()) out.push_back(std::move(ref));
-    }
-  return out;
 }
 
 /// Where to look: the datacenter the URI names, else the whole inventory
@@ -128,12 +114,12 @@ Network VsphereNetworkOps::get(const std::string& name) {
     Network n = found.front().first;
     const MoRef self = found.front().second->obj;
     std::set<MoRef> vms;
-    for (const MoRef& vm : morefs(found.front().second->prop("vm"))) vms.insert(vm);
+    for (const MoRef& vm : xml::morefs(found.front().second->prop("vm"))) vms.insert(vm);
     std::map<MoRef, std::string> vm_names;
     for (const auto& oc : objects)
       if (oc.obj.type == "VirtualMachine") {
         vm_names[oc.obj] = decode_name(xml::text(oc.prop("name")));
-        for (const MoRef& net : morefs(oc.prop("network")))
+        for (const MoRef& net : xml::morefs(oc.prop("network")))
           if (net == self) vms.insert(oc.obj);
       }
     for (const MoRef& vm : vms) {

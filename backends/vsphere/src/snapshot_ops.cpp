@@ -13,15 +13,12 @@
 #include <ctime>
 #include <functional>
 
+#include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
-
-std::string quoted(const std::string& name) {
-  return "'" + escape::terminal_text(name) + "'";
-}
 
 /// Seconds since the epoch of an xsd:dateTime ("2026-11-26T10:11:12.345Z",
 /// "+01:00"/"-05:00" offsets, or none: UTC); 0 when it cannot be read.
@@ -47,14 +44,6 @@ std::int64_t unix_time(const std::string& iso) {
     }
   }
   return t;
-}
-
-/// VirtualMachinePowerState as the core's state.
-VmState state_of(const std::string& power) {
-  if (power == "poweredOn") return VmState::Running;
-  if (power == "poweredOff") return VmState::Off;
-  if (power == "suspended") return VmState::Suspended;
-  return VmState::Unknown;
 }
 
 struct Node {
@@ -109,7 +98,7 @@ void walk(pugi::xml_node tree, const std::string& parent, const MoRef& current,
   node.snap.description = xml::text(tree, "description");
   node.snap.parent = parent;
   node.snap.created_unix = unix_time(xml::text(tree, "createTime"));
-  node.snap.vm_state = state_of(xml::text(tree, "state"));
+  node.snap.vm_state = vm_state_of(xml::text(tree, "state"));
   // vSphere records the state a revert returns to: a snapshot without memory
   // of a running VM says poweredOff. So only poweredOn/suspended have memory.
   node.snap.disk_only =
@@ -155,13 +144,6 @@ std::string default_name(const Tree& t) {
   return name;
 }
 
-MoRef task_of(const Reply& reply, const std::string& method, const std::string& op) {
-  const MoRef task = xml::moref(reply.returnval());
-  if (task.empty())
-    throw Error(ErrorCode::BackendFailure, "the server answered " + method + " without a task", op);
-  return task;
-}
-
 }  // namespace
 
 Capabilities snapshot_capabilities() {
@@ -192,10 +174,8 @@ Snapshot VsphereSnapshotOps::create(const VmRef& vm, const SnapshotSpec& spec) {
     const std::string args = soap::el("name", name) + soap::el("description", spec.description) +
                              soap::el("memory", memory ? "true" : "false") +
                              soap::el("quiesce", "false");
-    Session& s = c_.session();
-    const MoRef task =
-        task_of(s.call("CreateSnapshot_Task", t.vm, args, op), "CreateSnapshot_Task", op);
-    const Reply result = s.wait_task(task, op, "snapshot " + quoted(name));
+    const Reply result =
+        c_.session().run_task("CreateSnapshot_Task", t.vm, args, op, "snapshot " + quoted(name));
     const MoRef created = xml::moref(result.node);
     // The snapshot as the server now describes it (time, parent, state).
     const Tree after = read_tree(c_, t.vm, t.vm_name, op);
@@ -214,10 +194,8 @@ void VsphereSnapshotOps::revert(const VmRef& vm, const std::string& snapshot) {
   guarded(op, [&] {
     const Tree t = read_tree(c_, vm, op);
     const Node& node = t.one(snapshot, op);
-    Session& s = c_.session();
-    const MoRef task =
-        task_of(s.call("RevertToSnapshot_Task", node.ref, "", op), "RevertToSnapshot_Task", op);
-    s.wait_task(task, op, "revert to " + quoted(snapshot));
+    c_.session().run_task("RevertToSnapshot_Task", node.ref, "", op,
+                          "revert to " + quoted(snapshot));
   });
 }
 
@@ -228,10 +206,7 @@ void VsphereSnapshotOps::remove(const VmRef& vm, const std::string& snapshot, bo
     const Node& node = t.one(snapshot, op);
     const std::string args = soap::el("removeChildren", with_children ? "true" : "false") +
                              soap::el("consolidate", "true");
-    Session& s = c_.session();
-    const MoRef task =
-        task_of(s.call("RemoveSnapshot_Task", node.ref, args, op), "RemoveSnapshot_Task", op);
-    s.wait_task(task, op, "delete " + quoted(snapshot));
+    c_.session().run_task("RemoveSnapshot_Task", node.ref, args, op, "delete " + quoted(snapshot));
   });
 }
 

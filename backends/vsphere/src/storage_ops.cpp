@@ -26,21 +26,12 @@
 #include <random>
 #include <set>
 
+#include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
-
-std::string quote_name(std::string_view s) {
-  return "'" + escape::terminal_text(s) + "'";
-}
-
-std::string lower_ascii(std::string s) {
-  for (char& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
 
 bool ends_with_ci(const std::string& s, std::string_view tail) {
   return s.size() > tail.size() &&
@@ -90,7 +81,7 @@ std::vector<Store> stores(VsphereConnection& c, const std::string& op) {
 
 std::string pool_names(const std::vector<Store>& all) {
   std::string names;
-  for (const auto& s : all) names += (names.empty() ? "" : ", ") + quote_name(s.pool.name);
+  for (const auto& s : all) names += (names.empty() ? "" : ", ") + quoted(s.pool.name);
   return names.empty() ? std::string("none") : names;
 }
 
@@ -99,8 +90,8 @@ Store find_store(VsphereConnection& c, const std::string& name, const std::strin
   for (const auto& s : all)
     if (s.pool.name == name) return s;
   throw Error(ErrorCode::NotFound,
-              "no datastore " + quote_name(name) + " in datacenter " +
-                  quote_name(decode_name(c.datacenter(op).name)) + " on " + c.session().endpoint() +
+              "no datastore " + quoted(name) + " in datacenter " +
+                  quoted(decode_name(c.datacenter(op).name)) + " on " + c.session().endpoint() +
                   " (datastores: " + pool_names(all) + ")",
               op);
 }
@@ -120,8 +111,7 @@ Store pool_for_new(VsphereConnection& c, const std::string& name, const std::str
 void require_accessible(const Store& s, const std::string& op) {
   if (!s.pool.active)
     throw Error(ErrorCode::Conflict,
-                "datastore " + quote_name(s.pool.name) + " is not accessible (summary.accessible)",
-                op);
+                "datastore " + quoted(s.pool.name) + " is not accessible (summary.accessible)", op);
 }
 
 // ------------------------------------------------------------------ paths
@@ -133,7 +123,7 @@ void require_accessible(const Store& s, const std::string& op) {
 void check_name(const std::string& name, const std::string& op) {
   auto bad = [&](const std::string& why) {
     throw Error(ErrorCode::InvalidArgument,
-                "bad volume name " + quote_name(name) + ": " + why +
+                "bad volume name " + quoted(name) + ": " + why +
                     " (a volume is a path relative to the datastore root, such as "
                     "'folder/disk.vmdk')",
                 op);
@@ -155,39 +145,9 @@ void check_name(const std::string& name, const std::string& op) {
   }
 }
 
-std::string folder_of(const std::string& rel) {
-  const auto cut = rel.rfind('/');
-  return cut == std::string::npos ? std::string() : rel.substr(0, cut);
-}
-
-std::string leaf_of(const std::string& rel) {
-  const auto cut = rel.rfind('/');
-  return cut == std::string::npos ? rel : rel.substr(cut + 1);
-}
-
-std::string join(const std::string& folder, const std::string& leaf) {
-  return folder.empty() ? leaf : folder + "/" + leaf;
-}
-
-/// "[ds] rel" ("[ds]" for the root).
+/// "[ds] rel" ("[ds]" for the root) of a datastore of ours.
 std::string ds_path(const Store& s, const std::string& rel) {
-  return "[" + s.raw_name + "]" + (rel.empty() ? "" : " " + rel);
-}
-
-/// "[ds] a/b" (or "[ds]/a/b", as the simulator writes folderPath) split.
-std::optional<std::pair<std::string, std::string>> split_ds_path(const std::string& p) {
-  std::size_t i = 0;
-  while (i < p.size() && p[i] == ' ') ++i;
-  if (i >= p.size() || p[i] != '[') return std::nullopt;
-  const auto close = p.find(']', i);
-  if (close == std::string::npos) return std::nullopt;
-  std::string ds = p.substr(i + 1, close - i - 1);
-  std::size_t j = close + 1;
-  if (j < p.size() && p[j] == ' ') ++j;
-  while (j < p.size() && p[j] == '/') ++j;
-  std::string rel = p.substr(j);
-  while (!rel.empty() && rel.back() == '/') rel.pop_back();
-  return std::make_pair(std::move(ds), std::move(rel));
+  return datastore_path(s.raw_name, rel);
 }
 
 std::string key_of(const std::string& raw_ds, const std::string& rel) {
@@ -201,7 +161,7 @@ bool is_iso(const std::string& rel) {
   return ends_with_ci(rel, ".iso");
 }
 bool has_extension(const std::string& rel) {
-  return leaf_of(rel).find('.') != std::string::npos;
+  return leaf_of_path(rel).find('.') != std::string::npos;
 }
 
 // ------------------------------------------------------ the datastore browser
@@ -257,10 +217,9 @@ std::vector<FileEntry> search(VsphereConnection& c, const Store& s, const std::s
   std::string spec = queries + file_flags();
   for (const auto& p : patterns) spec += soap::el("matchPattern", p);
   const std::string method = recurse ? "SearchDatastoreSubFolders_Task" : "SearchDatastore_Task";
-  const Reply r = c.session().call(
+  const Reply done = c.session().run_task(
       method, s.browser,
       soap::el("datastorePath", ds_path(s, folder)) + soap::raw("searchSpec", spec), op);
-  const Reply done = c.session().wait_task(xml::moref(r.returnval()), op);
   std::vector<pugi::xml_node> results;
   if (xml::child(done.node, "folderPath"))
     results.push_back(done.node);
@@ -268,12 +227,12 @@ std::vector<FileEntry> search(VsphereConnection& c, const Store& s, const std::s
     results = xml::children(done.node, "HostDatastoreBrowserSearchResults");
   std::vector<FileEntry> out;
   for (const auto& res : results) {
-    const auto where = split_ds_path(xml::text(res, "folderPath"));
-    const std::string base = where ? where->second : folder;
+    const auto where = split_datastore_path(xml::text(res, "folderPath"));
+    const std::string base = where ? where->rel : folder;
     for (const auto& f : xml::children(res, "file")) {
       FileEntry e;
       e.kind = xml::xsi_type(f);
-      e.rel = join(base, xml::text(f, "path"));
+      e.rel = join_path(base, xml::text(f, "path"));
       const std::int64_t size = xml::i64(f, "fileSize");
       const std::int64_t kb = xml::i64(f, "capacityKb");
       e.size = size > 0 ? static_cast<std::uint64_t>(size) : 0;
@@ -293,7 +252,7 @@ std::optional<FileEntry> find_file(VsphereConnection& c, const Store& s, const s
   if (query.empty()) return std::nullopt;
   std::vector<FileEntry> found;
   try {
-    found = search(c, s, folder_of(rel), false, query, {pattern_for(leaf_of(rel))}, op);
+    found = search(c, s, folder_of_path(rel), false, query, {pattern_for(leaf_of_path(rel))}, op);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::NotFound) throw;
     if (folder_missing) *folder_missing = true;
@@ -310,7 +269,7 @@ bool folder_exists(VsphereConnection& c, const Store& s, const std::string& fold
   if (folder.empty()) return true;
   try {
     search(c, s, folder, false, soap::typed("query", "FolderFileQuery", ""),
-           {pattern_for(leaf_of(folder))}, op);
+           {pattern_for(leaf_of_path(folder))}, op);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::NotFound) throw;
     return false;
@@ -326,9 +285,9 @@ struct DiskUse {
 };
 
 void add_user(DiskUse& use, const std::string& file, const std::string& vm) {
-  const auto where = split_ds_path(file);
+  const auto where = split_datastore_path(file);
   if (!where) return;
-  auto& names = use.vms[key_of(where->first, where->second)];
+  auto& names = use.vms[key_of(where->datastore, where->rel)];
   if (std::find(names.begin(), names.end(), vm) == names.end()) names.push_back(vm);
 }
 
@@ -340,9 +299,9 @@ DiskUse disk_use(VsphereConnection& c, const std::string& op) {
   for (const auto& vm : c.all_vms(op)) {
     for (const auto& d : vm.info.disks) {
       add_user(use, d.path, vm.info.name);
-      const auto where = split_ds_path(d.path);
+      const auto where = split_datastore_path(d.path);
       if (where && d.capacity_bytes)
-        use.capacity[key_of(where->first, where->second)] = d.capacity_bytes;
+        use.capacity[key_of(where->datastore, where->rel)] = d.capacity_bytes;
     }
     for (pugi::xml_node d : vm.raw.prop("config.hardware.device").children()) {
       const std::string type = xml::xsi_type(d);
@@ -358,7 +317,7 @@ DiskUse disk_use(VsphereConnection& c, const std::string& op) {
 
 std::string vm_names(const std::vector<std::string>& names) {
   std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + quote_name(n);
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + quoted(n);
   return out;
 }
 
@@ -423,7 +382,7 @@ Located locate_volume(VsphereConnection& c, const std::string& pool, const std::
       return at;
     }
   throw Error(ErrorCode::NotFound,
-              "no volume " + quote_name(name) + " on datastore " + quote_name(at.store.pool.name) +
+              "no volume " + quoted(name) + " on datastore " + vsphere::quoted(at.store.pool.name) +
                   " (volumes are .vmdk disks and .iso images, named by their path from the "
                   "datastore root)",
               op);
@@ -445,16 +404,10 @@ std::string dc_arg(VsphereConnection& c, const std::string& tag, const std::stri
   return c.session().is_vcenter() ? soap::moref(tag, c.datacenter(op).ref) : std::string();
 }
 
-void run_task(VsphereConnection& c, const std::string& method, const MoRef& self,
-              const std::string& args, const std::string& op) {
-  const Reply r = c.session().call(method, self, args, op);
-  c.session().wait_task(xml::moref(r.returnval()), op);
-}
-
 void delete_file(VsphereConnection& c, const Store& s, const std::string& rel,
                  const std::string& op) {
-  run_task(c, "DeleteDatastoreFile_Task", c.session().content().file_manager,
-           soap::el("name", ds_path(s, rel)) + dc_arg(c, "datacenter", op), op);
+  c.session().run_task("DeleteDatastoreFile_Task", c.session().content().file_manager,
+                       soap::el("name", ds_path(s, rel)) + dc_arg(c, "datacenter", op), op);
 }
 
 /// Makes `folder` (and its missing parents) unless it exists. Returns the
@@ -463,7 +416,7 @@ std::string make_folder(VsphereConnection& c, const Store& s, const std::string&
                         const std::string& op) {
   if (folder.empty()) return {};
   std::string top;
-  for (std::string f = folder; !f.empty(); f = folder_of(f)) {
+  for (std::string f = folder; !f.empty(); f = folder_of_path(f)) {
     if (folder_exists(c, s, f, op)) break;
     top = f;
   }
@@ -488,10 +441,10 @@ std::set<std::string> present(VsphereConnection& c, const Store& s,
   std::set<std::string> out;
   if (rels.empty()) return out;
   std::vector<std::string> patterns;
-  for (const auto& r : rels) patterns.push_back(pattern_for(leaf_of(r)));
+  for (const auto& r : rels) patterns.push_back(pattern_for(leaf_of_path(r)));
   std::vector<FileEntry> found;
   try {
-    found = search(c, s, folder_of(rels.front()), false, any_file_query(), patterns, op);
+    found = search(c, s, folder_of_path(rels.front()), false, any_file_query(), patterns, op);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::NotFound) throw;
     return out;
@@ -533,15 +486,15 @@ void undo_quietly(VsphereConnection& c, const Store& s, const std::string& rel,
 void refuse_existing(const std::set<std::string>& before, const std::vector<std::string>& files,
                      const Store& s, const std::string& op) {
   if (before.count(files.front()))
-    throw Error(ErrorCode::AlreadyExists,
-                "volume " + quote_name(files.front()) + " already exists on datastore " +
-                    quote_name(s.pool.name),
-                op);
+    throw Error(
+        ErrorCode::AlreadyExists,
+        "volume " + quoted(files.front()) + " already exists on datastore " + quoted(s.pool.name),
+        op);
   for (const auto& f : files)
     if (before.count(f))
       throw Error(ErrorCode::AlreadyExists,
-                  quote_name(f) + ", the data file of volume " + quote_name(files.front()) +
-                      ", already exists on datastore " + quote_name(s.pool.name) +
+                  quoted(f) + ", the data file of volume " + quoted(files.front()) +
+                      ", already exists on datastore " + quoted(s.pool.name) +
                       " (nothing was made)",
                   op);
 }
@@ -572,32 +525,18 @@ std::string vmdk_file_for(const std::string& name, const std::string& format,
   const std::string f = lower_ascii(format);
   if (!f.empty() && f != "vmdk")
     throw Error(ErrorCode::InvalidArgument,
-                "bad format " + quote_name(format) +
+                "bad format " + quoted(format) +
                     ": volumes made on a datastore are VMDK disks (use vmdk, or no format)",
                 op);
   if (ends_with_ci(name, "-flat.vmdk"))
     throw Error(ErrorCode::InvalidArgument,
-                "bad volume name " + quote_name(name) +
+                "bad volume name " + quoted(name) +
                     ": a name ending in -flat.vmdk is the data extent of another disk",
                 op);
   if (is_iso(name))
     throw Error(ErrorCode::InvalidArgument,
-                "bad volume name " + quote_name(name) + ": an .iso is uploaded, not created", op);
+                "bad volume name " + quoted(name) + ": an .iso is uploaded, not created", op);
   return ends_with_ci(name, ".vmdk") ? name : name + ".vmdk";
-}
-
-void check_local_target(const std::string& local_path, bool overwrite, const std::string& op) {
-  std::error_code ec;
-  const auto st = std::filesystem::symlink_status(local_path, ec);
-  if (ec || !std::filesystem::exists(st)) return;
-  if (!overwrite)
-    throw Error(ErrorCode::Conflict,
-                "the local file " + quote_name(local_path) +
-                    " exists; ask to overwrite it (nothing was downloaded)",
-                op);
-  if (std::filesystem::is_directory(st))
-    throw Error(ErrorCode::InvalidArgument,
-                "the local path " + quote_name(local_path) + " is a folder", op);
 }
 
 }  // namespace
@@ -660,8 +599,7 @@ Volume VsphereStorageOps::create_volume(const VolumeSpec& spec) {
     const std::string rel = vmdk_file_for(spec.name, spec.format, op);
     check_name(rel, op);
     if (spec.capacity_bytes == 0)
-      throw Error(ErrorCode::InvalidArgument, "volume " + quote_name(spec.name) + " needs a size",
-                  op);
+      throw Error(ErrorCode::InvalidArgument, "volume " + quoted(spec.name) + " needs a size", op);
     if (spec.capacity_bytes % 1024)
       throw Error(ErrorCode::InvalidArgument,
                   "the size of a VMDK is a whole number of KiB; " +
@@ -673,15 +611,15 @@ Volume VsphereStorageOps::create_volume(const VolumeSpec& spec) {
     const std::vector<std::string> files = {rel, flat_of(rel)};
     const auto before = present(c_, s, files, op);
     refuse_existing(before, files, s, op);
-    const std::string made = make_folder(c_, s, folder_of(rel), op);
+    const std::string made = make_folder(c_, s, folder_of_path(rel), op);
     try {
       const std::string disk_spec =
           soap::el("diskType", "thin") + soap::el("adapterType", "lsiLogic") +
           soap::el("capacityKb", std::to_string(spec.capacity_bytes / 1024));
-      run_task(c_, "CreateVirtualDisk_Task", c_.session().content().virtual_disk_manager,
-               soap::el("name", ds_path(s, rel)) + dc_arg(c_, "datacenter", op) +
-                   soap::typed("spec", "FileBackedVirtualDiskSpec", disk_spec),
-               op);
+      c_.session().run_task("CreateVirtualDisk_Task", c_.session().content().virtual_disk_manager,
+                            soap::el("name", ds_path(s, rel)) + dc_arg(c_, "datacenter", op) +
+                                soap::typed("spec", "FileBackedVirtualDiskSpec", disk_spec),
+                            op);
     } catch (...) {
       undo_new_files(c_, s, made, files, before, op);
       throw;
@@ -691,7 +629,7 @@ Volume VsphereStorageOps::create_volume(const VolumeSpec& spec) {
       v = volume_of(s, *f, {});
     else
       throw Error(ErrorCode::BackendFailure,
-                  "CreateVirtualDisk_Task succeeded but " + quote_name(ds_path(s, rel)) +
+                  "CreateVirtualDisk_Task succeeded but " + quoted(ds_path(s, rel)) +
                       " is not on the datastore",
                   op);
     // The server made the disk with the capacity asked; the simulator's
@@ -708,14 +646,14 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
     const Volume v = volume_of(at.store, at.file, disk_use(c_, op));
     if (!v.used_by.empty())
       throw Error(ErrorCode::Conflict,
-                  "volume " + quote_name(v.name) + " is a disk of VM " + vm_names(v.used_by) +
+                  "volume " + quoted(v.name) + " is a disk of VM " + vm_names(v.used_by) +
                       "; detach it (or delete the VM) first; nothing was deleted",
                   op);
     const MoRef& vdm = c_.session().content().virtual_disk_manager;
     if (v.format == "vmdk" && !vdm.empty()) {
       try {
-        run_task(c_, "DeleteVirtualDisk_Task", vdm,
-                 soap::el("name", v.path) + dc_arg(c_, "datacenter", op), op);
+        c_.session().run_task("DeleteVirtualDisk_Task", vdm,
+                              soap::el("name", v.path) + dc_arg(c_, "datacenter", op), op);
         return;
       } catch (const Error& e) {
         // A descriptor without its extent (e.g. an uploaded single-file
@@ -743,14 +681,14 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
       require_disk_manager(c_, op);
     } else if (!target.format.empty() && lower_ascii(target.format) != source.format) {
       throw Error(ErrorCode::InvalidArgument,
-                  "a copy of " + quote_name(source.name) + " stays a " + source.format +
-                      " file; format " + quote_name(target.format) + " is not offered",
+                  "a copy of " + quoted(source.name) + " stays a " + source.format +
+                      " file; format " + quoted(target.format) + " is not offered",
                   op);
     }
     check_name(rel, op);
     if (target.capacity_bytes && target.capacity_bytes != source.capacity_bytes)
       throw Error(ErrorCode::InvalidArgument,
-                  "a copy of " + quote_name(source.name) + " keeps its size (" +
+                  "a copy of " + quoted(source.name) + " keeps its size (" +
                       std::to_string(source.capacity_bytes) + " bytes); " +
                       std::to_string(target.capacity_bytes) + " bytes cannot be asked",
                   op);
@@ -760,30 +698,31 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
         disk ? std::vector<std::string>{rel, flat_of(rel)} : std::vector<std::string>{rel};
     const auto before = present(c_, ts, files, op);
     refuse_existing(before, files, ts, op);
-    const std::string made = make_folder(c_, ts, folder_of(rel), op);
+    const std::string made = make_folder(c_, ts, folder_of_path(rel), op);
     try {
       if (disk)
-        run_task(c_, "CopyVirtualDisk_Task", c_.session().content().virtual_disk_manager,
-                 soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
-                     soap::el("destName", ds_path(ts, rel)) + dc_arg(c_, "destDatacenter", op) +
-                     soap::el("force", "false"),
-                 op);
+        c_.session().run_task("CopyVirtualDisk_Task", c_.session().content().virtual_disk_manager,
+                              soap::el("sourceName", source.path) +
+                                  dc_arg(c_, "sourceDatacenter", op) +
+                                  soap::el("destName", ds_path(ts, rel)) +
+                                  dc_arg(c_, "destDatacenter", op) + soap::el("force", "false"),
+                              op);
       else
-        run_task(c_, "CopyDatastoreFile_Task", c_.session().content().file_manager,
-                 soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
-                     soap::el("destinationName", ds_path(ts, rel)) +
-                     dc_arg(c_, "destinationDatacenter", op) + soap::el("force", "false"),
-                 op);
+        c_.session().run_task(
+            "CopyDatastoreFile_Task", c_.session().content().file_manager,
+            soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
+                soap::el("destinationName", ds_path(ts, rel)) +
+                dc_arg(c_, "destinationDatacenter", op) + soap::el("force", "false"),
+            op);
     } catch (...) {
       undo_new_files(c_, ts, made, files, before, op);
       throw;
     }
     auto f = find_file(c_, ts, rel, volume_query_for(rel), op);
     if (!f)
-      throw Error(
-          ErrorCode::BackendFailure,
-          "the copy succeeded but " + quote_name(ds_path(ts, rel)) + " is not on the datastore",
-          op);
+      throw Error(ErrorCode::BackendFailure,
+                  "the copy succeeded but " + quoted(ds_path(ts, rel)) + " is not on the datastore",
+                  op);
     Volume v = volume_of(ts, *f, {});
     if (!v.capacity_bytes) v.capacity_bytes = source.capacity_bytes;
     return v;
@@ -800,47 +739,49 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
     check_name(name, op);
     std::error_code ec;
     if (!std::filesystem::is_regular_file(local_path, ec))
-      throw Error(
-          std::filesystem::exists(local_path, ec) ? ErrorCode::InvalidArgument
-                                                  : ErrorCode::NotFound,
-          "the local file " + quote_name(local_path) + " is not there or not a regular file", op);
+      throw Error(std::filesystem::exists(local_path, ec) ? ErrorCode::InvalidArgument
+                                                          : ErrorCode::NotFound,
+                  "the local file " + quoted(local_path) + " is not there or not a regular file",
+                  op);
     const Store s = find_store(c_, pool, op);
     require_accessible(s, op);
     const auto existing = locate_file(c_, s, name, op);
     if (existing && !options.overwrite)
-      throw Error(ErrorCode::Conflict,
-                  quote_name(ds_path(s, existing->rel)) +
-                      " exists; ask to overwrite it (nothing was uploaded)",
-                  op);
+      throw Error(
+          ErrorCode::Conflict,
+          quoted(ds_path(s, existing->rel)) + " exists; ask to overwrite it (nothing was uploaded)",
+          op);
     const std::string rel = existing ? existing->rel : name;
     // Replacing a file under a VM's disk or CD-ROM would change what the VM
     // reads (or running, what it writes over): refused before anything moves.
     if (existing)
       if (const auto vms = users_of(disk_use(c_, op), s, rel); !vms.empty())
         throw Error(ErrorCode::Conflict,
-                    quote_name(ds_path(s, rel)) + " is in use by VM " + vm_names(vms) +
+                    quoted(ds_path(s, rel)) + " is in use by VM " + vm_names(vms) +
                         "; detach it (or delete the VM) first; nothing was uploaded",
                     op);
-    const std::string partial = join(folder_of(rel), ".hyperctl-upload-" + random_hex() + ".part");
-    // dcPath is an inventory path: the name as stored (encoded).
-    const std::string dc = encode_name(c_.datacenter(op).name);
-    const std::string made = make_folder(c_, s, folder_of(rel), op);
+    const std::string partial =
+        join_path(folder_of_path(rel), ".hyperctl-upload-" + random_hex() + ".part");
+    // dcPath is the datacenter's inventory path (names as stored).
+    const std::string dc = c_.datacenter(op).path;
+    const std::string made = make_folder(c_, s, folder_of_path(rel), op);
     try {
       c_.session().upload(dc, s.raw_name, partial, local_path, progress, cancel, op);
       if (cancel.cancelled())
         throw Error(ErrorCode::Cancelled, "the upload was cancelled; nothing was changed", op);
       try {
-        run_task(c_, "MoveDatastoreFile_Task", c_.session().content().file_manager,
-                 soap::el("sourceName", ds_path(s, partial)) + dc_arg(c_, "sourceDatacenter", op) +
-                     soap::el("destinationName", ds_path(s, rel)) +
-                     dc_arg(c_, "destinationDatacenter", op) +
-                     soap::el("force", options.overwrite ? "true" : "false"),
-                 op);
+        c_.session().run_task("MoveDatastoreFile_Task", c_.session().content().file_manager,
+                              soap::el("sourceName", ds_path(s, partial)) +
+                                  dc_arg(c_, "sourceDatacenter", op) +
+                                  soap::el("destinationName", ds_path(s, rel)) +
+                                  dc_arg(c_, "destinationDatacenter", op) +
+                                  soap::el("force", options.overwrite ? "true" : "false"),
+                              op);
       } catch (const Error& e) {
         // Another client made the file while ours was on its way.
         if (e.code() != ErrorCode::AlreadyExists) throw;
         throw Error(ErrorCode::Conflict,
-                    quote_name(ds_path(s, rel)) +
+                    quoted(ds_path(s, rel)) +
                         " appeared during the upload; ask to overwrite it (nothing was changed)",
                     op, e.what());
       }
@@ -858,14 +799,14 @@ void VsphereStorageOps::download_volume(const std::string& pool, const std::stri
   const std::string op = "volume.download";
   guarded(op, [&] {
     check_name(name, op);
-    check_local_target(local_path, options.overwrite, op);
+    check_download_target(local_path, options.overwrite, op);
     const Store s = find_store(c_, pool, op);
     require_accessible(s, op);
     const auto file = locate_file(c_, s, name, op);
     if (!file)
       throw Error(ErrorCode::NotFound,
-                  "no file " + quote_name(name) + " on datastore " + quote_name(s.pool.name), op);
-    c_.session().download(encode_name(c_.datacenter(op).name), s.raw_name, file->rel, local_path,
+                  "no file " + quoted(name) + " on datastore " + quoted(s.pool.name), op);
+    c_.session().download(c_.datacenter(op).path, s.raw_name, file->rel, local_path,
                           options.overwrite, progress, cancel, op);
   });
 }
