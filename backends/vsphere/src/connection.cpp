@@ -2,6 +2,7 @@
 #include "connection.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "common.hpp"
@@ -214,43 +215,103 @@ std::vector<VmObject> VsphereConnection::all_vms(const std::string& op) {
 VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
   if (ref.value.empty())
     throw Error(ErrorCode::InvalidArgument, "no VM named (an empty name or id)", op);
-  std::vector<VmObject> vms = all_vms(op);
-  const std::string key = lower_ascii(ref.value);
-  auto pick = [&](auto&& matches, const std::string& what) -> std::optional<VmObject> {
-    std::vector<VmObject*> found;
-    for (auto& vm : vms)
-      if (matches(vm)) found.push_back(&vm);
-    if (found.empty()) return std::nullopt;
-    if (found.size() > 1) {
-      std::string ids;
-      for (const VmObject* vm : found)
-        ids += (ids.empty() ? "" : ", ") + escape::terminal_text(vm->info.id) + " (" +
-               escape::terminal_text(vm->ref.value) + ")";
-      throw Error(ErrorCode::Conflict,
-                  std::to_string(found.size()) + " VMs have the " + what + " " + quoted(ref.value) +
-                      " on " + session_->endpoint() +
-                      "; name one by its instance UUID or moref: " + ids,
-                  op);
-    }
-    return std::move(*found.front());
+  // Light first: every VM's name and ids (and the names of the hosts,
+  // datastores and networks describe() needs), without the devices; then
+  // the chosen VM's full properties. Two round trips whatever the number of
+  // VMs, and the bulk of the inventory is not transferred.
+  MoRef container;
+  if (!session_->target().datacenter.empty()) container = datacenter(op).ref;
+  std::vector<PropertyRequest> what = vm_requests();
+  what.front().paths = {"name", "config.instanceUuid", "config.uuid"};
+  const std::vector<ObjectContent> objects = session_->retrieve_all(what, op, container);
+
+  struct Candidate {
+    MoRef ref;
+    std::string name, instance_uuid, bios_uuid;
   };
-  if (auto vm =
-          pick([&](const VmObject& v) { return lower_ascii(v.info.id) == key; }, "instance UUID"))
-    return std::move(*vm);
-  if (auto vm = pick(
-          [&](const VmObject& v) {
-            const auto it = v.info.extras.find("bios_uuid");
-            return it != v.info.extras.end() && !it->second.empty() &&
-                   lower_ascii(it->second) == key;
-          },
-          "BIOS UUID"))
-    return std::move(*vm);
-  if (auto vm = pick([&](const VmObject& v) { return v.ref.value == ref.value; }, "moref"))
-    return std::move(*vm);
-  if (auto vm = pick([&](const VmObject& v) { return v.info.name == ref.value; }, "name"))
-    return std::move(*vm);
-  throw Error(ErrorCode::NotFound, "no VM " + quoted(ref.value) + " on " + session_->endpoint(),
-              op);
+  std::vector<Candidate> vms;
+  for (const auto& o : objects)
+    if (o.obj.type == "VirtualMachine")
+      vms.push_back({o.obj, decode_name(xml::text(o.prop("name"))),
+                     xml::text(o.prop("config.instanceUuid")), xml::text(o.prop("config.uuid"))});
+  auto id_of = [](const Candidate& v) {
+    return v.instance_uuid.empty() ? v.ref.value : v.instance_uuid;
+  };
+  auto listed = [&](const std::vector<const Candidate*>& found) {
+    std::string ids;
+    for (const Candidate* vm : found)
+      ids += (ids.empty() ? "" : ", ") + quoted(vm->name) + " " +
+             escape::terminal_text(id_of(*vm)) + " (" + escape::terminal_text(vm->ref.value) + ")";
+    return ids;
+  };
+  auto matching = [&](auto&& matches) {
+    std::vector<const Candidate*> found;
+    for (const auto& vm : vms)
+      if (matches(vm)) found.push_back(&vm);
+    return found;
+  };
+
+  // Ids first, in this order: instance UUID (any case), BIOS UUID (any
+  // case), moref value; the first kind that matches decides. Then names.
+  const std::string key = lower_ascii(ref.value);
+  const std::pair<const char*, std::function<bool(const Candidate&)>> kinds[] = {
+      {"instance UUID",
+       [&](const Candidate& v) {
+         return !v.instance_uuid.empty() && lower_ascii(v.instance_uuid) == key;
+       }},
+      {"BIOS UUID",
+       [&](const Candidate& v) { return !v.bios_uuid.empty() && lower_ascii(v.bios_uuid) == key; }},
+      {"moref", [&](const Candidate& v) { return v.ref.value == ref.value; }},
+  };
+  const std::vector<const Candidate*> named =
+      matching([&](const Candidate& v) { return v.name == ref.value; });
+  const Candidate* chosen = nullptr;
+  for (const auto& [what_id, matches] : kinds) {
+    const std::vector<const Candidate*> found = matching(matches);
+    if (found.empty()) continue;
+    if (found.size() > 1)
+      throw Error(ErrorCode::Conflict,
+                  std::to_string(found.size()) + " VMs have the " + what_id + " " +
+                      quoted(ref.value) + " on " + session_->endpoint() +
+                      "; name one by its moref: " + listed(found),
+                  op);
+    chosen = found.front();
+    // The same text is also exactly the name of another VM: which one is
+    // meant cannot be told, so neither is acted on.
+    std::vector<const Candidate*> others;
+    for (const Candidate* vm : named)
+      if (vm->ref != chosen->ref) others.push_back(vm);
+    if (!others.empty())
+      throw Error(ErrorCode::Conflict,
+                  quoted(ref.value) + " on " + session_->endpoint() + " is the " + what_id +
+                      " of VM " + listed({chosen}) + " and the name of " +
+                      (others.size() == 1 ? "VM " : "VMs ") + listed(others) +
+                      "; name the one meant by another of its ids",
+                  op);
+    break;
+  }
+  if (!chosen) {
+    if (named.size() > 1)
+      throw Error(ErrorCode::Conflict,
+                  std::to_string(named.size()) + " VMs have the name " + quoted(ref.value) +
+                      " on " + session_->endpoint() +
+                      "; name one by its instance UUID or moref: " + listed(named),
+                  op);
+    if (named.empty())
+      throw Error(ErrorCode::NotFound, "no VM " + quoted(ref.value) + " on " + session_->endpoint(),
+                  op);
+    chosen = named.front();
+  }
+
+  // The chosen VM in full; the names it refers to came with the first call.
+  ObjectContent o = session_->retrieve_one(
+      chosen->ref, vm_paths(), op,
+      "VM " + quoted(chosen->name) + " (" + escape::terminal_text(chosen->ref.value) + ")");
+  VmObject out;
+  out.ref = chosen->ref;
+  out.info = describe(o, names_of(objects));
+  out.raw = std::move(o);
+  return out;
 }
 
 VmObject VsphereConnection::refresh(const MoRef& vm, const std::string& op) {

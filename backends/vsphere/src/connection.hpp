@@ -64,10 +64,15 @@ class VsphereConnection final : public Connection {
   /// datastores and networks, described. Templates are included (extras
   /// "template"="true").
   std::vector<VmObject> all_vms(const std::string& op);
-  /// `ref` among all_vms(): instance UUID (any case), then BIOS UUID, then the
-  /// moref value ("vm-42"), then the exact (decoded) name. Two VMs with that
-  /// name: Error(Conflict) asking for the id. None: Error(NotFound) naming the
-  /// reference and the endpoint.
+  /// The VM `ref` names: its instance UUID (any case), else its BIOS UUID,
+  /// else its moref value ("vm-42"), else its exact (decoded) name. Two VMs
+  /// with that id or name: Error(Conflict) listing them with their ids. A
+  /// reference that is one VM's id and exactly the name of a different VM:
+  /// Error(Conflict) naming both with their ids (the same VM both ways is
+  /// fine). None: Error(NotFound) naming the reference and the endpoint.
+  /// Two round trips whatever the number of VMs: names and ids of every VM
+  /// (with the host, datastore and network names), then the chosen VM's
+  /// vm_paths(). Scoped to the URI's datacenter when it names one.
   VmObject resolve(const VmRef& ref, const std::string& op);
   /// The same VM again after a change (one retrieve of vm_paths + names).
   VmObject refresh(const MoRef& vm, const std::string& op);

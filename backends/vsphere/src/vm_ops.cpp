@@ -17,6 +17,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -28,6 +29,39 @@ namespace hyperctl::vsphere {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// vSphere's limits: a VM name of 80 characters, a virtual disk of 62 TiB.
+constexpr std::size_t kMaxNameLength = 80;
+constexpr std::uint64_t kMaxDiskBytes = 62ull << 40;
+
+/// A random (version 4) UUID, lower case: a new VM's instance UUID, by
+/// which a create that lost its answer finds the VM it made.
+std::string random_uuid() {
+  std::random_device rd;
+  unsigned char b[16];
+  for (std::size_t i = 0; i < sizeof b; i += 4) {
+    const std::uint32_t r = rd();
+    for (std::size_t j = 0; j < 4; ++j) b[i + j] = static_cast<unsigned char>(r >> (8 * j));
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < sizeof b; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += hex[b[i] >> 4];
+    out += hex[b[i] & 0x0F];
+  }
+  return out;
+}
+
+/// Characters (code points) of valid UTF-8 text.
+std::size_t characters(const std::string& text) {
+  std::size_t n = 0;
+  for (char ch : text)
+    if ((static_cast<unsigned char>(ch) & 0xC0) != 0x80) ++n;
+  return n;
+}
 
 bool in(VmState s, std::initializer_list<VmState> states) {
   return std::find(states.begin(), states.end(), s) != states.end();
@@ -47,41 +81,23 @@ std::string vm_label(const VmObject& vm) {
   return "VM " + quoted(vm.info.name);
 }
 
-/// Error(Conflict) unless the VM is in one of `allowed`; templates (which
-/// cannot run) are named as such.
+/// Error(Conflict) for a template: it has no power state to change (it
+/// cannot run until it is converted back to a VM).
+void refuse_template(const VmObject& vm, const std::string& op) {
+  if (is_template(vm))
+    throw Error(ErrorCode::Conflict,
+                vm_label(vm) + " is a template; templates are never powered on, off or " +
+                    "suspended (" + op + "); convert it to a VM first",
+                op);
+}
+
+/// Error(Conflict) for a template or unless the VM is in one of `allowed`.
 void require(const VmObject& vm, std::initializer_list<VmState> allowed, const std::string& needs,
              const std::string& op) {
-  if (is_template(vm) && !in(VmState::Off, allowed))
-    throw Error(ErrorCode::Conflict,
-                vm_label(vm) + " is a template; templates cannot be powered on (" + op + ")", op);
+  refuse_template(vm, op);
   if (!in(vm.info.state, allowed))
     throw Error(ErrorCode::Conflict,
                 vm_label(vm) + " is " + state_text(vm.info) + "; " + op + " needs " + needs, op);
-}
-
-/// The task a *_Task method answered with.
-MoRef task_of(const Reply& reply, const std::string& method, const std::string& op) {
-  MoRef task = xml::moref(reply.returnval());
-  if (task.empty())
-    throw Error(ErrorCode::BackendFailure, "the server answered " + method + " without a task", op);
-  return task;
-}
-
-/// Calls a *_Task method and waits for it. A fault that says the VM was in
-/// the wrong power state (a race with someone else) is a Conflict whatever
-/// the fault table says.
-Reply run_task(Session& s, const std::string& method, const MoRef& self, const std::string& args,
-               const std::string& op, const std::string& phase = {},
-               const ProgressFn& progress = {}) {
-  try {
-    return s.wait_task(task_of(s.call(method, self, args, op), method, op), op, phase, progress);
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::Conflict &&
-        (e.detail().find("InvalidPowerState") != std::string::npos ||
-         std::string(e.what()).find("InvalidPowerState") != std::string::npos))
-      throw Error(ErrorCode::Conflict, e.what(), e.operation(), e.detail());
-    throw;
-  }
 }
 
 /// vSphere sets memory in MiB.
@@ -200,8 +216,8 @@ std::optional<std::set<std::string>> folder_entries(Session& s, const MoRef& bro
                                                     const std::string& ds_path,
                                                     const std::string& op) {
   try {
-    const Reply r = run_task(
-        s, "SearchDatastore_Task", browser,
+    const Reply r = s.run_task(
+        "SearchDatastore_Task", browser,
         soap::el("datastorePath", ds_path) + soap::raw("searchSpec", soap::el("matchPattern", "*")),
         op, "look up files");
     std::set<std::string> out;
@@ -231,12 +247,27 @@ void require_file(Session& s, const Placement& p, const std::string& file, const
     throw Error(ErrorCode::NotFound, "no file " + quoted(file) + " on the datastore", op);
 }
 
+/// The VM's power state now, as vSphere names it.
+std::string power_state_now(Session& s, const VmObject& vm, const std::string& op) {
+  return xml::text(
+      s.retrieve_one(vm.ref, {"runtime.powerState"}, op, vm_label(vm)).prop("runtime.powerState"));
+}
+
+/// A forced end of a shutdown. A Conflict from PowerOffVM_Task is "the guest
+/// got there first" only when the VM is powered off now; any other state
+/// (a task in progress, a locked file...) is the error it was.
 ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::string& op) {
   try {
-    run_task(s, "PowerOffVM_Task", vm.ref, {}, op, "power off");
+    s.run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
   } catch (const Error& e) {
-    // The guest got there first.
-    if (e.code() == ErrorCode::Conflict) return ShutdownOutcome::Stopped;
+    if (e.code() != ErrorCode::Conflict) throw;
+    std::string now;
+    try {
+      now = power_state_now(s, vm, op);
+    } catch (const Error&) {
+      throw e;
+    }
+    if (now == "poweredOff") return ShutdownOutcome::Stopped;
     throw;
   }
   return ShutdownOutcome::ForcedOff;
@@ -292,7 +323,7 @@ void VsphereVmOps::start(const VmRef& ref) {
   guarded(op, [&] {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Off, VmState::Suspended}, "it powered off or suspended", op);
-    run_task(c_.session(), "PowerOnVM_Task", vm.ref, {}, op, "power on");
+    c_.session().run_task("PowerOnVM_Task", vm.ref, {}, op, "power on");
   });
 }
 
@@ -301,7 +332,7 @@ void VsphereVmOps::power_off(const VmRef& ref) {
   guarded(op, [&] {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Running, VmState::Suspended}, "it powered on or suspended", op);
-    run_task(c_.session(), "PowerOffVM_Task", vm.ref, {}, op, "power off");
+    c_.session().run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
   });
 }
 
@@ -310,7 +341,7 @@ void VsphereVmOps::reset(const VmRef& ref) {
   guarded(op, [&] {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Running}, "it powered on", op);
-    run_task(c_.session(), "ResetVM_Task", vm.ref, {}, op, "reset");
+    c_.session().run_task("ResetVM_Task", vm.ref, {}, op, "reset");
   });
 }
 
@@ -332,7 +363,7 @@ void VsphereVmOps::save(const VmRef& ref) {
   guarded(op, [&] {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Running}, "it powered on", op);
-    run_task(c_.session(), "SuspendVM_Task", vm.ref, {}, op, "save");
+    c_.session().run_task("SuspendVM_Task", vm.ref, {}, op, "save");
   });
 }
 
@@ -341,7 +372,7 @@ void VsphereVmOps::resume(const VmRef& ref) {
   guarded(op, [&] {
     const VmObject vm = c_.resolve(ref, op);
     require(vm, {VmState::Suspended}, "it suspended", op);
-    run_task(c_.session(), "PowerOnVM_Task", vm.ref, {}, op, "resume");
+    c_.session().run_task("PowerOnVM_Task", vm.ref, {}, op, "resume");
   });
 }
 
@@ -379,6 +410,7 @@ ShutdownOutcome VsphereVmOps::shutdown(const VmRef& ref, const ShutdownOptions& 
   return guarded(op, [&] {
     Session& s = c_.session();
     const VmObject vm = c_.resolve(ref, op);
+    refuse_template(vm, op);
     if (vm.info.state == VmState::Off) return ShutdownOutcome::AlreadyOff;
     require(vm, {VmState::Running}, "it powered on", op);
     if (cancel.cancelled())
@@ -452,18 +484,41 @@ void VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
   guarded(op, [&] {
     Session& s = c_.session();
     const VmObject vm = c_.resolve(ref, op);
+    const bool was_running = vm.info.state == VmState::Running;
     if (vm.info.state != VmState::Off) {
       if (!options.force)
         throw Error(ErrorCode::Conflict,
                     vm_label(vm) + " is " + state_text(vm.info) +
                         "; power it off first, or delete with force",
                     op);
-      run_task(s, "PowerOffVM_Task", vm.ref, {}, op, "power off");
+      s.run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
     }
-    if (options.with_storage)
-      run_task(s, "Destroy_Task", vm.ref, {}, op, "destroy");
-    else
-      s.call("UnregisterVM", vm.ref, {}, op);
+    try {
+      if (options.with_storage)
+        s.run_task("Destroy_Task", vm.ref, {}, op, "destroy");
+      else
+        s.call("UnregisterVM", vm.ref, {}, op);
+    } catch (const Error& e) {
+      if (vm.info.state == VmState::Off) throw;
+      // Forced: it was powered off for nothing. Put it back as it was, as
+      // far as vSphere allows (a suspended VM's memory is gone: it stays
+      // off), and say so.
+      std::string after;
+      if (!was_running) {
+        after = "; it was suspended and is now powered off (its saved memory state is lost)";
+      } else {
+        try {
+          s.run_task("PowerOnVM_Task", vm.ref, {}, op, "power on again");
+          after = "; it was powered on again";
+        } catch (const Error& again) {
+          std::string why = again.what();
+          if (why.rfind(op + ": ", 0) == 0) why.erase(0, op.size() + 2);
+          after =
+              "; it was powered off for the delete, and powering it on again failed too: " + why;
+        }
+      }
+      throw Error(e.code(), std::string(e.what()) + after, op, e.detail());
+    }
   });
 }
 
@@ -474,10 +529,15 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
     if (spec.name.empty()) throw Error(ErrorCode::InvalidArgument, "a VM needs a name", op);
     if (!escape::valid_utf8(spec.name))
       throw Error(ErrorCode::InvalidArgument, "the VM name is not valid UTF-8", op);
-    if (spec.name.size() > 80)
+    // vSphere's limit applies to the name as stored: '%', '/' and '\' take
+    // three characters each there.
+    const std::string encoded = encode_name(spec.name);
+    const std::size_t stored_length = characters(encoded);
+    if (stored_length > kMaxNameLength)
       throw Error(ErrorCode::InvalidArgument,
-                  "vSphere VM names have at most 80 characters; " + quoted(spec.name) + " has " +
-                      std::to_string(spec.name.size()) + " bytes",
+                  "vSphere VM names have at most " + std::to_string(kMaxNameLength) +
+                      " characters as stored ('%', '/' and '\\' count three); " +
+                      quoted(spec.name) + " has " + std::to_string(stored_length),
                   op);
     // The name becomes the VM's folder on the datastore, and datastore
     // paths ("[ds] folder/file") do not keep white space at its ends.
@@ -655,8 +715,14 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
           throw Error(ErrorCode::InvalidArgument, "a new disk needs a size (or a path or volume)",
                       op);
         const std::string ds = d.pool.empty() ? vm_datastore : datastore_named(d.pool);
+        if (d.size_bytes > kMaxDiskBytes)
+          throw Error(ErrorCode::InvalidArgument,
+                      "a vSphere virtual disk holds at most 62 TiB (" +
+                          std::to_string(kMaxDiskBytes) + " bytes); " +
+                          std::to_string(d.size_bytes) + " bytes is more",
+                      op);
         // Whole KiB (rounded up): vSphere sizes disks in KiB.
-        const std::uint64_t kib = (d.size_bytes + 1023) / 1024;
+        const std::uint64_t kib = d.size_bytes / 1024 + (d.size_bytes % 1024 != 0 ? 1 : 0);
         backing_inner = soap::el("fileName", datastore_path(ds)) +
                         soap::el("diskMode", "persistent") + soap::el("thinProvisioned", "true");
         capacity = soap::el("capacityInKB", std::to_string(kib)) +
@@ -683,11 +749,23 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
                                               soap::el("sharedBus", "noSharing"))) +
                 devices;
     for (const auto& net : spec.networks) {
-      const std::pair<const MoRef, std::string>* found = nullptr;
+      std::vector<const std::pair<const MoRef, std::string>*> same;
       for (const auto& entry : p.networks)
-        if (decode_name(entry.second) == net) found = &entry;
-      if (!found)
+        if (decode_name(entry.second) == net) same.push_back(&entry);
+      if (same.empty())
         throw Error(ErrorCode::NotFound, "no network " + quoted(net) + " in " + where, op);
+      if (same.size() > 1) {
+        std::string ids;
+        for (const auto* entry : same)
+          ids += (ids.empty() ? "" : ", ") + escape::terminal_text(entry->first.value) + " (" +
+                 escape::terminal_text(entry->first.type) + ")";
+        throw Error(ErrorCode::Conflict,
+                    std::to_string(same.size()) + " networks are named " + quoted(net) + " in " +
+                        where + " (" + ids +
+                        "); hyperctl cannot tell which one the new NIC should use",
+                    op);
+      }
+      const std::pair<const MoRef, std::string>* found = same.front();
       std::string backing;
       if (found->first.type == "Network") {
         backing = soap::typed(
@@ -724,8 +802,9 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
     }
 
     // The spec's elements in the order of the vim25 schema.
-    const std::string encoded = encode_name(spec.name);
-    std::string config = soap::el("name", encoded) + soap::el("guestId", guest_id) +
+    const std::string instance_uuid = random_uuid();
+    std::string config = soap::el("name", encoded) + soap::el("instanceUuid", instance_uuid) +
+                         soap::el("guestId", guest_id) +
                          soap::raw("files", soap::el("vmPathName", datastore_path(vm_datastore))) +
                          soap::el("numCPUs", std::to_string(spec.vcpus)) +
                          soap::el("memoryMB", std::to_string(mb)) + devices;
@@ -743,38 +822,53 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
             : folder_entries(s, browser->second, datastore_path(vm_datastore), op);
 
     MoRef created;
-    try {
-      const Reply done = run_task(s, "CreateVM_Task", dc.vm_folder, args, op, "create");
-      created = xml::moref(done.node);
-      if (created.empty())
-        throw Error(ErrorCode::BackendFailure, "CreateVM_Task finished without naming the new VM",
-                    op);
-      return c_.refresh(created, op).info;
-    } catch (...) {
-      // Nothing stays behind: the VM (when it came to exist) is destroyed
-      // with whatever files it got.
+    // After a failure: only what this create made is removed. The new VM is
+    // known by the task's answer or, when that is lost, by the instance UUID
+    // chosen here, never by its name (another client may have made a VM of
+    // that name meanwhile). The server refusing the name or a file as
+    // existing (DuplicateName, FileAlreadyExists) made nothing of ours.
+    auto clean_up = [&] {
       try {
-        if (created.empty()) {
-          for (const auto& o : s.retrieve_all({{"VirtualMachine", {"name"}}}, op, dc.ref))
-            if (xml::text(o.prop("name")) == encoded) created = o.obj;
-        }
+        bool name_taken = false;
+        if (created.empty())
+          for (const auto& o :
+               s.retrieve_all({{"VirtualMachine", {"name", "config.instanceUuid"}}}, op, dc.ref)) {
+            if (lower_ascii(xml::text(o.prop("config.instanceUuid"))) == instance_uuid)
+              created = o.obj;
+            else if (xml::text(o.prop("name")) == encoded)
+              name_taken = true;
+          }
         if (!created.empty()) {
-          run_task(s, "Destroy_Task", created, {}, op, "clean up");
-        } else if (root_before && !s.content().file_manager.empty()) {
+          s.run_task("Destroy_Task", created, {}, op, "clean up");
+        } else if (root_before && !name_taken && !s.content().file_manager.empty()) {
           // The server failed half-way and kept what it had written: the
           // VM's folder, and with some servers files named after the VM.
+          // Skipped when another VM of that name exists now: they may be its.
           const auto now = folder_entries(s, browser->second, datastore_path(vm_datastore), op);
           for (const std::string& entry : now ? *now : std::set<std::string>{})
             if (!root_before->count(entry) &&
                 (entry == encoded || entry.rfind(encoded + ".", 0) == 0 ||
                  entry.rfind(encoded + " (", 0) == 0))
-              run_task(s, "DeleteDatastoreFile_Task", s.content().file_manager,
-                       soap::el("name", datastore_path(vm_datastore, entry)) +
-                           soap::moref("datacenter", dc.ref),
-                       op, "clean up");
+              s.run_task("DeleteDatastoreFile_Task", s.content().file_manager,
+                         soap::el("name", datastore_path(vm_datastore, entry)) +
+                             soap::moref("datacenter", dc.ref),
+                         op, "clean up");
         }
       } catch (...) {
       }
+    };
+    try {
+      const Reply done = s.run_task("CreateVM_Task", dc.vm_folder, args, op, "create");
+      created = xml::moref(done.node);
+      if (created.empty())
+        throw Error(ErrorCode::BackendFailure, "CreateVM_Task finished without naming the new VM",
+                    op);
+      return c_.refresh(created, op).info;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::AlreadyExists || !created.empty()) clean_up();
+      throw;
+    } catch (...) {
+      clean_up();
       throw;
     }
   });
@@ -827,7 +921,7 @@ VmInfo VsphereVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
     std::string spec;
     if (settings.vcpus) spec += soap::el("numCPUs", std::to_string(*settings.vcpus));
     if (settings.memory_bytes) spec += soap::el("memoryMB", std::to_string(mb));
-    run_task(s, "ReconfigVM_Task", vm.ref, soap::raw("spec", spec), op, "reconfigure");
+    s.run_task("ReconfigVM_Task", vm.ref, soap::raw("spec", spec), op, "reconfigure");
     return c_.refresh(vm.ref, op).info;
   });
 }
