@@ -142,7 +142,9 @@ TEST_F(HostileNames, UnsendableNamesAreRefusedAndNothingIsMade) {
   for (const std::string& name :
        {std::string("nul\0byte", 8), std::string("bell\x07"), std::string("bad utf8 \xff\xfe"),
         std::string("lone surrogate \xed\xa0\x80"), std::string(81, 'x'), std::string("  spaced"),
-        std::string("trailing\n")}) {
+        std::string("trailing\n"),
+        // 27 '%' are 81 characters once stored (%25 each), over vSphere's 80.
+        std::string(27, '%'), std::string(20, 'a') + std::string(21, '/')}) {
     VmSpec spec;
     spec.name = name;
     spec.memory_bytes = 64ull << 20;
@@ -156,6 +158,19 @@ TEST_F(HostileNames, UnsendableNamesAreRefusedAndNothingIsMade) {
     }
   }
   EXPECT_EQ(sim().show()["vms"], before["vms"]);
+}
+
+// The 80-character limit counts the name as stored: 26 '%' (78 stored) and
+// 80 non-ASCII characters (160 bytes) are fine; the 81-character stored
+// names above are not.
+TEST_F(HostileNames, TheLengthLimitCountsStoredCharacters) {
+  for (const std::string& name : {std::string(26, '%') + "ab", [] {
+                                    std::string s;
+                                    for (int i = 0; i < 80; ++i) s += "\xc3\xa9";  // é
+                                    return s;
+                                  }()})
+    EXPECT_NO_THROW(create_find_export_delete(sim(), name))
+        << hyperctl::escape::terminal_text(name);
 }
 
 // Looking a hostile name up that does not exist is a NotFound whose message

@@ -8,9 +8,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "hyperctl/error.hpp"
 #include "support.hpp"
@@ -69,6 +73,15 @@ class TempVm {
   TempVm(Connection& c, VmSpec spec) : c_(c), name_(spec.name) { info_ = c_.vms().create(spec); }
   TempVm(Connection& c, const std::string& name) : TempVm(c, small(name)) {}
   ~TempVm() {
+    // By moref first: the name may be ambiguous by then (a test's point).
+    const auto moref = info_.extras.find("moref");
+    try {
+      if (moref != info_.extras.end()) {
+        c_.vms().remove(moref->second, {.with_storage = true, .force = true});
+        return;
+      }
+    } catch (...) {
+    }
     try {
       c_.vms().remove(name_, {.with_storage = true, .force = true});
     } catch (...) {
@@ -684,6 +697,288 @@ void capabilities_are_what_is_implemented(Simulator&) {
 }
 
 // ---------------------------------------------------------------------------
+// Review fixes: names that look like ids, forced deletes and shutdowns that
+// fail half-way, impossible disk sizes, templates, creates that fail.
+
+/// A path to `program` on PATH ("" when none).
+std::string program_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    const auto colon = dirs.find(':', start);
+    const std::string dir =
+        dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return {};
+}
+
+/// A third client that sends raw vim25 calls through curl, for what the
+/// plugin does not offer (MarkAsTemplate, setting an instance UUID). The
+/// password goes on curl's stdin and the session cookie into a file of a
+/// private temporary folder: neither is in argv. Logs out when destroyed.
+class RawSoap {
+ public:
+  explicit RawSoap(const Simulator& sim) : sim_(sim) {
+    curl_ = program_path("curl");
+    if (curl_.empty()) {
+      why_ = "curl is not installed (the raw vim25 calls of this test go through it)";
+      return;
+    }
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "hyperctl-rawsoap-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) {
+      why_ = "cannot make a temporary folder";
+      return;
+    }
+    dir_ = tmpl;
+    const std::string content = call(
+        "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this "
+        "type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>");
+    session_manager_ = between(content, "<sessionManager type=\"SessionManager\">", "<");
+    if (session_manager_.empty()) {
+      why_ = "no session manager in the service content: " + content.substr(0, 300);
+      return;
+    }
+    const std::string login =
+        call("<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">" + session_manager_ +
+             "</_this><userName>" + sim_.user() + "</userName><password>" + sim_.password() +
+             "</password></Login>");
+    if (login.find("LoginResponse") == std::string::npos) {
+      why_ = "the raw login failed: " + login.substr(0, 300);
+      return;
+    }
+    ok_ = true;
+  }
+  ~RawSoap() {
+    if (ok_) {
+      try {
+        call("<Logout xmlns=\"urn:vim25\"><_this type=\"SessionManager\">" + session_manager_ +
+             "</_this></Logout>");
+      } catch (...) {
+      }
+    }
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+
+  /// One call: `inner` is the method element; the answer's body.
+  std::string call(const std::string& inner) const {
+    const std::string jar = dir_ + "/cookies";
+    const std::string envelope =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope "
+        "xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>" +
+        inner + "</soapenv:Body></soapenv:Envelope>";
+    const auto r = vsphere_test::run(
+        {curl_, "-sS", "-k", "-b", jar, "-c", jar, "-H", "Content-Type: text/xml; charset=utf-8",
+         "-H", "SOAPAction: urn:vim25/6.5", "--data-binary", "@-", sim_.sdk_url()},
+        {}, envelope, std::chrono::seconds(30));
+    if (r.status != 0) throw std::runtime_error("curl failed: " + r.err);
+    return r.out;
+  }
+
+  static std::string between(const std::string& text, const std::string& open,
+                             const std::string& close) {
+    const auto a = text.find(open);
+    if (a == std::string::npos) return {};
+    const auto b = text.find(close, a + open.size());
+    return b == std::string::npos ? std::string()
+                                  : text.substr(a + open.size(), b - a - open.size());
+  }
+
+ private:
+  const Simulator& sim_;
+  std::string curl_, dir_, session_manager_, why_;
+  bool ok_ = false;
+};
+
+/// The VM of show() with that moref (null when none).
+json vm_by_moref(const Simulator& sim, const std::string& moref) {
+  const json inv = sim.show();
+  for (const auto& vm : inv["vms"])
+    if (vm["moref"] == moref) return vm;
+  return nullptr;
+}
+
+// A VM named like another VM's moref, instance UUID or BIOS UUID: the
+// reference is ambiguous, so it is a Conflict naming both, and nothing is
+// done to either; each stays reachable by an id of its own.
+void a_name_that_is_another_vms_id_is_a_conflict(Simulator& sim) {
+  auto c = sim.connect();
+  const json inv = sim.show();
+  json other;
+  for (const auto& vm : inv["vms"])
+    if (vm["powerState"] == "poweredOn") other = vm;
+  ASSERT_FALSE(other.is_null()) << inv["vms"].dump(1);
+  const std::string other_moref = other["moref"];
+  for (const std::string field : {"moref", "instanceUuid", "uuid"}) {
+    SCOPED_TRACE(field);
+    const std::string name = other[field];
+    TempVm twin(*c, name);
+    const std::string twin_moref = twin.info().extras.at("moref");
+    ASSERT_NE(twin_moref, other_moref);
+    std::string message;
+    EXPECT_EQ(code_of([&] { c->vms().get(name); }, &message), ErrorCode::Conflict);
+    EXPECT_NE(message.find(other_moref), std::string::npos) << message;
+    EXPECT_NE(message.find(twin_moref), std::string::npos) << message;
+    EXPECT_NE(message.find(other["instanceUuid"].get<std::string>()), std::string::npos) << message;
+    EXPECT_NE(message.find(twin.info().id), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    // Acting on the ambiguous reference touches neither VM.
+    EXPECT_EQ(code_of([&] { c->vms().power_off(name); }), ErrorCode::Conflict);
+    EXPECT_EQ(code_of([&] { c->vms().start(name); }), ErrorCode::Conflict);
+    EXPECT_EQ(code_of([&] { c->vms().remove(name, {.with_storage = true, .force = true}); }),
+              ErrorCode::Conflict);
+    EXPECT_EQ(vm_by_moref(sim, other_moref)["powerState"], "poweredOn");
+    EXPECT_EQ(vm_by_moref(sim, twin_moref)["powerState"], "poweredOff");
+    // By ids of their own both are reachable.
+    EXPECT_EQ(c->vms().get(twin_moref).name, name);
+    EXPECT_EQ(c->vms().get(twin.info().id).extras.at("moref"), twin_moref);
+    // The other VM by an id that is not the twin's name.
+    const std::string other_id =
+        field == "moref" ? other["instanceUuid"].get<std::string>() : other_moref;
+    EXPECT_EQ(c->vms().get(other_id).extras.at("moref"), other_moref);
+  }
+  EXPECT_EQ(sim.show()["vms"].size(), inv["vms"].size());
+}
+
+// delete --force of a running VM whose Destroy_Task (or UnregisterVM) fails:
+// the VM was powered off for the delete, so it is powered on again and the
+// error says so.
+void forced_delete_that_fails_powers_the_vm_on_again(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "force-fails");
+  c->vms().start(vm.name());
+  ASSERT_EQ(seen_state(sim, vm.name()), "poweredOn");
+  for (const bool with_storage : {true, false}) {
+    SCOPED_TRACE(with_storage ? "Destroy_Task" : "UnregisterVM");
+    sim.inject(with_storage ? "Destroy_Task=fault*1" : "UnregisterVM=fault*1");
+    std::string message;
+    const auto code =
+        code_of([&] { c->vms().remove(vm.name(), {.with_storage = with_storage, .force = true}); },
+                &message);
+    sim.clear_injections();
+    EXPECT_EQ(code, ErrorCode::BackendFailure) << message;
+    EXPECT_NE(message.find("injected fault"), std::string::npos) << message;
+    EXPECT_NE(message.find("powered on again"), std::string::npos) << message;
+    EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+  }
+  // Without force nothing is powered off in the first place.
+  EXPECT_EQ(code_of([&] { c->vms().remove(vm.name(), {.with_storage = true}); }),
+            ErrorCode::Conflict);
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+}
+
+// shutdown with force: the guest cannot be asked, and the power off fails
+// too. That is the power off's error, not "Stopped", and the VM runs on.
+void forced_shutdown_whose_power_off_fails_is_no_success(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "poweroff-fails");
+  c->vms().start(vm.name());
+  sim.inject("ShutdownGuest=fault*1");
+  sim.inject("PowerOffVM_Task=fault*1");
+  std::string message;
+  std::optional<hyperctl::ShutdownOutcome> outcome;
+  const auto code = code_of(
+      [&] {
+        outcome = c->vms().shutdown(vm.name(), {.timeout = std::chrono::seconds(5), .force = true},
+                                    {}, {});
+      },
+      &message);
+  sim.clear_injections();
+  EXPECT_FALSE(outcome.has_value()) << "reported as a success";
+  EXPECT_EQ(code, ErrorCode::BackendFailure) << message;
+  EXPECT_NE(message.find("injected fault"), std::string::npos) << message;
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+}
+
+// A disk of 2^64-1 bytes (once rounded up to whole KiB it wrapped to 0) and
+// one byte above vSphere's 62 TiB: InvalidArgument, nothing made.
+void impossible_disk_sizes_are_refused(Simulator& sim) {
+  auto c = sim.connect();
+  const json before = sim.show();
+  const std::string ds = first_datastore(before);
+  const json files_before = sim.files(ds);
+  for (const std::uint64_t size : {~0ull, (62ull << 40) + 1, ~0ull - 1023}) {
+    SCOPED_TRACE(size);
+    VmSpec spec = TempVm::small("huge-disk");
+    spec.disks[0].size_bytes = size;
+    std::string message;
+    EXPECT_EQ(code_of([&] { c->vms().create(spec); }, &message), ErrorCode::InvalidArgument);
+    EXPECT_NE(message.find("62 TiB"), std::string::npos) << message;
+  }
+  EXPECT_EQ(sim.show()["vms"], before["vms"]);
+  EXPECT_EQ(sim.files(ds), files_before);
+  // Exactly 62 TiB is allowed (thin: the simulator makes a sparse file).
+  VmSpec most = TempVm::small("most-disk");
+  most.disks[0].size_bytes = 62ull << 40;
+  TempVm vm(*c, most);
+  ASSERT_EQ(vm.info().disks.size(), 1u);
+  EXPECT_EQ(vm.info().disks[0].capacity_bytes, 62ull << 40);
+}
+
+// A template (MarkAsTemplate through a raw third client) is refused by every
+// power operation, saying it is a template; nothing changes.
+void templates_refuse_power_operations(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "a-template");
+  RawSoap raw(sim);
+  if (!raw.ok()) GTEST_SKIP() << raw.why();
+  const std::string moref = vm.info().extras.at("moref");
+  const std::string answer = raw.call(
+      "<MarkAsTemplate xmlns=\"urn:vim25\"><_this "
+      "type=\"VirtualMachine\">" +
+      moref + "</_this></MarkAsTemplate>");
+  if (answer.find("MarkAsTemplateResponse") == std::string::npos)
+    GTEST_SKIP() << "this simulator does not make templates (MarkAsTemplate answered: "
+                 << answer.substr(0, 300) << ")";
+  ASSERT_EQ(vm_by_moref(sim, moref)["template"], true);
+  EXPECT_EQ(c->vms().get(vm.name()).extras.at("template"), "true");
+  const std::vector<std::pair<std::string, std::function<void()>>> ops = {
+      {"start", [&] { c->vms().start(vm.name()); }},
+      {"poweroff", [&] { c->vms().power_off(vm.name()); }},
+      {"reset", [&] { c->vms().reset(vm.name()); }},
+      {"save", [&] { c->vms().save(vm.name()); }},
+      {"resume", [&] { c->vms().resume(vm.name()); }},
+      {"reboot", [&] { c->vms().reboot(vm.name()); }},
+      {"shutdown", [&] { c->vms().shutdown(vm.name(), {.force = true}, {}, {}); }},
+  };
+  for (const auto& [what, op] : ops) {
+    SCOPED_TRACE(what);
+    std::string message;
+    EXPECT_EQ(code_of(op, &message), ErrorCode::Conflict) << message;
+    EXPECT_NE(message.find("VM 'a-template' is a template"), std::string::npos) << message;
+    EXPECT_EQ(message.find("powered on ("), std::string::npos) << message;
+  }
+  const json s = vm_by_moref(sim, moref);
+  EXPECT_EQ(s["powerState"], "poweredOff");
+  EXPECT_EQ(s["template"], true);
+}
+
+// The answer to CreateVM_Task is lost but the VM was made: it is found by
+// the instance UUID create chose (not by its name) and destroyed.
+void create_finds_its_vm_by_its_instance_uuid(Simulator& sim) {
+  auto c = sim.connect();
+  const json before = sim.show();
+  sim.reset_stats();
+  sim.inject("CreateVM_Task=truncated*1");
+  EXPECT_EQ(code_of([&] { c->vms().create(TempVm::small("uuid-cleanup")); }),
+            ErrorCode::BackendFailure);
+  sim.clear_injections();
+  EXPECT_EQ(sim.stats()["methods"].value("Destroy_Task", 0), 1) << sim.stats().dump();
+  EXPECT_EQ(sim.show()["vms"], before["vms"]);
+}
+
+// ---------------------------------------------------------------------------
 
 class VpxVm : public vsphere_test::SimTest<VpxVm> {
  public:
@@ -724,6 +1019,14 @@ VSPHERE_VM_TEST(SetResources, set_resources)
 VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
 VSPHERE_VM_TEST(ExportConfigIsJsonWithTheFields, export_config_is_json_with_the_fields)
 VSPHERE_VM_TEST(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
+VSPHERE_VM_TEST(ANameThatIsAnotherVmsIdIsAConflict, a_name_that_is_another_vms_id_is_a_conflict)
+VSPHERE_VM_TEST(ForcedDeleteThatFailsPowersTheVmOnAgain,
+                forced_delete_that_fails_powers_the_vm_on_again)
+VSPHERE_VM_TEST(ForcedShutdownWhosePowerOffFailsIsNoSuccess,
+                forced_shutdown_whose_power_off_fails_is_no_success)
+VSPHERE_VM_TEST(ImpossibleDiskSizesAreRefused, impossible_disk_sizes_are_refused)
+VSPHERE_VM_TEST(TemplatesRefusePowerOperations, templates_refuse_power_operations)
+VSPHERE_VM_TEST(CreateFindsItsVmByItsInstanceUuid, create_finds_its_vm_by_its_instance_uuid)
 
 // vCenter only: a NIC on a distributed port group, and the cluster's VMs.
 TEST_F(VpxVm, CreateOnADistributedPortGroup) {
@@ -872,15 +1175,25 @@ TEST_F(VpxPlacement, ANameInTwoDatacentersIsAConflictNamingBothIds) {
   EXPECT_EQ(twins, 2);
 }
 
-// Two VMs with one instance UUID (govmomi's simulator derives it from the
-// .vmx path, so one path in two datacenters gives one UUID; a real vCenter
-// keeps them unique): the UUID alone is ambiguous, the moref is not.
+// Two VMs with one instance UUID (a real vCenter keeps them unique; create
+// gives each a fresh one, so the second VM is given the first's through a
+// raw ReconfigVM_Task): the UUID alone is ambiguous, the moref is not.
 TEST_F(VpxPlacement, AnInstanceUuidSharedByTwoVmsIsAConflict) {
   auto dc0 = open(uri_with("DC0"));
   auto dc1 = open(uri_with("DC1"));
-  TempVm a(*dc0, "same-path"), b(*dc1, "same-path");
-  if (a.info().id != b.info().id)
-    GTEST_SKIP() << "this simulator gave the two VMs different instance UUIDs";
+  TempVm a(*dc0, "same-uuid"), b(*dc1, "same-uuid");
+  ASSERT_NE(a.info().id, b.info().id) << "create did not give each VM an instance UUID of its own";
+  RawSoap raw(sim());
+  if (!raw.ok()) GTEST_SKIP() << raw.why();
+  raw.call("<ReconfigVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">" +
+           b.info().extras.at("moref") + "</_this><spec><instanceUuid>" + a.info().id +
+           "</instanceUuid></spec></ReconfigVM_Task>");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (vm_by_moref(sim(), b.info().extras.at("moref"))["instanceUuid"] != a.info().id &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (vm_by_moref(sim(), b.info().extras.at("moref"))["instanceUuid"] != a.info().id)
+    GTEST_SKIP() << "this simulator does not change an instance UUID through ReconfigVM_Task";
   auto both = sim().connect();
   std::string message;
   EXPECT_EQ(code_of([&] { both->vms().get(a.info().id); }, &message), ErrorCode::Conflict);
@@ -888,6 +1201,122 @@ TEST_F(VpxPlacement, AnInstanceUuidSharedByTwoVmsIsAConflict) {
   EXPECT_NE(message.find(b.info().extras.at("moref")), std::string::npos) << message;
   EXPECT_EQ(both->vms().get(b.info().extras.at("moref")).extras.at("moref"),
             b.info().extras.at("moref"));
+}
+
+// A create that fails while a VM of the same name lives in another
+// datacenter leaves that VM as it was (a failed create only ever removes
+// what it made itself).
+TEST_F(VpxPlacement, AFailedCreateLeavesAVmOfTheSameNameElsewhereAlone) {
+  const json before = sim().show();
+  json other;
+  for (const auto& vm : before["vms"])
+    if (vm["name"].get<std::string>().rfind("DC0_", 0) == 0) other = vm;
+  ASSERT_FALSE(other.is_null()) << before["vms"].dump(1);
+  auto dc1 = open(uri_with("DC1"));
+  for (const std::string mode : {"fault", "truncated", "html500"}) {
+    SCOPED_TRACE(mode);
+    sim().inject("CreateVM_Task=" + mode + "*1");
+    EXPECT_TRUE(code_of([&] { dc1->vms().create(TempVm::small(other["name"])); }).has_value());
+    sim().clear_injections();
+    const json now = vm_by_moref(sim(), other["moref"]);
+    ASSERT_FALSE(now.is_null()) << "the other datacenter's VM was destroyed";
+    EXPECT_EQ(now, other);
+  }
+  EXPECT_EQ(sim().show()["vms"], before["vms"]);
+}
+
+// The race of H1: after this create checked that its name is free, another
+// client names a VM of the same datacenter like it (a raw Rename_Task while
+// the simulator holds this create's folder look-up back); then the answer to
+// CreateVM_Task is lost. The clean-up finds the VM it made by its instance
+// UUID and destroys that one only; the other client's VM stays. (Before the
+// fix it looked the name up and could destroy the other one.)
+TEST_F(VpxPlacement, ACreateThatLosesARaceDestroysOnlyItsOwnVm) {
+  auto mine = open(uri_with("DC0"));
+  auto theirs = open(uri_with("DC0"));
+  TempVm other(*theirs, "bystander");
+  const std::string moref = other.info().extras.at("moref");
+  RawSoap raw(sim());
+  if (!raw.ok()) GTEST_SKIP() << raw.why();
+  sim().reset_stats();
+  sim().inject("SearchDatastore_Task=delay:3s*1");
+  sim().inject("CreateVM_Task=truncated*1");
+  std::optional<ErrorCode> code;
+  std::string message;
+  std::thread first(
+      [&] { code = code_of([&] { mine->vms().create(TempVm::small("racer")); }, &message); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (sim().stats()["methods"].value("SearchDatastore_Task", 0) < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::string renamed =
+      raw.call("<Rename_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">" + moref +
+               "</_this><newName>racer</newName></Rename_Task>");
+  first.join();
+  sim().clear_injections();
+  ASSERT_NE(renamed.find("Rename_TaskResponse"), std::string::npos) << renamed;
+  EXPECT_EQ(sim().stats()["methods"].value("CreateVM_Task", 0), 1);
+  EXPECT_EQ(code, ErrorCode::BackendFailure) << message;
+  const json s = vm_by_moref(sim(), moref);
+  ASSERT_FALSE(s.is_null()) << "the failed create destroyed the other client's VM";
+  EXPECT_EQ(s["name"], "racer");
+  int racers = 0;
+  const json after = sim().show();
+  for (const auto& vm : after["vms"]) racers += vm["name"] == "racer";
+  EXPECT_EQ(racers, 1) << "the VM the create made was left behind";
+  EXPECT_EQ(mine->vms().get("racer").extras.at("moref"), moref);
+}
+
+// ---------------------------------------------------------------------------
+// A single-VM command on a large inventory reads names and ids of all VMs,
+// then only that VM's properties: far fewer bytes than a list, and as many
+// requests whatever the number of VMs.
+
+/// The bytes of the HYPERCTL_TRACE=1 lines of a CLI run (SOAP answers).
+std::pair<std::uint64_t, int> traced_bytes(const vsphere_test::RunResult& r) {
+  std::uint64_t bytes = 0;
+  int lines = 0;
+  std::size_t start = 0;
+  while (start < r.err.size()) {
+    auto end = r.err.find('\n', start);
+    if (end == std::string::npos) end = r.err.size();
+    const std::string line = r.err.substr(start, end - start);
+    start = end + 1;
+    if (line.rfind("hyperctl: trace: vsphere POST /sdk ", 0) != 0) continue;
+    const auto b = line.find(" B ");
+    const auto sp = line.rfind(' ', b - 1);
+    if (b == std::string::npos || sp == std::string::npos) continue;
+    bytes += std::stoull(line.substr(sp + 1, b - sp - 1));
+    ++lines;
+  }
+  return {bytes, lines};
+}
+
+TEST(VsphereLargeInventory, OneVmCostsFarFewerBytesThanTheList) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "esx", .vms = 500});
+  const json inv = sim->show();
+  ASSERT_EQ(inv["vms"].size(), 500u);
+  const std::string name = inv["vms"][250]["name"];
+  const std::map<std::string, std::optional<std::string>> trace = {{"HYPERCTL_TRACE", "1"}};
+  const auto list = sim->cli({"-c", sim->uri(), "-o", "json", "list"}, trace);
+  ASSERT_EQ(list.status, 0) << list;
+  const auto one = sim->cli({"-c", sim->uri(), "-o", "json", "info", name}, trace);
+  ASSERT_EQ(one.status, 0) << one;
+  EXPECT_NE(one.out.find(name), std::string::npos) << one.out;
+  const auto [list_bytes, list_requests] = traced_bytes(list);
+  const auto [one_bytes, one_requests] = traced_bytes(one);
+  RecordProperty("list_bytes", std::to_string(list_bytes));
+  RecordProperty("info_bytes", std::to_string(one_bytes));
+  std::cout << "500 VMs: list " << list_bytes << " B in " << list_requests << " requests; info "
+            << one_bytes << " B in " << one_requests << " requests\n";
+  ASSERT_GT(list_bytes, 0u) << list.err;
+  EXPECT_LT(one_bytes * 4, list_bytes) << "info " << one_bytes << " B, list " << list_bytes << " B";
+  // The same number of requests with 5 VMs.
+  VSPHERE_START_SIM(small, SimOptions{.mode = "esx", .vms = 5});
+  const auto few = small->cli(
+      {"-c", small->uri(), "-o", "json", "info", small->show()["vms"][2]["name"]}, trace);
+  ASSERT_EQ(few.status, 0) << few;
+  EXPECT_EQ(traced_bytes(few).second, one_requests);
 }
 
 }  // namespace
