@@ -274,6 +274,17 @@ TEST(VsphereSim, IdleSessionsExpire) {
   EXPECT_EQ(sessions, 0);
 }
 
+// folders: the datacenter sits in a folder, and show names its path.
+TEST(VsphereSim, DatacenterInAFolder) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "vpx", .vms = 1, .folders = 1});
+  const json inv = sim->show();
+  ASSERT_EQ(inv["datacenters"].size(), 1u) << inv.dump();
+  EXPECT_EQ(inv["datacenters"][0]["path"], "F0/DC0") << inv["datacenters"].dump();
+  EXPECT_EQ(inv["vms"].size(), 2u);
+  VSPHERE_START_SIM(flat, SimOptions{.mode = "vpx", .vms = 1});
+  EXPECT_EQ(flat->show()["datacenters"][0]["path"], "DC0");
+}
+
 TEST(VsphereSim, PlainHttpHasNoThumbprint) {
   VSPHERE_START_SIM(sim, SimOptions{.mode = "esx", .vms = 1, .tls = false});
   EXPECT_EQ(sim->sdk_url().rfind("http://127.0.0.1:", 0), 0u) << sim->sdk_url();

@@ -277,6 +277,9 @@ struct SimOptions {
   int clusters = 1;       ///< vpx: clusters per datacenter
   int cluster_hosts = 3;  ///< vpx: hosts per cluster
   int datacenters = 1;    ///< vpx
+  /// vpx: > 0 puts each datacenter in a folder (F0/DC0), as an inventory
+  /// organised by site would be: its dcPath is then "F0/DC0".
+  int folders = 0;
   int datastores = 1;
   bool autostart = true;  ///< the created VMs are powered on
   bool tls = true;        ///< false: plain HTTP
@@ -398,7 +401,9 @@ class Simulator {
 
   /// The whole inventory through a second session (govmomi's client):
   /// product {name, fullName, apiType, version, build, apiVersion,
-  /// instanceUuid}; datacenters, clusters {name, moref, hosts}; hosts {name,
+  /// instanceUuid}; datacenters {name, rawName, moref, path (inventory
+  /// path of stored names: "DC0", "F0/DC0")}; clusters {name, moref, hosts};
+  /// hosts {name,
   /// moref, connectionState, powerState, inMaintenanceMode, cluster?,
   /// cpuModel, cpuVendor, cpuMhz, numCpu (threads), numCpuCores, numCpuPkgs,
   /// memoryBytes, vendor, model}; datastores {name, moref, type, capacity,
@@ -527,6 +532,7 @@ class Simulator {
                                      "-clusters=" + std::to_string(o.clusters),
                                      "-cluster-hosts=" + std::to_string(o.cluster_hosts),
                                      "-datacenters=" + std::to_string(o.datacenters),
+                                     "-folders=" + std::to_string(o.folders),
                                      "-datastores=" + std::to_string(o.datastores),
                                      std::string("-autostart=") + (o.autostart ? "true" : "false"),
                                      std::string("-tls=") + (o.tls ? "true" : "false"),

@@ -16,22 +16,27 @@ import (
 
 // The ways a call can be answered wrongly.
 var injectModes = []string{
-	"truncated", // the real answer cut in half
-	"malformed", // "<<<not xml" with status 200
-	"fault",     // a SOAP fault: SystemError "injected fault"
-	"notauth",   // a SOAP fault: NotAuthenticated (as when the session expired)
-	"html500",   // HTTP 500 with an HTML page (a proxy's error page)
-	"close",     // the connection closed without an answer
-	"ok",        // an empty <METHODResponse/>, the call not made (a guest that ignores a shutdown)
-	"delay:D",   // the real answer after waiting D (a Go duration: 500ms, 3s)
-	"pages:N",   // RetrievePropertiesEx only: the answer in N pages (pager.go)
+	"truncated",   // the real answer cut in half
+	"malformed",   // "<<<not xml" with status 200
+	"fault",       // a SOAP fault: SystemError "injected fault"
+	"notauth",     // a SOAP fault: NotAuthenticated (as when the session expired)
+	"html500",     // HTTP 500 with an HTML page (a proxy's error page)
+	"close",       // the connection closed without an answer
+	"ok",          // an empty <METHODResponse/>, the call not made (a guest that ignores a shutdown)
+	"delay:D",     // the real answer after waiting D (a Go duration: 500ms, 3s)
+	"pages:N",     // RetrievePropertiesEx only: the answer in N pages (pager.go)
+	"stuck",       // *_Task: the call not made, a task that stays running; CancelTask accepted, ignored (task.go)
+	"cancellable", // *_Task: the call not made, a task that runs until CancelTask, then RequestCanceled
+	"stateless",   // *_Task: the call not made, a task whose info has no state
+	"status:N",    // HTTP status N with a plain-text body; also for file transfers: GET/folder=status:403
 }
 
 type rule struct {
-	mode  string
-	delay time.Duration
-	pages int
-	left  int // calls still to answer this way; -1: all
+	mode   string
+	delay  time.Duration
+	pages  int
+	status int
+	left   int // calls still to answer this way; -1: all
 }
 
 // injector sits in front of the simulator's handlers: it counts the calls by
@@ -42,10 +47,12 @@ type injector struct {
 	methods  map[string]int
 	requests int
 	pager    *pager
+	tasks    *taskKeeper
 }
 
 func newInjector() *injector {
-	return &injector{rules: map[string]*rule{}, methods: map[string]int{}, pager: newPager()}
+	return &injector{rules: map[string]*rule{}, methods: map[string]int{}, pager: newPager(),
+		tasks: newTaskKeeper()}
 }
 
 // add parses METHOD=MODE[*N].
@@ -81,12 +88,19 @@ func (in *injector) add(spec string) error {
 		}
 		r.pages = n
 		mode = "pages"
+	} else if strings.HasPrefix(mode, "status:") {
+		n, err := strconv.Atoi(strings.TrimPrefix(mode, "status:"))
+		if err != nil || n < 200 || n > 599 {
+			return fmt.Errorf("bad HTTP status %q (200 to 599)", mode)
+		}
+		r.status = n
+		mode = "status"
 	} else {
 		known := false
 		for _, k := range injectModes {
 			known = known || k == mode
 		}
-		if !known || mode == "delay:D" || mode == "pages:N" {
+		if !known || mode == "delay:D" || mode == "pages:N" || mode == "status:N" {
 			return fmt.Errorf("unknown mode %q (known: %s)", mode, strings.Join(injectModes, ", "))
 		}
 	}
@@ -196,6 +210,9 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 			}
 			method = soapMethod(body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
+		} else if seg := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2); seg[0] != "" {
+			// File transfers and other plain HTTP: "GET/folder", "PUT/folder".
+			method = r.Method + "/" + seg[0]
 		}
 		rl := in.take(method)
 		if rl != nil && rl.mode == "delay" {
@@ -212,12 +229,20 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 				in.pager.follow(w, method, body)
 				return
 			}
+			// Nor tasks that never end: their cancellation is ours too.
+			if method == "CancelTask" && in.tasks.cancel(w, body) {
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
 		switch rl.mode {
 		case "pages":
 			in.pager.first(w, r, next, rl.pages)
+		case "stuck", "cancellable", "stateless":
+			in.tasks.start(w, method, rl.mode, body)
+		case "status":
+			httpStatus(w, rl.status)
 		case "truncated":
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)

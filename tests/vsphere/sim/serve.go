@@ -106,6 +106,7 @@ func serve(args []string) error {
 	datacenters := fs.Int("datacenters", 1, "vpx: datacenters")
 	datastores := fs.Int("datastores", 1, "datastores (each a temporary folder under $TMPDIR), mounted on every host")
 	portgroups := fs.Int("portgroups", 1, "vpx: distributed port groups per datacenter")
+	folders := fs.Int("folders", 0, "vpx: put each datacenter (and its host, vm, network and datastore folders' content) in a folder F<n>")
 	autostart := fs.Bool("autostart", true, "power the created VMs on")
 	useTLS := fs.Bool("tls", true, "HTTPS with a fresh self-signed certificate (false: plain HTTP)")
 	user := fs.String("user", "hyper", "the one user name accepted")
@@ -138,6 +139,7 @@ func serve(args []string) error {
 		m.ClusterHost = *clusterHosts
 		m.Datacenter = *datacenters
 		m.Portgroup = *portgroups
+		m.Folder = *folders
 	case "esx":
 		m = simulator.ESX()
 	default:

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -84,7 +85,7 @@ func inventory(ctx context.Context, vc *vim25.Client) (jsonObject, error) {
 	defer v.Destroy(ctx)
 
 	var dcs []mo.Datacenter
-	if err := v.Retrieve(ctx, []string{"Datacenter"}, []string{"name"}, &dcs); err != nil {
+	if err := v.Retrieve(ctx, []string{"Datacenter"}, []string{"name", "parent"}, &dcs); err != nil {
 		return nil, fmt.Errorf("datacenters: %v", err)
 	}
 	var clusters []mo.ClusterComputeResource
@@ -140,7 +141,12 @@ func inventory(ctx context.Context, vc *vim25.Client) (jsonObject, error) {
 
 	list := []jsonObject{}
 	for _, x := range dcs {
-		list = append(list, jsonObject{"name": decodeName(x.Name), "rawName": x.Name, "moref": x.Self.Value})
+		path, err := inventoryPath(ctx, vc, x.Name, x.Parent)
+		if err != nil {
+			return nil, fmt.Errorf("datacenter path: %v", err)
+		}
+		list = append(list, jsonObject{"name": decodeName(x.Name), "rawName": x.Name, "moref": x.Self.Value,
+			"path": path})
 	}
 	sortByName(list)
 	out["datacenters"] = list
@@ -281,6 +287,23 @@ func inventory(ctx context.Context, vc *vim25.Client) (jsonObject, error) {
 	sortByName(list)
 	out["vms"] = list
 	return out, nil
+}
+
+// inventoryPath: the names (as stored) from below the root folder down to
+// an object named `name` whose parent is `parent`, joined by '/': "F0/DC0".
+func inventoryPath(ctx context.Context, vc *vim25.Client, name string,
+	parent *types.ManagedObjectReference) (string, error) {
+	parts := []string{name}
+	pc := property.DefaultCollector(vc)
+	for parent != nil && *parent != vc.ServiceContent.RootFolder {
+		var f mo.Folder
+		if err := pc.RetrieveOne(ctx, *parent, []string{"name", "parent"}, &f); err != nil {
+			return "", err
+		}
+		parts = append([]string{f.Name}, parts...)
+		parent = f.Parent
+	}
+	return strings.Join(parts, "/"), nil
 }
 
 func deviceLabel(d types.BaseVirtualDevice) string {
