@@ -215,6 +215,9 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 			method = r.Method + "/" + seg[0]
 		}
 		rl := in.take(method)
+		if !strictDcPath(w, r) {
+			return
+		}
 		if rl != nil && rl.mode == "delay" {
 			select {
 			case <-time.After(rl.delay):
