@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -388,6 +389,238 @@ TEST_F(SessionTest, AFailedPageCancelsTheRest) {
   EXPECT_EQ(calls(st, "CancelRetrievePropertiesEx"), 1) << st.dump();
   EXPECT_EQ(st["open_page_tokens"], 0) << "the server still holds the rest: " << st.dump();
   EXPECT_EQ(conn->vms().list({}).size(), paged->show()["vms"].size());
+}
+
+// ---------------------------------------------------------------- tasks
+
+// Tasks that do not end (the simulator's stuck / cancellable / stateless
+// modes: the *_Task call is not made, a task that stays running answers it):
+// every wait ends, on one line, and the VM stays as it was.
+class TaskWaitTest : public vsphere_test::SimTest<TaskWaitTest> {
+ public:
+  static SimOptions sim_options() { return {.mode = "vpx", .vms = 1}; }
+
+ protected:
+  void TearDown() override {
+    if (sim_) sim().clear_injections();
+  }
+
+  // The error `f` throws (a failure when none), and how long it took.
+  template <class F>
+  std::optional<hyperctl::Error> error_of(F&& f, std::chrono::milliseconds& took) {
+    const auto started = std::chrono::steady_clock::now();
+    std::optional<hyperctl::Error> out;
+    try {
+      f();
+    } catch (const hyperctl::Error& e) {
+      out = e;
+    }
+    took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 started);
+    if (!out) ADD_FAILURE() << "no error";
+    return out;
+  }
+
+  static std::string msg(const std::optional<hyperctl::Error>& e) { return e ? e->what() : ""; }
+
+  // A host of the VM's cluster other than the one it runs on.
+  std::string other_cluster_host(const json& vm) {
+    const json all = sim().show();
+    for (const auto& h : all["hosts"])
+      if (h.value("cluster", "") != "" && h["name"] != vm["host"]) return h["name"];
+    return {};
+  }
+};
+
+// A task that never ends and ignores CancelTask: the URI's tasktimeout is
+// the deadline, CancelTask is asked, and after the grace (here the deadline
+// itself, 2 s) the wait ends with Timeout saying the task may still finish.
+TEST_F(TaskWaitTest, ATaskThatNeverEndsTimesOutAfterTheDeadlineAndTheGrace) {
+  const std::string name = "DC0_H0_VM0";
+  ASSERT_EQ(sim().find_vm(name)["powerState"], "poweredOn");
+  auto conn = sim().connect("keepalive=0&tasktimeout=2");
+  sim().inject("PowerOffVM_Task=stuck*1");
+  sim().reset_stats();
+  std::chrono::milliseconds took{};
+  const auto e = error_of([&] { conn->vms().power_off(name); }, took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::Timeout) << e->what();
+  EXPECT_NE(msg(e).find("did not finish within 2 s"), std::string::npos) << msg(e);
+  EXPECT_NE(msg(e).find("may still finish"), std::string::npos) << msg(e);
+  EXPECT_EQ(msg(e).find('\n'), std::string::npos) << msg(e);
+  EXPECT_GE(took, 3500ms) << "deadline 2 s, then 2 s of grace";
+  EXPECT_LE(took, 8s);
+  const json st = sim().stats();
+  EXPECT_EQ(calls(st, "CancelTask"), 1) << st.dump();
+  EXPECT_EQ(calls(st, "PowerOffVM_Task"), 1) << st.dump();
+  EXPECT_EQ(sim().find_vm(name)["powerState"], "poweredOn") << "the VM must stay as it was";
+}
+
+// A task that ends when cancelled: at the deadline it is cancelled, and that
+// is a Timeout (not the RequestCanceled fault, not a Cancelled), at once.
+TEST_F(TaskWaitTest, ATaskCancelledAtTheDeadlineIsATimeout) {
+  const std::string name = "DC0_H0_VM0";
+  auto conn = sim().connect("keepalive=0&tasktimeout=2");
+  sim().inject("PowerOffVM_Task=cancellable*1");
+  std::chrono::milliseconds took{};
+  const auto e = error_of([&] { conn->vms().power_off(name); }, took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::Timeout) << e->what();
+  EXPECT_NE(msg(e).find("was cancelled"), std::string::npos) << msg(e);
+  EXPECT_GE(took, 2s);
+  EXPECT_LE(took, 3s) << "the cancelled task ended: no grace to wait";
+  EXPECT_EQ(sim().find_vm(name)["powerState"], "poweredOn");
+}
+
+// The caller's own timeout (a migration's) is the deadline when it gives one.
+TEST_F(TaskWaitTest, TheCallersTimeoutIsTheDeadline) {
+  const json vm = sim().find_vm("DC0_C0_RP0_VM0");
+  ASSERT_FALSE(vm.is_null());
+  const std::string dest = other_cluster_host(vm);
+  ASSERT_FALSE(dest.empty());
+  auto src = sim().connect("keepalive=0");  // tasktimeout: the default hour
+  auto dst = sim().connect("keepalive=0&host=" + dest);
+  sim().inject("RelocateVM_Task=cancellable*1");
+  hyperctl::MigrationOptions o;
+  o.timeout = 1500ms;
+  std::chrono::milliseconds took{};
+  const auto e = error_of(
+      [&] { src->migration().migrate("DC0_C0_RP0_VM0", *dst, o, {}, hyperctl::CancelToken()); },
+      took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::Timeout) << e->what();
+  EXPECT_NE(msg(e).find("1500 ms"), std::string::npos) << msg(e);
+  EXPECT_LE(took, 5s);
+  EXPECT_EQ(sim().find_vm("DC0_C0_RP0_VM0")["host"], vm["host"]) << "the VM did not move";
+}
+
+// A cancel request: a task that ends on CancelTask is Cancelled at once; one
+// that does not end is waited for during the grace (here the URI's 3 s
+// deadline, shorter than 30 s), then Cancelled saying it may still finish.
+TEST_F(TaskWaitTest, ACancelWaitsForTheTaskThenGivesUpAfterTheGrace) {
+  const json vm = sim().find_vm("DC0_C0_RP0_VM0");
+  ASSERT_FALSE(vm.is_null());
+  const std::string dest = other_cluster_host(vm);
+  ASSERT_FALSE(dest.empty());
+  auto src = sim().connect("keepalive=0&tasktimeout=3");
+  auto dst = sim().connect("keepalive=0&host=" + dest);
+  for (const std::string mode : {"cancellable", "stuck"}) {
+    SCOPED_TRACE(mode);
+    sim().inject("RelocateVM_Task=" + mode + "*1");
+    sim().reset_stats();
+    hyperctl::CancelToken cancel;
+    // The task runs (progress 42 %): the user cancels.
+    const auto stop = [&](const hyperctl::Progress& p) {
+      EXPECT_EQ(p.done, 42u);
+      cancel.cancel();
+    };
+    std::chrono::milliseconds took{};
+    const auto e =
+        error_of([&] { src->migration().migrate("DC0_C0_RP0_VM0", *dst, {}, stop, cancel); }, took);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code(), hyperctl::ErrorCode::Cancelled) << e->what();
+    EXPECT_EQ(msg(e).find('\n'), std::string::npos) << msg(e);
+    EXPECT_EQ(calls(sim().stats(), "CancelTask"), 1) << sim().stats().dump();
+    if (mode == "cancellable") {
+      EXPECT_EQ(msg(e).find("may still finish"), std::string::npos) << msg(e);
+      EXPECT_LE(took, 2500ms);
+    } else {
+      EXPECT_NE(msg(e).find("may still finish"), std::string::npos) << msg(e);
+      EXPECT_GE(took, 3s);
+      EXPECT_LE(took, 7s);
+    }
+    EXPECT_EQ(sim().find_vm("DC0_C0_RP0_VM0")["host"], vm["host"]) << "the VM did not move";
+  }
+}
+
+// A task info without a state, poll after poll, is a malformed answer
+// (BackendFailure), not an endless wait.
+TEST_F(TaskWaitTest, ATaskWithoutAStateIsAMalformedAnswer) {
+  const std::string name = "DC0_H0_VM0";
+  auto conn = sim().connect("keepalive=0");
+  sim().inject("PowerOffVM_Task=stateless*1");
+  std::chrono::milliseconds took{};
+  const auto e = error_of([&] { conn->vms().power_off(name); }, took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::BackendFailure) << e->what();
+  EXPECT_NE(msg(e).find("without a state"), std::string::npos) << msg(e);
+  EXPECT_LE(took, 5s);
+  EXPECT_EQ(sim().find_vm(name)["powerState"], "poweredOn");
+}
+
+// A *_Task call answered without a task: BackendFailure naming the call.
+TEST_F(TaskWaitTest, AnAnswerWithoutATaskIsAMalformedAnswer) {
+  const std::string name = "DC0_H0_VM0";
+  auto conn = sim().connect("keepalive=0");
+  sim().inject("PowerOffVM_Task=ok*1");
+  std::chrono::milliseconds took{};
+  const auto e = error_of([&] { conn->vms().power_off(name); }, took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::BackendFailure) << e->what();
+  EXPECT_NE(msg(e).find("PowerOffVM_Task without a task"), std::string::npos) << msg(e);
+  EXPECT_EQ(sim().find_vm(name)["powerState"], "poweredOn");
+}
+
+// ---------------------------------------------------------------- file transfer auth
+
+// 403 on /folder (the user may not read datastore files) is AuthFailed at
+// once: no new login, so no session is left behind. 401 (the server forgot
+// the session) logs the old session out, in again, and the transfer works,
+// still with one session.
+TEST_F(TaskWaitTest, FileTransfersRefusedOrUnauthenticated) {
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path.empty());
+  auto conn = sim().connect("keepalive=0");
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  write_file(tmp.path / "in.iso", some_bytes(1000));
+  const std::string name = "session-auth-" + std::to_string(::getpid()) + ".iso";
+  st.upload_volume(ds, name, (tmp.path / "in.iso").string(), {}, {}, hyperctl::CancelToken{});
+  const int sessions = sim().show()["sessions"].get<int>();
+
+  sim().inject("GET/folder=status:403");
+  sim().reset_stats();
+  std::chrono::milliseconds took{};
+  auto e = error_of(
+      [&] {
+        st.download_volume(ds, name, (tmp.path / "out.iso").string(), {}, {},
+                           hyperctl::CancelToken{});
+      },
+      took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::AuthFailed) << e->what();
+  EXPECT_NE(msg(e).find("HTTP 403"), std::string::npos) << msg(e);
+  // (show() logs in and out too: the counts are read before it.)
+  EXPECT_EQ(calls(sim().stats(), "Login"), 0) << sim().stats().dump();
+  EXPECT_EQ(calls(sim().stats(), "GET/folder"), 1) << sim().stats().dump();
+  EXPECT_EQ(sim().show()["sessions"].get<int>(), sessions);
+  EXPECT_FALSE(fs::exists(tmp.path / "out.iso"));
+
+  sim().inject("PUT/folder=status:403");
+  sim().reset_stats();
+  e = error_of(
+      [&] {
+        hyperctl::TransferOptions o;
+        o.overwrite = true;
+        st.upload_volume(ds, name, (tmp.path / "in.iso").string(), o, {}, hyperctl::CancelToken{});
+      },
+      took);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), hyperctl::ErrorCode::AuthFailed) << e->what();
+  EXPECT_EQ(calls(sim().stats(), "Login"), 0) << sim().stats().dump();
+  EXPECT_EQ(sim().show()["sessions"].get<int>(), sessions);
+  sim().clear_injections();
+
+  sim().inject("GET/folder=status:401*1");
+  sim().reset_stats();
+  st.download_volume(ds, name, (tmp.path / "out.iso").string(), {}, {}, hyperctl::CancelToken{});
+  EXPECT_EQ(read_file(tmp.path / "out.iso"), some_bytes(1000));
+  const json stats = sim().stats();
+  EXPECT_EQ(calls(stats, "Logout"), 1) << stats.dump();
+  EXPECT_EQ(calls(stats, "Login"), 1) << stats.dump();
+  EXPECT_EQ(calls(stats, "GET/folder"), 2) << stats.dump();
+  EXPECT_EQ(sim().show()["sessions"].get<int>(), sessions) << "the old session was left behind";
+  st.remove_volume(ds, name);
 }
 
 }  // namespace

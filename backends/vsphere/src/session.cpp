@@ -489,6 +489,7 @@ Reply Session::wait_task(const MoRef& task, const std::string& operation, const 
   const auto ask_cancel = [&](Stop why) {
     stop = why;
     asked_at = Clock::now();
+    delay = std::chrono::milliseconds(100);
     try {
       call("CancelTask", task, "", operation);
     } catch (const Error&) {
@@ -549,7 +550,13 @@ Reply Session::wait_task(const MoRef& task, const std::string& operation, const 
                       endpoint(),
                   operation);
     }
-    std::this_thread::sleep_for(delay);
+    // Sleep until the next poll, but not past the deadline or the grace's
+    // end; after a cancel request, look again soon.
+    const auto now = Clock::now();
+    const auto next_event = stop == Stop::None ? started + deadline : asked_at + grace;
+    auto nap = std::min<Clock::duration>(delay, next_event - now);
+    if (nap < std::chrono::milliseconds(10)) nap = std::chrono::milliseconds(10);
+    std::this_thread::sleep_for(nap);
     delay = std::min(delay * 2, std::chrono::milliseconds(1000));
   }
 }
