@@ -901,6 +901,36 @@ void forced_shutdown_whose_power_off_fails_is_no_success(Simulator& sim) {
   EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
 }
 
+// The other side of the same check: while our power off is held back,
+// another client powers the VM off; ours then fails (InvalidPowerState, a
+// Conflict) and the VM is off now: that is Stopped, not an error.
+void forced_shutdown_beaten_by_another_power_off_is_stopped(Simulator& sim) {
+  auto c = sim.connect();
+  auto other = sim.connect();
+  TempVm vm(*c, "poweroff-beaten");
+  c->vms().start(vm.name());
+  sim.reset_stats();
+  sim.inject("ShutdownGuest=fault*1");
+  sim.inject("PowerOffVM_Task=delay:2s*1");
+  std::optional<hyperctl::ShutdownOutcome> outcome;
+  std::string message;
+  std::optional<ErrorCode> code;
+  std::thread first([&] {
+    code =
+        code_of([&] { outcome = c->vms().shutdown(vm.name(), {.force = true}, {}, {}); }, &message);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (sim.stats()["methods"].value("PowerOffVM_Task", 0) < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NO_THROW(other->vms().power_off(vm.name()));
+  first.join();
+  sim.clear_injections();
+  EXPECT_FALSE(code.has_value()) << message;
+  EXPECT_EQ(outcome, hyperctl::ShutdownOutcome::Stopped);
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOff");
+}
+
 // A disk of 2^64-1 bytes (once rounded up to whole KiB it wrapped to 0) and
 // one byte above vSphere's 62 TiB: InvalidArgument, nothing made.
 void impossible_disk_sizes_are_refused(Simulator& sim) {
@@ -1024,6 +1054,8 @@ VSPHERE_VM_TEST(ForcedDeleteThatFailsPowersTheVmOnAgain,
                 forced_delete_that_fails_powers_the_vm_on_again)
 VSPHERE_VM_TEST(ForcedShutdownWhosePowerOffFailsIsNoSuccess,
                 forced_shutdown_whose_power_off_fails_is_no_success)
+VSPHERE_VM_TEST(ForcedShutdownBeatenByAnotherPowerOffIsStopped,
+                forced_shutdown_beaten_by_another_power_off_is_stopped)
 VSPHERE_VM_TEST(ImpossibleDiskSizesAreRefused, impossible_disk_sizes_are_refused)
 VSPHERE_VM_TEST(TemplatesRefusePowerOperations, templates_refuse_power_operations)
 VSPHERE_VM_TEST(CreateFindsItsVmByItsInstanceUuid, create_finds_its_vm_by_its_instance_uuid)
@@ -1046,6 +1078,67 @@ TEST_F(VpxVm, CreateOnADistributedPortGroup) {
   const json s = sim().find_vm(spec.name);
   ASSERT_EQ(s["nics"].size(), 1u);
   EXPECT_EQ(s["nics"][0]["network"], portgroup);
+}
+
+// Two distributed port groups of one name (vSphere allows it across
+// folders, and NSX makes such; govmomi's simulator allows it for names
+// beginning with "NSX-"): create cannot tell which one a NIC should use, so
+// it is a Conflict naming both ids, and nothing is made.
+TEST_F(VpxVm, TwoNetworksOfTheNameAreAConflictNamingTheirIds) {
+  const json inv = sim().show();
+  std::string some_pg;
+  for (const auto& n : inv["networks"])
+    if (n["type"] == "DistributedVirtualPortgroup") some_pg = n["moref"];
+  ASSERT_FALSE(some_pg.empty()) << inv["networks"].dump(1);
+  RawSoap raw(sim());
+  if (!raw.ok()) GTEST_SKIP() << raw.why();
+  const std::string props = raw.call(
+      "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this "
+      "type=\"PropertyCollector\">propertyCollector</_this><specSet><propSet><type>"
+      "DistributedVirtualPortgroup</type><pathSet>config.distributedVirtualSwitch</pathSet></"
+      "propSet><objectSet><obj type=\"DistributedVirtualPortgroup\">" +
+      some_pg + "</obj></objectSet></specSet><options/></RetrievePropertiesEx>");
+  const std::string val = RawSoap::between(props, "<val", "</val>");  // ' type="T" ...>dvs-N'
+  const std::string dvs_type = RawSoap::between(val, " type=\"", "\"");
+  const std::string dvs =
+      val.find('>') == std::string::npos ? std::string() : val.substr(val.find('>') + 1);
+  if (dvs.empty() || dvs_type.empty())
+    GTEST_SKIP() << "no distributed switch found: " << props.substr(0, 400);
+  const std::string added = raw.call(
+      "<AddDVPortgroup_Task xmlns=\"urn:vim25\"><_this type=\"" + dvs_type + "\">" + dvs +
+      "</_this><spec><name>NSX-twin</name><numPorts>8</numPorts><type>earlyBinding</type></"
+      "spec><spec><name>NSX-twin</name><numPorts>8</numPorts><type>earlyBinding</type></spec></"
+      "AddDVPortgroup_Task>");
+  ASSERT_NE(added.find("AddDVPortgroup_TaskResponse"), std::string::npos) << added;
+  std::vector<std::string> twins;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (twins.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    twins.clear();
+    const json now = sim().show();
+    for (const auto& n : now["networks"])
+      if (n["name"] == "NSX-twin") twins.push_back(n["moref"]);
+    if (twins.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  struct Remove {
+    RawSoap& raw;
+    std::vector<std::string>& pgs;
+    ~Remove() {
+      for (const auto& pg : pgs)
+        raw.call("<Destroy_Task xmlns=\"urn:vim25\"><_this type=\"DistributedVirtualPortgroup\">" +
+                 pg + "</_this></Destroy_Task>");
+    }
+  } remove{raw, twins};
+  ASSERT_EQ(twins.size(), 2u) << sim().show()["networks"].dump(1);
+
+  auto c = sim().connect();
+  const json before = sim().show();
+  VmSpec spec = TempVm::small("two-nets");
+  spec.networks.push_back("NSX-twin");
+  std::string message;
+  EXPECT_EQ(code_of([&] { c->vms().create(spec); }, &message), ErrorCode::Conflict);
+  EXPECT_NE(message.find(twins[0]), std::string::npos) << message;
+  EXPECT_NE(message.find(twins[1]), std::string::npos) << message;
+  EXPECT_EQ(sim().show()["vms"], before["vms"]);
 }
 
 TEST_F(VpxVm, ListCoversStandaloneHostsAndClusters) {
