@@ -373,6 +373,18 @@ void attached_files_are_in_use(Simulator& sim) {
     EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
     EXPECT_NE(std::string(err->what()).find(vm.name), std::string::npos) << err->what();
     EXPECT_TRUE(sim_files(sim, ds, folder).count(name)) << "it went anyway";
+    // Nor is it replaced by an upload with overwrite.
+    const fs::path file = datastore_dir(sim, ds) / name;
+    const std::string bytes = slurp(file);
+    TransferOptions overwrite;
+    overwrite.overwrite = true;
+    err = error_of([&] {
+      st.upload_volume(ds, name, (tmp.path() / "boot.iso").string(), overwrite, {}, CancelToken{});
+    });
+    ASSERT_TRUE(err) << "overwriting a file a VM uses succeeded";
+    EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
+    EXPECT_NE(std::string(err->what()).find(vm.name), std::string::npos) << err->what();
+    EXPECT_TRUE(slurp(file) == bytes) << "the file changed";
   }
 
   conn->vms().remove(vm.name, {.with_storage = false, .force = true});
