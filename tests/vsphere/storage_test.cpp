@@ -906,16 +906,30 @@ BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemente
 BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)
 BOTH_MODES(ThroughTheCli, through_the_cli)
 
-// Transfers name the datacenter by its inventory path (dcPath), which the
-// simulator's /folder handler resolves with govmomi's finder: for a
-// datacenter inside a folder ("F0/DC1") its bare name would not be found.
-// govmomi's Model.Folder can place datacenters in a folder, but the test
-// simulator (tests/vsphere/sim/main.go) has no option for it, so that case
-// cannot be made here; the transfers above cover datacenters at the root.
-TEST_F(StorageVpx, TransfersIntoADatacenterInAFolder) {
-  GTEST_SKIP() << "the test simulator cannot put a datacenter in a folder (no option for "
-                  "govmomi's Model.Folder in tests/vsphere/sim/main.go); dcPath as an inventory "
-                  "path is covered only for datacenters at the root (UploadThenDownload)";
+// A datacenter inside a folder ("F0/DC0"): /folder transfers name it by its
+// inventory path (dcPath), which the simulator requires as vCenter does.
+class StorageInFolder : public vsphere_test::SimTest<StorageInFolder> {
+ public:
+  static SimOptions sim_options() {
+    return {.mode = "vpx", .vms = 1, .hosts = 1, .clusters = 0, .folders = 1};
+  }
+};
+
+TEST_F(StorageInFolder, TransfersNameTheDatacenterByItsPath) {
+  auto conn = sim().connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string data = random_bytes(256 * 1024);
+  spill(tmp.path() / "in.img", data);
+  const std::string name = unique("in-folder") + "/blob.img";
+  st.upload_volume(ds, name, (tmp.path() / "in.img").string(), {}, {}, CancelToken{});
+  EXPECT_TRUE(slurp(datastore_dir(sim(), ds) / name) == data) << "the datastore file differs";
+  st.download_volume(ds, name, (tmp.path() / "out.img").string(), {}, {}, CancelToken{});
+  EXPECT_TRUE(slurp(tmp.path() / "out.img") == data) << "the download differs";
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim(), ds) / unique("in-folder"), ec);
 }
 
 // With two datastores, a volume without a pool is refused, naming them.
