@@ -1360,6 +1360,35 @@ TEST_F(VpxPlacement, ACreateThatLosesARaceDestroysOnlyItsOwnVm) {
   EXPECT_EQ(mine->vms().get("racer").extras.at("moref"), moref);
 }
 
+// A datacenter inside a folder (F0/DC0): the URI names it by its name, and
+// every VM command works there as at the root.
+class VpxInFolder : public vsphere_test::SimTest<VpxInFolder> {
+ public:
+  static SimOptions sim_options() { return {.mode = "vpx", .vms = 1, .folders = 1}; }
+};
+
+TEST_F(VpxInFolder, VmCommandsWorkInADatacenterInAFolder) {
+  const json inv = sim().show();
+  ASSERT_EQ(inv["datacenters"].size(), 1u) << inv["datacenters"].dump(1);
+  const std::string dc = inv["datacenters"][0]["name"];
+  // Really in a folder: its inventory path has one more step.
+  ASSERT_EQ(inv["datacenters"][0]["path"], "F0/" + dc) << inv["datacenters"].dump(1);
+  std::string u = sim().uri();
+  const auto q = u.find("/?");
+  auto c = vsphere_test::registry().open(u.substr(0, q) + "/" + dc + u.substr(q),
+                                         sim().connect_options());
+  EXPECT_EQ(c->vms().list({}).size(), inv["vms"].size());
+  {
+    TempVm vm(*c, "in-a-folder");
+    const json s = sim().find_vm("in-a-folder");
+    ASSERT_FALSE(s.is_null());
+    EXPECT_EQ(c->vms().get(s["moref"].get<std::string>()).name, "in-a-folder");
+    c->vms().start("in-a-folder");
+    EXPECT_EQ(seen_state(sim(), "in-a-folder"), "poweredOn");
+  }
+  EXPECT_TRUE(sim().find_vm("in-a-folder").is_null());
+}
+
 // ---------------------------------------------------------------------------
 // A single-VM command on a large inventory reads names and ids of all VMs,
 // then only that VM's properties: far fewer bytes than a list, and as many
