@@ -83,6 +83,31 @@ TEST_F(BadInputTest, BadAnswersToACallAreClearAndTheSessionRecovers) {
   }
 }
 
+// vim25 fault types pick the code: a host vCenter cannot reach is a state
+// of the inventory (Conflict; vCenter itself answered), a server-side
+// time-out is a Timeout, an unknown fault a BackendFailure. Each on one line
+// naming the fault.
+TEST_F(BadInputTest, FaultTypesPickTheirCodes) {
+  auto conn = sim().connect("keepalive=0");
+  const struct {
+    std::string type;
+    ErrorCode code;
+  } cases[] = {
+      {"HostNotConnected", ErrorCode::Conflict},  {"Timedout", ErrorCode::Timeout},
+      {"InvalidPowerState", ErrorCode::Conflict}, {"NotSupported", ErrorCode::Unsupported},
+      {"NoPermission", ErrorCode::AuthFailed},    {"SomethingElse", ErrorCode::BackendFailure},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.type);
+    sim().inject("RetrievePropertiesEx=fault:" + c.type + "*1");
+    const auto e = error_of([&] { conn->host().info(); });
+    sim().clear_injections();
+    ASSERT_TRUE(e) << c.type << " must fail";
+    expect_clear(*e, c.code, "injected " + c.type, c.type);
+  }
+  EXPECT_NO_THROW(conn->host().info());
+}
+
 TEST_F(BadInputTest, BadAnswersWhileConnectingAreClear) {
   for (const char* method : {"RetrieveServiceContent", "Login"})
     for (const Expected& x : kModes) {

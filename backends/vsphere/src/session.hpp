@@ -164,7 +164,9 @@ class Session {
                              const std::string& operation, const std::string& what);
 
   /// Datastore files over HTTPS: /folder/PATH?dcPath=DC&dsName=DS (ESXi:
-  /// dcPath=ha-datacenter). The local file appears only when complete: it is
+  /// dcPath=ha-datacenter). `datacenter`: its inventory path under the root
+  /// folder, names as stored and '/'-separated ("F0/DC0"), as vCenter wants
+  /// it; empty on ESXi. The local file appears only when complete: it is
   /// written to a temporary file made exclusively (O_EXCL, random name, mode
   /// 0600) in the same folder, then renamed. An existing local file is
   /// Conflict unless overwrite (check_download_target); without overwrite, a

@@ -19,6 +19,7 @@ var injectModes = []string{
 	"truncated",   // the real answer cut in half
 	"malformed",   // "<<<not xml" with status 200
 	"fault",       // a SOAP fault: SystemError "injected fault"
+	"fault:TYPE",  // a SOAP fault of vim25 type TYPE (HostNotConnected, Timedout...): "injected TYPE"
 	"notauth",     // a SOAP fault: NotAuthenticated (as when the session expired)
 	"html500",     // HTTP 500 with an HTML page (a proxy's error page)
 	"close",       // the connection closed without an answer
@@ -36,7 +37,8 @@ type rule struct {
 	delay  time.Duration
 	pages  int
 	status int
-	left   int // calls still to answer this way; -1: all
+	fault  string // fault:TYPE
+	left   int    // calls still to answer this way; -1: all
 }
 
 // injector sits in front of the simulator's handlers: it counts the calls by
@@ -88,6 +90,17 @@ func (in *injector) add(spec string) error {
 		}
 		r.pages = n
 		mode = "pages"
+	} else if strings.HasPrefix(mode, "fault:") {
+		t := strings.TrimPrefix(mode, "fault:")
+		ok := t != ""
+		for _, c := range t {
+			ok = ok && (c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9')
+		}
+		if !ok {
+			return fmt.Errorf("bad fault type %q (letters and digits)", t)
+		}
+		r.fault = t
+		mode = "fault"
 	} else if strings.HasPrefix(mode, "status:") {
 		n, err := strconv.Atoi(strings.TrimPrefix(mode, "status:"))
 		if err != nil || n < 200 || n > 599 {
@@ -100,7 +113,7 @@ func (in *injector) add(spec string) error {
 		for _, k := range injectModes {
 			known = known || k == mode
 		}
-		if !known || mode == "delay:D" || mode == "pages:N" || mode == "status:N" {
+		if !known || mode == "delay:D" || mode == "pages:N" || mode == "status:N" || mode == "fault:TYPE" {
 			return fmt.Errorf("unknown mode %q (known: %s)", mode, strings.Join(injectModes, ", "))
 		}
 	}
@@ -267,7 +280,11 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 			io.WriteString(w, "<<<not xml")
 		case "fault":
-			soapFault(w, "SystemError", "injected fault")
+			if rl.fault != "" {
+				soapFault(w, rl.fault, "injected "+rl.fault)
+			} else {
+				soapFault(w, "SystemError", "injected fault")
+			}
 		case "notauth":
 			soapFault(w, "NotAuthenticated", "The session is not authenticated.")
 		case "html500":
