@@ -105,15 +105,8 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
     if (info.state != VmState::Running && info.state != VmState::Paused)
       mode = MigrationMode::Offline;
   }
-  // The preflight covers both modes; offline migration itself is elsewhere,
-  // except on a backend that moves a stopped VM itself, by the same call as
-  // a live one (vSphere: a cold RelocateVM_Task): it declares migrate.live
-  // and not migrate.offline, and its stopped VMs take the direct path below.
-  const Capabilities caps = s.registry().backend_for(Uri::parse(s.uri()).scheme).capabilities();
-  const bool moves_stopped_itself =
-      caps.has(Operation::MigrateLive) && !caps.has(Operation::MigrateOffline);
-  if (mode == MigrationMode::Offline && !a.check && !moves_stopped_itself)
-    return run_migrate_offline(g, a);
+  // The preflight covers both modes; offline migration itself is elsewhere.
+  if (mode == MigrationMode::Offline && !a.check) return run_migrate_offline(g, a);
   std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
   const MigrationOptions options = options_of(a, mode);
 

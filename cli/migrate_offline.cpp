@@ -110,9 +110,11 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
   }
   bar.clear();
   const bool removed = !a.resume_id.empty() ? false : a.remove_source;
+  // Worded for every backend: libvirt, Hyper-V and WSL copy and verify the
+  // disks; vSphere relocates the stopped VM (cold migration).
   std::string message = "VM " + squote(vm) + " migrated offline to " + target_uri +
-                        " (disks copied and verified); it is defined there as " +
-                        squote(moved.name) + ", shut off";
+                        "; it is defined there as " + squote(moved.name) + ", " +
+                        std::string(to_string(moved.state));
   if (removed) message += "; the source VM and its disks were removed";
   print_done(s, !a.resume_id.empty() ? "migrate.resume" : "migrate", vm, source_uri, target_uri,
              journal_id, elapsed(), message, &moved);

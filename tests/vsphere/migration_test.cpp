@@ -725,10 +725,12 @@ TEST_F(VsphereMigration, AVmWithAHostileNameMovesAndKeepsItsName) {
   EXPECT_EQ(after["name"], name);
 }
 
-TEST_F(VsphereMigration, CapabilitiesListPreflightAndLive) {
+TEST_F(VsphereMigration, CapabilitiesListPreflightLiveAndCold) {
   auto caps = vsphere_test::registry().backend_for("vsphere").capabilities();
   EXPECT_TRUE(caps.has(hyperctl::Operation::MigratePreflight));
   EXPECT_TRUE(caps.has(hyperctl::Operation::MigrateLive));
+  // A stopped VM moves by the same RelocateVM_Task (cold migration).
+  EXPECT_TRUE(caps.has(hyperctl::Operation::MigrateOffline));
 }
 
 // ------------------------------------------------------------ the CLI
@@ -760,7 +762,7 @@ TEST_F(VsphereMigration, CliCheckPrintsTheReportAndMigrateMovesTheVm) {
 
 TEST_F(VsphereMigration, CliMovesAPoweredOffVmColdWithoutBeingTold) {
   // The CLI picks offline mode for a VM that does not run; on vSphere that is
-  // a cold RelocateVM_Task, the same call.
+  // a cold RelocateVM_Task, the same call, reported as offline.
   const std::string name = "DC0_C0_RP0_VM1";
   auto off = sim().cli({"-c", sim().uri(), "poweroff", name});
   ASSERT_EQ(off.status, 0) << off;
@@ -772,6 +774,11 @@ TEST_F(VsphereMigration, CliMovesAPoweredOffVmColdWithoutBeingTold) {
   const json doc = json::parse(moved.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << moved;
   EXPECT_EQ(doc.value("mode", ""), "offline") << moved;
+  // Nothing was copied by hyperctl: the sentence says where the VM is, no more.
+  const std::string message = doc.value("message", "");
+  EXPECT_NE(message.find("migrated offline to"), std::string::npos) << moved;
+  EXPECT_NE(message.find(", off"), std::string::npos) << moved;
+  EXPECT_EQ(message.find("copied"), std::string::npos) << moved;
   EXPECT_EQ(doc["target_vm"].value("host", ""), dest) << moved;
   EXPECT_EQ(host_of(name), dest);
   EXPECT_EQ(vm(name)["powerState"], "poweredOff");

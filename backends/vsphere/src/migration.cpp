@@ -625,8 +625,10 @@ std::string relocate_args(const Plan& p, const std::string& op) {
 
 }  // namespace
 
+// Offline: a stopped VM is moved by the same RelocateVM_Task (VMware's cold
+// migration); nothing is copied by hyperctl and nothing is journalled.
 Capabilities migration_capabilities() {
-  return {Operation::MigratePreflight, Operation::MigrateLive};
+  return {Operation::MigratePreflight, Operation::MigrateLive, Operation::MigrateOffline};
 }
 
 PreflightReport VsphereMigrationOps::preflight(const VmRef& vm, Connection& target,
