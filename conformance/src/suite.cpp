@@ -64,6 +64,11 @@ std::string Case::op_name() const {
 
 void Case::SetUp() {
   if (!config().skip_reason.empty()) GTEST_SKIP() << config().skip_reason;
+  if (op_) {
+    const auto gap = config().test_bed_gaps.find(name_of(*op_));
+    if (gap != config().test_bed_gaps.end())
+      GTEST_SKIP() << "the test bed cannot show " << gap->first << ": " << gap->second;
+  }
   Backend* b = shared_->load();
   ASSERT_NE(b, nullptr) << "no backend for " << config().uri << ": " << shared_->load_error;
   try {
