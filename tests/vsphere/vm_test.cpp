@@ -899,6 +899,28 @@ void forced_shutdown_whose_power_off_fails_is_no_success(Simulator& sim) {
   EXPECT_EQ(code, ErrorCode::BackendFailure) << message;
   EXPECT_NE(message.find("injected fault"), std::string::npos) << message;
   EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
+
+  // A Conflict that is not about the power state (another task holds the
+  // VM): the VM is still on, so that Conflict is the answer, not Stopped.
+  sim.inject("ShutdownGuest=fault*1");
+  try {
+    sim.inject("PowerOffVM_Task=fault:TaskInProgress*1");
+  } catch (const std::exception& e) {
+    sim.clear_injections();
+    GTEST_SKIP() << "this simulator cannot answer with a TaskInProgress fault: " << e.what();
+  }
+  outcome.reset();
+  const auto conflict = code_of(
+      [&] {
+        outcome = c->vms().shutdown(vm.name(), {.timeout = std::chrono::seconds(5), .force = true},
+                                    {}, {});
+      },
+      &message);
+  sim.clear_injections();
+  EXPECT_FALSE(outcome.has_value()) << "a TaskInProgress was taken for 'already off'";
+  EXPECT_EQ(conflict, ErrorCode::Conflict) << message;
+  EXPECT_NE(message.find("TaskInProgress"), std::string::npos) << message;
+  EXPECT_EQ(seen_state(sim, vm.name()), "poweredOn");
 }
 
 // The other side of the same check: while our power off is held back,
