@@ -208,10 +208,14 @@ void volumes_include_the_vm_disks(Simulator& sim) {
       const auto [ds, rel] = split(d["file"].get<std::string>());
       SCOPED_TRACE(d["file"].get<std::string>());
       ++disks;
+      ASSERT_TRUE(rel.size() > 5 && rel.substr(rel.size() - 5) == ".vmdk") << "not a .vmdk";
+      // A disk is named by its path without ".vmdk" (as Hyper-V names a
+      // volume by its file's stem).
+      const std::string stem = rel.substr(0, rel.size() - 5);
       const auto vols = st.list_volumes(ds);
       auto it =
-          std::find_if(vols.begin(), vols.end(), [&](const Volume& v) { return v.name == rel; });
-      ASSERT_NE(it, vols.end()) << "not listed";
+          std::find_if(vols.begin(), vols.end(), [&](const Volume& v) { return v.name == stem; });
+      ASSERT_NE(it, vols.end()) << "not listed as " << stem;
       EXPECT_EQ(it->path, d["file"].get<std::string>());
       EXPECT_EQ(it->pool, ds);
       EXPECT_EQ(it->format, "vmdk");
@@ -222,15 +226,21 @@ void volumes_include_the_vm_disks(Simulator& sim) {
       EXPECT_EQ(it->capacity_bytes, d["capacityBytes"].get<std::uint64_t>());
       // One volume per disk: the -flat extent the simulator stores beside
       // the descriptor is no volume of its own.
-      const std::string flat = rel.substr(0, rel.size() - 5) + "-flat.vmdk";
+      const std::string flat = stem + "-flat.vmdk";
       EXPECT_TRUE(sim_files(sim, ds).count(flat)) << flat << " should be on the datastore";
-      for (const auto& v : vols) EXPECT_EQ(v.name.find("-flat.vmdk"), std::string::npos) << v.name;
+      for (const auto& v : vols) {
+        EXPECT_EQ(v.path.find("-flat.vmdk"), std::string::npos) << v.path;
+        EXPECT_NE(v.name, stem + "-flat") << v.path;
+      }
 
-      const Volume one = st.get_volume(ds, rel);
+      const Volume one = st.get_volume(ds, stem);
+      EXPECT_EQ(one.name, stem);
       EXPECT_EQ(one.path, it->path);
       EXPECT_EQ(one.used_by, it->used_by);
-      // The extension may be left out.
-      EXPECT_EQ(st.get_volume(ds, rel.substr(0, rel.size() - 5)).path, it->path);
+      // The name with ".vmdk" means the same volume, under the same name.
+      const Volume with_ext = st.get_volume(ds, rel);
+      EXPECT_EQ(with_ext.name, stem);
+      EXPECT_EQ(with_ext.path, it->path);
     }
   }
   EXPECT_GT(disks, 0u) << "the simulator's VMs have no disks";
@@ -241,7 +251,8 @@ void create_and_delete_a_disk(Simulator& sim) {
   auto& st = conn->storage();
   const std::string ds = st.list_pools().front().name;
   const std::string folder = unique("new") + "/inner folder";
-  const std::string name = folder + "/disk one.vmdk";
+  const std::string name = folder + "/disk one";
+  const std::string file = name + ".vmdk";
 
   VolumeSpec spec;
   spec.pool = ds;
@@ -251,33 +262,52 @@ void create_and_delete_a_disk(Simulator& sim) {
   const Volume v = st.create_volume(spec);
   EXPECT_EQ(v.name, name);
   EXPECT_EQ(v.pool, ds);
-  EXPECT_EQ(v.path, "[" + ds + "] " + name);
+  EXPECT_EQ(v.path, "[" + ds + "] " + file);
   EXPECT_EQ(v.format, "vmdk");
   EXPECT_EQ(v.capacity_bytes, 64 * kMiB);
   EXPECT_TRUE(v.used_by.empty());
 
   const auto files = sim_files(sim, ds, folder);
-  EXPECT_TRUE(files.count(name)) << "the descriptor is not on the datastore";
-  EXPECT_TRUE(files.count(folder + "/disk one-flat.vmdk")) << "the extent is not on the datastore";
+  EXPECT_EQ(files, (std::set<std::string>{file, folder + "/disk one-flat.vmdk"}))
+      << "the descriptor and its extent, nothing else";
 
   const Volume got = st.get_volume(ds, name);
+  EXPECT_EQ(got.name, name);
   EXPECT_EQ(got.path, v.path);
   EXPECT_TRUE(got.used_by.empty());
+  EXPECT_EQ(st.get_volume(ds, file).name, name) << "the name with .vmdk is the same volume";
   const auto listed = st.list_volumes(ds);
-  EXPECT_TRUE(
-      std::any_of(listed.begin(), listed.end(), [&](const Volume& x) { return x.name == name; }));
+  EXPECT_EQ(std::count_if(listed.begin(), listed.end(),
+                          [&](const Volume& x) { return x.name == name && x.path == v.path; }),
+            1);
+  EXPECT_FALSE(std::any_of(listed.begin(), listed.end(), [&](const Volume& x) {
+    return x.name == file;
+  })) << "listed with its .vmdk";
 
   EXPECT_CODE(st.create_volume(spec), ErrorCode::AlreadyExists);
-  VolumeSpec without_ext = spec;
-  without_ext.name = folder + "/disk one";
-  EXPECT_CODE(st.create_volume(without_ext), ErrorCode::AlreadyExists);
+  VolumeSpec with_ext = spec;
+  with_ext.name = file;
+  EXPECT_CODE(st.create_volume(with_ext), ErrorCode::AlreadyExists);
 
   st.remove_volume(ds, name);
-  const auto after = sim_files(sim, ds, folder);
-  EXPECT_FALSE(after.count(name));
+  auto after = sim_files(sim, ds, folder);
+  EXPECT_FALSE(after.count(file));
   EXPECT_FALSE(after.count(folder + "/disk one-flat.vmdk"));
   EXPECT_CODE(st.get_volume(ds, name), ErrorCode::NotFound);
   EXPECT_CODE(st.remove_volume(ds, name), ErrorCode::NotFound);
+
+  // Asked with ".vmdk": the same file is made, and named without it; the
+  // name with ".vmdk" deletes it.
+  const Volume again = st.create_volume(with_ext);
+  EXPECT_EQ(again.name, name);
+  EXPECT_EQ(again.path, v.path);
+  EXPECT_TRUE(sim_files(sim, ds, folder).count(file));
+  st.remove_volume(ds, file);
+  after = sim_files(sim, ds, folder);
+  EXPECT_TRUE(after.empty()) << "left: " << after.size() << " files";
+  EXPECT_CODE(st.get_volume(ds, file), ErrorCode::NotFound);
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / unique("new"), ec);
 }
 
 void bad_creates_change_nothing(Simulator& sim) {
@@ -289,8 +319,18 @@ void bad_creates_change_nothing(Simulator& sim) {
   spec.pool = ds;
   spec.capacity_bytes = 8 * kMiB;
   spec.name = unique("fmt");
-  spec.format = "qcow2";
-  EXPECT_CODE(st.create_volume(spec), ErrorCode::InvalidArgument);
+  // vSphere makes VMDK disks only: another format is Unsupported, told in
+  // the backend's own sentence (not the core's "does not support").
+  for (const std::string format : {"raw", "qcow2", "vhdx"}) {
+    spec.format = format;
+    auto err = error_of([&] { st.create_volume(spec); });
+    ASSERT_TRUE(err) << format << " was accepted";
+    EXPECT_EQ(err->code(), ErrorCode::Unsupported) << err->what();
+    EXPECT_EQ(err->operation(), "volume.create");
+    EXPECT_NE(std::string(err->what()).find("VMDK only; format " + format + " is not offered"),
+              std::string::npos)
+        << err->what();
+  }
   spec.format = "";
   spec.capacity_bytes = 0;
   EXPECT_CODE(st.create_volume(spec), ErrorCode::InvalidArgument);
@@ -299,7 +339,7 @@ void bad_creates_change_nothing(Simulator& sim) {
   spec.capacity_bytes = 8 * kMiB;
   for (const std::string bad :
        {"", "/abs.vmdk", "a//b.vmdk", "../up.vmdk", "a/./b.vmdk", "dir/", "line\nbreak.vmdk",
-        " lead.vmdk", "back\\slash.vmdk", "x-flat.vmdk", "image.iso"}) {
+        " lead.vmdk", "back\\slash.vmdk", "x-flat.vmdk", "x-flat", "image.iso"}) {
     spec.name = bad;
     EXPECT_CODE(st.create_volume(spec), ErrorCode::InvalidArgument);
   }
@@ -345,12 +385,17 @@ void attached_files_are_in_use(Simulator& sim) {
   spec.name = folder + "/data";
   spec.capacity_bytes = 4 * kMiB;
   const Volume data = st.create_volume(spec);
+  ASSERT_EQ(data.name, folder + "/data");
+  const std::string data_file = folder + "/data.vmdk";
+  ASSERT_EQ(data.path, "[" + ds + "] " + data_file);
 
   hyperctl::VmSpec vm;
   vm.name = unique("vm-with-media");
   vm.memory_bytes = 64 * kMiB;
   vm.disks.push_back({.size_bytes = 4 * kMiB, .pool = ds});
-  vm.disks.push_back({.pool = ds, .volume = data.name});
+  // The VM operations take the disk's file name (a volume name without
+  // ".vmdk" is not resolved there).
+  vm.disks.push_back({.pool = ds, .volume = data_file});
   vm.disks.push_back({.pool = ds, .volume = iso, .device = "cdrom"});
   conn->vms().create(vm);
   struct Gone {
@@ -364,7 +409,8 @@ void attached_files_are_in_use(Simulator& sim) {
     }
   } gone{*conn, vm.name};
 
-  for (const std::string& name : {iso, data.name}) {
+  for (const auto& [name, stored] :
+       {std::pair{iso, iso}, std::pair{data.name, data_file}, std::pair{data_file, data_file}}) {
     SCOPED_TRACE(name);
     const Volume v = st.get_volume(ds, name);
     EXPECT_EQ(v.used_by, std::vector<std::string>{vm.name});
@@ -372,9 +418,9 @@ void attached_files_are_in_use(Simulator& sim) {
     ASSERT_TRUE(err) << "deleting a file a VM uses succeeded";
     EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
     EXPECT_NE(std::string(err->what()).find(vm.name), std::string::npos) << err->what();
-    EXPECT_TRUE(sim_files(sim, ds, folder).count(name)) << "it went anyway";
+    EXPECT_TRUE(sim_files(sim, ds, folder).count(stored)) << "it went anyway";
     // Nor is it replaced by an upload with overwrite.
-    const fs::path file = datastore_dir(sim, ds) / name;
+    const fs::path file = datastore_dir(sim, ds) / stored;
     const std::string bytes = slurp(file);
     TransferOptions overwrite;
     overwrite.overwrite = true;
@@ -407,12 +453,14 @@ void clone_a_disk(Simulator& sim) {
   spec.name = folder + "/source";
   spec.capacity_bytes = 16 * kMiB;
   const Volume src = st.create_volume(spec);
-  EXPECT_EQ(src.name, folder + "/source.vmdk");
+  EXPECT_EQ(src.name, folder + "/source");
 
   VolumeSpec target;
   target.name = folder + "/copy/of it";
   const Volume copy = st.clone_volume(ds, src.name, target);
-  EXPECT_EQ(copy.name, folder + "/copy/of it.vmdk");
+  EXPECT_EQ(copy.name, target.name);
+  EXPECT_EQ(copy.path, "[" + ds + "] " + folder + "/copy/of it.vmdk");
+  EXPECT_EQ(st.get_volume(ds, target.name).path, copy.path);
   // The copy keeps the source's size (as far as the server says it: the
   // simulator's browser gives none for a disk no VM uses).
   EXPECT_EQ(copy.capacity_bytes, st.get_volume(ds, src.name).capacity_bytes);
@@ -422,6 +470,15 @@ void clone_a_disk(Simulator& sim) {
   EXPECT_TRUE(files.count(folder + "/copy/of it-flat.vmdk"));
   EXPECT_TRUE(files.count(folder + "/source.vmdk")) << "the source stays";
   EXPECT_CODE(st.clone_volume(ds, src.name, target), ErrorCode::AlreadyExists);
+  VolumeSpec target_ext = target;
+  target_ext.name = target.name + ".vmdk";
+  EXPECT_CODE(st.clone_volume(ds, folder + "/source.vmdk", target_ext), ErrorCode::AlreadyExists);
+  // A copy in another format is not offered (vSphere copies VMDK to VMDK).
+  VolumeSpec raw_target;
+  raw_target.name = folder + "/raw copy";
+  raw_target.format = "raw";
+  EXPECT_CODE(st.clone_volume(ds, src.name, raw_target), ErrorCode::Unsupported);
+  EXPECT_FALSE(sim_files(sim, ds, folder).count(folder + "/raw copy.vmdk"));
   VolumeSpec missing_target;
   missing_target.name = folder + "/other";
   EXPECT_CODE(st.clone_volume(ds, folder + "/nothing.vmdk", missing_target), ErrorCode::NotFound);
@@ -438,6 +495,7 @@ void clone_a_disk(Simulator& sim) {
   vm_copy.name = folder + "/vm copy";
   vm_copy.pool = ds;
   const Volume c2 = st.clone_volume(vm_ds, vm_rel, vm_copy);
+  EXPECT_EQ(c2.name, vm_copy.name);
   EXPECT_EQ(c2.capacity_bytes, vm["disks"][0]["capacityBytes"].get<std::uint64_t>());
   EXPECT_EQ(c2.pool, ds);
   EXPECT_TRUE(c2.used_by.empty());
@@ -684,10 +742,14 @@ void upload_onto_a_vm_disk_is_refused(Simulator& sim) {
   overwrite.overwrite = true;
   const fs::path root = datastore_dir(sim, ds);
   const auto files_before = sim_files(sim, ds, folder_of_test(rel));
-  for (const std::string& target : {rel, flat}) {
+  // The descriptor by its file name and by its volume name (no ".vmdk"),
+  // and the extent.
+  const std::string stem = rel.substr(0, rel.size() - 5);
+  for (const auto& [target, stored] :
+       {std::pair{rel, rel}, std::pair{stem, rel}, std::pair{flat, flat}}) {
     SCOPED_TRACE(target);
-    ASSERT_TRUE(fs::exists(root / target)) << "the simulator keeps no " << target;
-    const std::string bytes = slurp(root / target);
+    ASSERT_TRUE(fs::exists(root / stored)) << "the simulator keeps no " << stored;
+    const std::string bytes = slurp(root / stored);
     auto err = error_of([&] {
       st.upload_volume(ds, target, (tmp.path() / "new").string(), overwrite, {}, CancelToken{});
     });
@@ -695,7 +757,7 @@ void upload_onto_a_vm_disk_is_refused(Simulator& sim) {
     EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
     EXPECT_NE(std::string(err->what()).find(vm["name"].get<std::string>()), std::string::npos)
         << err->what();
-    EXPECT_TRUE(slurp(root / target) == bytes) << "the disk's file changed";
+    EXPECT_TRUE(slurp(root / stored) == bytes) << "the disk's file changed";
   }
   EXPECT_EQ(sim_files(sim, ds, folder_of_test(rel)), files_before) << "a temporary is left";
   const json again = sim.find_vm(vm["name"].get<std::string>());
@@ -752,7 +814,8 @@ void names_round_trip(Simulator& sim) {
   auto& st = conn->storage();
   const std::string ds = st.list_pools().front().name;
   const std::string folder = unique("names") + "/it's \"odd\" & <odd> #1?";
-  const std::string disk = folder + "/dïsk $(x); #2?.vmdk";
+  const std::string disk = folder + "/dïsk $(x); #2?";
+  const std::string disk_file = disk + ".vmdk";
   const std::string file = folder + "/fïle 'a' & <b> #3? [c] %41 *.iso";
   VolumeSpec spec;
   spec.pool = ds;
@@ -760,11 +823,12 @@ void names_round_trip(Simulator& sim) {
   spec.capacity_bytes = 4 * kMiB;
   const Volume v = st.create_volume(spec);
   EXPECT_EQ(v.name, disk);
-  EXPECT_TRUE(sim_files(sim, ds, folder).count(disk)) << "not on the datastore under its name";
+  EXPECT_TRUE(sim_files(sim, ds, folder).count(disk_file)) << "not on the datastore under its name";
   const auto listed = st.list_volumes(ds);
   EXPECT_TRUE(
       std::any_of(listed.begin(), listed.end(), [&](const Volume& x) { return x.name == disk; }));
-  EXPECT_EQ(st.get_volume(ds, disk).path, "[" + ds + "] " + disk);
+  EXPECT_EQ(st.get_volume(ds, disk).path, "[" + ds + "] " + disk_file);
+  EXPECT_EQ(st.get_volume(ds, disk_file).name, disk);
 
   TempDir tmp;
   ASSERT_FALSE(tmp.path().empty());
@@ -797,8 +861,12 @@ void a_single_file_vmdk_is_deleted(Simulator& sim) {
   const std::string name = folder + "/one.vmdk";
   st.upload_volume(ds, name, (tmp.path() / "one.vmdk").string(), {}, {}, CancelToken{});
   const Volume v = st.get_volume(ds, name);
+  EXPECT_EQ(v.name, folder + "/one");
   EXPECT_EQ(v.format, "vmdk");
   EXPECT_EQ(v.allocation_bytes, data.size());
+  // Downloaded by its volume name: the bytes uploaded.
+  st.download_volume(ds, v.name, (tmp.path() / "back").string(), {}, {}, CancelToken{});
+  EXPECT_TRUE(slurp(tmp.path() / "back") == data);
   st.remove_volume(ds, name);
   EXPECT_TRUE(sim_files(sim, ds, folder).empty());
   EXPECT_CODE(st.get_volume(ds, name), ErrorCode::NotFound);
@@ -814,19 +882,22 @@ void through_the_cli(Simulator& sim) {
     if (!x["disks"].empty()) vm = x;
   ASSERT_FALSE(vm.is_null()) << "no VM with a disk";
   const auto [ds, rel] = split(vm["disks"][0]["file"].get<std::string>());
+  const std::string stem = rel.substr(0, rel.size() - 5);  // without ".vmdk"
 
   auto r = sim.cli({"-c", sim.uri(), "-o", "json", "volume", "list", ds});
   ASSERT_EQ(r.status, 0) << r;
   const json listed = json::parse(r.out);
   bool found = false;
   for (const auto& v : listed.is_array() ? listed : listed.value("volumes", json::array()))
-    if (v.value("name", "") == rel) found = true;
-  EXPECT_TRUE(found) << rel << " not in " << r.out;
+    if (v.value("name", "") == stem) found = true;
+  EXPECT_TRUE(found) << stem << " not in " << r.out;
 
-  r = sim.cli({"-c", sim.uri(), "volume", "delete", ds + "/" + rel});
-  EXPECT_EQ(r.status, hyperctl::exit_status(ErrorCode::Conflict)) << r;
-  EXPECT_NE(r.err.find(vm["name"].get<std::string>()), std::string::npos) << r;
-  EXPECT_TRUE(sim_files(sim, ds).count(rel)) << "the disk went anyway";
+  for (const std::string& name : {stem, rel}) {
+    r = sim.cli({"-c", sim.uri(), "volume", "delete", ds + "/" + name});
+    EXPECT_EQ(r.status, hyperctl::exit_status(ErrorCode::Conflict)) << r;
+    EXPECT_NE(r.err.find(vm["name"].get<std::string>()), std::string::npos) << r;
+    EXPECT_TRUE(sim_files(sim, ds).count(rel)) << "the disk went anyway";
+  }
 
   TempDir tmp;
   ASSERT_FALSE(tmp.path().empty());

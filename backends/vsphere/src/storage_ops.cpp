@@ -3,15 +3,17 @@
 // Pools are the datastores of the connection's datacenter (summary: name,
 // type, capacity, free space, accessible, url). Volumes are the VMDK
 // descriptors and ISO images on a datastore, found with its
-// HostDatastoreBrowser; a volume is named by its path relative to the
-// datastore root ("vm1/vm1.vmdk"), and a VMDK may be named without its
-// ".vmdk" when the last path element has no extension. The -flat extent
+// HostDatastoreBrowser. A volume is named by its path relative to the
+// datastore root, a VMDK without its ".vmdk" (the Hyper-V backend's
+// convention: a volume is its file's stem): "[ds] vm1/vm1.vmdk" is volume
+// "vm1/vm1", "[ds] isos/x.iso" is "isos/x.iso". A name given with ".vmdk"
+// means the same volume; a name ending in ".iso" is an ISO. The -flat extent
 // holding a VMDK's data is no volume of its own (the browser's
 // VmDiskFileQuery hides it); VirtualDiskManager creates, copies and deletes
 // descriptor and extent together.
 //
 // Uploads and downloads move ONE datastore file byte for byte through the
-// datastore HTTP endpoint (/folder/...): downloading "vm1/vm1.vmdk" gives the
+// datastore HTTP endpoint (/folder/...): downloading "vm1/vm1" gives the
 // small text descriptor, "vm1/vm1-flat.vmdk" the data; a streamOptimized or
 // monolithic VMDK uploaded is stored as it is, not converted into a disk
 // ESXi can attach. Any file path on the datastore may be transferred. An
@@ -125,7 +127,7 @@ void check_name(const std::string& name, const std::string& op) {
     throw Error(ErrorCode::InvalidArgument,
                 "bad volume name " + quoted(name) + ": " + why +
                     " (a volume is a path relative to the datastore root, such as "
-                    "'folder/disk.vmdk')",
+                    "'folder/disk' for 'folder/disk.vmdk')",
                 op);
   };
   if (name.empty()) bad("it is empty");
@@ -160,8 +162,17 @@ bool is_vmdk(const std::string& rel) {
 bool is_iso(const std::string& rel) {
   return ends_with_ci(rel, ".iso");
 }
-bool has_extension(const std::string& rel) {
-  return leaf_of_path(rel).find('.') != std::string::npos;
+
+/// The volume name of the file `rel`: a VMDK's path without ".vmdk", other
+/// files' whole path. The whole path stays when the stem would read as
+/// another kind of name (it ends in ".iso" or ".vmdk") or the extension is
+/// not spelled ".vmdk" (a lookup adds ".vmdk" exactly), so every name finds
+/// its file again.
+std::string volume_name_of(const std::string& rel) {
+  if (!is_vmdk(rel) || rel.compare(rel.size() - 5, 5, ".vmdk") != 0) return rel;
+  const std::string stem = rel.substr(0, rel.size() - 5);
+  if (ends_with_ci(stem, ".iso") || ends_with_ci(stem, ".vmdk")) return rel;
+  return stem;
 }
 
 // ------------------------------------------------------ the datastore browser
@@ -339,7 +350,7 @@ std::vector<std::string> users_of(const DiskUse& use, const Store& s, const std:
 
 Volume volume_of(const Store& s, const FileEntry& f, const DiskUse& use) {
   Volume v;
-  v.name = f.rel;
+  v.name = volume_name_of(f.rel);
   v.pool = s.pool.name;
   v.path = ds_path(s, f.rel);
   v.key = v.path;
@@ -358,12 +369,10 @@ Volume volume_of(const Store& s, const FileEntry& f, const DiskUse& use) {
   return v;
 }
 
-/// The names a lookup of `name` tries: itself, then name.vmdk when its last
-/// element has no extension.
-std::vector<std::string> candidates(const std::string& name) {
-  std::vector<std::string> out{name};
-  if (!has_extension(name)) out.push_back(name + ".vmdk");
-  return out;
+/// The file a volume name stands for: name.vmdk, or the name itself when it
+/// ends in ".vmdk" or ".iso".
+std::string volume_file_of(const std::string& name) {
+  return ends_with_ci(name, ".vmdk") || is_iso(name) ? name : name + ".vmdk";
 }
 
 struct Located {
@@ -376,23 +385,27 @@ Located locate_volume(VsphereConnection& c, const std::string& pool, const std::
   check_name(name, op);
   Located at{find_store(c, pool, op), {}};
   require_accessible(at.store, op);
-  for (const auto& rel : candidates(name))
-    if (auto f = find_file(c, at.store, rel, volume_query_for(rel), op)) {
-      at.file = *f;
-      return at;
-    }
+  const std::string rel = volume_file_of(name);
+  if (auto f = find_file(c, at.store, rel, volume_query_for(rel), op)) {
+    at.file = *f;
+    return at;
+  }
   throw Error(ErrorCode::NotFound,
-              "no volume " + quoted(name) + " on datastore " + vsphere::quoted(at.store.pool.name) +
-                  " (volumes are .vmdk disks and .iso images, named by their path from the "
-                  "datastore root)",
+              "no volume " + quoted(name) + " (" + quoted(ds_path(at.store, rel)) +
+                  ") on datastore " + vsphere::quoted(at.store.pool.name) +
+                  " (volumes are .vmdk disks, named by their path from the datastore root "
+                  "without .vmdk, and .iso images)",
               op);
 }
 
-/// Any file (for transfers): `name`, or name.vmdk.
+/// Any file (for transfers): the file `name` itself, else the volume it
+/// names (name.vmdk). The exact file comes first so that every file stays
+/// reachable: with both "x" and "x.vmdk" there, "x.vmdk" names the disk.
 std::optional<FileEntry> locate_file(VsphereConnection& c, const Store& s, const std::string& name,
                                      const std::string& op) {
-  for (const auto& rel : candidates(name))
-    if (auto f = find_file(c, s, rel, any_file_query(), op)) return f;
+  if (auto f = find_file(c, s, name, any_file_query(), op)) return f;
+  if (const std::string rel = volume_file_of(name); rel != name)
+    return find_file(c, s, rel, any_file_query(), op);
   return std::nullopt;
 }
 
@@ -520,23 +533,27 @@ void require_disk_manager(VsphereConnection& c, const std::string& op) {
 }
 
 /// A new VMDK's file: `name`, with ".vmdk" added when it has no such end.
+/// A format other than VMDK is Unsupported (vSphere has no other virtual
+/// disk to make), told in our own sentence.
 std::string vmdk_file_for(const std::string& name, const std::string& format,
                           const std::string& op) {
   const std::string f = lower_ascii(format);
   if (!f.empty() && f != "vmdk")
-    throw Error(ErrorCode::InvalidArgument,
-                "bad format " + quoted(format) +
-                    ": volumes made on a datastore are VMDK disks (use vmdk, or no format)",
-                op);
-  if (ends_with_ci(name, "-flat.vmdk"))
-    throw Error(ErrorCode::InvalidArgument,
-                "bad volume name " + quoted(name) +
-                    ": a name ending in -flat.vmdk is the data extent of another disk",
+    throw Error(ErrorCode::Unsupported,
+                "vSphere makes virtual disks as VMDK only; format " +
+                    escape::terminal_text(format) +
+                    " is not offered (upload a raw image as a datastore file instead)",
                 op);
   if (is_iso(name))
     throw Error(ErrorCode::InvalidArgument,
                 "bad volume name " + quoted(name) + ": an .iso is uploaded, not created", op);
-  return ends_with_ci(name, ".vmdk") ? name : name + ".vmdk";
+  const std::string rel = volume_file_of(name);
+  if (ends_with_ci(rel, "-flat.vmdk"))
+    throw Error(ErrorCode::InvalidArgument,
+                "bad volume name " + quoted(name) + ": its file " + quoted(rel) +
+                    " would end in -flat.vmdk, the data extent of another disk",
+                op);
+  return rel;
 }
 
 }  // namespace
@@ -683,6 +700,12 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
       throw Error(ErrorCode::InvalidArgument,
                   "a copy of " + quoted(source.name) + " stays a " + source.format +
                       " file; format " + quoted(target.format) + " is not offered",
+                  op);
+    } else if (!is_iso(rel)) {
+      // Named otherwise, the copy would be no volume (or read as a disk).
+      throw Error(ErrorCode::InvalidArgument,
+                  "bad volume name " + quoted(target.name) + ": a copy of the ISO image " +
+                      quoted(source.name) + " is named with .iso",
                   op);
     }
     check_name(rel, op);
