@@ -14,7 +14,8 @@ test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine
   openssl  # tests/trust: a real TLS server (openssl s_server) with a self-signed certificate
   # tests/vsphere, bench/vsphere: a simulated vCenter/ESXi (tests/vsphere/sim) on
   # govmomi's simulator, built from Debian's Go sources in GOPATH mode (no download)
-  golang-go golang-github-vmware-govmomi-dev)
+  golang-go golang-github-vmware-govmomi-dev
+  curl)  # tests/vsphere: a third client's raw vim25 calls (templates, renames)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")

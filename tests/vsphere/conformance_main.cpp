@@ -39,9 +39,11 @@ int main(int argc, char** argv) {
                  "the "
                  "VM keeps its power state (vSphere restores the state the snapshot was taken in)"},
                 {"volume.info",
-                 "the simulator's datastore browser reports no capacityKb for a disk no VM uses, "
-                 "so "
-                 "a new volume's capacity cannot be read back"},
+                 "the simulator's datastore browser reports no capacityKb for a disk no VM "
+                 "uses, so a new volume's capacity cannot be read back"},
+                {"volume.clone",
+                 "the simulator makes new disks as empty files and its browser reports no "
+                 "capacityKb, so a clone's capacity cannot be read back"},
             },
     };
     if (sim) {

@@ -677,7 +677,16 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
         file = d.path;
       } else if (!d.volume.empty()) {
         const std::string pool = d.pool.empty() ? decode_name(vm_datastore) : d.pool;
-        file = datastore_path(datastore_named(pool), d.volume);
+        // Volumes are named as storage_ops names them: a VMDK by its path
+        // without ".vmdk" ("web1/data"), an ISO by its whole name.
+        std::string name = d.volume;
+        const std::string lower = lower_ascii(name);
+        const auto ends = [&](const std::string& ext) {
+          return lower.size() > ext.size() &&
+                 lower.compare(lower.size() - ext.size(), ext.size(), ext) == 0;
+        };
+        if (device != "cdrom" && !ends(".vmdk") && !ends(".iso")) name += ".vmdk";
+        file = datastore_path(datastore_named(pool), name);
       }
       if (!file.empty()) require_file(s, p, file, op);
       if (device == "cdrom") {
