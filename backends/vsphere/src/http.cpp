@@ -433,6 +433,34 @@ T wait_cancellable(pplx::task<T> task, pplx::cancellation_token_source& cts,
 
 }  // namespace
 
+void Http::transfer_failed(const char* verb, const char* what, const char* towards,
+                           std::uint64_t done, Clock::time_point started, const CancelToken& cancel,
+                           const std::string& operation) {
+  const auto cancelled = [&] {
+    return Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
+  };
+  try {
+    throw;
+  } catch (const pplx::task_canceled&) {
+    impl_->trace_line(verb, "/folder", "cancelled", done, started);
+    throw cancelled();
+  } catch (const http::http_exception& e) {
+    impl_->trace_line(verb, "/folder", "error", done, started);
+    if (cancel.cancelled()) throw cancelled();
+    impl_->fail(e, e.error_code().value(), what, operation);
+  } catch (const std::exception& e) {
+    impl_->trace_line(verb, "/folder", "error", done, started);
+    if (cancel.cancelled()) throw cancelled();
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": " + what + " " + towards + " " + impl_->endpoint +
+                    " failed: " + escape::terminal_text(e.what()),
+                operation);
+  }
+  throw Error(ErrorCode::Internal,
+              operation + ": " + what + " " + towards + " " + impl_->endpoint + " failed",
+              operation);
+}
+
 int Http::get_to_file(const std::string& path_and_query, const std::string& file,
                       const std::function<void(std::uint64_t, std::uint64_t)>& progress,
                       const CancelToken& cancel, const std::string& operation) {
@@ -461,22 +489,10 @@ int Http::get_to_file(const std::string& path_and_query, const std::string& file
     wait_cancellable(response.content_ready(), cts, cancel, done, total, progress);
     out.close().get();
     if (progress && status == 200) progress(done.load(), total.load());
-  } catch (const pplx::task_canceled&) {
-    impl_->trace_line("GET", "/folder", "cancelled", done.load(), started);
-    throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-  } catch (const http::http_exception& e) {
-    impl_->trace_line("GET", "/folder", "error", done.load(), started);
-    if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-    impl_->fail(e, e.error_code().value(), "the download", operation);
   } catch (const Error&) {
     throw;
-  } catch (const std::exception& e) {
-    impl_->trace_line("GET", "/folder", "error", done.load(), started);
-    if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-    throw Error(ErrorCode::BackendFailure,
-                operation + ": the download from " + impl_->endpoint +
-                    " failed: " + escape::terminal_text(e.what()),
-                operation);
+  } catch (...) {
+    transfer_failed("GET", "the download", "from", done.load(), started, cancel, operation);
   }
   impl_->trace_line("GET", "/folder", std::to_string(status), done.load(), started);
   return status;
@@ -509,22 +525,10 @@ int Http::put_from_file(const std::string& path_and_query, const std::string& fi
     response.content_ready().wait();
     in.close().wait();
     if (progress && status / 100 == 2) progress(done.load(), total.load());
-  } catch (const pplx::task_canceled&) {
-    impl_->trace_line("PUT", "/folder", "cancelled", done.load(), started);
-    throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-  } catch (const http::http_exception& e) {
-    impl_->trace_line("PUT", "/folder", "error", done.load(), started);
-    if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-    impl_->fail(e, e.error_code().value(), "the upload", operation);
   } catch (const Error&) {
     throw;
-  } catch (const std::exception& e) {
-    impl_->trace_line("PUT", "/folder", "error", done.load(), started);
-    if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-    throw Error(ErrorCode::BackendFailure,
-                operation + ": the upload to " + impl_->endpoint +
-                    " failed: " + escape::terminal_text(e.what()),
-                operation);
+  } catch (...) {
+    transfer_failed("PUT", "the upload", "to", done.load(), started, cancel, operation);
   }
   impl_->trace_line("PUT", "/folder", std::to_string(status), done.load(), started);
   return status;

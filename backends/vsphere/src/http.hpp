@@ -60,6 +60,12 @@ class Http {
 
  private:
   struct Impl;
+  /// Called from a catch block of a file transfer: traces it and throws the
+  /// Error for the exception in flight ("the download" "from" HOST:PORT).
+  [[noreturn]] void transfer_failed(const char* verb, const char* what, const char* towards,
+                                    std::uint64_t done,
+                                    std::chrono::steady_clock::time_point started,
+                                    const CancelToken& cancel, const std::string& operation);
   std::unique_ptr<Impl> impl_;
   std::atomic<std::uint64_t> requests_{0};
 };
