@@ -2,6 +2,7 @@
 // session.hpp, the session cookie, the trace line and network errors.
 #include "http.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -322,7 +323,27 @@ struct Http::Impl {
   }
 };
 
+namespace {
+
+// At exit, OpenSSL frees its global state in an atexit handler; cpprestsdk's
+// thread pool is joined by a later-running exit handler of its own, and its
+// threads still close pooled TLS connections then, touching that freed state
+// (seen: a heap corruption about once in 300 runs of `hyperctl list`). OpenSSL
+// is told, before its first use in the process, to leave its state for the
+// operating system to reclaim instead. Without effect when something else
+// initialised OpenSSL first (then its atexit order is that caller's).
+void keep_openssl_until_exit() {
+  static const bool done = [] {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 Http::Http(const Target& target) : impl_(std::make_unique<Impl>()) {
+  keep_openssl_until_exit();
   impl_->endpoint = bracketed(target.host) + ":" + std::to_string(target.port);
   impl_->timeout = target.timeout;
   impl_->tls = std::make_shared<TlsState>();
