@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common.hpp"
 #include "http.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
@@ -745,8 +746,9 @@ std::string folder_url(const Session& s, const std::string& datacenter,
   return url;
 }
 
+/// "[ds] path" for a message (common.hpp's datastore_path, made terminal-safe).
 std::string ds_path(const std::string& datastore, const std::string& path) {
-  return escape::terminal_text("[" + datastore + "] " + path);
+  return escape::terminal_text(datastore_path(datastore, path));
 }
 
 }  // namespace
