@@ -48,7 +48,7 @@ void VmOps::resume(const VmRef&) {
 void VmOps::save(const VmRef&) {
   unsupported(Operation::VmSave);
 }
-void VmOps::remove(const VmRef&, const DeleteOptions& options) {
+DeleteReport VmOps::remove(const VmRef&, const DeleteOptions& options) {
   unsupported(options.with_storage ? Operation::VmDeleteWithStorage : Operation::VmDelete);
 }
 VmInfo VmOps::set_resources(const VmRef&, const ResourceSettings&) {
@@ -110,10 +110,12 @@ Volume StorageOps::create_volume(const VolumeSpec&) {
 void StorageOps::remove_volume(const std::string&, const std::string&) {
   unsupported(Operation::VolumeDelete);
 }
-Volume StorageOps::resize_volume(const std::string&, const std::string&, std::uint64_t) {
+Volume StorageOps::resize_volume(const std::string&, const std::string&, std::uint64_t,
+                                 const ResizeOptions&) {
   unsupported(Operation::VolumeResize);
 }
-Volume StorageOps::clone_volume(const std::string&, const std::string&, const VolumeSpec&) {
+Volume StorageOps::clone_volume(const std::string&, const std::string&, const VolumeSpec&,
+                                const ProgressFn&, const CancelToken&) {
   unsupported(Operation::VolumeClone);
 }
 void StorageOps::upload_volume(const std::string&, const std::string&, const std::string&,

@@ -26,7 +26,7 @@ class HypervVmOps final : public VmOps {
   void suspend(const VmRef& vm) override;
   void resume(const VmRef& vm) override;
   void save(const VmRef& vm) override;
-  void remove(const VmRef& vm, const DeleteOptions& options) override;
+  DeleteReport remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
   std::string export_config(const VmRef& vm) override;
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
 #include "record.hpp"
 
@@ -316,18 +317,14 @@ void HypervStorageOps::remove_volume(const std::string& pool, const std::string&
 }
 
 Volume HypervStorageOps::resize_volume(const std::string& pool, const std::string& name,
-                                       std::uint64_t capacity_bytes) {
+                                       std::uint64_t capacity_bytes, const ResizeOptions& options) {
   const std::string op = "volume.resize";
   return guarded(op, [&] {
     if (capacity_bytes == 0)
       throw Error(ErrorCode::InvalidArgument, "volume " + quoted(name) + " needs a size", op);
     const Volume v = get_volume(pool, name);
-    if (capacity_bytes < v.allocation_bytes)
-      throw Error(ErrorCode::Conflict,
-                  "volume " + quoted(name) + " already holds " +
-                      std::to_string(v.allocation_bytes) + " bytes; it cannot shrink to " +
-                      std::to_string(capacity_bytes) + " bytes (nothing was changed)",
-                  op);
+    check_resize(name, v.capacity_bytes, capacity_bytes, v.allocation_bytes, options, op);
+    if (capacity_bytes == v.capacity_bytes) return v;
     const json answer =
         c_.ps().run(op, json{{"path", v.path}, {"size_bytes", capacity_bytes}}, quoted(name));
     Volume out = volume_of(answer.value("volume", json::object()), v.pool, {}, name);
@@ -337,7 +334,8 @@ Volume HypervStorageOps::resize_volume(const std::string& pool, const std::strin
 }
 
 Volume HypervStorageOps::clone_volume(const std::string& pool, const std::string& name,
-                                      const VolumeSpec& target) {
+                                      const VolumeSpec& target, const ProgressFn&,
+                                      const CancelToken&) {
   const std::string op = "volume.clone";
   return guarded(op, [&] {
     check_name(name, op);

@@ -52,14 +52,14 @@ class HypervStorageOps : public StorageOps {
   /// Conflict when `capacity_bytes` is below the file's size (what the
   /// volume holds); nothing changes then.
   Volume resize_volume(const std::string& pool, const std::string& name,
-                       std::uint64_t capacity_bytes) override;
+                       std::uint64_t capacity_bytes, const ResizeOptions& options) override;
   /// Convert-VHD to `target` (pool-relative; target.pool empty: the same
   /// pool): the target name's extension (or target.format, or the source's
   /// format) gives the format, so vhd <-> vhdx conversion is a clone.
   /// target.capacity_bytes, when set, must not be below the source's size;
   /// a larger one grows the copy.
-  Volume clone_volume(const std::string& pool, const std::string& name,
-                      const VolumeSpec& target) override;
+  Volume clone_volume(const std::string& pool, const std::string& name, const VolumeSpec& target,
+                      const ProgressFn& progress, const CancelToken& cancel) override;
 
  private:
   HypervConnection& c_;

@@ -228,7 +228,7 @@ ShutdownOutcome HypervVmOps::shutdown(const VmRef& vm, const ShutdownOptions& op
   });
 }
 
-void HypervVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
+DeleteReport HypervVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
   const std::string op = "vm.delete";
   guarded(op, [&] {
     const auto record = c_.resolve(vm, op);
@@ -246,6 +246,7 @@ void HypervVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
     data["with_storage"] = options.with_storage;
     c_.ps().run(op, data, quoted(before.name));
   });
+  return {};
 }
 
 VmInfo HypervVmOps::set_resources(const VmRef& vm, const ResourceSettings& settings) {

@@ -25,7 +25,7 @@ class LibvirtVmOps final : public VmOps {
   void suspend(const VmRef& vm) override;
   void resume(const VmRef& vm) override;
   void save(const VmRef& vm) override;
-  void remove(const VmRef& vm, const DeleteOptions& options) override;
+  DeleteReport remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
   void set_autostart(const VmRef& vm, bool enabled) override;
   std::string export_config(const VmRef& vm) override;
@@ -34,7 +34,7 @@ class LibvirtVmOps final : public VmOps {
   Session& s_;
   VmInfo describe(virDomainPtr dom, const std::string& operation);
   VmInfo create_impl(const VmSpec& spec);
-  void remove_impl(const VmRef& vm, const DeleteOptions& options);
+  DeleteReport remove_impl(const VmRef& vm, const DeleteOptions& options);
   ShutdownOutcome shutdown_impl(const VmRef& vm, const ShutdownOptions& options,
                                 const ProgressFn& progress, const CancelToken& cancel);
   VmInfo define_xml(const std::string& xml, const std::string& operation);
@@ -89,9 +89,9 @@ class LibvirtStorageOps final : public StorageOps {
   Volume create_volume(const VolumeSpec& spec) override;
   void remove_volume(const std::string& pool, const std::string& name) override;
   Volume resize_volume(const std::string& pool, const std::string& name,
-                       std::uint64_t capacity_bytes) override;
-  Volume clone_volume(const std::string& pool, const std::string& name,
-                      const VolumeSpec& target) override;
+                       std::uint64_t capacity_bytes, const ResizeOptions& options) override;
+  Volume clone_volume(const std::string& pool, const std::string& name, const VolumeSpec& target,
+                      const ProgressFn& progress, const CancelToken& cancel) override;
   void upload_volume(const std::string& pool, const std::string& name,
                      const std::string& local_path, const TransferOptions& options,
                      const ProgressFn& progress, const CancelToken& cancel) override;

@@ -8,6 +8,7 @@
 #include "domain_xml.hpp"
 #include "errors.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "hyperctl/size.hpp"
 #include "ops.hpp"
 #include "storage_common.hpp"
@@ -397,7 +398,8 @@ void LibvirtStorageOps::remove_volume(const std::string& pool_name, const std::s
 }
 
 Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std::string& name,
-                                        std::uint64_t capacity_bytes) {
+                                        std::uint64_t capacity_bytes,
+                                        const ResizeOptions& options) {
   return guarded("volume.resize", [&] {
     const std::string op = "volume.resize";
     if (capacity_bytes == 0)
@@ -406,14 +408,8 @@ Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std:
     auto vol = find_volume(s_, pool.get(), pool_name, name, op);
     const Volume before = describe_volume(s_, vol.get(), pool_name);
     if (capacity_bytes == before.capacity_bytes) return before;
-    // libvirt's own rule, checked here so that nothing is attempted: never
-    // below what the volume already takes on the host.
-    if (capacity_bytes < before.allocation_bytes)
-      throw Error(ErrorCode::Conflict,
-                  "cannot shrink volume " + volume_label(pool_name, name) + " to " +
-                      format_size(capacity_bytes) + ": it already holds " +
-                      format_size(before.allocation_bytes),
-                  op);
+    check_resize(pool_name + "/" + name, before.capacity_bytes, capacity_bytes,
+                 before.allocation_bytes, options, op);
     const auto running = vms_using(s_, before, true, op);
     if (!running.empty())
       throw Error(ErrorCode::Conflict,
@@ -429,7 +425,8 @@ Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std:
 }
 
 Volume LibvirtStorageOps::clone_volume(const std::string& pool_name, const std::string& name,
-                                       const VolumeSpec& target) {
+                                       const VolumeSpec& target, const ProgressFn&,
+                                       const CancelToken&) {
   return guarded("volume.clone", [&] {
     const std::string op = "volume.clone";
     validate_new_name("volume", target.name, op);

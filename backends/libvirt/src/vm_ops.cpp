@@ -834,11 +834,11 @@ void LibvirtVmOps::save(const VmRef& ref) {
 
 // ---------------------------------------------------------------- delete
 
-void LibvirtVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
-  guarded("vm.delete", [&] { remove_impl(ref, options); });
+DeleteReport LibvirtVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
+  return guarded("vm.delete", [&] { return remove_impl(ref, options); });
 }
 
-void LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& options) {
+DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& options) {
   const std::string op = options.with_storage ? "vm.delete-storage" : "vm.delete";
   auto dom = s_.find_domain(ref, op);
   const std::string who = vm(dom.get());
@@ -908,10 +908,14 @@ void LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& options) {
     if (!done && virDomainUndefine(dom.get()) < 0) fail(s_.get(), "cannot delete " + who, op);
   }
 
+  DeleteReport report;
   std::string failures;
   std::string detail;
   for (auto& d : doomed) {
-    if (virStorageVolDelete(d.vol.get(), 0) == 0) continue;
+    if (virStorageVolDelete(d.vol.get(), 0) == 0) {
+      report.deleted.push_back(d.label);
+      continue;
+    }
     auto e = take_last_error(s_.get());
     failures += (failures.empty() ? "" : ", ") + quoted(d.label);
     detail += d.label + ": " + e.detail() + "\n";
@@ -919,6 +923,7 @@ void LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& options) {
   if (!failures.empty())
     throw Error(ErrorCode::BackendFailure,
                 who + " was deleted, but these disk volumes could not be: " + failures, op, detail);
+  return report;
 }
 
 // ---------------------------------------------------------------- settings

@@ -33,7 +33,7 @@ class VsphereVmOps final : public VmOps {
   /// SuspendVM_Task: vSphere's suspend is exactly a save (memory to disk);
   /// suspend (a pause in RAM) answers Unsupported.
   void save(const VmRef& vm) override;
-  void remove(const VmRef& vm, const DeleteOptions& options) override;
+  DeleteReport remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
   std::string export_config(const VmRef& vm) override;
 
@@ -63,8 +63,8 @@ class VsphereStorageOps final : public StorageOps {
   Volume get_volume(const std::string& pool, const std::string& name) override;
   Volume create_volume(const VolumeSpec& spec) override;
   void remove_volume(const std::string& pool, const std::string& name) override;
-  Volume clone_volume(const std::string& pool, const std::string& name,
-                      const VolumeSpec& target) override;
+  Volume clone_volume(const std::string& pool, const std::string& name, const VolumeSpec& target,
+                      const ProgressFn& progress, const CancelToken& cancel) override;
   void upload_volume(const std::string& pool, const std::string& name,
                      const std::string& local_path, const TransferOptions& options,
                      const ProgressFn& progress, const CancelToken& cancel) override;

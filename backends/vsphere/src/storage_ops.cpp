@@ -685,7 +685,8 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
 }
 
 Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::string& name,
-                                       const VolumeSpec& target) {
+                                       const VolumeSpec& target, const ProgressFn&,
+                                       const CancelToken&) {
   const std::string op = "volume.clone";
   return guarded(op, [&] {
     check_name(target.name, op);

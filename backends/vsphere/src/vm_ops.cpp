@@ -479,7 +479,7 @@ ShutdownOutcome VsphereVmOps::shutdown(const VmRef& ref, const ShutdownOptions& 
 // disks) on the datastore, where they can be registered again. A running or
 // suspended VM is a Conflict unless options.force, which powers it off
 // first.
-void VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
+DeleteReport VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
   const std::string op = "vm.delete";
   guarded(op, [&] {
     Session& s = c_.session();
@@ -520,6 +520,7 @@ void VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
       throw Error(e.code(), std::string(e.what()) + after, op, e.detail());
     }
   });
+  return {};
 }
 
 VmInfo VsphereVmOps::create(const VmSpec& spec) {

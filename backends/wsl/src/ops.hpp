@@ -16,7 +16,7 @@ class WslVmOps final : public VmOps {
   ShutdownOutcome shutdown(const VmRef& vm, const ShutdownOptions& options,
                            const ProgressFn& progress, const CancelToken& cancel) override;
   void power_off(const VmRef& vm) override;
-  void remove(const VmRef& vm, const DeleteOptions& options) override;
+  DeleteReport remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_property(const VmRef& vm, const std::string& key, const std::string& value) override;
   std::string export_config(const VmRef& vm) override;
 
@@ -34,7 +34,7 @@ class WslStorageOps final : public StorageOps {
   Volume get_volume(const std::string& pool, const std::string& name) override;
   void remove_volume(const std::string& pool, const std::string& name) override;
   Volume resize_volume(const std::string& pool, const std::string& name,
-                       std::uint64_t capacity_bytes) override;
+                       std::uint64_t capacity_bytes, const ResizeOptions& options) override;
   void upload_volume(const std::string& pool, const std::string& name,
                      const std::string& local_path, const TransferOptions& options,
                      const ProgressFn& progress, const CancelToken& cancel) override;

@@ -1,5 +1,6 @@
 // Storage of WSL distributions: one pool, one volume (its disk) per distribution.
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::wsl {
@@ -102,14 +103,18 @@ void WslStorageOps::remove_volume(const std::string& pool, const std::string& na
 }
 
 Volume WslStorageOps::resize_volume(const std::string& pool, const std::string& name,
-                                    std::uint64_t capacity_bytes) {
+                                    std::uint64_t capacity_bytes, const ResizeOptions& options) {
   const std::string op = "volume.resize";
   return guarded(op, [&] {
     check_pool(pool, op);
     if (capacity_bytes == 0)
       throw Error(ErrorCode::InvalidArgument, op + ": a size of 0 bytes", op);
-    if (!c_.find_name(name))
+    const auto current = c_.find_name(name);
+    if (!current)
       throw Error(ErrorCode::NotFound, op + ": no volume " + quoted(name) + " in pool 'wsl'", op);
+    const Volume before = volume_of(*current);
+    check_resize(name, before.capacity_bytes, capacity_bytes, before.allocation_bytes, options, op);
+    if (capacity_bytes == before.capacity_bytes) return before;
     c_.exe().run({"--manage", name, "--resize", resize_argument(capacity_bytes)}, op, name,
                  kResizeTimeout);
     const auto d = c_.find_name(name);

@@ -216,7 +216,7 @@ void WslVmOps::power_off(const VmRef& vm) {
   });
 }
 
-void WslVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
+DeleteReport WslVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
   const std::string op = options.with_storage ? "vm.delete-storage" : "vm.delete";
   guarded(op, [&] {
     const Distro d = c_.find(vm, op);
@@ -227,6 +227,7 @@ void WslVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
                   op);
     c_.unregister(d.name(), op);
   });
+  return {};
 }
 
 VmInfo WslVmOps::set_property(const VmRef& vm, const std::string& key, const std::string& value) {

@@ -67,7 +67,14 @@ class VmOps : public OperationGroup {
   /// Saves memory to disk and stops the VM (managed save / hibernate);
   /// start() restores it.
   virtual void save(const VmRef& vm);
-  virtual void remove(const VmRef& vm, const DeleteOptions& options);
+  /// Deletes the VM. A VM with snapshots needs options.snapshots (Conflict
+  /// otherwise, nothing changed). With options.with_storage its disks go too,
+  /// whole backing chains included, except disks another VM uses: those stay
+  /// and are listed in DeleteReport::kept with the reason.
+  virtual DeleteReport remove(const VmRef& vm, const DeleteOptions& options);
+  /// All or nothing: every setting is validated (limits included) before
+  /// anything changes; a failure leaves configuration and running VM as they
+  /// were. A live change of a stopped VM is Conflict.
   virtual VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings);
   virtual void set_autostart(const VmRef& vm, bool enabled);
   /// Sets one backend-specific property that has no place in the common
@@ -87,7 +94,8 @@ class SnapshotOps : public OperationGroup {
   using OperationGroup::OperationGroup;
   /// Every snapshot of the VM, parents before children (a tree in pre-order).
   virtual std::vector<Snapshot> list(const VmRef& vm);
-  /// Takes a snapshot; spec.name empty: the backend picks one.
+  /// Takes a snapshot; spec.name empty: the backend picks one. A name that
+  /// validate_snapshot_name() (hyperctl/rules.hpp) refuses is InvalidArgument.
   virtual Snapshot create(const VmRef& vm, const SnapshotSpec& spec);
   /// Returns the VM to the snapshot: disks, and memory/state when it has them.
   virtual void revert(const VmRef& vm, const std::string& snapshot);
@@ -120,13 +128,17 @@ class StorageOps : public OperationGroup {
   virtual Volume create_volume(const VolumeSpec& spec);
   /// Refuses (Conflict, naming the VMs) a volume a VM uses.
   virtual void remove_volume(const std::string& pool, const std::string& name);
-  /// Grows (or shrinks, where safe) to `capacity_bytes`. Refuses (Conflict)
-  /// shrinking below what the volume already holds; nothing changes then.
+  /// Sets the capacity to `capacity_bytes`. A smaller capacity needs
+  /// options.shrink and, below the data the volume holds, options.force
+  /// (check_resize() in hyperctl/rules.hpp says both in one sentence);
+  /// refused, nothing changes (Conflict).
   virtual Volume resize_volume(const std::string& pool, const std::string& name,
-                               std::uint64_t capacity_bytes);
-  /// Copies `name` to `target` (target.pool may be another pool).
+                               std::uint64_t capacity_bytes, const ResizeOptions& options = {});
+  /// Copies `name` to `target` (target.pool may be another pool). Cancelled,
+  /// it leaves no copy (Cancelled), or says that it could not stop it.
   virtual Volume clone_volume(const std::string& pool, const std::string& name,
-                              const VolumeSpec& target);
+                              const VolumeSpec& target, const ProgressFn& progress = {},
+                              const CancelToken& cancel = {});
   /// Streams a local file into the volume (works over remote connections).
   /// Interrupted or failed, it leaves no volume that claims to be complete.
   virtual void upload_volume(const std::string& pool, const std::string& name,

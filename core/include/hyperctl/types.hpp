@@ -110,8 +110,25 @@ struct ShutdownOptions {
 enum class ShutdownOutcome { Stopped, ForcedOff, AlreadyOff };
 
 struct DeleteOptions {
-  bool with_storage = false;  ///< also delete the VM's disk volumes
+  bool with_storage = false;  ///< also delete the VM's disk volumes (whole backing chains)
   bool force = false;         ///< power off a running VM first
+  /// Also drop the VM's snapshots (checkpoints). Without it a VM that has
+  /// snapshots is refused (Conflict) and nothing changes, as virsh refuses
+  /// undefine without --snapshots-metadata.
+  bool snapshots = false;
+};
+
+/// A disk that vm.delete with storage left in place, and why.
+struct KeptDisk {
+  std::string disk;    ///< the volume or file, as the backend names it
+  std::string reason;  ///< one clause: "used by VM 'b'", "not a storage volume", ...
+};
+
+/// What vm.delete did to the VM's storage. Both lists are empty without
+/// DeleteOptions::with_storage.
+struct DeleteReport {
+  std::vector<std::string> deleted;  ///< volumes or files deleted
+  std::vector<KeptDisk> kept;        ///< disks left in place (another VM uses them, ...)
 };
 
 /// New vCPU and memory settings; unset fields are left alone.
@@ -159,6 +176,16 @@ struct Volume {
   std::uint64_t capacity_bytes = 0;
   std::uint64_t allocation_bytes = 0;
   std::vector<std::string> used_by;  ///< VM names
+};
+
+/// How resize_volume may change a capacity.
+struct ResizeOptions {
+  /// Allow a smaller capacity (the data past the new end is lost). Without
+  /// it a shrink is refused (Conflict) and nothing changes.
+  bool shrink = false;
+  /// With `shrink`: also below the data the volume holds (qcow2: its highest
+  /// allocated offset). Without it that is refused (Conflict).
+  bool force = false;
 };
 
 struct VolumeSpec {

@@ -429,7 +429,8 @@ class SkeletonVms final : public hyperctl::VmOps {
 
   // vm.delete is declared, vm.delete-storage is not: with_storage goes to the
   // base class's unsupported(), the one place that words that error.
-  void remove(const VmRef& ref, const hyperctl::DeleteOptions& options) override {
+  // The skeleton has no snapshots and no storage, so nothing is kept.
+  hyperctl::DeleteReport remove(const VmRef& ref, const hyperctl::DeleteOptions& options) override {
     if (options.with_storage) unsupported(Operation::VmDeleteWithStorage);
     const std::string op = "vm.delete";
     guarded("vm.delete", [&] {
@@ -444,6 +445,7 @@ class SkeletonVms final : public hyperctl::VmOps {
                     op);
       store_.erase(vm, op);
     });
+    return {};
   }
 
   // Unset fields are left alone. `live` needs no special case: a running
