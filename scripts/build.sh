@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Configures and builds hyperctl in BUILD_DIR (default: build/).
+#   scripts/build.sh              everything, test suites included
+#   scripts/build.sh --no-tests   what a user runs: library, CLI, plugins
+# It configures every time (a second or two): packages installed since the
+# last run (Go for the vSphere simulator, say) are found, and a tree set up
+# without tests gets them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
+tests=ON
+[ "${1:-}" = "--no-tests" ] && tests=OFF
+generator=()
+[ -f "$build/CMakeCache.txt" ] || generator=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+cmake -S . -B "$build" "${generator[@]}" -DHYPERCTL_BUILD_TESTS="$tests" >/dev/null
 cmake --build "$build" -j "$jobs"

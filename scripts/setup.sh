@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --build
-scripts/build.sh
+scripts/build.sh --no-tests
 echo
 echo "\$ build/bin/hyperctl -c test:///default list"
 build/bin/hyperctl -c test:///default list
