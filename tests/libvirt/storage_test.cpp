@@ -42,7 +42,7 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 
 class Storage : public LibvirtTargetTest {
  protected:
-  Storage() : LibvirtTargetTest({DeleteOptions{false, true}}) {}
+  Storage() : LibvirtTargetTest({DeleteOptions{.force = true, .snapshots = true}}) {}
 
   void probe(Connection& c) override { c.storage().list_pools(); }
 

@@ -161,29 +161,125 @@ Pool describe_pool(const Session& s, virStoragePoolPtr pool, const std::string& 
   return p;
 }
 
-std::vector<std::string> vms_using(const Session& s, const Volume& volume, bool running_only,
-                                   const std::string& op) {
+namespace {
+
+std::string folder_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/// The path of volume `volume` in pool `pool` (a <disk type='volume'>); ""
+/// when either is gone.
+std::string volume_path(const Session& s, const std::string& pool, const std::string& volume) {
+  PoolPtr p(virStoragePoolLookupByName(s.get(), pool.c_str()));
+  VolPtr v(p ? virStorageVolLookupByName(p.get(), volume.c_str()) : nullptr);
+  CString path(v ? virStorageVolGetPath(v.get()) : nullptr);
+  take_last_error(s.get());
+  return path ? std::string(path.get()) : std::string();
+}
+
+}  // namespace
+
+VolPtr VolumeFinder::by_path(const std::string& path) {
+  VolPtr vol(virStorageVolLookupByPath(s_.get(), path.c_str()));
+  if (vol) return vol;
+  take_last_error(s_.get());
+  const std::string dir = folder_of(path);
+  if (dir.empty() || !refreshed_.insert(dir).second) return nullptr;
+  // Pools list only what they saw at their last refresh; QEMU adds files
+  // (snapshot overlays) behind their back.
+  virStoragePoolPtr* raw = nullptr;
+  int n = virConnectListAllStoragePools(s_.get(), &raw, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
+  bool refreshed = false;
+  for (auto& pool : adopt_array<PoolPtr>(raw, n)) {
+    CString xml(virStoragePoolGetXMLDesc(pool.get(), 0));
+    if (!xml) continue;
+    if (XmlDoc::parse(xml.get(), "a storage pool description").value("/pool/target/path") != dir)
+      continue;
+    refreshed = virStoragePoolRefresh(pool.get(), 0) == 0 || refreshed;
+  }
+  take_last_error(s_.get());
+  if (!refreshed) return nullptr;
+  vol.reset(virStorageVolLookupByPath(s_.get(), path.c_str()));
+  if (!vol) take_last_error(s_.get());
+  return vol;
+}
+
+std::vector<std::string> VolumeFinder::chain(const std::string& path) {
+  std::vector<std::string> out{path};
+  // 64: far deeper than any real chain; a loop in broken metadata stops too.
+  while (out.size() < 64) {
+    auto vol = by_path(out.back());
+    if (!vol) break;
+    CString xml(virStorageVolGetXMLDesc(vol.get(), 0));
+    if (!xml) {
+      take_last_error(s_.get());
+      break;
+    }
+    std::string next =
+        XmlDoc::parse(xml.get(), "a volume description").value("/volume/backingStore/path");
+    if (next.empty() || std::find(out.begin(), out.end(), next) != out.end()) break;
+    out.push_back(std::move(next));
+  }
+  return out;
+}
+
+DiskUsers DiskUsers::scan(const Session& s, bool running_only, const std::string& skip_uuid,
+                          const std::string& op) {
   virDomainPtr* raw = nullptr;
   const unsigned flags = running_only ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0;
   int n = virConnectListAllDomains(s.get(), &raw, flags);
   if (n < 0) fail(s.get(), "cannot list the VMs on " + s.uri.raw + " to see who uses a volume", op);
-  std::vector<std::string> out;
+  DiskUsers out;
+  VolumeFinder finder(s, op);
   for (auto& dom : adopt_array<DomPtr>(raw, n)) {
-    CString xml(virDomainGetXMLDesc(dom.get(), 0));
-    if (!xml) {
-      auto e = take_last_error(s.get());
-      if (e.code == VIR_ERR_NO_DOMAIN) continue;  // vanished meanwhile
-      fail(e, "cannot read the configuration of VM " + quoted(virDomainGetName(dom.get())), op);
+    char uuid[VIR_UUID_STRING_BUFLEN] = {};
+    if (virDomainGetUUIDString(dom.get(), uuid) == 0 && !skip_uuid.empty() && skip_uuid == uuid)
+      continue;
+    const char* raw_name = virDomainGetName(dom.get());
+    const std::string name = raw_name ? raw_name : "";
+    // A running persistent VM may boot next time from other disks than it
+    // runs on now: both use them.
+    std::vector<unsigned> views{0};
+    if (!running_only && virDomainIsActive(dom.get()) == 1 && virDomainIsPersistent(dom.get()) == 1)
+      views.push_back(VIR_DOMAIN_XML_INACTIVE);
+    take_last_error(s.get());
+    for (unsigned view : views) {
+      CString xml(virDomainGetXMLDesc(dom.get(), view));
+      if (!xml) {
+        auto e = take_last_error(s.get());
+        if (e.code == VIR_ERR_NO_DOMAIN) break;  // vanished meanwhile
+        fail(e, "cannot read the configuration of VM " + quoted(name), op);
+      }
+      for (const auto& src : parse_domain_xml(xml.get()).sources) {
+        const std::string path =
+            src.volume.empty() ? src.path : volume_path(s, src.pool, src.volume);
+        if (path.empty()) continue;
+        for (const auto& p : finder.chain(path)) out.by_path_[p].insert(name);
+        for (const auto& p : src.backing) out.by_path_[p].insert(name);
+      }
     }
-    const auto details = parse_domain_xml(xml.get());
-    const bool uses = std::any_of(details.sources.begin(), details.sources.end(), [&](auto& src) {
-      if (!src.volume.empty()) return src.pool == volume.pool && src.volume == volume.name;
-      return !volume.path.empty() && src.path == volume.path;
-    });
-    if (uses) out.push_back(virDomainGetName(dom.get()));
   }
-  std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<std::string> DiskUsers::of(const std::string& path) const {
+  auto it = by_path_.find(path);
+  if (it == by_path_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+std::vector<std::string> vms_using(const Session& s, const Volume& volume, bool running_only,
+                                   const std::string& op) {
+  if (volume.path.empty()) return {};
+  return DiskUsers::scan(s, running_only, "", op).of(volume.path);
+}
+
+std::string used_by_text(const std::vector<std::string>& vms) {
+  std::string names;
+  for (const auto& n : vms) names += (names.empty() ? "" : ", ") + quoted(n);
+  return std::string(vms.size() == 1 ? "used by VM " : "used by VMs ") + names;
 }
 
 std::string volume_xml(const std::string& name, std::uint64_t capacity_bytes,

@@ -14,8 +14,11 @@
 #include "domain_xml.hpp"
 #include "errors.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
+#include "hyperctl/size.hpp"
 #include "ops.hpp"
 #include "states.hpp"
+#include "storage_common.hpp"
 #include "xml.hpp"
 
 namespace hyperctl::lv {
@@ -342,6 +345,95 @@ class VolumeRollback {
   const Session& s_;
   std::vector<VolPtr> vols_;
 };
+
+/// What vm.delete with storage deletes (overlays before the images below
+/// them) and what it keeps.
+struct StoragePlan {
+  struct Doomed {
+    VolPtr vol;
+    std::string label;
+  };
+  std::vector<Doomed> doomed;
+  std::vector<KeptDisk> kept;
+};
+
+/// The disks of `dom` (both configurations) with their backing chains, each
+/// file deleted unless another VM uses it; a file another VM uses is kept with
+/// everything below it. A disk that is no volume throws Conflict.
+StoragePlan plan_storage(const Session& s, virDomainPtr dom, const std::string& who,
+                         bool persistent, const std::string& op) {
+  std::vector<DiskSource> disks;
+  std::vector<unsigned> views{0};
+  if (persistent) views.push_back(VIR_DOMAIN_XML_INACTIVE);
+  for (unsigned view : views) {
+    CString xml(virDomainGetXMLDesc(dom, view));
+    if (!xml) fail(s.get(), "cannot read the configuration of " + who, op);
+    for (const auto& src : parse_domain_xml(xml.get()).sources)
+      if (src.device == "disk") disks.push_back(src);
+  }
+  const auto users = storage::DiskUsers::scan(s, false, uuid_of(dom), op);
+  storage::VolumeFinder finder(s, op);
+  StoragePlan plan;
+  std::unordered_set<std::string> seen;
+  for (const auto& src : disks) {
+    VolPtr top;
+    std::string label;
+    if (!src.volume.empty()) {
+      label = src.pool + "/" + src.volume;
+      PoolPtr pool(virStoragePoolLookupByName(s.get(), src.pool.c_str()));
+      if (pool) top.reset(virStorageVolLookupByName(pool.get(), src.volume.c_str()));
+    } else if (!src.path.empty()) {
+      label = src.path;
+      top = finder.by_path(src.path);
+    } else {
+      label = src.target;
+    }
+    std::string path = src.path;
+    if (top) {
+      CString p(virStorageVolGetPath(top.get()));
+      if (p) path = p.get();
+    }
+    if (!path.empty() && !seen.insert(path).second) continue;
+    const auto top_users = path.empty() ? std::vector<std::string>{} : users.of(path);
+    if (!top_users.empty()) {
+      plan.kept.push_back({label, storage::used_by_text(top_users)});
+      continue;
+    }
+    if (!top) {
+      auto e = take_last_error(s.get());
+      if (e.present() && e.code != VIR_ERR_NO_STORAGE_VOL && e.code != VIR_ERR_NO_STORAGE_POOL)
+        fail(e, "cannot look up disk " + quoted(label) + " of " + who, op);
+      throw Error(ErrorCode::Conflict,
+                  "disk " + quoted(label) + " of " + who +
+                      " is not a libvirt storage volume; nothing was deleted (delete the VM "
+                      "without its storage, then remove the file yourself)",
+                  op, e.detail());
+    }
+    plan.doomed.push_back({std::move(top), label});
+    const auto chain = finder.chain(path);
+    for (std::size_t i = 1; i < chain.size(); ++i) {
+      const std::string& file = chain[i];
+      if (!seen.insert(file).second) break;
+      const auto file_users = users.of(file);
+      if (!file_users.empty()) {
+        // Kept, and with it everything below (that VM reads all of it).
+        plan.kept.push_back({file, storage::used_by_text(file_users)});
+        for (std::size_t j = i + 1; j < chain.size(); ++j)
+          if (seen.insert(chain[j]).second)
+            plan.kept.push_back({chain[j], "below " + quoted(file) + ", which is " +
+                                               storage::used_by_text(file_users)});
+        break;
+      }
+      auto vol = finder.by_path(file);
+      if (!vol) {
+        plan.kept.push_back({file, "not a libvirt storage volume"});
+        break;
+      }
+      plan.doomed.push_back({std::move(vol), file});
+    }
+  }
+  return plan;
+}
 
 }  // namespace
 
@@ -847,55 +939,26 @@ DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& op
     throw Error(ErrorCode::Conflict, who + " is running; stop it first or use --force", op);
   int persistent = virDomainIsPersistent(dom.get());
   if (persistent < 0) fail(s_.get(), "cannot read " + who, op);
+  int snapshots = virDomainSnapshotNum(dom.get(), 0);
+  if (snapshots < 0) fail(s_.get(), "cannot count the snapshots of " + who, op);
+  check_delete_snapshots(who, static_cast<std::size_t>(snapshots), options, op);
 
-  // Resolve every disk to a libvirt volume before changing anything: a disk
+  // Every decision about the disks is taken before anything changes: a disk
   // that is not a volume stops the whole call with nothing deleted.
-  struct Doomed {
-    VolPtr vol;
-    std::string label;
-  };
-  std::vector<Doomed> doomed;
-  if (options.with_storage) {
-    CString xml(virDomainGetXMLDesc(dom.get(), persistent == 1 ? VIR_DOMAIN_XML_INACTIVE : 0));
-    if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
-    auto details = parse_domain_xml(xml.get());
-    for (const auto& src : details.sources) {
-      if (src.device != "disk") continue;
-      VolPtr vol;
-      std::string label;
-      if (!src.volume.empty()) {
-        label = src.pool + "/" + src.volume;
-        PoolPtr pool(virStoragePoolLookupByName(s_.get(), src.pool.c_str()));
-        if (pool) vol.reset(virStorageVolLookupByName(pool.get(), src.volume.c_str()));
-      } else if (!src.path.empty()) {
-        label = src.path;
-        vol.reset(virStorageVolLookupByPath(s_.get(), src.path.c_str()));
-      } else {
-        label = src.target;
-      }
-      if (!vol) {
-        auto e = take_last_error(s_.get());
-        if (e.present() && e.code != VIR_ERR_NO_STORAGE_VOL && e.code != VIR_ERR_NO_STORAGE_POOL)
-          fail(e, "cannot look up disk " + quoted(label) + " of " + who, op);
-        throw Error(ErrorCode::Conflict,
-                    "disk " + quoted(label) + " of " + who +
-                        " is not a libvirt storage volume; nothing was deleted (delete the VM "
-                        "without its storage, then remove the file yourself)",
-                    op, e.detail());
-      }
-      doomed.push_back({std::move(vol), label});
-    }
-  }
+  StoragePlan plan;
+  if (options.with_storage) plan = plan_storage(s_, dom.get(), who, persistent == 1, op);
 
   if (st.active && virDomainDestroy(dom.get()) < 0) {
     auto e = take_last_error(s_.get());
     if (e.code != VIR_ERR_OPERATION_INVALID) fail(e, "cannot power off " + who, op);
   }
   if (persistent == 1) {
-    const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                         VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
-    const unsigned basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                           VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;  // test driver: only these
+    // Snapshot metadata goes only when asked for (it is there only then).
+    const unsigned snaps =
+        options.snapshots ? static_cast<unsigned>(VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) : 0u;
+    const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_NVRAM |
+                         VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | snaps;
+    const unsigned basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | snaps;  // test driver: only these
     bool done = false;
     for (unsigned flags : {all, basic}) {
       if (virDomainUndefineFlags(dom.get(), flags) == 0) {
@@ -909,9 +972,10 @@ DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& op
   }
 
   DeleteReport report;
+  report.kept = std::move(plan.kept);
   std::string failures;
   std::string detail;
-  for (auto& d : doomed) {
+  for (auto& d : plan.doomed) {
     if (virStorageVolDelete(d.vol.get(), 0) == 0) {
       report.deleted.push_back(d.label);
       continue;
