@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "domain_xml.hpp"
 #include "errors.hpp"
@@ -11,6 +12,7 @@
 #include "hyperctl/rules.hpp"
 #include "hyperctl/size.hpp"
 #include "ops.hpp"
+#include "qemu_img.hpp"
 #include "storage_common.hpp"
 #include "xml.hpp"
 
@@ -313,6 +315,16 @@ std::string names_list(const std::vector<std::string>& names) {
   return out;
 }
 
+/// How far the guest-visible data of a volume reaches, where qemu-img can
+/// read its file: a local (not test) connection, raw or qcow2.
+std::optional<std::uint64_t> data_end(const Session& s, const Volume& v, const std::string& op) {
+  if (!s.is_local() || s.is_test_driver() || v.path.empty()) return std::nullopt;
+  if (v.format != "raw" && v.format != "qcow2") return std::nullopt;
+  struct stat st {};
+  if (::stat(v.path.c_str(), &st) != 0) return std::nullopt;
+  return qemu_img_data_end(v.path, v.format, op);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- pools
@@ -504,8 +516,17 @@ Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std:
     auto vol = find_volume(s_, pool.get(), pool_name, name, op);
     const Volume before = describe_volume(s_, vol.get(), pool_name);
     if (capacity_bytes == before.capacity_bytes) return before;
-    check_resize(pool_name + "/" + name, before.capacity_bytes, capacity_bytes,
-                 before.allocation_bytes, options, op);
+    const auto data = data_end(s_, before, op);
+    check_resize(pool_name + "/" + name, before.capacity_bytes, capacity_bytes, data.value_or(0),
+                 options, op);
+    if (!data && capacity_bytes < before.capacity_bytes && !options.force)
+      throw Error(ErrorCode::Conflict,
+                  "cannot see how far the data in volume " + volume_label(pool_name, name) +
+                      " reaches (qemu-img reads raw and qcow2 files of a local connection only), "
+                      "so all of its " +
+                      format_size(before.capacity_bytes) + " count as data; shrinking it to " +
+                      format_size(capacity_bytes) + " needs --force as well (nothing was changed)",
+                  op);
     const auto running = vms_using(s_, before, true, op);
     if (!running.empty())
       throw Error(ErrorCode::Conflict,
