@@ -992,6 +992,65 @@ DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& op
 
 // ---------------------------------------------------------------- settings
 
+namespace {
+
+/// Throws InvalidArgument when the running VM cannot take `settings` live:
+/// vCPUs above the maximum it was started with, memory above its maximum.
+void check_live_limits(const Session& s, virDomainPtr dom, const ResourceSettings& settings,
+                       const std::string& who, const std::string& op) {
+  constexpr unsigned kLiveVcpuMax = static_cast<unsigned>(VIR_DOMAIN_AFFECT_LIVE) |
+                                    static_cast<unsigned>(VIR_DOMAIN_VCPU_MAXIMUM);
+  const std::string hint = " (change the configuration without --live, then restart it)";
+  if (settings.vcpus) {
+    const int max = virDomainGetVcpusFlags(dom, kLiveVcpuMax);
+    if (max < 0) fail(s.get(), "cannot read the vCPU limit of running " + who, op);
+    if (*settings.vcpus > static_cast<unsigned>(max))
+      throw Error(ErrorCode::InvalidArgument,
+                  who + " runs with at most " + std::to_string(max) +
+                      " vCPUs; a live change cannot give it " + std::to_string(*settings.vcpus) +
+                      hint + "; nothing was changed",
+                  op);
+  }
+  if (settings.memory_bytes) {
+    const unsigned long max_kib = virDomainGetMaxMemory(dom);
+    if (max_kib == 0) fail(s.get(), "cannot read the memory limit of running " + who, op);
+    if (bytes_to_kib(*settings.memory_bytes) > max_kib)
+      throw Error(ErrorCode::InvalidArgument,
+                  who + " runs with at most " + format_size(kib_to_bytes(max_kib)) +
+                      " of memory; a live change cannot give it " +
+                      format_size(*settings.memory_bytes) + hint + "; nothing was changed",
+                  op);
+  }
+}
+
+/// Writes the settings into the next-boot configuration, raising its limits
+/// where needed.
+void apply_config(const Session& s, virDomainPtr dom, const ResourceSettings& settings,
+                  const std::string& who, const std::string& op) {
+  if (settings.vcpus) {
+    const unsigned n = *settings.vcpus;
+    int max = virDomainGetVcpusFlags(dom, kConfigVcpuMax);
+    if (max < 0) fail(s.get(), "cannot read the vCPU limit of " + who, op);
+    if (n > static_cast<unsigned>(max) && virDomainSetVcpusFlags(dom, n, kConfigVcpuMax) < 0)
+      fail(s.get(), "cannot raise the vCPU limit of " + who, op);
+    if (virDomainSetVcpusFlags(dom, n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+      fail(s.get(), "cannot set the vCPUs of " + who, op);
+  }
+  if (settings.memory_bytes) {
+    const std::uint64_t kib = bytes_to_kib(*settings.memory_bytes);
+    CString xml(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
+    if (!xml) fail(s.get(), "cannot read the configuration of " + who, op);
+    auto doc = XmlDoc::parse(xml.get(), "a domain description");
+    std::uint64_t max_kib = std::strtoull(doc.value("/domain/memory").c_str(), nullptr, 10);
+    if (kib > max_kib && virDomainSetMemoryFlags(dom, kib, kConfigMemMax) < 0)
+      fail(s.get(), "cannot raise the memory limit of " + who, op);
+    if (virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+      fail(s.get(), "cannot set the memory of " + who, op);
+  }
+}
+
+}  // namespace
+
 VmInfo LibvirtVmOps::set_resources(const VmRef& ref, const ResourceSettings& settings) {
   return guarded("vm.set", [&] {
     const std::string op = "vm.set";
@@ -1003,39 +1062,62 @@ VmInfo LibvirtVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
       throw Error(ErrorCode::InvalidArgument, "a VM needs at least 1 MiB of memory", op);
     auto st = state_of(s_, dom.get(), op);
     const bool persistent = virDomainIsPersistent(dom.get()) == 1;
-    const bool live = settings.live && st.active;
+    if (settings.live && !st.active)
+      throw Error(ErrorCode::Conflict, who + " is not running; --live changes a running VM", op);
+    const bool live = settings.live;
     if (!persistent && !live)
       throw Error(ErrorCode::Conflict,
                   who + " is transient; only live changes (--live, while running) apply to it", op);
+    if (live) check_live_limits(s_, dom.get(), settings, who, op);
 
-    if (settings.vcpus) {
-      const unsigned n = *settings.vcpus;
-      if (persistent) {
-        int max = virDomainGetVcpusFlags(dom.get(), kConfigVcpuMax);
-        if (max < 0) fail(s_.get(), "cannot read the vCPU limit of " + who, op);
-        if (n > static_cast<unsigned>(max) &&
-            virDomainSetVcpusFlags(dom.get(), n, kConfigVcpuMax) < 0)
-          fail(s_.get(), "cannot raise the vCPU limit of " + who, op);
-        if (virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
-          fail(s_.get(), "cannot set the vCPUs of " + who, op);
-      }
-      if (live && virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_LIVE) < 0)
-        fail(s_.get(), "cannot change the vCPUs of running " + who, op);
+    // What undoes a failure: the configuration as it was, and the running
+    // VM's vCPU count.
+    std::string config_before;
+    if (persistent) {
+      CString xml(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE));
+      if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
+      config_before = xml.get();
     }
-    if (settings.memory_bytes) {
-      const std::uint64_t kib = bytes_to_kib(*settings.memory_bytes);
+    virDomainInfo live_before{};
+    if (live && virDomainGetInfo(dom.get(), &live_before) < 0)
+      fail(s_.get(), "cannot read " + who, op);
+
+    bool config_changed = false, live_vcpus_changed = false;
+    try {
       if (persistent) {
-        CString xml(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
-        if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
-        auto doc = XmlDoc::parse(xml.get(), "a domain description");
-        std::uint64_t max_kib = std::strtoull(doc.value("/domain/memory").c_str(), nullptr, 10);
-        if (kib > max_kib && virDomainSetMemoryFlags(dom.get(), kib, kConfigMemMax) < 0)
-          fail(s_.get(), "cannot raise the memory limit of " + who, op);
-        if (virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_CONFIG) < 0)
-          fail(s_.get(), "cannot set the memory of " + who, op);
+        config_changed = true;
+        apply_config(s_, dom.get(), settings, who, op);
       }
-      if (live && virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_LIVE) < 0)
+      if (live && settings.vcpus) {
+        if (virDomainSetVcpusFlags(dom.get(), *settings.vcpus, VIR_DOMAIN_AFFECT_LIVE) < 0)
+          fail(s_.get(), "cannot change the vCPUs of running " + who, op);
+        live_vcpus_changed = *settings.vcpus != live_before.nrVirtCpu;
+      }
+      if (live && settings.memory_bytes &&
+          virDomainSetMemoryFlags(dom.get(), bytes_to_kib(*settings.memory_bytes),
+                                  VIR_DOMAIN_AFFECT_LIVE) < 0)
         fail(s_.get(), "cannot change the memory of running " + who, op);
+    } catch (const Error& e) {
+      // Put back what was applied, then say what state things are in.
+      std::string undone;
+      if (live_vcpus_changed) {
+        if (virDomainSetVcpusFlags(dom.get(), live_before.nrVirtCpu, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+          take_last_error(s_.get());
+          undone += "; the running VM keeps " + std::to_string(*settings.vcpus) +
+                    " vCPUs (they could not be set back to " +
+                    std::to_string(live_before.nrVirtCpu) + ")";
+        }
+      }
+      if (config_changed) {
+        DomPtr back(virDomainDefineXML(s_.get(), config_before.c_str()));
+        if (!back) {
+          auto re = take_last_error(s_.get());
+          undone += "; the configuration could not be restored and may hold the new settings (" +
+                    re.first_line() + ")";
+        }
+      }
+      if (undone.empty()) undone = "; nothing was changed";
+      throw Error(e.code(), e.what() + undone, op, e.detail());
     }
     return describe(dom.get(), op);
   });
