@@ -309,6 +309,36 @@ TEST_P(VmLifecycle, ExportedConfigDefinesTheSameVm) {
   EXPECT_EQ(back.state, VmState::Off);
 }
 
+TEST_P(VmLifecycle, DefineWithTheUuidOfAnotherVmIsAlreadyExists) {
+  auto vm = make_vm("uuid-a");
+  std::string xml = vms().export_config(vm.name);
+  const std::string other = unique_name("uuid-b");
+  const std::string old_name = "<name>" + vm.name + "</name>";
+  xml.replace(xml.find(old_name), old_name.size(), "<name>" + other + "</name>");
+  created_.push_back(other);
+  auto err = error_of([&] { vms().define(xml); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::AlreadyExists) << err->what();
+  EXPECT_FALSE(has_vm_named(*conn_, other));
+  EXPECT_EQ(vms().get(vm.id).name, vm.name);
+}
+
+TEST_P(VmLifecycle, AConfigurationLibvirtCannotRunIsUnsupported) {
+  if (!real()) GTEST_SKIP() << "the test driver accepts a WWN on a virtio disk";
+  // Valid XML, refused as "unsupported configuration": a WWN on a virtio disk.
+  const std::string name = unique_name("unsupported");
+  created_.push_back(name);
+  const std::string xml = "<domain type='qemu'><name>" + name +
+                          "</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
+                          "<devices><disk type='file' device='disk'><source file='/tmp/x.img'/>"
+                          "<target dev='vda' bus='virtio'/><wwn>0x5000c50015ea71ad</wwn></disk>"
+                          "</devices></domain>";
+  auto err = error_of([&] { vms().define(xml); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Unsupported) << err->what();
+  EXPECT_FALSE(has_vm_named(*conn_, name));
+}
+
 TEST_P(VmLifecycle, ListFiltersByStateAndName) {
   auto on = make_running_vm("filter-on");
   auto off = make_vm("filter-off");

@@ -460,7 +460,7 @@ TEST_P(Storage, UploadOverAnExistingVolumeNeedsOverwrite) {
   std::ofstream(file, std::ios::binary) << random_bytes(kMiB, 1);
   auto err = error_of([&] { st().upload_volume(default_pool(), v.name, file, {}, {}, {}); });
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_EQ(err->code(), ErrorCode::AlreadyExists);
   EXPECT_NE(std::string(err->what()).find("--overwrite"), std::string::npos);
   const Volume after = st().get_volume(default_pool(), v.name);
   EXPECT_EQ(after.capacity_bytes, 2 * kMiB);
@@ -473,7 +473,7 @@ TEST_P(Storage, DownloadOverAnExistingFileIsRefusedWithoutOverwriteAndTheFileIsU
   std::ofstream(file) << "precious";
   auto err = error_of([&] { st().download_volume(default_pool(), v.name, file, {}, {}, {}); });
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_EQ(err->code(), ErrorCode::AlreadyExists);
   EXPECT_EQ(read_file(file), "precious");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 1);
   EXPECT_ERROR_CODE(st().download_volume(default_pool(), v.name, dir_.string(), {}, {}, {}),
