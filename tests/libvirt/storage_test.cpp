@@ -241,6 +241,40 @@ TEST_P(Storage, Qcow2VolumeIsCreatedResizedClonedWithinAndAcrossPoolsAndDeleted)
   }
 }
 
+TEST_P(Storage, ACloneCancelledWhileCopyingLeavesNoCopy) {
+  // libvirt cannot stop its copy: the cancel that arrives meanwhile (here
+  // from the first progress report) is honoured by deleting the copy.
+  const Volume v = make_volume(default_pool(), "clone-src", 8 * kMiB, "raw");
+  const auto before = volume_names(default_pool());
+  VolumeSpec target;
+  target.name = unique_name("clone-dst");
+  track(default_pool(), target.name);
+  CancelToken cancel;
+  auto err = error_of([&] {
+    st().clone_volume(
+        default_pool(), v.name, target, [&](const Progress&) { cancel.cancel(); }, cancel);
+  });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Cancelled);
+  EXPECT_NE(std::string(err->what())
+                .find("cancelled; the partial copy '" + default_pool() + "/" + target.name +
+                      "' was removed"),
+            std::string::npos)
+      << err->what();
+  EXPECT_EQ(volume_names(default_pool()), before);
+
+  // Cancelled before it starts: nothing is copied either.
+  EXPECT_ERROR_CODE(st().clone_volume(default_pool(), v.name, target, {}, cancel),
+                    ErrorCode::Cancelled);
+  EXPECT_EQ(volume_names(default_pool()), before);
+  // Not cancelled: the copy is there, and progress reached the end.
+  std::uint64_t last = 0;
+  const Volume copy = st().clone_volume(
+      default_pool(), v.name, target, [&](const Progress& p) { last = p.done; }, CancelToken{});
+  EXPECT_EQ(copy.capacity_bytes, 8 * kMiB);
+  EXPECT_EQ(last, 8 * kMiB);
+}
+
 TEST_P(Storage, RawVolumeHasTheAskedCapacityAndTakenNameIsAlreadyExists) {
   const Volume v = make_volume(default_pool(), "raw", 8 * kMiB, "raw");
   EXPECT_EQ(v.format, "raw");

@@ -542,8 +542,8 @@ Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std:
 }
 
 Volume LibvirtStorageOps::clone_volume(const std::string& pool_name, const std::string& name,
-                                       const VolumeSpec& target, const ProgressFn&,
-                                       const CancelToken&) {
+                                       const VolumeSpec& target, const ProgressFn& progress,
+                                       const CancelToken& cancel) {
   return guarded("volume.clone", [&] {
     const std::string op = "volume.clone";
     validate_new_name("volume", target.name, op);
@@ -569,12 +569,40 @@ Volume LibvirtStorageOps::clone_volume(const std::string& pool_name, const std::
         !target.format.empty() ? target.format : (source.format.empty() ? "raw" : source.format);
     const std::string xml = volume_xml(
         target.name, target.capacity_bytes ? target.capacity_bytes : source.capacity_bytes, format);
+    const std::string what = "clone of volume " + volume_label(pool_name, name) + " to " +
+                             volume_label(to_pool_name, target.name);
+    if (cancel.cancelled())
+      throw Error(ErrorCode::Cancelled, what + " cancelled; nothing was copied", op);
+    auto report = [&](std::uint64_t done) {
+      if (!progress) return;
+      Progress p;
+      p.phase = "clone";
+      p.unit = "bytes";
+      p.done = done;
+      p.total = source.capacity_bytes;
+      progress(p);
+    };
+    report(0);
+    // libvirt cannot stop a copy it started: a cancel is honoured once it
+    // returns, by deleting the copy.
     VolPtr vol(virStorageVolCreateXMLFrom(to_pool.get(), xml.c_str(), src.get(), 0));
     if (!vol)
       fail(s_.get(),
            "cannot clone volume " + volume_label(pool_name, name) + " to " +
                volume_label(to_pool_name, target.name),
            op);
+    if (cancel.cancelled()) {
+      const std::string copy = volume_label(to_pool_name, target.name);
+      if (virStorageVolDelete(vol.get(), 0) == 0)
+        throw Error(ErrorCode::Cancelled,
+                    what + " cancelled; the partial copy " + copy + " was removed", op);
+      auto e = take_last_error(s_.get());
+      throw Error(ErrorCode::Cancelled,
+                  what + " cancelled, but the copy " + copy +
+                      " could not be removed (delete it with volume delete): " + e.first_line(),
+                  op, e.detail());
+    }
+    report(source.capacity_bytes);
     return describe_volume(s_, vol.get(), to_pool_name);
   });
 }
