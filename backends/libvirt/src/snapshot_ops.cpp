@@ -90,7 +90,15 @@ Snapshot describe(const Session& s, virDomainSnapshotPtr snap, const std::string
   out.created_unix = std::strtoll(doc.value("/domainsnapshot/creationTime").c_str(), nullptr, 10);
   const std::string state = doc.value("/domainsnapshot/state");
   out.vm_state = snapshot_state(state);
-  out.disk_only = state == "disk-snapshot";
+  // A disk-only snapshot of a running VM records "disk-snapshot"; one of a
+  // stopped VM records "shutoff", with no memory and only external disks.
+  bool external = false, internal = false;
+  for (const auto& d : doc.select("/domainsnapshot/disks/disk")) {
+    external = external || d.attr("snapshot") == "external";
+    internal = internal || d.attr("snapshot") == "internal";
+  }
+  out.disk_only = state == "disk-snapshot" ||
+                  (doc.value("/domainsnapshot/memory/@snapshot") == "no" && external && !internal);
   int current = virDomainSnapshotIsCurrent(snap, 0);
   if (current < 0) take_last_error(s.get());
   out.current = current == 1;

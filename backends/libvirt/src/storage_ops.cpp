@@ -454,6 +454,9 @@ std::vector<Volume> LibvirtStorageOps::list_volumes(const std::string& pool_name
     std::vector<Volume> out;
     for (auto& vol : adopt_array<VolPtr>(raw, n))
       out.push_back(describe_volume(s_, vol.get(), pool_name));
+    // used_by as volume info fills it, from one pass over the VMs.
+    const auto users = DiskUsers::scan(s_, false, "", op);
+    for (auto& v : out) v.used_by = users.of(v.path);
     return out;
   });
 }

@@ -576,8 +576,9 @@ VmInfo LibvirtVmOps::describe(virDomainPtr dom, const std::string& op) {
   if (!details.domain_type.empty()) info.extras["domain_type"] = details.domain_type;
   info.nics = std::move(details.nics);
   info.disks = std::move(details.disks);
+  // CD-ROMs too: list reports their capacity from the same files.
   for (auto& d : info.disks) {
-    if (d.path.empty() || d.device == "cdrom") continue;
+    if (d.path.empty()) continue;
     VolPtr vol(virStorageVolLookupByPath(s_.get(), d.path.c_str()));
     virStorageVolInfo vi;
     if (vol && virStorageVolGetInfo(vol.get(), &vi) == 0) {
