@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "hyperctl/connection.hpp"
+#include "hyperctl/process.hpp"
 #include "support.hpp"
 #include "target.hpp"
 
@@ -91,6 +93,42 @@ TEST_P(DeleteStorage, OwnDisksGoAndADiskAnotherVmUsesStays) {
   EXPECT_FALSE(volume_exists(own));
   EXPECT_TRUE(volume_exists(shared));
   EXPECT_EQ(vms().get(a.name).disks.at(0).path, shared);
+}
+
+TEST_P(DeleteStorage, ADiskATransientVmUsesSurvives) {
+  if (!real()) GTEST_SKIP() << "virsh cannot reach the test driver of this process";
+  // A transient VM exists only while it runs: started from XML with
+  // `virsh create`, which hyperctl has no call for.
+  const auto a = make_vm_with_disk("transient-a");
+  const std::string disk = a.disks[0].path;
+  const std::string t = unique_name("transient-t");
+  std::string xml = vms().export_config(a.name);
+  xml = std::regex_replace(xml, std::regex("<uuid>[^<]*</uuid>"), "");
+  const std::string old_name = "<name>" + a.name + "</name>";
+  xml.replace(xml.find(old_name), old_name.size(), "<name>" + t + "</name>");
+  const fs::path file = fs::temp_directory_path() / (t + ".xml");
+  {
+    std::ofstream out(file);
+    out << xml;
+  }
+  process::Command cmd;
+  cmd.argv = {"virsh", "-q", "-c", uri_, "create", file.string()};
+  const auto r = process::Runner().run(cmd);
+  fs::remove(file);
+  ASSERT_TRUE(r.ok()) << r.err;
+  created_.push_back(t);
+  ASSERT_FALSE(vms().get(t).persistent);
+
+  const DeleteReport report = vms().remove(a.name, DeleteOptions{.with_storage = true});
+  EXPECT_TRUE(report.deleted.empty());
+  ASSERT_EQ(report.kept.size(), 1u);
+  EXPECT_EQ(report.kept[0].reason, "used by VM '" + t + "'");
+  EXPECT_TRUE(fs::exists(disk));
+  EXPECT_EQ(vms().get(t).state, VmState::Running);
+  vms().power_off(t);  // gone with it; the disk is a volume nobody uses now
+  EXPECT_ERROR_CODE(vms().get(t), ErrorCode::NotFound);
+  EXPECT_TRUE(fs::exists(disk));
+  conn_->storage().remove_volume("default", fs::path(disk).filename().string());
 }
 
 TEST_P(DeleteStorage, AVmWithSnapshotsNeedsTheSnapshotsOption) {
