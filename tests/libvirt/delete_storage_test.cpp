@@ -131,6 +131,24 @@ TEST_P(DeleteStorage, ADiskATransientVmUsesSurvives) {
   conn_->storage().remove_volume("default", fs::path(disk).filename().string());
 }
 
+TEST_P(DeleteStorage, ADiskAnotherVmNamesByAnUntidyPathSurvives) {
+  if (!real()) GTEST_SKIP() << "the test driver finds no volume by an untidy path";
+  // b names a's disk as ".../images//a-disk0.qcow2": the same file, the same
+  // volume for libvirt, another string.
+  const auto a = make_vm_with_disk("untidy-a");
+  const std::string disk = a.disks[0].path;
+  const auto slash = disk.rfind('/');
+  const std::string untidy = disk.substr(0, slash) + "/" + disk.substr(slash);
+  const auto b = make_vm("untidy-b", {DiskSpec{.path = untidy, .format = "qcow2"}});
+  ASSERT_EQ(vms().get(b.name).disks.at(0).path, untidy) << "libvirt keeps the path as written";
+
+  const DeleteReport report = vms().remove(a.name, DeleteOptions{.with_storage = true});
+  EXPECT_TRUE(report.deleted.empty());
+  ASSERT_EQ(report.kept.size(), 1u);
+  EXPECT_EQ(report.kept[0].reason, "used by VM '" + b.name + "'");
+  EXPECT_TRUE(volume_exists(disk));
+}
+
 TEST_P(DeleteStorage, AVmWithSnapshotsNeedsTheSnapshotsOption) {
   const auto vm = make_vm_with_disk("snaps");
   conn_->snapshots().create(vm.name, SnapshotSpec{.name = "s1"});

@@ -59,6 +59,9 @@ class VolumeFinder {
   /// base images), top first, as the volumes' descriptions say; the chain
   /// ends at a file that is no volume.
   std::vector<std::string> chain(const std::string& path);
+  /// The path libvirt gives the volume at `path` (it tidies "//" and the
+  /// like); `path` itself when no pool holds it.
+  std::string canonical(const std::string& path);
 
  private:
   const Session& s_;

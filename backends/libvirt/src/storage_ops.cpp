@@ -227,6 +227,16 @@ std::vector<std::string> VolumeFinder::chain(const std::string& path) {
   return out;
 }
 
+std::string VolumeFinder::canonical(const std::string& path) {
+  auto vol = by_path(path);
+  CString p(vol ? virStorageVolGetPath(vol.get()) : nullptr);
+  if (!p) {
+    take_last_error(s_.get());
+    return path;
+  }
+  return p.get();
+}
+
 DiskUsers DiskUsers::scan(const Session& s, bool running_only, const std::string& skip_uuid,
                           const std::string& op) {
   virDomainPtr* raw = nullptr;
@@ -258,6 +268,9 @@ DiskUsers DiskUsers::scan(const Session& s, bool running_only, const std::string
         const std::string path =
             src.volume.empty() ? src.path : volume_path(s, src.pool, src.volume);
         if (path.empty()) continue;
+        // By the path the XML names and by the volume's own: callers look
+        // up either.
+        out.by_path_[finder.canonical(path)].insert(name);
         for (const auto& p : finder.chain(path)) out.by_path_[p].insert(name);
         for (const auto& p : src.backing) out.by_path_[p].insert(name);
       }

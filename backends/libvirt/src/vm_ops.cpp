@@ -394,7 +394,8 @@ StoragePlan plan_storage(const Session& s, virDomainPtr dom, const std::string& 
       if (p) path = p.get();
     }
     if (!path.empty() && !seen.insert(path).second) continue;
-    const auto top_users = path.empty() ? std::vector<std::string>{} : users.of(path);
+    auto top_users = path.empty() ? std::vector<std::string>{} : users.of(path);
+    if (top_users.empty() && !src.path.empty()) top_users = users.of(src.path);
     if (!top_users.empty()) {
       plan.kept.push_back({label, storage::used_by_text(top_users)});
       continue;
