@@ -220,6 +220,71 @@ TEST_P(VmLifecycle, SetResourcesChangesConfiguredVcpusAndMemory) {
   EXPECT_EQ(vms().get(vm.name).vcpus, 2u);
 }
 
+TEST_P(VmLifecycle, LiveChangeOfAStoppedVmIsConflictAndChangesNothing) {
+  auto vm = make_vm("live-off");
+  ResourceSettings settings;
+  settings.vcpus = 2;
+  settings.memory_bytes = 128 * kMiB;
+  settings.live = true;
+  auto err = error_of([&] { vms().set_resources(vm.name, settings); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_EQ(std::string(err->what()),
+            "VM '" + vm.name + "' is not running; --live changes a running VM");
+  const auto after = vms().get(vm.name);
+  EXPECT_EQ(after.vcpus, 1u);
+  EXPECT_EQ(after.memory_bytes, 64 * kMiB);
+}
+
+TEST_P(VmLifecycle, LiveChangeBeyondTheLiveMaximumChangesNeitherConfigurationNorVm) {
+  // The case: set VM --vcpus 4 --memory 1G --live on a VM started
+  // with 1 vCPU and 64 MiB (its live maximums).
+  auto vm = make_running_vm("live-max");
+  ResourceSettings settings;
+  settings.vcpus = 4;
+  settings.memory_bytes = 1024 * kMiB;
+  settings.live = true;
+  auto err = error_of([&] { vms().set_resources(vm.name, settings); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::InvalidArgument);
+  EXPECT_NE(std::string(err->what()).find("runs with at most 1 vCPUs"), std::string::npos)
+      << err->what();
+  EXPECT_NE(std::string(err->what()).find("nothing was changed"), std::string::npos) << err->what();
+  EXPECT_EQ(vms().get(vm.name).vcpus, 1u);
+  settings.vcpus.reset();
+  EXPECT_ERROR_CODE(vms().set_resources(vm.name, settings), ErrorCode::InvalidArgument);
+  // Stopped, the VM shows its configuration: unchanged.
+  vms().power_off(vm.name);
+  const auto config = vms().get(vm.name);
+  EXPECT_EQ(config.vcpus, 1u);
+  EXPECT_EQ(config.memory_bytes, 64 * kMiB);
+  EXPECT_EQ(config.max_memory_bytes, 64 * kMiB);
+}
+
+TEST_P(VmLifecycle, ALiveFailureAfterTheConfigurationChangedRestoresTheConfiguration) {
+  if (!real()) GTEST_SKIP() << "the test driver takes every vCPU count within the maximum";
+  // QEMU cannot unplug a vCPU that was not hot-plugged: the live part fails
+  // after the configuration already says 1 vCPU.
+  VmSpec spec;
+  spec.name = unique_name("live-undo");
+  spec.vcpus = 2;
+  spec.memory_bytes = 64 * kMiB;
+  created_.push_back(spec.name);
+  vms().create(spec);
+  vms().start(spec.name);
+  ResourceSettings settings;
+  settings.vcpus = 1;
+  settings.live = true;
+  auto err = error_of([&] { vms().set_resources(spec.name, settings); });
+  ASSERT_TRUE(err);
+  EXPECT_NE(std::string(err->what()).find("cannot change the vCPUs of running"), std::string::npos)
+      << err->what();
+  EXPECT_NE(std::string(err->what()).find("nothing was changed"), std::string::npos) << err->what();
+  EXPECT_EQ(vms().get(spec.name).vcpus, 2u);
+  vms().power_off(spec.name);
+  EXPECT_EQ(vms().get(spec.name).vcpus, 2u) << "the configuration was restored";
+}
+
 TEST_P(VmLifecycle, AutostartIsReportedByGetAndList) {
   auto vm = make_vm("autostart");
   EXPECT_EQ(vms().get(vm.name).autostart, std::optional<bool>(false));
@@ -242,6 +307,36 @@ TEST_P(VmLifecycle, ExportedConfigDefinesTheSameVm) {
   EXPECT_EQ(back.id, vm.id);
   EXPECT_EQ(back.name, vm.name);
   EXPECT_EQ(back.state, VmState::Off);
+}
+
+TEST_P(VmLifecycle, DefineWithTheUuidOfAnotherVmIsAlreadyExists) {
+  auto vm = make_vm("uuid-a");
+  std::string xml = vms().export_config(vm.name);
+  const std::string other = unique_name("uuid-b");
+  const std::string old_name = "<name>" + vm.name + "</name>";
+  xml.replace(xml.find(old_name), old_name.size(), "<name>" + other + "</name>");
+  created_.push_back(other);
+  auto err = error_of([&] { vms().define(xml); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::AlreadyExists) << err->what();
+  EXPECT_FALSE(has_vm_named(*conn_, other));
+  EXPECT_EQ(vms().get(vm.id).name, vm.name);
+}
+
+TEST_P(VmLifecycle, AConfigurationLibvirtCannotRunIsUnsupported) {
+  if (!real()) GTEST_SKIP() << "the test driver accepts a WWN on a virtio disk";
+  // Valid XML, refused as "unsupported configuration": a WWN on a virtio disk.
+  const std::string name = unique_name("unsupported");
+  created_.push_back(name);
+  const std::string xml = "<domain type='qemu'><name>" + name +
+                          "</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
+                          "<devices><disk type='file' device='disk'><source file='/tmp/x.img'/>"
+                          "<target dev='vda' bus='virtio'/><wwn>0x5000c50015ea71ad</wwn></disk>"
+                          "</devices></domain>";
+  auto err = error_of([&] { vms().define(xml); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Unsupported) << err->what();
+  EXPECT_FALSE(has_vm_named(*conn_, name));
 }
 
 TEST_P(VmLifecycle, ListFiltersByStateAndName) {

@@ -165,7 +165,19 @@ TEST_P(Snapshots, BadNamesAreRefusedBeforeAnythingIsCreated) {
   EXPECT_ERROR_CODE(take(vm, "a/b"), ErrorCode::InvalidArgument);
   EXPECT_ERROR_CODE(take(vm, "line\nbreak"), ErrorCode::InvalidArgument);
   EXPECT_ERROR_CODE(take(vm, "bad\xFF"), ErrorCode::InvalidArgument);
+  // The core's rule (hyperctl/rules.hpp), in the core's words.
+  EXPECT_ERROR_CODE(take(vm, std::string(256, 'n')), ErrorCode::InvalidArgument);
+  EXPECT_ERROR_CODE(take(vm, "del\x7f"), ErrorCode::InvalidArgument);
+  auto err = error_of([&] { take(vm, "a/b"); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(std::string(err->what()),
+            "snapshot name 'a/b' contains '/', which other tools read as a path");
   EXPECT_TRUE(snaps().list(vm).empty());
+  // libvirt's own limit: its metadata file "<name>.xml.new" is a file name.
+  EXPECT_ERROR_CODE(take(vm, std::string(248, 'n')), ErrorCode::InvalidArgument);
+  EXPECT_TRUE(snaps().list(vm).empty());
+  take(vm, std::string(247, 'n'));
+  snaps().remove(vm, std::string(247, 'n'), false);
   take(vm, "dup");
   EXPECT_ERROR_CODE(take(vm, "dup"), ErrorCode::AlreadyExists);
   EXPECT_EQ(names(vm), std::vector<std::string>{"dup"});

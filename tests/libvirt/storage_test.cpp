@@ -16,6 +16,7 @@
 #include <random>
 
 #include "hyperctl/connection.hpp"
+#include "hyperctl/process.hpp"
 #include "support.hpp"
 #include "target.hpp"
 
@@ -42,7 +43,7 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 
 class Storage : public LibvirtTargetTest {
  protected:
-  Storage() : LibvirtTargetTest({DeleteOptions{false, true}}) {}
+  Storage() : LibvirtTargetTest({DeleteOptions{.force = true, .snapshots = true}}) {}
 
   void probe(Connection& c) override { c.storage().list_pools(); }
 
@@ -240,6 +241,40 @@ TEST_P(Storage, Qcow2VolumeIsCreatedResizedClonedWithinAndAcrossPoolsAndDeleted)
   }
 }
 
+TEST_P(Storage, ACloneCancelledWhileCopyingLeavesNoCopy) {
+  // libvirt cannot stop its copy: the cancel that arrives meanwhile (here
+  // from the first progress report) is honoured by deleting the copy.
+  const Volume v = make_volume(default_pool(), "clone-src", 8 * kMiB, "raw");
+  const auto before = volume_names(default_pool());
+  VolumeSpec target;
+  target.name = unique_name("clone-dst");
+  track(default_pool(), target.name);
+  CancelToken cancel;
+  auto err = error_of([&] {
+    st().clone_volume(
+        default_pool(), v.name, target, [&](const Progress&) { cancel.cancel(); }, cancel);
+  });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Cancelled);
+  EXPECT_NE(std::string(err->what())
+                .find("cancelled; the partial copy '" + default_pool() + "/" + target.name +
+                      "' was removed"),
+            std::string::npos)
+      << err->what();
+  EXPECT_EQ(volume_names(default_pool()), before);
+
+  // Cancelled before it starts: nothing is copied either.
+  EXPECT_ERROR_CODE(st().clone_volume(default_pool(), v.name, target, {}, cancel),
+                    ErrorCode::Cancelled);
+  EXPECT_EQ(volume_names(default_pool()), before);
+  // Not cancelled: the copy is there, and progress reached the end.
+  std::uint64_t last = 0;
+  const Volume copy = st().clone_volume(
+      default_pool(), v.name, target, [&](const Progress& p) { last = p.done; }, CancelToken{});
+  EXPECT_EQ(copy.capacity_bytes, 8 * kMiB);
+  EXPECT_EQ(last, 8 * kMiB);
+}
+
 TEST_P(Storage, RawVolumeHasTheAskedCapacityAndTakenNameIsAlreadyExists) {
   const Volume v = make_volume(default_pool(), "raw", 8 * kMiB, "raw");
   EXPECT_EQ(v.format, "raw");
@@ -279,20 +314,99 @@ TEST_P(Storage, XmlMetacharactersInAVolumeNameAreDataAndRoundTrip) {
   EXPECT_EQ(std::find(after.begin(), after.end(), v.name), after.end());
 }
 
-TEST_P(Storage, ResizeBelowAllocationIsRefusedAndTheVolumeIsUnchanged) {
+/// Writes 1 MiB of 0xab at guest offset `offset` of a local image, as a
+/// guest would (qemu-io addresses what the guest sees, whatever the format).
+void write_guest_data(const Volume& v, std::uint64_t offset) {
+  process::Command cmd;
+  cmd.argv = {"qemu-io", "-f", v.format, "-c", "write -P 0xab " + std::to_string(offset) + " 1M",
+              v.path};
+  const auto r = process::Runner().run(cmd);
+  ASSERT_TRUE(r.ok()) << r.out << r.err;
+}
+
+/// A digest of a file's bytes: "not one byte changed" without holding 1 GiB.
+std::uint64_t file_digest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string buf(1 << 20, '\0');
+  std::uint64_t h = 0;
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+    const std::string_view chunk(buf.data(), static_cast<std::size_t>(in.gcount()));
+    h = h * 1099511628211ull ^ std::hash<std::string_view>{}(chunk);
+  }
+  return h;
+}
+
+TEST_P(Storage, ShrinkNeedsTheShrinkOptionAndBelowTheRawDataAlsoForce) {
   if (!real()) GTEST_SKIP() << "the test driver has no virStorageVolResize";
-  const Volume v = make_volume(default_pool(), "shrink", 64 * kMiB);
-  ASSERT_GT(v.allocation_bytes, 4096u) << "a qcow2 file holds its header";
-  auto err = error_of([&] { st().resize_volume(default_pool(), v.name, 4096); });
+  const Volume v = make_volume(default_pool(), "shrink-raw", 1024 * kMiB, "raw");
+  write_guest_data(v, 900 * kMiB);
+  const std::uint64_t digest = file_digest(v.path);
+  const ResizeOptions shrink{.shrink = true};
+
+  auto err = error_of([&] { st().resize_volume(default_pool(), v.name, 100 * kMiB); });
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
-  EXPECT_NE(std::string(err->what()).find("already holds"), std::string::npos) << err->what();
-  const Volume after = st().get_volume(default_pool(), v.name);
-  EXPECT_EQ(after.capacity_bytes, v.capacity_bytes);
-  EXPECT_EQ(after.format, "qcow2");
-  // The same size changes nothing and is not an error.
-  EXPECT_EQ(st().resize_volume(default_pool(), v.name, 64 * kMiB).capacity_bytes, 64 * kMiB);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("add --shrink"), std::string::npos) << err->what();
+  EXPECT_EQ(st().get_volume(default_pool(), v.name).capacity_bytes, 1024 * kMiB);
+
+  // Data at 900 MiB: shrinking to 100 MiB would cut it off.
+  err = error_of([&] { st().resize_volume(default_pool(), v.name, 100 * kMiB, shrink); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("holds data up to 901 MiB"), std::string::npos)
+      << err->what();
+  EXPECT_EQ(st().get_volume(default_pool(), v.name).capacity_bytes, 1024 * kMiB);
+  EXPECT_EQ(file_digest(v.path), digest) << "not one byte changed";
+
+  // Above the data a shrink needs no --force.
+  EXPECT_EQ(st().resize_volume(default_pool(), v.name, 950 * kMiB, shrink).capacity_bytes,
+            950 * kMiB);
+  const ResizeOptions force{.shrink = true, .force = true};
+  EXPECT_EQ(st().resize_volume(default_pool(), v.name, 100 * kMiB, force).capacity_bytes,
+            100 * kMiB);
+  EXPECT_EQ(st().get_volume(default_pool(), v.name).capacity_bytes, 100 * kMiB);
+  // The same size changes nothing and is not an error; 0 is no size.
+  EXPECT_EQ(st().resize_volume(default_pool(), v.name, 100 * kMiB).capacity_bytes, 100 * kMiB);
   EXPECT_ERROR_CODE(st().resize_volume(default_pool(), v.name, 0), ErrorCode::InvalidArgument);
+}
+
+TEST_P(Storage, Qcow2ShrinkIsMeasuredAgainstTheHighestGuestOffsetHoldingData) {
+  if (!real()) GTEST_SKIP() << "the test driver has no virStorageVolResize";
+  const Volume v = make_volume(default_pool(), "shrink-qcow2", 1024 * kMiB, "qcow2");
+  write_guest_data(v, 900 * kMiB);
+  ASSERT_LT(st().get_volume(default_pool(), v.name).allocation_bytes, 100 * kMiB)
+      << "the file is small: its allocation says nothing about where the data is";
+  const std::uint64_t digest = file_digest(v.path);
+
+  auto err = error_of([&] {
+    st().resize_volume(default_pool(), v.name, 100 * kMiB, ResizeOptions{.shrink = true});
+  });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("holds data up to 901 MiB"), std::string::npos)
+      << err->what();
+  EXPECT_EQ(st().get_volume(default_pool(), v.name).capacity_bytes, 1024 * kMiB);
+  EXPECT_EQ(file_digest(v.path), digest) << "not one byte changed";
+
+  const ResizeOptions force{.shrink = true, .force = true};
+  EXPECT_EQ(st().resize_volume(default_pool(), v.name, 100 * kMiB, force).capacity_bytes,
+            100 * kMiB);
+  EXPECT_EQ(st().get_volume(default_pool(), v.name).format, "qcow2");
+}
+
+TEST_P(Storage, WhereTheDataCannotBeMeasuredAShrinkNeedsForce) {
+  // The test driver's files are not on this machine: qemu-img cannot look.
+  if (real()) GTEST_SKIP() << "test driver fact";
+  const Volume v = make_volume(default_pool(), "blind", 4 * kMiB, "raw");
+  auto err = error_of(
+      [&] { st().resize_volume(default_pool(), v.name, 2 * kMiB, ResizeOptions{.shrink = true}); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("cannot see how far the data"), std::string::npos)
+      << err->what();
+  EXPECT_NE(std::string(err->what()).find("needs --force as well"), std::string::npos)
+      << err->what();
+  EXPECT_EQ(st().get_volume(default_pool(), v.name).capacity_bytes, 4 * kMiB);
 }
 
 TEST_P(Storage, ResizeIsUnsupportedOnTheTestDriverAndChangesNothing) {
@@ -380,7 +494,7 @@ TEST_P(Storage, UploadOverAnExistingVolumeNeedsOverwrite) {
   std::ofstream(file, std::ios::binary) << random_bytes(kMiB, 1);
   auto err = error_of([&] { st().upload_volume(default_pool(), v.name, file, {}, {}, {}); });
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_EQ(err->code(), ErrorCode::AlreadyExists);
   EXPECT_NE(std::string(err->what()).find("--overwrite"), std::string::npos);
   const Volume after = st().get_volume(default_pool(), v.name);
   EXPECT_EQ(after.capacity_bytes, 2 * kMiB);
@@ -393,7 +507,7 @@ TEST_P(Storage, DownloadOverAnExistingFileIsRefusedWithoutOverwriteAndTheFileIsU
   std::ofstream(file) << "precious";
   auto err = error_of([&] { st().download_volume(default_pool(), v.name, file, {}, {}, {}); });
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_EQ(err->code(), ErrorCode::AlreadyExists);
   EXPECT_EQ(read_file(file), "precious");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 1);
   EXPECT_ERROR_CODE(st().download_volume(default_pool(), v.name, dir_.string(), {}, {}, {}),

@@ -36,8 +36,10 @@ class LibvirtTargetTest : public ::testing::TestWithParam<Target> {
  protected:
   /// `vm_removal`: how TearDown removes each VM of created_; the options are
   /// tried in order until one succeeds.
-  explicit LibvirtTargetTest(std::vector<DeleteOptions> vm_removal = {DeleteOptions{true, true},
-                                                                      DeleteOptions{false, true}})
+  explicit LibvirtTargetTest(std::vector<DeleteOptions> vm_removal =
+                                 {DeleteOptions{
+                                      .with_storage = true, .force = true, .snapshots = true},
+                                  DeleteOptions{.force = true, .snapshots = true}})
       : vm_removal_(std::move(vm_removal)) {}
 
   void SetUp() override {

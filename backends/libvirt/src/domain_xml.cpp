@@ -102,6 +102,12 @@ DomainDetails parse_domain_xml(const std::string& xml) {
     } else {
       src.path = info.path = source.attr("file");
     }
+    for (auto b = disk.child("backingStore"); b; b = b.child("backingStore")) {
+      auto bs = b.child("source");
+      std::string file = bs.attr("file").empty() ? bs.attr("dev") : bs.attr("file");
+      if (file.empty()) break;
+      src.backing.push_back(std::move(file));
+    }
     out.disks.push_back(std::move(info));
     out.sources.push_back(std::move(src));
   }

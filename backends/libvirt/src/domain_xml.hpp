@@ -45,6 +45,9 @@ struct DiskSource {
   std::string pool;    ///< type='volume' only
   std::string volume;  ///< type='volume' only
   std::string target;
+  /// Files below `path` that the XML names in <backingStore> (a running VM's
+  /// XML lists its whole chain), top first.
+  std::vector<std::string> backing;
 };
 
 struct DomainDetails {

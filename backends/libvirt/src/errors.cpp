@@ -41,7 +41,8 @@ constexpr ErrorRule kErrorTable[] = {
     {VIR_ERR_XML_INVALID_SCHEMA, ErrorCode::InvalidArgument, {}},
     {VIR_ERR_INVALID_ARG, ErrorCode::InvalidArgument, {}},
     {VIR_ERR_NO_NAME, ErrorCode::InvalidArgument, {}},
-    {VIR_ERR_CONFIG_UNSUPPORTED, ErrorCode::InvalidArgument, {}},
+    // "unsupported configuration": valid XML this driver or hypervisor cannot run.
+    {VIR_ERR_CONFIG_UNSUPPORTED, ErrorCode::Unsupported, {}},
     {VIR_ERR_DOM_EXIST, ErrorCode::AlreadyExists, {}},
     {VIR_ERR_STORAGE_VOL_EXIST, ErrorCode::AlreadyExists, {}},
     {VIR_ERR_NETWORK_EXIST, ErrorCode::AlreadyExists, {}},
@@ -50,9 +51,11 @@ constexpr ErrorRule kErrorTable[] = {
     {VIR_ERR_OPERATION_ABORTED, ErrorCode::Cancelled, {}},
 };
 
-// libvirt reports several "already exists" cases as a generic OPERATION_FAILED
-// (test driver: "domain 'x' already exists with uuid ...", "storage vol already exists").
-constexpr const char* kAlreadyExistsText = "already exists";
+// libvirt reports several "already exists" cases as a generic OPERATION_FAILED:
+// "domain 'x' already exists with uuid ...", "storage vol already exists", and
+// a define whose UUID another domain has: "domain 'x' is already defined with
+// uuid ...".
+constexpr const char* kAlreadyExistsTexts[] = {"already exists", "already defined"};
 
 void quiet(void*, virErrorPtr) {}
 
@@ -86,9 +89,9 @@ LastError take_last_error(virConnectPtr conn) {
 }
 
 ErrorCode translate(const LastError& error, Phase phase) {
-  if (error.code == VIR_ERR_OPERATION_FAILED &&
-      error.message.find(kAlreadyExistsText) != std::string::npos)
-    return ErrorCode::AlreadyExists;
+  if (error.code == VIR_ERR_OPERATION_FAILED)
+    for (const char* text : kAlreadyExistsTexts)
+      if (error.message.find(text) != std::string::npos) return ErrorCode::AlreadyExists;
   for (const auto& rule : kErrorTable) {
     if (rule.libvirt != error.code) continue;
     if (phase == Phase::Connect && rule.at_connect) return *rule.at_connect;

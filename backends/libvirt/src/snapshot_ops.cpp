@@ -6,6 +6,7 @@
 
 #include "errors.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
 #include "xml.hpp"
 
@@ -42,18 +43,17 @@ std::string snap_label(const std::string& snapshot, virDomainPtr dom) {
   return "snapshot " + quoted(snapshot) + " of " + vm_label(dom);
 }
 
-/// Snapshot names become file names in libvirt's metadata folder and
-/// arguments in messages: no control characters, no '/', valid UTF-8.
-void validate_snapshot_name(const std::string& name, const std::string& op) {
-  if (!escape::valid_utf8(name))
-    throw Error(ErrorCode::InvalidArgument, "snapshot name is not valid UTF-8", op);
-  for (unsigned char c : name)
-    if (c < 0x20 || c == 0x7f)
-      throw Error(ErrorCode::InvalidArgument,
-                  "snapshot name " + quoted(name) + " contains a control character", op);
-  if (name.find('/') != std::string::npos)
+/// The core's rule, and libvirt's own limit: the QEMU driver writes a
+/// snapshot's metadata to "<name>.xml.new", then renames it to "<name>.xml";
+/// a file name has at most 255 bytes.
+void validate_libvirt_snapshot_name(const std::string& name, const std::string& op) {
+  validate_snapshot_name(name, op);
+  constexpr std::size_t kMax = 255 - 8;
+  if (name.size() > kMax)
     throw Error(ErrorCode::InvalidArgument,
-                "snapshot name " + quoted(name) + " contains '/'; libvirt stores it as a file name",
+                "a libvirt snapshot name is at most " + std::to_string(kMax) +
+                    " bytes (libvirt stores it as a file name); this one has " +
+                    std::to_string(name.size()),
                 op);
 }
 
@@ -90,7 +90,15 @@ Snapshot describe(const Session& s, virDomainSnapshotPtr snap, const std::string
   out.created_unix = std::strtoll(doc.value("/domainsnapshot/creationTime").c_str(), nullptr, 10);
   const std::string state = doc.value("/domainsnapshot/state");
   out.vm_state = snapshot_state(state);
-  out.disk_only = state == "disk-snapshot";
+  // A disk-only snapshot of a running VM records "disk-snapshot"; one of a
+  // stopped VM records "shutoff", with no memory and only external disks.
+  bool external = false, internal = false;
+  for (const auto& d : doc.select("/domainsnapshot/disks/disk")) {
+    external = external || d.attr("snapshot") == "external";
+    internal = internal || d.attr("snapshot") == "internal";
+  }
+  out.disk_only = state == "disk-snapshot" ||
+                  (doc.value("/domainsnapshot/memory/@snapshot") == "no" && external && !internal);
   int current = virDomainSnapshotIsCurrent(snap, 0);
   if (current < 0) take_last_error(s.get());
   out.current = current == 1;
@@ -145,7 +153,7 @@ Snapshot LibvirtSnapshotOps::create(const VmRef& vm, const SnapshotSpec& spec) {
   return guarded("snapshot.create", [&] {
     const std::string op = "snapshot.create";
     const std::string name = spec.name.empty() ? default_snapshot_name() : spec.name;
-    validate_snapshot_name(name, op);
+    validate_libvirt_snapshot_name(name, op);
     auto dom = s_.find_domain(vm, op);
     {
       SnapPtr clash(virDomainSnapshotLookupByName(dom.get(), name.c_str(), 0));

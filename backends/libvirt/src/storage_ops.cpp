@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "domain_xml.hpp"
 #include "errors.hpp"
@@ -11,6 +12,7 @@
 #include "hyperctl/rules.hpp"
 #include "hyperctl/size.hpp"
 #include "ops.hpp"
+#include "qemu_img.hpp"
 #include "storage_common.hpp"
 #include "xml.hpp"
 
@@ -161,29 +163,138 @@ Pool describe_pool(const Session& s, virStoragePoolPtr pool, const std::string& 
   return p;
 }
 
-std::vector<std::string> vms_using(const Session& s, const Volume& volume, bool running_only,
-                                   const std::string& op) {
+namespace {
+
+std::string folder_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/// The path of volume `volume` in pool `pool` (a <disk type='volume'>); ""
+/// when either is gone.
+std::string volume_path(const Session& s, const std::string& pool, const std::string& volume) {
+  PoolPtr p(virStoragePoolLookupByName(s.get(), pool.c_str()));
+  VolPtr v(p ? virStorageVolLookupByName(p.get(), volume.c_str()) : nullptr);
+  CString path(v ? virStorageVolGetPath(v.get()) : nullptr);
+  take_last_error(s.get());
+  return path ? std::string(path.get()) : std::string();
+}
+
+}  // namespace
+
+VolPtr VolumeFinder::by_path(const std::string& path) {
+  VolPtr vol(virStorageVolLookupByPath(s_.get(), path.c_str()));
+  if (vol) return vol;
+  take_last_error(s_.get());
+  const std::string dir = folder_of(path);
+  if (dir.empty() || !refreshed_.insert(dir).second) return nullptr;
+  // Pools list only what they saw at their last refresh; QEMU adds files
+  // (snapshot overlays) behind their back.
+  virStoragePoolPtr* raw = nullptr;
+  int n = virConnectListAllStoragePools(s_.get(), &raw, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
+  bool refreshed = false;
+  for (auto& pool : adopt_array<PoolPtr>(raw, n)) {
+    CString xml(virStoragePoolGetXMLDesc(pool.get(), 0));
+    if (!xml) continue;
+    if (XmlDoc::parse(xml.get(), "a storage pool description").value("/pool/target/path") != dir)
+      continue;
+    refreshed = virStoragePoolRefresh(pool.get(), 0) == 0 || refreshed;
+  }
+  take_last_error(s_.get());
+  if (!refreshed) return nullptr;
+  vol.reset(virStorageVolLookupByPath(s_.get(), path.c_str()));
+  if (!vol) take_last_error(s_.get());
+  return vol;
+}
+
+std::vector<std::string> VolumeFinder::chain(const std::string& path) {
+  std::vector<std::string> out{path};
+  // 64: far deeper than any real chain; a loop in broken metadata stops too.
+  while (out.size() < 64) {
+    auto vol = by_path(out.back());
+    if (!vol) break;
+    CString xml(virStorageVolGetXMLDesc(vol.get(), 0));
+    if (!xml) {
+      take_last_error(s_.get());
+      break;
+    }
+    std::string next =
+        XmlDoc::parse(xml.get(), "a volume description").value("/volume/backingStore/path");
+    if (next.empty() || std::find(out.begin(), out.end(), next) != out.end()) break;
+    out.push_back(std::move(next));
+  }
+  return out;
+}
+
+std::string VolumeFinder::canonical(const std::string& path) {
+  auto vol = by_path(path);
+  CString p(vol ? virStorageVolGetPath(vol.get()) : nullptr);
+  if (!p) {
+    take_last_error(s_.get());
+    return path;
+  }
+  return p.get();
+}
+
+DiskUsers DiskUsers::scan(const Session& s, bool running_only, const std::string& skip_uuid,
+                          const std::string& op) {
   virDomainPtr* raw = nullptr;
   const unsigned flags = running_only ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0;
   int n = virConnectListAllDomains(s.get(), &raw, flags);
   if (n < 0) fail(s.get(), "cannot list the VMs on " + s.uri.raw + " to see who uses a volume", op);
-  std::vector<std::string> out;
+  DiskUsers out;
+  VolumeFinder finder(s, op);
   for (auto& dom : adopt_array<DomPtr>(raw, n)) {
-    CString xml(virDomainGetXMLDesc(dom.get(), 0));
-    if (!xml) {
-      auto e = take_last_error(s.get());
-      if (e.code == VIR_ERR_NO_DOMAIN) continue;  // vanished meanwhile
-      fail(e, "cannot read the configuration of VM " + quoted(virDomainGetName(dom.get())), op);
+    char uuid[VIR_UUID_STRING_BUFLEN] = {};
+    if (virDomainGetUUIDString(dom.get(), uuid) == 0 && !skip_uuid.empty() && skip_uuid == uuid)
+      continue;
+    const char* raw_name = virDomainGetName(dom.get());
+    const std::string name = raw_name ? raw_name : "";
+    // A running persistent VM may boot next time from other disks than it
+    // runs on now: both use them.
+    std::vector<unsigned> views{0};
+    if (!running_only && virDomainIsActive(dom.get()) == 1 && virDomainIsPersistent(dom.get()) == 1)
+      views.push_back(VIR_DOMAIN_XML_INACTIVE);
+    take_last_error(s.get());
+    for (unsigned view : views) {
+      CString xml(virDomainGetXMLDesc(dom.get(), view));
+      if (!xml) {
+        auto e = take_last_error(s.get());
+        if (e.code == VIR_ERR_NO_DOMAIN) break;  // vanished meanwhile
+        fail(e, "cannot read the configuration of VM " + quoted(name), op);
+      }
+      for (const auto& src : parse_domain_xml(xml.get()).sources) {
+        const std::string path =
+            src.volume.empty() ? src.path : volume_path(s, src.pool, src.volume);
+        if (path.empty()) continue;
+        // By the path the XML names and by the volume's own: callers look
+        // up either.
+        out.by_path_[finder.canonical(path)].insert(name);
+        for (const auto& p : finder.chain(path)) out.by_path_[p].insert(name);
+        for (const auto& p : src.backing) out.by_path_[p].insert(name);
+      }
     }
-    const auto details = parse_domain_xml(xml.get());
-    const bool uses = std::any_of(details.sources.begin(), details.sources.end(), [&](auto& src) {
-      if (!src.volume.empty()) return src.pool == volume.pool && src.volume == volume.name;
-      return !volume.path.empty() && src.path == volume.path;
-    });
-    if (uses) out.push_back(virDomainGetName(dom.get()));
   }
-  std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<std::string> DiskUsers::of(const std::string& path) const {
+  auto it = by_path_.find(path);
+  if (it == by_path_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+std::vector<std::string> vms_using(const Session& s, const Volume& volume, bool running_only,
+                                   const std::string& op) {
+  if (volume.path.empty()) return {};
+  return DiskUsers::scan(s, running_only, "", op).of(volume.path);
+}
+
+std::string used_by_text(const std::vector<std::string>& vms) {
+  std::string names;
+  for (const auto& n : vms) names += (names.empty() ? "" : ", ") + quoted(n);
+  return std::string(vms.size() == 1 ? "used by VM " : "used by VMs ") + names;
 }
 
 std::string volume_xml(const std::string& name, std::uint64_t capacity_bytes,
@@ -215,6 +326,16 @@ std::string names_list(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + quoted(n);
   return out;
+}
+
+/// How far the guest-visible data of a volume reaches, where qemu-img can
+/// read its file: a local (not test) connection, raw or qcow2.
+std::optional<std::uint64_t> data_end(const Session& s, const Volume& v, const std::string& op) {
+  if (!s.is_local() || s.is_test_driver() || v.path.empty()) return std::nullopt;
+  if (v.format != "raw" && v.format != "qcow2") return std::nullopt;
+  struct stat st {};
+  if (::stat(v.path.c_str(), &st) != 0) return std::nullopt;
+  return qemu_img_data_end(v.path, v.format, op);
 }
 
 }  // namespace
@@ -346,6 +467,9 @@ std::vector<Volume> LibvirtStorageOps::list_volumes(const std::string& pool_name
     std::vector<Volume> out;
     for (auto& vol : adopt_array<VolPtr>(raw, n))
       out.push_back(describe_volume(s_, vol.get(), pool_name));
+    // used_by as volume info fills it, from one pass over the VMs.
+    const auto users = DiskUsers::scan(s_, false, "", op);
+    for (auto& v : out) v.used_by = users.of(v.path);
     return out;
   });
 }
@@ -408,8 +532,17 @@ Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std:
     auto vol = find_volume(s_, pool.get(), pool_name, name, op);
     const Volume before = describe_volume(s_, vol.get(), pool_name);
     if (capacity_bytes == before.capacity_bytes) return before;
-    check_resize(pool_name + "/" + name, before.capacity_bytes, capacity_bytes,
-                 before.allocation_bytes, options, op);
+    const auto data = data_end(s_, before, op);
+    check_resize(pool_name + "/" + name, before.capacity_bytes, capacity_bytes, data.value_or(0),
+                 options, op);
+    if (!data && capacity_bytes < before.capacity_bytes && !options.force)
+      throw Error(ErrorCode::Conflict,
+                  "cannot see how far the data in volume " + volume_label(pool_name, name) +
+                      " reaches (qemu-img reads raw and qcow2 files of a local connection only), "
+                      "so all of its " +
+                      format_size(before.capacity_bytes) + " count as data; shrinking it to " +
+                      format_size(capacity_bytes) + " needs --force as well (nothing was changed)",
+                  op);
     const auto running = vms_using(s_, before, true, op);
     if (!running.empty())
       throw Error(ErrorCode::Conflict,
@@ -425,8 +558,8 @@ Volume LibvirtStorageOps::resize_volume(const std::string& pool_name, const std:
 }
 
 Volume LibvirtStorageOps::clone_volume(const std::string& pool_name, const std::string& name,
-                                       const VolumeSpec& target, const ProgressFn&,
-                                       const CancelToken&) {
+                                       const VolumeSpec& target, const ProgressFn& progress,
+                                       const CancelToken& cancel) {
   return guarded("volume.clone", [&] {
     const std::string op = "volume.clone";
     validate_new_name("volume", target.name, op);
@@ -452,12 +585,40 @@ Volume LibvirtStorageOps::clone_volume(const std::string& pool_name, const std::
         !target.format.empty() ? target.format : (source.format.empty() ? "raw" : source.format);
     const std::string xml = volume_xml(
         target.name, target.capacity_bytes ? target.capacity_bytes : source.capacity_bytes, format);
+    const std::string what = "clone of volume " + volume_label(pool_name, name) + " to " +
+                             volume_label(to_pool_name, target.name);
+    if (cancel.cancelled())
+      throw Error(ErrorCode::Cancelled, what + " cancelled; nothing was copied", op);
+    auto report = [&](std::uint64_t done) {
+      if (!progress) return;
+      Progress p;
+      p.phase = "clone";
+      p.unit = "bytes";
+      p.done = done;
+      p.total = source.capacity_bytes;
+      progress(p);
+    };
+    report(0);
+    // libvirt cannot stop a copy it started: a cancel is honoured once it
+    // returns, by deleting the copy.
     VolPtr vol(virStorageVolCreateXMLFrom(to_pool.get(), xml.c_str(), src.get(), 0));
     if (!vol)
       fail(s_.get(),
            "cannot clone volume " + volume_label(pool_name, name) + " to " +
                volume_label(to_pool_name, target.name),
            op);
+    if (cancel.cancelled()) {
+      const std::string copy = volume_label(to_pool_name, target.name);
+      if (virStorageVolDelete(vol.get(), 0) == 0)
+        throw Error(ErrorCode::Cancelled,
+                    what + " cancelled; the partial copy " + copy + " was removed", op);
+      auto e = take_last_error(s_.get());
+      throw Error(ErrorCode::Cancelled,
+                  what + " cancelled, but the copy " + copy +
+                      " could not be removed (delete it with volume delete): " + e.first_line(),
+                  op, e.detail());
+    }
+    report(source.capacity_bytes);
     return describe_volume(s_, vol.get(), to_pool_name);
   });
 }

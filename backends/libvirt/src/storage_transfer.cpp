@@ -158,7 +158,7 @@ void LibvirtStorageOps::download_volume(const std::string& pool_name, const std:
         throw Error(ErrorCode::InvalidArgument,
                     local_label(local_path) + " is a folder; name the file to write", op);
       if (!options.overwrite)
-        throw Error(ErrorCode::Conflict,
+        throw Error(ErrorCode::AlreadyExists,
                     "local file " + local_label(local_path) +
                         " already exists (use --overwrite to replace it)",
                     op);
@@ -244,13 +244,13 @@ void LibvirtStorageOps::download_volume(const std::string& pool_name, const std:
     } else if (::link(partial.path().c_str(), local_path.c_str()) != 0) {
       const int err = errno;
       if (err == EEXIST)
-        throw Error(ErrorCode::Conflict,
+        throw Error(ErrorCode::AlreadyExists,
                     "local file " + local_label(local_path) +
                         " appeared during the download; it was left alone",
                     op);
       // File systems without hard links: check again, then rename.
       if (::stat(local_path.c_str(), &st) == 0)
-        throw Error(ErrorCode::Conflict,
+        throw Error(ErrorCode::AlreadyExists,
                     "local file " + local_label(local_path) +
                         " appeared during the download; it was left alone",
                     op);
@@ -310,7 +310,7 @@ void LibvirtStorageOps::upload_volume(const std::string& pool_name, const std::s
     VolPtr existing = volume_if_exists(s_, pool.get(), pool_name, name, op);
     if (existing) {
       if (!options.overwrite)
-        throw Error(ErrorCode::Conflict,
+        throw Error(ErrorCode::AlreadyExists,
                     "volume " + volume_label(pool_name, name) +
                         " already exists (use --overwrite to replace its content)",
                     op);

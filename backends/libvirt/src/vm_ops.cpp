@@ -14,8 +14,11 @@
 #include "domain_xml.hpp"
 #include "errors.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
+#include "hyperctl/size.hpp"
 #include "ops.hpp"
 #include "states.hpp"
+#include "storage_common.hpp"
 #include "xml.hpp"
 
 namespace hyperctl::lv {
@@ -343,6 +346,96 @@ class VolumeRollback {
   std::vector<VolPtr> vols_;
 };
 
+/// What vm.delete with storage deletes (overlays before the images below
+/// them) and what it keeps.
+struct StoragePlan {
+  struct Doomed {
+    VolPtr vol;
+    std::string label;
+  };
+  std::vector<Doomed> doomed;
+  std::vector<KeptDisk> kept;
+};
+
+/// The disks of `dom` (both configurations) with their backing chains, each
+/// file deleted unless another VM uses it; a file another VM uses is kept with
+/// everything below it. A disk that is no volume throws Conflict.
+StoragePlan plan_storage(const Session& s, virDomainPtr dom, const std::string& who,
+                         bool persistent, const std::string& op) {
+  std::vector<DiskSource> disks;
+  std::vector<unsigned> views{0};
+  if (persistent) views.push_back(VIR_DOMAIN_XML_INACTIVE);
+  for (unsigned view : views) {
+    CString xml(virDomainGetXMLDesc(dom, view));
+    if (!xml) fail(s.get(), "cannot read the configuration of " + who, op);
+    for (const auto& src : parse_domain_xml(xml.get()).sources)
+      if (src.device == "disk") disks.push_back(src);
+  }
+  const auto users = storage::DiskUsers::scan(s, false, uuid_of(dom), op);
+  storage::VolumeFinder finder(s, op);
+  StoragePlan plan;
+  std::unordered_set<std::string> seen;
+  for (const auto& src : disks) {
+    VolPtr top;
+    std::string label;
+    if (!src.volume.empty()) {
+      label = src.pool + "/" + src.volume;
+      PoolPtr pool(virStoragePoolLookupByName(s.get(), src.pool.c_str()));
+      if (pool) top.reset(virStorageVolLookupByName(pool.get(), src.volume.c_str()));
+    } else if (!src.path.empty()) {
+      label = src.path;
+      top = finder.by_path(src.path);
+    } else {
+      label = src.target;
+    }
+    std::string path = src.path;
+    if (top) {
+      CString p(virStorageVolGetPath(top.get()));
+      if (p) path = p.get();
+    }
+    if (!path.empty() && !seen.insert(path).second) continue;
+    auto top_users = path.empty() ? std::vector<std::string>{} : users.of(path);
+    if (top_users.empty() && !src.path.empty()) top_users = users.of(src.path);
+    if (!top_users.empty()) {
+      plan.kept.push_back({label, storage::used_by_text(top_users)});
+      continue;
+    }
+    if (!top) {
+      auto e = take_last_error(s.get());
+      if (e.present() && e.code != VIR_ERR_NO_STORAGE_VOL && e.code != VIR_ERR_NO_STORAGE_POOL)
+        fail(e, "cannot look up disk " + quoted(label) + " of " + who, op);
+      throw Error(ErrorCode::Conflict,
+                  "disk " + quoted(label) + " of " + who +
+                      " is not a libvirt storage volume; nothing was deleted (delete the VM "
+                      "without its storage, then remove the file yourself)",
+                  op, e.detail());
+    }
+    plan.doomed.push_back({std::move(top), label});
+    const auto chain = finder.chain(path);
+    for (std::size_t i = 1; i < chain.size(); ++i) {
+      const std::string& file = chain[i];
+      if (!seen.insert(file).second) break;
+      const auto file_users = users.of(file);
+      if (!file_users.empty()) {
+        // Kept, and with it everything below (that VM reads all of it).
+        plan.kept.push_back({file, storage::used_by_text(file_users)});
+        for (std::size_t j = i + 1; j < chain.size(); ++j)
+          if (seen.insert(chain[j]).second)
+            plan.kept.push_back({chain[j], "below " + quoted(file) + ", which is " +
+                                               storage::used_by_text(file_users)});
+        break;
+      }
+      auto vol = finder.by_path(file);
+      if (!vol) {
+        plan.kept.push_back({file, "not a libvirt storage volume"});
+        break;
+      }
+      plan.doomed.push_back({std::move(vol), file});
+    }
+  }
+  return plan;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- list / get
@@ -484,8 +577,9 @@ VmInfo LibvirtVmOps::describe(virDomainPtr dom, const std::string& op) {
   if (!details.domain_type.empty()) info.extras["domain_type"] = details.domain_type;
   info.nics = std::move(details.nics);
   info.disks = std::move(details.disks);
+  // CD-ROMs too: list reports their capacity from the same files.
   for (auto& d : info.disks) {
-    if (d.path.empty() || d.device == "cdrom") continue;
+    if (d.path.empty()) continue;
     VolPtr vol(virStorageVolLookupByPath(s_.get(), d.path.c_str()));
     virStorageVolInfo vi;
     if (vol && virStorageVolGetInfo(vol.get(), &vi) == 0) {
@@ -847,55 +941,26 @@ DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& op
     throw Error(ErrorCode::Conflict, who + " is running; stop it first or use --force", op);
   int persistent = virDomainIsPersistent(dom.get());
   if (persistent < 0) fail(s_.get(), "cannot read " + who, op);
+  int snapshots = virDomainSnapshotNum(dom.get(), 0);
+  if (snapshots < 0) fail(s_.get(), "cannot count the snapshots of " + who, op);
+  check_delete_snapshots(who, static_cast<std::size_t>(snapshots), options, op);
 
-  // Resolve every disk to a libvirt volume before changing anything: a disk
+  // Every decision about the disks is taken before anything changes: a disk
   // that is not a volume stops the whole call with nothing deleted.
-  struct Doomed {
-    VolPtr vol;
-    std::string label;
-  };
-  std::vector<Doomed> doomed;
-  if (options.with_storage) {
-    CString xml(virDomainGetXMLDesc(dom.get(), persistent == 1 ? VIR_DOMAIN_XML_INACTIVE : 0));
-    if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
-    auto details = parse_domain_xml(xml.get());
-    for (const auto& src : details.sources) {
-      if (src.device != "disk") continue;
-      VolPtr vol;
-      std::string label;
-      if (!src.volume.empty()) {
-        label = src.pool + "/" + src.volume;
-        PoolPtr pool(virStoragePoolLookupByName(s_.get(), src.pool.c_str()));
-        if (pool) vol.reset(virStorageVolLookupByName(pool.get(), src.volume.c_str()));
-      } else if (!src.path.empty()) {
-        label = src.path;
-        vol.reset(virStorageVolLookupByPath(s_.get(), src.path.c_str()));
-      } else {
-        label = src.target;
-      }
-      if (!vol) {
-        auto e = take_last_error(s_.get());
-        if (e.present() && e.code != VIR_ERR_NO_STORAGE_VOL && e.code != VIR_ERR_NO_STORAGE_POOL)
-          fail(e, "cannot look up disk " + quoted(label) + " of " + who, op);
-        throw Error(ErrorCode::Conflict,
-                    "disk " + quoted(label) + " of " + who +
-                        " is not a libvirt storage volume; nothing was deleted (delete the VM "
-                        "without its storage, then remove the file yourself)",
-                    op, e.detail());
-      }
-      doomed.push_back({std::move(vol), label});
-    }
-  }
+  StoragePlan plan;
+  if (options.with_storage) plan = plan_storage(s_, dom.get(), who, persistent == 1, op);
 
   if (st.active && virDomainDestroy(dom.get()) < 0) {
     auto e = take_last_error(s_.get());
     if (e.code != VIR_ERR_OPERATION_INVALID) fail(e, "cannot power off " + who, op);
   }
   if (persistent == 1) {
-    const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                         VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
-    const unsigned basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                           VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;  // test driver: only these
+    // Snapshot metadata goes only when asked for (it is there only then).
+    const unsigned snaps =
+        options.snapshots ? static_cast<unsigned>(VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) : 0u;
+    const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_NVRAM |
+                         VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | snaps;
+    const unsigned basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | snaps;  // test driver: only these
     bool done = false;
     for (unsigned flags : {all, basic}) {
       if (virDomainUndefineFlags(dom.get(), flags) == 0) {
@@ -909,9 +974,10 @@ DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& op
   }
 
   DeleteReport report;
+  report.kept = std::move(plan.kept);
   std::string failures;
   std::string detail;
-  for (auto& d : doomed) {
+  for (auto& d : plan.doomed) {
     if (virStorageVolDelete(d.vol.get(), 0) == 0) {
       report.deleted.push_back(d.label);
       continue;
@@ -928,6 +994,65 @@ DeleteReport LibvirtVmOps::remove_impl(const VmRef& ref, const DeleteOptions& op
 
 // ---------------------------------------------------------------- settings
 
+namespace {
+
+/// Throws InvalidArgument when the running VM cannot take `settings` live:
+/// vCPUs above the maximum it was started with, memory above its maximum.
+void check_live_limits(const Session& s, virDomainPtr dom, const ResourceSettings& settings,
+                       const std::string& who, const std::string& op) {
+  constexpr unsigned kLiveVcpuMax = static_cast<unsigned>(VIR_DOMAIN_AFFECT_LIVE) |
+                                    static_cast<unsigned>(VIR_DOMAIN_VCPU_MAXIMUM);
+  const std::string hint = " (change the configuration without --live, then restart it)";
+  if (settings.vcpus) {
+    const int max = virDomainGetVcpusFlags(dom, kLiveVcpuMax);
+    if (max < 0) fail(s.get(), "cannot read the vCPU limit of running " + who, op);
+    if (*settings.vcpus > static_cast<unsigned>(max))
+      throw Error(ErrorCode::InvalidArgument,
+                  who + " runs with at most " + std::to_string(max) +
+                      " vCPUs; a live change cannot give it " + std::to_string(*settings.vcpus) +
+                      hint + "; nothing was changed",
+                  op);
+  }
+  if (settings.memory_bytes) {
+    const unsigned long max_kib = virDomainGetMaxMemory(dom);
+    if (max_kib == 0) fail(s.get(), "cannot read the memory limit of running " + who, op);
+    if (bytes_to_kib(*settings.memory_bytes) > max_kib)
+      throw Error(ErrorCode::InvalidArgument,
+                  who + " runs with at most " + format_size(kib_to_bytes(max_kib)) +
+                      " of memory; a live change cannot give it " +
+                      format_size(*settings.memory_bytes) + hint + "; nothing was changed",
+                  op);
+  }
+}
+
+/// Writes the settings into the next-boot configuration, raising its limits
+/// where needed.
+void apply_config(const Session& s, virDomainPtr dom, const ResourceSettings& settings,
+                  const std::string& who, const std::string& op) {
+  if (settings.vcpus) {
+    const unsigned n = *settings.vcpus;
+    int max = virDomainGetVcpusFlags(dom, kConfigVcpuMax);
+    if (max < 0) fail(s.get(), "cannot read the vCPU limit of " + who, op);
+    if (n > static_cast<unsigned>(max) && virDomainSetVcpusFlags(dom, n, kConfigVcpuMax) < 0)
+      fail(s.get(), "cannot raise the vCPU limit of " + who, op);
+    if (virDomainSetVcpusFlags(dom, n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+      fail(s.get(), "cannot set the vCPUs of " + who, op);
+  }
+  if (settings.memory_bytes) {
+    const std::uint64_t kib = bytes_to_kib(*settings.memory_bytes);
+    CString xml(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
+    if (!xml) fail(s.get(), "cannot read the configuration of " + who, op);
+    auto doc = XmlDoc::parse(xml.get(), "a domain description");
+    std::uint64_t max_kib = std::strtoull(doc.value("/domain/memory").c_str(), nullptr, 10);
+    if (kib > max_kib && virDomainSetMemoryFlags(dom, kib, kConfigMemMax) < 0)
+      fail(s.get(), "cannot raise the memory limit of " + who, op);
+    if (virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+      fail(s.get(), "cannot set the memory of " + who, op);
+  }
+}
+
+}  // namespace
+
 VmInfo LibvirtVmOps::set_resources(const VmRef& ref, const ResourceSettings& settings) {
   return guarded("vm.set", [&] {
     const std::string op = "vm.set";
@@ -939,39 +1064,62 @@ VmInfo LibvirtVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
       throw Error(ErrorCode::InvalidArgument, "a VM needs at least 1 MiB of memory", op);
     auto st = state_of(s_, dom.get(), op);
     const bool persistent = virDomainIsPersistent(dom.get()) == 1;
-    const bool live = settings.live && st.active;
+    if (settings.live && !st.active)
+      throw Error(ErrorCode::Conflict, who + " is not running; --live changes a running VM", op);
+    const bool live = settings.live;
     if (!persistent && !live)
       throw Error(ErrorCode::Conflict,
                   who + " is transient; only live changes (--live, while running) apply to it", op);
+    if (live) check_live_limits(s_, dom.get(), settings, who, op);
 
-    if (settings.vcpus) {
-      const unsigned n = *settings.vcpus;
-      if (persistent) {
-        int max = virDomainGetVcpusFlags(dom.get(), kConfigVcpuMax);
-        if (max < 0) fail(s_.get(), "cannot read the vCPU limit of " + who, op);
-        if (n > static_cast<unsigned>(max) &&
-            virDomainSetVcpusFlags(dom.get(), n, kConfigVcpuMax) < 0)
-          fail(s_.get(), "cannot raise the vCPU limit of " + who, op);
-        if (virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
-          fail(s_.get(), "cannot set the vCPUs of " + who, op);
-      }
-      if (live && virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_LIVE) < 0)
-        fail(s_.get(), "cannot change the vCPUs of running " + who, op);
+    // What undoes a failure: the configuration as it was, and the running
+    // VM's vCPU count.
+    std::string config_before;
+    if (persistent) {
+      CString xml(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE));
+      if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
+      config_before = xml.get();
     }
-    if (settings.memory_bytes) {
-      const std::uint64_t kib = bytes_to_kib(*settings.memory_bytes);
+    virDomainInfo live_before{};
+    if (live && virDomainGetInfo(dom.get(), &live_before) < 0)
+      fail(s_.get(), "cannot read " + who, op);
+
+    bool config_changed = false, live_vcpus_changed = false;
+    try {
       if (persistent) {
-        CString xml(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
-        if (!xml) fail(s_.get(), "cannot read the configuration of " + who, op);
-        auto doc = XmlDoc::parse(xml.get(), "a domain description");
-        std::uint64_t max_kib = std::strtoull(doc.value("/domain/memory").c_str(), nullptr, 10);
-        if (kib > max_kib && virDomainSetMemoryFlags(dom.get(), kib, kConfigMemMax) < 0)
-          fail(s_.get(), "cannot raise the memory limit of " + who, op);
-        if (virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_CONFIG) < 0)
-          fail(s_.get(), "cannot set the memory of " + who, op);
+        config_changed = true;
+        apply_config(s_, dom.get(), settings, who, op);
       }
-      if (live && virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_LIVE) < 0)
+      if (live && settings.vcpus) {
+        if (virDomainSetVcpusFlags(dom.get(), *settings.vcpus, VIR_DOMAIN_AFFECT_LIVE) < 0)
+          fail(s_.get(), "cannot change the vCPUs of running " + who, op);
+        live_vcpus_changed = *settings.vcpus != live_before.nrVirtCpu;
+      }
+      if (live && settings.memory_bytes &&
+          virDomainSetMemoryFlags(dom.get(), bytes_to_kib(*settings.memory_bytes),
+                                  VIR_DOMAIN_AFFECT_LIVE) < 0)
         fail(s_.get(), "cannot change the memory of running " + who, op);
+    } catch (const Error& e) {
+      // Put back what was applied, then say what state things are in.
+      std::string undone;
+      if (live_vcpus_changed) {
+        if (virDomainSetVcpusFlags(dom.get(), live_before.nrVirtCpu, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+          take_last_error(s_.get());
+          undone += "; the running VM keeps " + std::to_string(*settings.vcpus) +
+                    " vCPUs (they could not be set back to " +
+                    std::to_string(live_before.nrVirtCpu) + ")";
+        }
+      }
+      if (config_changed) {
+        DomPtr back(virDomainDefineXML(s_.get(), config_before.c_str()));
+        if (!back) {
+          auto re = take_last_error(s_.get());
+          undone += "; the configuration could not be restored and may hold the new settings (" +
+                    re.first_line() + ")";
+        }
+      }
+      if (undone.empty()) undone = "; nothing was changed";
+      throw Error(e.code(), e.what() + undone, op, e.detail());
     }
     return describe(dom.get(), op);
   });
