@@ -43,8 +43,10 @@ struct RunOptions {
   /// Environment changes: a value sets the variable, nullopt removes it.
   std::map<std::string, std::optional<std::string>> env;
   std::string input;  ///< standard input
-  /// Sends SIGINT (as Ctrl-C would) this long after the start.
+  /// Sends `signal` (SIGINT, as Ctrl-C would, unless told otherwise) this
+  /// long after the start.
   std::optional<std::chrono::milliseconds> sigint_after;
+  int signal = SIGINT;
 };
 
 inline RunOptions with_env(std::map<std::string, std::optional<std::string>> env) {
@@ -129,7 +131,7 @@ inline Result run(const std::vector<std::string>& args, const RunOptions& opt = 
   while (fds[0] >= 0 || fds[1] >= 0 || in_fd >= 0) {
     const auto now = std::chrono::steady_clock::now();
     if (opt.sigint_after && !sigint_sent && now - t0 >= *opt.sigint_after) {
-      kill(pid, SIGINT);
+      kill(pid, opt.signal);
       sigint_sent = true;
     }
     pollfd p[3];
