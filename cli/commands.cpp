@@ -268,7 +268,7 @@ int run_delete(const GlobalOptions& g, const DeleteArgs& a) {
     message += std::string("; deleted disk") + (report.deleted.size() == 1 ? " " : "s ") +
                quoted_list(report.deleted);
   else if (a.with_storage && report.kept.empty())
-    message += "; it had no disk volumes";
+    message += " with its storage";  // a backend that names no disks
   for (const auto& k : report.kept) message += "; kept disk " + squote(k.disk) + ": " + k.reason;
 
   JsonValue kept = JsonValue::array();

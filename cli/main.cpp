@@ -87,8 +87,10 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every command");
   app.footer(
       "Exit status: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
-      "4 unsupported, 5 conflict, 6 already exists, 7 authentication failed,\n"
-      "8 unreachable, 9 timeout, 10 backend failure, 11 cancelled.");
+      "4 unsupported, 5 conflict (wrong state, already in that state, data protected),\n"
+      "6 already exists, 7 authentication failed, 8 unreachable, 9 timeout,\n"
+      "10 backend failure, 11 cancelled (Ctrl-C, SIGTERM, SIGHUP).\n"
+      "Sizes need a unit: 512M, 2G, 4096B.");
 
   app.add_option("-c,--connect", g.uri,
                  "Connection URI or name from the config file (default: $HYPERCTL_URI)");

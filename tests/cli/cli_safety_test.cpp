@@ -399,6 +399,25 @@ TEST_F(CliSafetyTestbed, ResizeGrowsByADeltaAndRefusesAShrinkWithoutTheFlag) {
   EXPECT_EQ(volume(vol).at("capacity_bytes"), 100ull << 20);
 }
 
+TEST_F(CliSafetyTestbed, SetWithAPartTheBackendLacksChangesNothing) {
+  const std::string vm = "hyperctl-test-cli-set-" + tag_;
+  const std::string xml = "<domain type='qemu'><name>" + vm +
+                          "</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
+                          "<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>";
+  ASSERT_EQ(run({"-c", uri_, "define", "-"}, with_input(xml)).status, 0);
+  expect_error(hc({"set", vm, "--vcpus", "2", "--property", "foo=bar"}), 4, "nothing was changed");
+  const auto r = hc({"-o", "json", "info", vm});
+  EXPECT_EQ(r.status, 0) << r;
+  if (r.status == 0) {
+    EXPECT_EQ(json::parse(r.out).at("vcpus"), 1) << "the vCPUs did not change";
+  }
+  const auto ok = hc({"set", vm, "--vcpus", "2", "--live"});
+  hc({"delete", vm, "--force"});
+  // A stopped VM: never "(configuration and running VM)"; the backends that
+  // refuse a live change of a stopped VM exit 5.
+  EXPECT_EQ(ok.out.find("running VM"), std::string::npos) << ok;
+}
+
 TEST_F(CliSafetyTestbed, SigtermDuringAnUploadCancelsAndLeavesNoVolume) {
   TempDir tmp;
   const std::string name = "hyperctl-test-term-" + tag_;
