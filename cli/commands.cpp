@@ -5,6 +5,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -186,6 +187,12 @@ std::string remove_created(Session& s, const VmSpec& spec, const VmInfo& vm, con
     for (const auto& d : vm.disks) {
       if (d.device != "disk" || existing.count(d.path)) continue;
       const std::optional<Volume> v = d.path.empty() ? std::nullopt : volume_at(st, d.path);
+      // Named by vol:POOL/NAME although its path reads otherwise: existing.
+      const bool named =
+          v && std::any_of(spec.disks.begin(), spec.disks.end(), [&](const DiskSpec& x) {
+            return x.pool == v->pool && x.volume == v->name;
+          });
+      if (named) continue;
       if (!v) {
         left.push_back(d.path.empty() ? d.target : d.path);
         continue;
