@@ -343,6 +343,22 @@ TEST_F(CliSafetySpy, ACancelTheBackendCouldNotHonourIsSaid) {
             "if needed\n");
 }
 
+TEST_F(CliSafetySpy, ASecondTerminationSignalKillsAtOnce) {
+  for (int sig : {SIGTERM, SIGHUP}) {
+    SCOPED_TRACE(sig);
+    RunOptions opt;
+    opt.sigint_after = std::chrono::milliseconds(300);
+    opt.again_after = std::chrono::milliseconds(900);
+    opt.signal = sig;
+    const auto r = spy({"volume", "clone", "pool/stubborn.qcow2", "copy"}, opt);
+    EXPECT_EQ(r.status, 128 + sig) << r;
+    EXPECT_LT(r.elapsed, std::chrono::milliseconds(1900)) << "did not wait for the copy\n" << r;
+  }
+  // The first signal of each run was a cancel the backend saw, not death.
+  const auto lines = log();
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "volume.clone cancel ignored"), 2);
+}
+
 // ---------------------------------------------------------- real libvirtd
 
 class CliSafetyTestbed : public ::testing::Test {

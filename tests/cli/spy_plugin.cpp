@@ -9,7 +9,7 @@
 // second "used by VM 'run1'") and run1 (running). Pool "pool" with volumes
 // data.qcow2 (100 MiB, 10 MiB of data), existing.qcow2, shared.qcow2,
 // off1.qcow2, slow.qcow2 (clone and upload wait for cancel) and stubborn.qcow2
-// (its clone ignores the cancel for a while, then completes). A VM created
+// (its clone goes on for 2 s after the cancel, then completes). A VM created
 // with a name starting "nostart" cannot be started.
 #include <chrono>
 #include <cstdio>
@@ -248,8 +248,13 @@ class SpyStorage : public StorageOps {
     if (name == "slow.qcow2")
       wait_for_cancel(progress, cancel, "volume.clone",
                       "clone of volume '" + pool + "/" + name + "'");
-    if (name == "stubborn.qcow2")
+    if (name == "stubborn.qcow2") {
+      // A copy that cannot be interrupted: it notices the cancel, goes on
+      // for 2 s more, then completes.
       while (!cancel.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      record("volume.clone cancel ignored");
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
     return h_.add_volume(target.name, source.capacity_bytes);
   }
   void upload_volume(const std::string& pool, const std::string& name, const std::string&,
