@@ -5,14 +5,18 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string_view>
 
+#include "hyperctl/capabilities.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/registry.hpp"
 #include "hyperctl/size.hpp"
@@ -115,11 +119,95 @@ int run_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
                                        std::to_string(a.timeout_s) + " s; powered off (--force)";
       break;
     case ShutdownOutcome::AlreadyOff:
-      result = "already-off", message = "VM " + squote(a.vm) + " was already off";
-      break;
+      // "Already in that state" is a conflict for every command (poweroff,
+      // start, suspend...): a script that asked for a shutdown learns that
+      // none happened.
+      throw Error(ErrorCode::Conflict, "VM " + squote(a.vm) + " is already off", "vm.shutdown");
   }
   return report_action(s, "vm.shutdown", a.vm, result, message);
 }
+
+namespace {
+
+/// Whether a create spec names only new volumes: then deleting the VM with
+/// its storage deletes nothing that existed before the command.
+bool only_new_disks(const VmSpec& spec) {
+  for (const auto& d : spec.disks)
+    if (d.device != "disk" || !d.path.empty() || !d.volume.empty()) return false;
+  return true;
+}
+
+/// The host paths of the disks `spec` names that existed before the command
+/// (vol:POOL/NAME resolved through the backend, PATH as given).
+std::set<std::string> existing_paths(StorageOps& st, const VmSpec& spec) {
+  std::set<std::string> paths;
+  for (const auto& d : spec.disks) {
+    if (!d.path.empty()) paths.insert(d.path);
+    if (!d.volume.empty()) paths.insert(st.get_volume(d.pool, d.volume).path);
+  }
+  return paths;
+}
+
+/// The volume of some pool whose path is `path`; nullopt when none is.
+std::optional<Volume> volume_at(StorageOps& st, const std::string& path) {
+  for (const auto& pool : st.list_pools()) {
+    if (!pool.active) continue;
+    for (const auto& v : st.list_volumes(pool.name))
+      if (v.path == path) return v;
+  }
+  return std::nullopt;
+}
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + squote(i);
+  return out;
+}
+
+/// --rm-on-failure: deletes the VM `create` made and the volumes it created
+/// for it, never a volume or file that existed before (vol:POOL/NAME, PATH,
+/// ISOs). Returns what it said it did, as a clause.
+std::string remove_created(Session& s, const VmSpec& spec, const VmInfo& vm, const VmRef& ref) {
+  VmOps& ops = s.vms();
+  DeleteOptions options;
+  options.force = true;
+  options.snapshots = true;
+  std::vector<std::string> deleted, left;
+  if (only_new_disks(spec)) {
+    options.with_storage = true;
+    const DeleteReport report = ops.remove(ref, options);
+    deleted = report.deleted;
+    for (const auto& k : report.kept) left.push_back(k.disk);
+  } else {
+    // The backend's delete-with-storage would take the existing volumes
+    // too: delete the VM alone, then the volumes this command created.
+    StorageOps& st = s.connect().storage();
+    const std::set<std::string> existing = existing_paths(st, spec);
+    ops.remove(ref, options);
+    for (const auto& d : vm.disks) {
+      if (d.device != "disk" || existing.count(d.path)) continue;
+      const std::optional<Volume> v = d.path.empty() ? std::nullopt : volume_at(st, d.path);
+      // Named by vol:POOL/NAME although its path reads otherwise: existing.
+      const bool named =
+          v && std::any_of(spec.disks.begin(), spec.disks.end(), [&](const DiskSpec& x) {
+            return x.pool == v->pool && x.volume == v->name;
+          });
+      if (named) continue;
+      if (!v) {
+        left.push_back(d.path.empty() ? d.target : d.path);
+        continue;
+      }
+      st.remove_volume(v->pool, v->name);
+      deleted.push_back(v->pool + "/" + v->name);
+    }
+  }
+  std::string text = "it was deleted again (--rm-on-failure)";
+  if (!deleted.empty()) text += " with the volumes this command created: " + quoted_list(deleted);
+  if (!left.empty()) text += "; left in place: " + quoted_list(left);
+  return text;
+}
+
+}  // namespace
 
 int run_create(const GlobalOptions& g, const CreateArgs& a) {
   Session s(g);  // checks -o before anything is created
@@ -136,10 +224,29 @@ int run_create(const GlobalOptions& g, const CreateArgs& a) {
 
   VmOps& ops = s.vms();
   VmInfo vm = ops.create(spec);
+  const VmRef ref = vm.id.empty() ? VmRef(vm.name) : VmRef(vm.id);
   std::string message = "VM " + squote(vm.name) + " created";
   if (a.start) {
-    ops.start(vm.id.empty() ? VmRef(vm.name) : VmRef(vm.id));
-    vm = ops.get(vm.id.empty() ? VmRef(vm.name) : VmRef(vm.id));
+    try {
+      ops.start(ref);
+    } catch (const Error& e) {
+      // The VM exists: say so, and what to do about it, with the start's status.
+      std::string text =
+          "VM " + squote(vm.name) + " was created but could not be started: " + e.what() + "; ";
+      if (a.rm_on_failure) {
+        try {
+          text += remove_created(s, spec, vm, ref);
+        } catch (const Error& cleanup) {
+          text += std::string("deleting it again (--rm-on-failure) failed as well: ") +
+                  cleanup.what() + "; check what is left with 'hyperctl info " + vm.name + "'";
+        }
+      } else {
+        text += "it is left defined (shut off). Delete it with 'hyperctl delete " + vm.name +
+                (only_new_disks(spec) ? " --with-storage" : "") + "' or use --rm-on-failure";
+      }
+      throw Error(e.code(), text, e.operation(), e.detail());
+    }
+    vm = ops.get(ref);
     message += " and started";
   }
   if (!vm.id.empty()) message += " (id " + vm.id + ")";
@@ -160,11 +267,53 @@ int run_delete(const GlobalOptions& g, const DeleteArgs& a) {
   DeleteOptions options;
   options.with_storage = a.with_storage;
   options.force = a.force;
-  s.vms().remove(a.vm, options);
-  return report_action(
-      s, a.with_storage ? "vm.delete-storage" : "vm.delete", a.vm, "ok",
-      "VM " + squote(a.vm) + " deleted" + (a.with_storage ? " with its storage" : ""));
+  options.snapshots = a.snapshots;
+  const DeleteReport report = s.vms().remove(a.vm, options);
+
+  std::string message = "VM " + squote(a.vm) + " deleted";
+  if (!report.deleted.empty())
+    message += std::string("; deleted disk") + (report.deleted.size() == 1 ? " " : "s ") +
+               quoted_list(report.deleted);
+  else if (a.with_storage && report.kept.empty())
+    message += " with its storage";  // a backend that names no disks
+  for (const auto& k : report.kept) message += "; kept disk " + squote(k.disk) + ": " + k.reason;
+
+  JsonValue kept = JsonValue::array();
+  for (const auto& k : report.kept) kept.push_back({{"disk", k.disk}, {"reason", k.reason}});
+  JsonValue doc = {{"schema", "hyperctl.result/1"},
+                   {"operation", a.with_storage ? "vm.delete-storage" : "vm.delete"},
+                   {"vm", a.vm},
+                   {"result", "ok"},
+                   {"message", message},
+                   {"deleted", report.deleted},
+                   {"kept", std::move(kept)}};
+  write_stdout(render(s.format(), doc, printable(message) + "\n"));
+  return 0;
 }
+
+namespace {
+
+/// Refuses (Unsupported, nothing changed) a `set` the backend cannot do in
+/// whole, before any part of it is applied.
+void check_set_capabilities(Session& s, bool resources, bool properties) {
+  const Capabilities caps = s.capabilities();
+  const std::string backend = s.connect().backend_name();
+  if (resources && !caps.has(Operation::VmSetResources))
+    throw Error(ErrorCode::Unsupported,
+                backend + " cannot change vCPUs or memory (vm.set); nothing was changed", "vm.set");
+  if (properties && !caps.has(Operation::VmSetProperty))
+    throw Error(ErrorCode::Unsupported,
+                backend +
+                    " has no backend-specific properties (vm.set-property); nothing was "
+                    "changed",
+                "vm.set-property");
+}
+
+bool is_running(VmState state) {
+  return state == VmState::Running || state == VmState::Paused;
+}
+
+}  // namespace
 
 int run_set(const GlobalOptions& g, const SetArgs& a) {
   Session s(g);
@@ -181,22 +330,42 @@ int run_set(const GlobalOptions& g, const SetArgs& a) {
       throw Error(ErrorCode::InvalidArgument, "--property takes KEY=VALUE, not " + squote(p));
     properties.emplace_back(p.substr(0, eq), p.substr(eq + 1));
   }
-  if (!settings.vcpus && !settings.memory_bytes && properties.empty()) {
+  const bool resources = settings.vcpus || settings.memory_bytes;
+  if (!resources && properties.empty()) {
     throw Error(ErrorCode::InvalidArgument,
                 "nothing to set: give --vcpus, --memory and/or --property KEY=VALUE");
   }
   settings.live = a.live;
+  check_set_capabilities(s, resources, !properties.empty());
+  // The state decides what "updated" covers: a stopped VM has only its
+  // configuration, whatever --live asked.
+  const bool running = is_running(s.vms().get(a.vm).state);
+
   std::optional<VmInfo> vm;
-  if (settings.vcpus || settings.memory_bytes) vm = s.vms().set_resources(a.vm, settings);
+  if (resources) vm = s.vms().set_resources(a.vm, settings);
   // A property may rename nothing but can move the VM's files: later ones
   // address the VM by the id the previous call returned when it has one.
   VmRef ref(a.vm);
+  std::vector<std::string> applied;
+  if (resources)
+    applied.emplace_back(a.vcpus && a.memory ? "vCPUs and memory" : a.vcpus ? "vCPUs" : "memory");
   for (const auto& [key, value] : properties) {
-    vm = s.vms().set_property(ref, key, value);
+    try {
+      vm = s.vms().set_property(ref, key, value);
+    } catch (const Error& e) {
+      if (applied.empty()) throw;
+      // Say exactly what is already in place: a property is only known to
+      // be bad once the backend reads it.
+      std::string done;
+      for (const auto& x : applied) done += (done.empty() ? "" : ", ") + x;
+      throw Error(e.code(), std::string(e.what()) + " (already applied: " + done + ")",
+                  e.operation(), e.detail());
+    }
+    applied.push_back("property " + key);
     if (!vm->id.empty()) ref = VmRef(vm->id);
   }
-  return report_vm(s, *vm,
-                   "VM " + squote(a.vm) + " updated" + (a.live ? " (configuration and live)" : ""));
+  const char* scope = a.live && running ? " (configuration and running VM)" : " (configuration)";
+  return report_vm(s, *vm, "VM " + squote(a.vm) + " updated" + scope);
 }
 
 int run_autostart(const GlobalOptions& g, const std::string& vm, bool enabled) {

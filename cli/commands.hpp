@@ -41,12 +41,14 @@ struct CreateArgs {
   std::vector<std::string> networks;
   std::string firmware;  ///< --firmware: "", "bios" or "uefi"
   bool start = false;
+  bool rm_on_failure = false;  ///< --rm-on-failure: a failed --start deletes what was created
 };
 
 struct DeleteArgs {
   std::string vm;
   bool with_storage = false;
   bool force = false;
+  bool snapshots = false;  ///< --snapshots: a VM with snapshots may go, with them
 };
 
 struct SetArgs {

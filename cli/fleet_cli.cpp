@@ -479,7 +479,7 @@ int run_group_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {
                         " s; powered off (--force)";
             break;
           case ShutdownOutcome::AlreadyOff:
-            o.result = "already-off", o.message = "VM " + squote(name) + " was already off";
+            o.result = "already-off", o.message = "VM " + squote(name) + " is already off";
             break;
         }
         return o;

@@ -2,8 +2,10 @@
 // here, the other families through app.hpp; the work is done in commands.cpp.
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "app.hpp"
 #include "commands.hpp"
@@ -19,6 +21,54 @@ std::string one_line(std::string text) {
     if (c == '\n' || c == '\r') c = ' ';
   while (!text.empty() && text.back() == ' ') text.pop_back();
   return text;
+}
+
+/// Global options that take a value as the next word.
+bool takes_value(const std::string& arg) {
+  static const std::set<std::string> kOptions = {"-c", "--connect", "--config",    "-g", "--group",
+                                                 "-o", "--output",  "--plugin-dir"};
+  return kOptions.count(arg) != 0;
+}
+
+/// The first word of argv where a command is expected that names none
+/// ("hyperctl vm --help", "hyperctl volume frob"), with the commands before
+/// it (" volume"); nullopt when there is none. CLI11 would take the word for
+/// an extra argument and print the top-level help with status 0 for --help.
+std::optional<std::pair<std::string, std::string>> unknown_command(CLI::App& app, int argc,
+                                                                   char** argv) {
+  CLI::App* cur = &app;
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() > 1 && arg[0] == '-') {
+      if (takes_value(arg)) ++i;
+      continue;
+    }
+    if (cur->get_subcommands([](CLI::App*) { return true; }).empty()) break;
+    CLI::App* sub = nullptr;
+    try {
+      sub = cur->get_subcommand(arg);
+    } catch (const CLI::OptionNotFound&) {
+      return std::make_pair(path, arg);
+    }
+    cur = sub;
+    path += " " + arg;
+  }
+  return std::nullopt;
+}
+
+/// " volume resize": the commands CLI11 got to, for "see hyperctl ... --help".
+std::string parsed_command_path(const CLI::App& app) {
+  std::string path;
+  const CLI::App* cur = &app;
+  for (;;) {
+    const auto subs = cur->get_subcommands();
+    if (subs.empty()) break;
+    cur = subs.front();
+    path += " " + cur->get_name();
+  }
+  return path;
 }
 
 CLI::App* vm_command(CLI::App& app, const char* name, const char* help, std::string& vm) {
@@ -37,8 +87,10 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every command");
   app.footer(
       "Exit status: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
-      "4 unsupported, 5 conflict, 6 already exists, 7 authentication failed,\n"
-      "8 unreachable, 9 timeout, 10 backend failure, 11 cancelled.");
+      "4 unsupported, 5 conflict (wrong state, already in that state, data protected),\n"
+      "6 already exists, 7 authentication failed, 8 unreachable, 9 timeout,\n"
+      "10 backend failure, 11 cancelled (Ctrl-C, SIGTERM, SIGHUP).\n"
+      "Sizes need a unit: 512M, 2G, 4096B.");
 
   app.add_option("-c,--connect", g.uri,
                  "Connection URI or name from the config file (default: $HYPERCTL_URI)");
@@ -106,12 +158,13 @@ int main(int argc, char** argv) {
   auto* c_create = app.add_subcommand("create", "Create a VM");
   c_create->add_option("--name", create.name, "VM name")->required();
   c_create->add_option("--vcpus", create.vcpus, "Virtual CPUs")->default_str("1");
-  c_create->add_option("--memory", create.memory, "Memory: 512M, 2G, 2GiB...")
+  c_create->add_option("--memory", create.memory, "Memory with a unit: 512M, 2G, 2GiB...")
       ->type_name("SIZE")
       ->default_str("512M");
   c_create
       ->add_option("--disk", create.disks,
-                   "New disk SIZE[:FORMAT][@POOL], existing volume vol:POOL/NAME, or a PATH")
+                   "New disk SIZE[:FORMAT][@POOL] (SIZE with a unit: 20G), existing volume "
+                   "vol:POOL/NAME, or a PATH")
       ->type_name("SPEC")
       ->allow_extra_args(false);
   c_create->add_option("--iso", create.isos, "CD-ROM to boot from: an ISO PATH or vol:POOL/NAME")
@@ -123,6 +176,11 @@ int main(int argc, char** argv) {
       ->type_name("NAME")
       ->allow_extra_args(false);
   c_create->add_flag("--start", create.start, "Start the VM once created");
+  c_create
+      ->add_flag("--rm-on-failure", create.rm_on_failure,
+                 "With --start: when the start fails, delete the VM and the volumes this "
+                 "command created (never an existing vol:POOL/NAME or PATH)")
+      ->needs("--start");
   c_create->callback(run([&] { return run_create(g, create); }));
 
   std::string define_file;
@@ -132,7 +190,11 @@ int main(int argc, char** argv) {
 
   DeleteArgs del;
   auto* c_delete = vm_command(app, "delete", "Delete a VM", del.vm);
-  c_delete->add_flag("--with-storage", del.with_storage, "Also delete its disk volumes");
+  c_delete->add_flag("--with-storage", del.with_storage,
+                     "Also delete its disk volumes (whole backing chains), except disks another "
+                     "VM uses: those are kept and named");
+  c_delete->add_flag("--snapshots", del.snapshots,
+                     "Also delete its snapshots; a VM that has some is refused without it");
   c_delete->add_flag("--force", del.force, "Power it off first when running");
   c_delete->callback(run([&] { return run_delete(g, del); }));
 
@@ -141,8 +203,10 @@ int main(int argc, char** argv) {
   std::string set_memory;
   auto* c_set = vm_command(app, "set", "Change vCPUs, memory or a backend property", set.vm);
   auto* o_vcpus = c_set->add_option("--vcpus", set_vcpus, "Virtual CPUs");
-  auto* o_memory = c_set->add_option("--memory", set_memory, "Memory size")->type_name("SIZE");
-  c_set->add_flag("--live", set.live, "Also change the running VM");
+  auto* o_memory = c_set->add_option("--memory", set_memory, "Memory with a unit: 512M, 2G...")
+                       ->type_name("SIZE");
+  c_set->add_flag("--live", set.live,
+                  "Also change the running VM (a stopped VM has only its configuration)");
   c_set
       ->add_option("--property", set.properties,
                    "A backend-specific setting, repeatable (WSL: default=true, version=1|2, "
@@ -205,11 +269,18 @@ int main(int argc, char** argv) {
             sub->get_name() + " (a listing of the group: hyperctl inventory -g GROUP)");
   });
 
+  if (const auto unknown = unknown_command(app, argc, argv)) {
+    const auto& [path, word] = *unknown;
+    return usage_error("unknown command '" + word + "'" +
+                       (path.empty() ? "" : " for hyperctl" + path) + " (see hyperctl" + path +
+                       " --help)");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --help-all
-    return usage_error(one_line(e.what()) + " (see hyperctl --help)");
+    return usage_error(one_line(e.what()) + " (see hyperctl" + parsed_command_path(app) +
+                       " --help)");
   }
   leave_if_lingering(status);  // e.g. a connect that timed out is still inside libvirt
   return status;

@@ -1,6 +1,7 @@
 // pool list|info|create|start|stop|refresh|delete and
 // volume list|info|create|delete|resize|clone|upload|download.
-// A volume is named POOL/NAME: neither a pool nor a volume name may contain '/'.
+// A volume is named POOL/NAME, split at the first '/': a pool name has none,
+// a volume name may (vSphere: a path in the datastore).
 #include <unistd.h>
 
 #include <chrono>
@@ -39,6 +40,24 @@ std::uint64_t parse_volume_size(const std::string& text) {
   if (bytes == 0)
     throw Error(ErrorCode::InvalidArgument, "bad --size: must be more than 0: " + squote(text));
   return bytes;
+}
+
+/// --size of resize: SIZE, +SIZE or -SIZE, each with a unit.
+SizeChange parse_size_change_arg(const std::string& text) {
+  try {
+    return parse_size_change(text);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::InvalidArgument, std::string("bad --size: ") + e.what());
+  }
+}
+
+/// The operation ran to its end although it was asked to stop (a backend
+/// that cannot interrupt it): say so rather than let the user believe that
+/// nothing happened.
+void warn_if_cancel_ignored(const CancelToken& cancel, const std::string& what) {
+  if (cancel.cancelled())
+    write_stderr("hyperctl: warning: " + printable(what) +
+                 " could not be stopped and completed; undo it yourself if needed\n");
 }
 
 /// hyperctl.result/1 for a storage action: `pool` or `volume` instead of `vm`.
@@ -177,6 +196,7 @@ int run_transfer(const GlobalOptions& g, const TransferArgs& a, bool upload) {
   } else {
     st.download_volume(v.pool, v.name, a.file, options, progress, cancel);
   }
+  warn_if_cancel_ignored(cancel, upload ? "the upload" : "the download");
   const std::string message =
       upload ? squote(a.file) + " uploaded to volume " + squote(a.volume)
              : "volume " + squote(a.volume) + " downloaded to " + squote(a.file);
@@ -291,18 +311,48 @@ void add_storage_commands(CLI::App& app, const CommandContext& ctx) {
   }));
 
   static std::string vresize, vresize_size;
+  static bool vresize_shrink = false, vresize_force = false;
   auto* v_resize = volume->add_subcommand(
-      "resize", "Change a volume's capacity (never below what it already holds)");
+      "resize",
+      "Change a volume's capacity. SIZE sets it, +SIZE grows it, -SIZE shrinks it (a unit is "
+      "required). A smaller capacity is refused unless --shrink; below the data the volume "
+      "holds, also unless --force");
   v_resize->add_option("volume", vresize, "POOL/NAME")->required();
-  v_resize->add_option("--size", vresize_size, "New capacity")->required()->type_name("SIZE");
+  v_resize
+      ->add_option("--size", vresize_size,
+                   "New capacity: 20G sets it, +5G grows it by 5 GiB, -1G shrinks it by 1 GiB")
+      ->required()
+      ->type_name("[+|-]SIZE");
+  auto* f_shrink = v_resize->add_flag(
+      "--shrink", vresize_shrink, "Allow a smaller capacity (the data past the new end is lost)");
+  v_resize
+      ->add_flag("--force", vresize_force,
+                 "With --shrink: also below the data the volume holds (it is cut off)")
+      ->needs(f_shrink);
   v_resize->callback(ctx.run([&g] {
     const VolumeName v = parse_volume(vresize);
-    const std::uint64_t size = parse_volume_size(vresize_size);
+    const SizeChange change = parse_size_change_arg(vresize_size);
     Session s(g);
-    const Volume after = s.connect().storage().resize_volume(v.pool, v.name, size);
-    return show_volume(
-        s, after, false,
-        "volume " + squote(vresize) + " is now " + format_size(after.capacity_bytes));
+    StorageOps& st = s.connect().storage();
+    // A delta is counted from the capacity the backend reports now.
+    const Volume before = st.get_volume(v.pool, v.name);
+    std::uint64_t target = 0;
+    try {
+      target = apply_size_change(change, before.capacity_bytes);
+    } catch (const Error& e) {
+      throw Error(ErrorCode::InvalidArgument, std::string("bad --size: ") + e.what());
+    }
+    ResizeOptions options;
+    options.shrink = vresize_shrink;
+    options.force = vresize_force;
+    const Volume after = st.resize_volume(v.pool, v.name, target, options);
+    const std::string message = after.capacity_bytes == before.capacity_bytes
+                                    ? "volume " + squote(vresize) + " stays at " +
+                                          format_size(after.capacity_bytes) + " (unchanged)"
+                                    : "volume " + squote(vresize) + " resized from " +
+                                          format_size(before.capacity_bytes) + " to " +
+                                          format_size(after.capacity_bytes);
+    return show_volume(s, after, false, message);
   }));
 
   static std::string vclone, vclone_name, vclone_pool, vclone_format;
@@ -320,7 +370,13 @@ void add_storage_commands(CLI::App& app, const CommandContext& ctx) {
     target.pool = vclone_pool.empty() ? v.pool : vclone_pool;
     target.format = vclone_format;
     Session s(g);
-    const Volume copy = s.connect().storage().clone_volume(v.pool, v.name, target);
+    StorageOps& st = s.connect().storage();
+    CancelToken cancel;
+    SigintCancels on_signal(cancel);
+    ProgressLine bar("clone");
+    const Volume copy = st.clone_volume(
+        v.pool, v.name, target, [&bar](const Progress& p) { bar.update(p); }, cancel);
+    warn_if_cancel_ignored(cancel, "the clone");
     return show_volume(
         s, copy, false,
         "volume " + squote(vclone) + " cloned to " + squote(copy.pool + "/" + copy.name));

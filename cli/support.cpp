@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -353,13 +354,14 @@ std::vector<VmState> parse_states(const std::vector<std::string>& names) {
 namespace {
 
 /// `vol:POOL/NAME` -> pool and volume; nullopt when `text` has no vol: prefix.
+/// Split at the first '/' only: vSphere volume names are paths in a
+/// datastore (`vol:LocalDS_0/vols/d2` is volume `vols/d2` of LocalDS_0).
 std::optional<DiskSpec> parse_volume_ref(const std::string& text, const char* option) {
   constexpr std::string_view kPrefix = "vol:";
   if (text.compare(0, kPrefix.size(), kPrefix) != 0) return std::nullopt;
   const std::string rest = text.substr(kPrefix.size());
   const auto slash = rest.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size() ||
-      rest.find('/', slash + 1) != std::string::npos) {
+  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size()) {
     throw Error(ErrorCode::InvalidArgument,
                 std::string("bad ") + option + ": " + squote(text) + " is not vol:POOL/NAME");
   }
@@ -471,35 +473,48 @@ std::string read_input(const std::string& file) {
   return data;
 }
 
-// ------------------------------------------------------------- shutdown --
+// --------------------------------------------------------- cancellation --
 
 namespace {
 
-CancelToken* g_cancel = nullptr;  // set while a cancellable wait runs
+// The token the signal handler cancels, set while a cancellable call runs.
+// A signal handler may only touch lock-free atomics: CancelToken::cancel()
+// is one store to a std::atomic<bool>, and the pointer is an atomic too.
+std::atomic<CancelToken*> g_cancel{nullptr};
+static_assert(std::atomic<CancelToken*>::is_always_lock_free);
+static_assert(std::atomic<bool>::is_always_lock_free);
 
-extern "C" void on_sigint(int) {
-  if (g_cancel == nullptr || g_cancel->cancelled()) {
-    // Second Ctrl-C (or none expected): stop now.
-    ::signal(SIGINT, SIG_DFL);
-    ::raise(SIGINT);
+constexpr int kCancelSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+extern "C" void on_cancel_signal(int sig) {
+  CancelToken* token = g_cancel.load();
+  if (token == nullptr || token->cancelled()) {
+    // The second signal (or one nobody waits for): die of it at once.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, nullptr);
+    ::raise(sig);
     return;
   }
-  g_cancel->cancel();
+  token->cancel();
 }
 
 }  // namespace
 
 SigintCancels::SigintCancels(CancelToken& token) {
-  g_cancel = &token;
+  g_cancel.store(&token);
   struct sigaction sa {};
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_cancel_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: let a blocking wait see EINTR
-  sigaction(SIGINT, &sa, &old_);
+  for (std::size_t i = 0; i < std::size(kCancelSignals); ++i)
+    sigaction(kCancelSignals[i], &sa, &old_[i]);
 }
 SigintCancels::~SigintCancels() {
-  sigaction(SIGINT, &old_, nullptr);
-  g_cancel = nullptr;
+  for (std::size_t i = 0; i < std::size(kCancelSignals); ++i)
+    sigaction(kCancelSignals[i], &old_[i], nullptr);
+  g_cancel.store(nullptr);
 }
 
 ProgressLine::ProgressLine(std::string label)

@@ -98,6 +98,10 @@ class Session {
   std::unique_ptr<Connection> open(const std::string& name_or_uri, bool read_only = false);
 
   VmOps& vms(bool read_only = false) { return connect(read_only).vms(); }
+  /// What the backend of the connection declares it offers (connects first).
+  Capabilities capabilities() {
+    return registry().backend_for(connect().uri().scheme).capabilities();
+  }
   std::string uri() const { return conn_ ? conn_->uri().str() : std::string(); }
 
  private:
@@ -142,8 +146,10 @@ std::uint64_t parse_memory(const std::string& text);
 /// A whole file, or standard input for "-"; refuses an empty one.
 std::string read_input(const std::string& file);
 
-/// Installs a SIGINT handler that cancels `token` for the life of this
-/// object (a second Ctrl-C stops the process), then restores the old one.
+/// For the life of this object, SIGINT (Ctrl-C), SIGTERM and SIGHUP cancel
+/// `token` instead of killing the process, so that the operation cleans up
+/// and says so (exit 11); a second one kills at once. Restores the old
+/// handlers when it goes away.
 class SigintCancels {
  public:
   explicit SigintCancels(CancelToken& token);
@@ -152,7 +158,7 @@ class SigintCancels {
   SigintCancels& operator=(const SigintCancels&) = delete;
 
  private:
-  struct sigaction old_ {};
+  struct sigaction old_[3]{};  // SIGINT, SIGTERM, SIGHUP
 };
 
 /// Progress of a long operation on one line of stderr, only when stderr is a

@@ -1,5 +1,8 @@
 #include "text.hpp"
 
+#include <locale.h>
+#include <wchar.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -54,6 +57,29 @@ bool is_wide(char32_t cp) {
          in(cp, 0xFE30, 0xFE6F) || in(cp, 0xFF00, 0xFF60) || in(cp, 0xFFE0, 0xFFE6) ||
          in(cp, 0x1F300, 0x1F64F) || in(cp, 0x1F900, 0x1F9FF) || in(cp, 0x20000, 0x2FFFD) ||
          in(cp, 0x30000, 0x3FFFD);
+}
+
+/// A UTF-8 LC_CTYPE locale for wcwidth(): glibc's width table follows
+/// Unicode's EastAsianWidth and emoji data and is kept current with each
+/// release, which a table of our own would not be. Null when the system has
+/// no UTF-8 locale (then the ranges above stand in).
+locale_t utf8_ctype() {
+  static const locale_t loc = [] {
+    for (const char* name : {"C.UTF-8", "C.utf8", "en_US.UTF-8"})
+      if (locale_t l = ::newlocale(LC_CTYPE_MASK, name, static_cast<locale_t>(0))) return l;
+    return static_cast<locale_t>(0);
+  }();
+  return loc;
+}
+
+/// Columns of one code point; `table` says whether wcwidth() may be asked.
+std::size_t codepoint_width(char32_t cp, bool table) {
+  if (table) {
+    const int w = ::wcwidth(static_cast<wchar_t>(cp));
+    // -1: unassigned or not printable; printable() escaped the controls.
+    return w < 0 ? 1 : static_cast<std::size_t>(w);
+  }
+  return is_zero_width(cp) ? 0 : is_wide(cp) ? 2 : 1;
 }
 
 std::string yaml_string(std::string_view s) {
@@ -189,17 +215,17 @@ std::string printable(std::string_view text) {
 }
 
 std::size_t display_width(std::string_view text) {
+  // The thread's locale only for this count: the process keeps "C".
+  const locale_t utf8 = utf8_ctype();
+  const locale_t previous = utf8 ? ::uselocale(utf8) : static_cast<locale_t>(0);
   std::size_t width = 0;
   for (std::size_t pos = 0; pos < text.size();) {
     std::size_t len = 1;
     const char32_t cp = decode(text, pos, len);
-    if (cp == kInvalid) {
-      width += 1;
-    } else if (!is_zero_width(cp)) {
-      width += is_wide(cp) ? 2 : 1;
-    }
+    width += cp == kInvalid ? 1 : codepoint_width(cp, utf8 != static_cast<locale_t>(0));
     pos += len;
   }
+  if (utf8) ::uselocale(previous);
   return width;
 }
 

@@ -138,7 +138,8 @@ TEST(CliStorage, BadVolumeArgumentsExitTwo) {
       {"volume", "create", "default-pool/x", "--size", "0"},
       {"volume", "create", "default-pool/x", "--size", "12Q"},
       {"volume", "create", "default-pool/x", "--size", "1M", "--format", "qcow2'"},
-      {"volume", "resize", "default-pool/x", "--size", "-1G"},
+      {"volume", "resize", "default-pool/x", "--size", "+-1G"},
+      {"volume", "resize", "default-pool/x", "--size", "1024"},
       {"volume", "info", "default-pool"},
       {"volume"},
       {"pool"},
@@ -313,14 +314,14 @@ TEST_F(CliStorageTestbed, PoolAndVolumeLifecycleWithTransfersAndRefusals) {
   expect_ok(hc({"volume", "create", vol, "--size", "64M"}));
   r = hc({"volume", "resize", vol, "--size", "128M"});
   expect_ok(r);
-  EXPECT_EQ(r.out, "volume '" + vol + "' is now 128 MiB\n");
+  EXPECT_EQ(r.out, "volume '" + vol + "' resized from 64 MiB to 128 MiB\n");
   json v = hc_json({"volume", "info", vol});
   EXPECT_EQ(v.at("capacity_bytes"), 128ull << 20);
   EXPECT_EQ(v.at("format"), "qcow2");
   EXPECT_EQ(v.at("used_by"), json::array());
 
-  // Shrinking below what it holds: refused, unchanged.
-  expect_error(hc({"volume", "resize", vol, "--size", "4K"}), 5, "already holds");
+  // Shrinking without --shrink: refused, unchanged.
+  expect_error(hc({"volume", "resize", vol, "--size", "4K"}), 5, "add --shrink");
   EXPECT_EQ(hc_json({"volume", "info", vol}).at("capacity_bytes"), 128ull << 20);
 
   const std::string copy_name = "hyperctl-test-copy-" + tag_;

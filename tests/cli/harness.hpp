@@ -43,8 +43,12 @@ struct RunOptions {
   /// Environment changes: a value sets the variable, nullopt removes it.
   std::map<std::string, std::optional<std::string>> env;
   std::string input;  ///< standard input
-  /// Sends SIGINT (as Ctrl-C would) this long after the start.
+  /// Sends `signal` (SIGINT, as Ctrl-C would, unless told otherwise) this
+  /// long after the start.
   std::optional<std::chrono::milliseconds> sigint_after;
+  int signal = SIGINT;
+  /// Sends `signal` a second time this long after the start.
+  std::optional<std::chrono::milliseconds> again_after;
 };
 
 inline RunOptions with_env(std::map<std::string, std::optional<std::string>> env) {
@@ -125,12 +129,16 @@ inline Result run(const std::vector<std::string>& args, const RunOptions& opt = 
   std::string* sinks[2] = {&r.out, &r.err};
   int fds[2] = {out[0], err[0]};
   const auto deadline = t0 + std::chrono::seconds(90);
-  bool sigint_sent = false;
+  bool sigint_sent = false, again_sent = false;
   while (fds[0] >= 0 || fds[1] >= 0 || in_fd >= 0) {
     const auto now = std::chrono::steady_clock::now();
     if (opt.sigint_after && !sigint_sent && now - t0 >= *opt.sigint_after) {
-      kill(pid, SIGINT);
+      kill(pid, opt.signal);
       sigint_sent = true;
+    }
+    if (opt.again_after && sigint_sent && !again_sent && now - t0 >= *opt.again_after) {
+      kill(pid, opt.signal);
+      again_sent = true;
     }
     pollfd p[3];
     int n = 0;
@@ -143,7 +151,8 @@ inline Result run(const std::vector<std::string>& args, const RunOptions& opt = 
       kill(pid, SIGKILL);
       break;
     }
-    if (poll(p, static_cast<nfds_t>(n), opt.sigint_after && !sigint_sent ? 20 : 1000) < 0) {
+    const bool signal_due = (opt.sigint_after && !sigint_sent) || (opt.again_after && !again_sent);
+    if (poll(p, static_cast<nfds_t>(n), signal_due ? 20 : 1000) < 0) {
       if (errno == EINTR) continue;
       break;
     }
