@@ -339,14 +339,15 @@ TEST_F(CliStorageTestbed, PoolAndVolumeLifecycleWithTransfersAndRefusals) {
   const std::string out = (tmp.path() / "out.img").string();
   expect_ok(hc({"volume", "download", up, out}));
   EXPECT_TRUE(read_file(out) == data);
-  // Over an existing file: refused without --overwrite, file unchanged.
+  // Over an existing file: refused without --overwrite (already exists, 6),
+  // file unchanged.
   tmp.write("keep.img", "keep me");
   const std::string keep = (tmp.path() / "keep.img").string();
-  expect_error(hc({"volume", "download", up, keep}), 5, "--overwrite");
+  expect_error(hc({"volume", "download", up, keep}), 6, "--overwrite");
   EXPECT_EQ(read_file(keep), "keep me");
   expect_ok(hc({"volume", "download", up, keep, "--force"}));
   EXPECT_TRUE(read_file(keep) == data);
-  expect_error(hc({"volume", "upload", up, in}), 5, "--overwrite");
+  expect_error(hc({"volume", "upload", up, in}), 6, "--overwrite");
 
   // A VM on the volume: delete refused naming it.
   const std::string vm = "hyperctl-test-cli-vm-" + tag_;

@@ -86,7 +86,7 @@ class OfflineMigrationTest : public ::testing::Test {
     for (auto* c : {src_.get(), dst_.get()}) {
       if (!c) continue;
       try {
-        c->vms().remove(name_, DeleteOptions{false, true});
+        c->vms().remove(name_, DeleteOptions{false, true, true});
       } catch (const Error&) {
       }
       // A killed command's stream may hold a volume for a moment: retry.
@@ -281,6 +281,55 @@ TEST_F(OfflineMigrationTest, RemoveSourceDeletesTheSourceAfterVerifying) {
   EXPECT_EQ(checksums(*dst_), before);
   EXPECT_FALSE(has_vm_named(*src_, name_));
   for (const auto& d : disks_) EXPECT_FALSE(has_volume(*src_, d.volume)) << d.volume;
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+// --remove-source would delete what the move does not carry: refused at the
+// check, with nothing copied and the source as it was.
+TEST_F(OfflineMigrationTest, RemoveSourceRefusesADiskAnotherVmUsesAndSnapshots) {
+  make_vm(1u << 20);
+  const auto target_volumes = all_volume_paths(*dst_);
+  const std::string other = name_ + "-other";
+  const auto v = src_->storage().get_volume("default", disks_[0].volume);
+  src_->vms().define("<domain type='qemu'><name>" + other +
+                     "</name><memory unit='MiB'>32</memory><vcpu>1</vcpu><os><type "
+                     "arch='x86_64'>hvm</type></os><devices><disk type='file' "
+                     "device='disk'><driver name='qemu' type='raw'/><source file='" +
+                     v.path + "'/><target dev='vda' bus='virtio'/></disk></devices></domain>");
+  auto err = error_of([&] { src_->migration().migrate(name_, *dst_, offline(true), nullptr, {}); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find(other), std::string::npos) << err->what();
+  src_->vms().remove(other, {});
+  EXPECT_TRUE(has_vm_named(*src_, name_));
+  for (const auto& d : disks_) EXPECT_TRUE(has_volume(*src_, d.volume)) << d.volume;
+  EXPECT_EQ(all_volume_paths(*dst_), target_volumes);
+  EXPECT_TRUE(Journal::list().empty());
+}
+
+TEST_F(OfflineMigrationTest, RemoveSourceRefusesAVmWithSnapshots) {
+  // One qcow2 disk: libvirt takes internal snapshots of a shut-off VM's qcow2.
+  const std::string disk = name_ + "-s.qcow2";
+  disks_ = {{disk, "qcow2"}};
+  src_->storage().create_volume(VolumeSpec{disk, "default", "qcow2", 64ull << 20});
+  const auto v = src_->storage().get_volume("default", disk);
+  src_->vms().define("<domain type='qemu'><name>" + name_ +
+                     "</name><memory unit='MiB'>32</memory><vcpu>1</vcpu><os><type "
+                     "arch='x86_64'>hvm</type></os><devices><disk type='file' "
+                     "device='disk'><driver name='qemu' type='qcow2'/><source file='" +
+                     v.path + "'/><target dev='vda' bus='virtio'/></disk></devices></domain>");
+  const auto target_volumes = all_volume_paths(*dst_);
+  SnapshotSpec snap;
+  snap.name = "keep-me";
+  src_->snapshots().create(name_, snap);
+  auto err = error_of([&] { src_->migration().migrate(name_, *dst_, offline(true), nullptr, {}); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code(), ErrorCode::Conflict);
+  EXPECT_NE(std::string(err->what()).find("1 snapshot"), std::string::npos) << err->what();
+  EXPECT_EQ(src_->snapshots().list(name_).size(), 1u);
+  EXPECT_TRUE(has_volume(*src_, disk));
+  EXPECT_FALSE(has_vm_named(*dst_, name_));
+  EXPECT_EQ(all_volume_paths(*dst_), target_volumes);
   EXPECT_TRUE(Journal::list().empty());
 }
 

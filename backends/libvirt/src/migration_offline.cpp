@@ -227,6 +227,8 @@ class Migration {
 
   /// (a): fills the journal with the plan. Throws before anything changed.
   void check(const VmRef& ref, bool shutdown_first);
+  void refuse_lossy_removal(virDomainPtr dom, const std::string& who, const std::string& uuid,
+                            const std::vector<std::pair<std::string, std::string>>& disks);
   void shutdown();
   VmInfo run();
 
@@ -268,6 +270,34 @@ class Migration {
   bool verify(std::size_t copy_step);
   void remove_source();
 };
+
+// --remove-source deletes the source VM with its snapshots' metadata and its
+// disk volumes. What that would lose beyond the VM itself is refused at the
+// check, before anything moves: snapshots (offline migration does not carry
+// them) and a disk another VM on the source also uses.
+void Migration::refuse_lossy_removal(
+    virDomainPtr dom, const std::string& who, const std::string& uuid,
+    const std::vector<std::pair<std::string, std::string>>& disks) {
+  const int snapshots = virDomainSnapshotNum(dom, 0);
+  if (snapshots < 0) fail(src_.get(), "cannot count the snapshots of " + who, kOp);
+  if (snapshots > 0)
+    throw Error(ErrorCode::Conflict,
+                who + " has " + std::to_string(snapshots) +
+                    (snapshots == 1 ? " snapshot" : " snapshots") +
+                    ", which offline migration does not carry; --remove-source would lose "
+                    "them (delete them first, or migrate without --remove-source)",
+                kOp);
+  const auto users = storage::DiskUsers::scan(src_, false, uuid, kOp);
+  for (const auto& [label, path] : disks) {
+    const auto others = users.of(path);
+    if (!others.empty())
+      throw Error(ErrorCode::Conflict,
+                  "disk " + label + " of " + who + " is also " + storage::used_by_text(others) +
+                      " on " + src_.uri.raw +
+                      "; --remove-source would delete it (migrate without --remove-source)",
+                  kOp);
+  }
+}
 
 void Migration::check(const VmRef& ref, bool shutdown_first) {
   if (canonical_uri(src_) == canonical_uri(dst_))
@@ -382,6 +412,12 @@ void Migration::check(const VmRef& ref, bool shutdown_first) {
                   kOp);
     total += p.length;
     plans.push_back(std::move(p));
+  }
+  if (j_.param("remove_source") == "yes") {
+    std::vector<std::pair<std::string, std::string>> disks;  // label, path
+    for (const auto& p : plans)
+      disks.emplace_back(p.dev + " (" + volume_label(p.src_pool, p.src_volume) + ")", p.src_path);
+    refuse_lossy_removal(dom.get(), who, uuid_buf, disks);
   }
   const Pool pinfo = describe_pool(dst_, tpool.get(), kOp);
   if (pinfo.available_bytes && pinfo.available_bytes < total)
@@ -619,8 +655,11 @@ void Migration::remove_source() {
         fail(src_.get(), "cannot remove VM " + quoted(name()) + " from the source", kOp);
     }
   }
+  // A disk that another VM started using since the check stays.
+  const auto users = storage::DiskUsers::scan(src_, false, uuid(), kOp);
   for (auto c : copy_steps()) {
     const auto& s = j_.steps()[c];
+    if (!users.of(data_of(s, "source_path")).empty()) continue;
     if (VolPtr v = volume_in(src_, data_of(s, "source_pool"), data_of(s, "source_volume"))) {
       if (virStorageVolDelete(v.get(), 0) < 0)
         fail(src_.get(),
