@@ -31,6 +31,7 @@
 #include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
+#include "usage.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
@@ -152,15 +153,38 @@ std::string ds_path(const Store& s, const std::string& rel) {
   return datastore_path(s.raw_name, rel);
 }
 
-std::string key_of(const std::string& raw_ds, const std::string& rel) {
-  return raw_ds + '\n' + rel;
-}
-
 bool is_vmdk(const std::string& rel) {
   return ends_with_ci(rel, ".vmdk") && !ends_with_ci(rel, "-flat.vmdk");
 }
 bool is_iso(const std::string& rel) {
   return ends_with_ci(rel, ".iso");
+}
+
+/// A file vSphere keeps for a VM itself (configuration, NVRAM, snapshot
+/// state, memory, swap, logs, locks): none is a volume.
+bool is_vm_own_file(const std::string& rel) {
+  for (std::string_view ext : {".vmx", ".vmxf", ".vmsd", ".vmsn", ".vmss", ".vmem", ".vmtx",
+                               ".nvram", ".log", ".vswp", ".hlog", ".lck", "~"})
+    if (ends_with_ci(rel, ext)) return true;
+  return false;
+}
+
+/// Any other file stored on the datastore (an uploaded raw image, a text
+/// file...): a volume of format "file". Not: any VMDK file (descriptors are
+/// disks, the rest their extents), ISOs, a VM's own files, and hidden files
+/// (an element starting with '.': upload temporaries, VMFS's system files).
+bool is_plain_file(const std::string& rel) {
+  if (ends_with_ci(rel, ".vmdk") || is_iso(rel) || is_vm_own_file(rel)) return false;
+  if (rel.empty() || rel.front() == '.' || rel.find("/.") != std::string::npos) return false;
+  return true;
+}
+
+/// A volume's format: "vmdk", "iso", or "file" for any other file (its
+/// bytes are whatever was uploaded; the name's extension proves nothing).
+std::string format_of(const std::string& rel) {
+  if (is_vmdk(rel)) return "vmdk";
+  if (is_iso(rel)) return "iso";
+  return "file";
 }
 
 /// The volume name of the file `rel`: a VMDK's path without ".vmdk", other
@@ -290,82 +314,24 @@ bool folder_exists(VsphereConnection& c, const Store& s, const std::string& fold
 
 // ---------------------------------------------------------------- users
 
-struct DiskUse {
-  std::map<std::string, std::vector<std::string>> vms;  ///< key_of -> VM names
-  std::map<std::string, std::uint64_t> capacity;        ///< key_of -> device capacity
-};
-
-void add_user(DiskUse& use, const std::string& file, const std::string& vm) {
-  const auto where = split_datastore_path(file);
-  if (!where) return;
-  auto& names = use.vms[key_of(where->datastore, where->rel)];
-  if (std::find(names.begin(), names.end(), vm) == names.end()) names.push_back(vm);
+/// Who uses the datastore files now (usage.hpp).
+FileUse file_use(VsphereConnection& c, const std::string& op) {
+  return FileUse(registered_vm_files(c, op));
 }
 
-/// Every file a VM's disks and CD-ROMs stand on: a disk's backing and the
-/// parents under it (a VM with snapshots writes to a delta disk whose parent
-/// is the base disk), a CD-ROM's ISO.
-DiskUse disk_use(VsphereConnection& c, const std::string& op) {
-  DiskUse use;
-  for (const auto& vm : c.all_vms(op)) {
-    for (const auto& d : vm.info.disks) {
-      add_user(use, d.path, vm.info.name);
-      const auto where = split_datastore_path(d.path);
-      if (where && d.capacity_bytes)
-        use.capacity[key_of(where->datastore, where->rel)] = d.capacity_bytes;
-    }
-    for (pugi::xml_node d : vm.raw.prop("config.hardware.device").children()) {
-      const std::string type = xml::xsi_type(d);
-      if (type != "VirtualDisk" && type != "VirtualCdrom") continue;
-      int depth = 0;
-      for (pugi::xml_node b = xml::child(d, "backing"); b && depth < 256;
-           b = xml::child(b, "parent"), ++depth)
-        add_user(use, xml::text(b, "fileName"), vm.info.name);
-    }
-  }
-  return use;
-}
-
-std::string vm_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + quoted(n);
-  return out;
-}
-
-/// The VMs whose disks or CD-ROMs stand on `rel`: the file itself, or, for
-/// a disk's data extent ("x-flat.vmdk", "x-delta.vmdk", "x-sesparse.vmdk"),
-/// the descriptor "x.vmdk" it belongs to.
-std::vector<std::string> users_of(const DiskUse& use, const Store& s, const std::string& rel) {
-  std::vector<std::string> out;
-  auto add = [&](const std::string& file) {
-    if (auto it = use.vms.find(key_of(s.raw_name, file)); it != use.vms.end())
-      for (const auto& n : it->second)
-        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
-  };
-  add(rel);
-  for (std::string_view extent : {"-flat.vmdk", "-delta.vmdk", "-sesparse.vmdk"})
-    if (ends_with_ci(rel, extent)) add(rel.substr(0, rel.size() - extent.size()) + ".vmdk");
-  return out;
-}
-
-Volume volume_of(const Store& s, const FileEntry& f, const DiskUse& use) {
+Volume volume_of(const Store& s, const FileEntry& f, const FileUse& use) {
   Volume v;
   v.name = volume_name_of(f.rel);
   v.pool = s.pool.name;
   v.path = ds_path(s, f.rel);
   v.key = v.path;
   v.type = "file";
-  v.format = is_iso(f.rel) ? "iso" : "vmdk";
+  v.format = format_of(f.rel);
   v.allocation_bytes = f.size;
   v.capacity_bytes = f.capacity;
-  const std::string key = key_of(s.raw_name, f.rel);
-  if (auto it = use.vms.find(key); it != use.vms.end()) v.used_by = it->second;
-  if (!v.capacity_bytes) {
-    if (auto it = use.capacity.find(key); it != use.capacity.end())
-      v.capacity_bytes = it->second;
-    else if (v.format == "iso")
-      v.capacity_bytes = f.size;
-  }
+  v.used_by = use.users(s.raw_name, f.rel);
+  if (!v.capacity_bytes)
+    v.capacity_bytes = v.format == "vmdk" ? use.capacity(s.raw_name, f.rel) : f.size;
   return v;
 }
 
@@ -390,11 +356,17 @@ Located locate_volume(VsphereConnection& c, const std::string& pool, const std::
     at.file = *f;
     return at;
   }
+  // Not a disk: another file by its whole name.
+  if (is_plain_file(name))
+    if (auto f = find_file(c, at.store, name, any_file_query(), op)) {
+      at.file = *f;
+      return at;
+    }
   throw Error(ErrorCode::NotFound,
               "no volume " + quoted(name) + " (" + quoted(ds_path(at.store, rel)) +
                   ") on datastore " + vsphere::quoted(at.store.pool.name) +
                   " (volumes are .vmdk disks, named by their path from the datastore root "
-                  "without .vmdk, and .iso images)",
+                  "without .vmdk, .iso images and other uploaded files, by their whole path)",
               op);
 }
 
@@ -589,12 +561,17 @@ std::vector<Volume> VsphereStorageOps::list_volumes(const std::string& pool) {
   return guarded(op, [&] {
     const Store s = find_store(c_, pool, op);
     require_accessible(s, op);
+    // Disks through the disk query (a real server hides their extents),
+    // then every file for the other volumes.
     const auto files = search(c_, s, "", true, volume_queries(), {"*.vmdk", "*.iso"}, op);
-    const DiskUse use = disk_use(c_, op);
+    const auto others = search(c_, s, "", true, any_file_query(), {"*"}, op);
+    const FileUse use = file_use(c_, op);
     std::vector<Volume> out;
     for (const auto& f : files)
       if (f.kind != "FolderFileInfo" && (is_vmdk(f.rel) || is_iso(f.rel)))
         out.push_back(volume_of(s, f, use));
+    for (const auto& f : others)
+      if (f.kind != "FolderFileInfo" && is_plain_file(f.rel)) out.push_back(volume_of(s, f, use));
     std::sort(out.begin(), out.end(),
               [](const Volume& a, const Volume& b) { return a.name < b.name; });
     return out;
@@ -605,7 +582,7 @@ Volume VsphereStorageOps::get_volume(const std::string& pool, const std::string&
   const std::string op = "volume.info";
   return guarded(op, [&] {
     const Located at = locate_volume(c_, pool, name, op);
-    return volume_of(at.store, at.file, disk_use(c_, op));
+    return volume_of(at.store, at.file, file_use(c_, op));
   });
 }
 
@@ -660,11 +637,12 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
   const std::string op = "volume.delete";
   guarded(op, [&] {
     const Located at = locate_volume(c_, pool, name, op);
-    const Volume v = volume_of(at.store, at.file, disk_use(c_, op));
+    const Volume v = volume_of(at.store, at.file, file_use(c_, op));
     if (!v.used_by.empty())
       throw Error(ErrorCode::Conflict,
-                  "volume " + quoted(v.name) + " is a disk of VM " + vm_names(v.used_by) +
-                      "; detach it (or delete the VM) first; nothing was deleted",
+                  "volume " + quoted(v.name) + " is in use by VM " + vm_names(v.used_by) +
+                      " (its disk, image or a file in its folder); detach it (or delete the "
+                      "VM) first; nothing was deleted",
                   op);
     const MoRef& vdm = c_.session().content().virtual_disk_manager;
     if (v.format == "vmdk" && !vdm.empty()) {
@@ -691,7 +669,7 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
   return guarded(op, [&] {
     check_name(target.name, op);
     const Located at = locate_volume(c_, pool, name, op);
-    const Volume source = volume_of(at.store, at.file, disk_use(c_, op));
+    const Volume source = volume_of(at.store, at.file, file_use(c_, op));
     const bool disk = source.format == "vmdk";
     std::string rel = target.name;
     if (disk) {
@@ -702,11 +680,12 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
                   "a copy of " + quoted(source.name) + " stays a " + source.format +
                       " file; format " + quoted(target.format) + " is not offered",
                   op);
-    } else if (!is_iso(rel)) {
-      // Named otherwise, the copy would be no volume (or read as a disk).
+    } else if (format_of(rel) != source.format || !(is_iso(rel) || is_plain_file(rel))) {
+      // Named otherwise, the copy would be another kind of volume, or none.
       throw Error(ErrorCode::InvalidArgument,
-                  "bad volume name " + quoted(target.name) + ": a copy of the ISO image " +
-                      quoted(source.name) + " is named with .iso",
+                  "bad volume name " + quoted(target.name) + ": a copy of " + quoted(source.name) +
+                      (source.format == "iso" ? " is an ISO image, named with .iso"
+                                              : " is a file, named without .vmdk or .iso"),
                   op);
     }
     check_name(rel, op);
@@ -771,15 +750,17 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
     require_accessible(s, op);
     const auto existing = locate_file(c_, s, name, op);
     if (existing && !options.overwrite)
-      throw Error(
-          ErrorCode::Conflict,
-          quoted(ds_path(s, existing->rel)) + " exists; ask to overwrite it (nothing was uploaded)",
-          op);
+      throw Error(ErrorCode::AlreadyExists,
+                  quoted(ds_path(s, existing->rel)) +
+                      " already exists; ask to overwrite it (nothing was uploaded)",
+                  op);
     const std::string rel = existing ? existing->rel : name;
-    // Replacing a file under a VM's disk or CD-ROM would change what the VM
-    // reads (or running, what it writes over): refused before anything moves.
+    // Replacing a file a VM stands on (its disk, a parent of it, its CD-ROM,
+    // or anything in its folder: .vmx, .nvram, logs...) would change what
+    // the VM reads or, running, what it writes to: refused before anything
+    // moves.
     if (existing)
-      if (const auto vms = users_of(disk_use(c_, op), s, rel); !vms.empty())
+      if (const auto vms = file_use(c_, op).users(s.raw_name, rel); !vms.empty())
         throw Error(ErrorCode::Conflict,
                     quoted(ds_path(s, rel)) + " is in use by VM " + vm_names(vms) +
                         "; detach it (or delete the VM) first; nothing was uploaded",
@@ -804,7 +785,7 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
       } catch (const Error& e) {
         // Another client made the file while ours was on its way.
         if (e.code() != ErrorCode::AlreadyExists) throw;
-        throw Error(ErrorCode::Conflict,
+        throw Error(ErrorCode::AlreadyExists,
                     quoted(ds_path(s, rel)) +
                         " appeared during the upload; ask to overwrite it (nothing was changed)",
                     op, e.what());
