@@ -77,13 +77,13 @@ class TempVm {
     const auto moref = info_.extras.find("moref");
     try {
       if (moref != info_.extras.end()) {
-        c_.vms().remove(moref->second, {.with_storage = true, .force = true});
+        c_.vms().remove(moref->second, {.with_storage = true, .force = true, .snapshots = true});
         return;
       }
     } catch (...) {
     }
     try {
-      c_.vms().remove(name_, {.with_storage = true, .force = true});
+      c_.vms().remove(name_, {.with_storage = true, .force = true, .snapshots = true});
     } catch (...) {
     }
   }
@@ -628,9 +628,14 @@ void remove_with_and_without_storage(Simulator& sim) {
 
   ops.create(TempVm::small("drop-files"));
   ASSERT_TRUE(has_files("drop-files"));
-  ops.remove("drop-files", {.with_storage = true});
+  const std::string disk = sim.find_vm("drop-files")["disks"][0]["file"];
+  const hyperctl::DeleteReport report = ops.remove("drop-files", {.with_storage = true});
   EXPECT_TRUE(sim.find_vm("drop-files").is_null());
   EXPECT_FALSE(has_files("drop-files"));
+  // The report names the disk (and the VM's folder); nothing was kept.
+  EXPECT_NE(std::find(report.deleted.begin(), report.deleted.end(), disk), report.deleted.end())
+      << disk;
+  EXPECT_TRUE(report.kept.empty());
 
   // Running: a Conflict unless forced.
   ops.create(TempVm::small("running-del"));
@@ -641,6 +646,99 @@ void remove_with_and_without_storage(Simulator& sim) {
   ops.remove("running-del", {.with_storage = true, .force = true});
   EXPECT_TRUE(sim.find_vm("running-del").is_null());
   EXPECT_FALSE(has_files("running-del"));
+}
+
+/// The datastore files under `folder/` (second session).
+std::set<std::string> files_under(const Simulator& sim, const std::string& ds,
+                                  const std::string& folder) {
+  std::set<std::string> out;
+  for (const auto& f : sim.files(ds)) {
+    const std::string p = f["path"];
+    if (p.rfind(folder + "/", 0) == 0) out.insert(p);
+  }
+  return out;
+}
+
+/// delete --with-storage never deletes a disk another VM uses: here the
+/// disk of VM 'owner', attached to 'sharer' too. Deleting the sharer keeps
+/// it (and says so); deleting the owner, whose folder holds it, while the
+/// sharer runs, deletes the owner's other files and keeps the disk; once no
+/// other VM uses it, the last VM's delete takes it.
+void a_shared_disk_survives_delete_with_storage(Simulator& sim) {
+  auto c = sim.connect();
+  auto& ops = c->vms();
+  const std::string ds = first_datastore(sim.show());
+  TempVm owner(*c, "owner");
+  const std::string disk = sim.find_vm("owner")["disks"][0]["file"];
+  const std::string rel = disk.substr(disk.find("] ") + 2);
+  const std::string flat = rel.substr(0, rel.size() - 5) + "-flat.vmdk";
+  ASSERT_EQ(rel.rfind("owner/", 0), 0u) << disk;
+  VmSpec sharing = TempVm::small("sharer");
+  sharing.disks = {{.path = disk}};
+  {
+    TempVm sharer(*c, sharing);
+    const hyperctl::DeleteReport r = ops.remove("sharer", {.with_storage = true});
+    EXPECT_TRUE(sim.find_vm("sharer").is_null());
+    EXPECT_TRUE(files_under(sim, ds, "sharer").empty()) << "the sharer's own files stay";
+    ASSERT_EQ(r.kept.size(), 1u);
+    EXPECT_EQ(r.kept[0].disk, disk);
+    EXPECT_EQ(r.kept[0].reason, "used by VM 'owner'");
+    EXPECT_EQ(std::find(r.deleted.begin(), r.deleted.end(), disk), r.deleted.end());
+  }
+  auto owner_files = files_under(sim, ds, "owner");
+  EXPECT_TRUE(owner_files.count(rel) && owner_files.count(flat)) << "the shared disk went";
+  EXPECT_EQ(sim.find_vm("owner")["disks"][0]["file"], disk);
+
+  sharing.name = "sharer2";
+  TempVm sharer2(*c, sharing);
+  ops.start("sharer2");
+  const hyperctl::DeleteReport r = ops.remove("owner", {.with_storage = true});
+  EXPECT_TRUE(sim.find_vm("owner").is_null());
+  owner_files = files_under(sim, ds, "owner");
+  EXPECT_EQ(owner_files, (std::set<std::string>{rel, flat}))
+      << "the disk sharer2 uses stays, the owner's other files go";
+  ASSERT_EQ(r.kept.size(), 1u);
+  EXPECT_EQ(r.kept[0].disk, disk);
+  EXPECT_EQ(r.kept[0].reason, "used by VM 'sharer2'");
+  const json s2 = sim.find_vm("sharer2");
+  EXPECT_EQ(s2["powerState"], "poweredOn");
+  EXPECT_EQ(s2["disks"][0]["file"], disk);
+
+  const hyperctl::DeleteReport last = ops.remove("sharer2", {.with_storage = true, .force = true});
+  EXPECT_TRUE(last.kept.empty());
+  EXPECT_NE(std::find(last.deleted.begin(), last.deleted.end(), disk), last.deleted.end());
+  EXPECT_TRUE(files_under(sim, ds, "owner").empty()) << "no VM uses it any more";
+  EXPECT_TRUE(files_under(sim, ds, "sharer2").empty());
+}
+
+/// A VM with snapshots is deleted only with options.snapshots; refused, it
+/// keeps its snapshots, power state and files.
+void a_vm_with_snapshots_needs_the_snapshots_option(Simulator& sim) {
+  auto c = sim.connect();
+  auto& ops = c->vms();
+  const std::string ds = first_datastore(sim.show());
+  TempVm vm(*c, "snapped");
+  c->snapshots().create("snapped", {"one", "", false});
+  c->snapshots().create("snapped", {"two", "", false});
+  const auto files_before = files_under(sim, ds, "snapped");
+  for (const bool with_storage : {true, false}) {
+    SCOPED_TRACE(with_storage);
+    std::string message;
+    EXPECT_EQ(code_of([&] { ops.remove("snapped", {.with_storage = with_storage, .force = true}); },
+                      &message),
+              ErrorCode::Conflict);
+    EXPECT_NE(message.find("has 2 snapshots"), std::string::npos) << message;
+    EXPECT_NE(message.find("--snapshots"), std::string::npos) << message;
+    const json seen = sim.find_vm("snapped");
+    ASSERT_FALSE(seen.is_null()) << "deleted anyway";
+    EXPECT_EQ(seen["snapshots"].size(), 1u);
+    EXPECT_EQ(seen["snapshots"][0]["children"].size(), 1u);
+    EXPECT_EQ(files_under(sim, ds, "snapped"), files_before);
+  }
+  const hyperctl::DeleteReport r = ops.remove("snapped", {.with_storage = true, .snapshots = true});
+  EXPECT_TRUE(sim.find_vm("snapped").is_null());
+  EXPECT_TRUE(files_under(sim, ds, "snapped").empty());
+  EXPECT_TRUE(r.kept.empty());
 }
 
 void export_config_is_json_with_the_fields(Simulator& sim) {
@@ -1069,6 +1167,9 @@ VSPHERE_VM_TEST(CreateFailedByTheServerLeavesNothing, create_failed_by_the_serve
 VSPHERE_VM_TEST(CreateWithAnExistingDiskAndAnIso, create_with_an_existing_disk_and_an_iso)
 VSPHERE_VM_TEST(SetResources, set_resources)
 VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
+VSPHERE_VM_TEST(ASharedDiskSurvivesDeleteWithStorage, a_shared_disk_survives_delete_with_storage)
+VSPHERE_VM_TEST(AVmWithSnapshotsNeedsTheSnapshotsOption,
+                a_vm_with_snapshots_needs_the_snapshots_option)
 VSPHERE_VM_TEST(ExportConfigIsJsonWithTheFields, export_config_is_json_with_the_fields)
 VSPHERE_VM_TEST(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
 VSPHERE_VM_TEST(ANameThatIsAnotherVmsIdIsAConflict, a_name_that_is_another_vms_id_is_a_conflict)

@@ -816,6 +816,153 @@ void VsphereStorageOps::download_volume(const std::string& pool, const std::stri
   });
 }
 
+// ------------------------------------------------- a VM's storage (vm.delete)
+
+namespace {
+
+/// The datacenter the VM is in: the connection's, else (several, none
+/// named in the URI) the one above the VM. Empty on a standalone host.
+MoRef datacenter_of_vm(VsphereConnection& c, const MoRef& vm, const std::string& op) {
+  if (!c.session().is_vcenter()) return {};
+  try {
+    return c.datacenter(op).ref;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::InvalidArgument) throw;
+  }
+  MoRef at = vm;
+  for (int depth = 0; depth < 64 && !at.empty(); ++depth) {
+    at = xml::moref(
+        c.session().retrieve_one(at, {"parent"}, op, "the folder of the VM").prop("parent"));
+    if (at.type == "Datacenter") return at;
+  }
+  throw Error(ErrorCode::BackendFailure, "cannot find the datacenter of the VM", op);
+}
+
+bool is_extent(const std::string& rel) {
+  for (std::string_view extent : {"-flat.vmdk", "-delta.vmdk", "-sesparse.vmdk", "-ctk.vmdk"})
+    if (ends_with_ci(rel, extent)) return true;
+  return false;
+}
+
+}  // namespace
+
+StoragePlan plan_vm_storage(VsphereConnection& c, const VmObject& vm, const VmFiles& mine,
+                            const FileUse& others, const std::string& op) {
+  StoragePlan plan;
+  plan.datacenter = datacenter_of_vm(c, vm.ref, op);
+  std::map<std::string, Store> by_name;
+  for (const auto& o :
+       c.session().retrieve(xml::morefs(vm.raw.prop("datastore")), {"summary", "browser"}, op)) {
+    Store st = store_of(o);
+    by_name[st.raw_name] = std::move(st);
+  }
+  auto store = [&](const std::string& raw) -> const Store& {
+    const auto it = by_name.find(raw);
+    if (it == by_name.end())
+      throw Error(ErrorCode::BackendFailure,
+                  "the files of VM " + quoted(vm.info.name) + " are on datastore " + quoted(raw) +
+                      ", which is not among its datastores; nothing was deleted",
+                  op);
+    return it->second;
+  };
+  std::set<std::string> planned;  // ds '\n' rel
+  // Whether `f` stays (another VM uses it); notes it in plan.kept. A disk's
+  // extent is not listed on its own: its descriptor says it.
+  auto kept = [&](const DatastorePath& f) {
+    const auto users = others.users(f.datastore, f.rel);
+    if (users.empty()) return false;
+    if (!is_extent(f.rel))
+      plan.kept.push_back({datastore_path(f.datastore, f.rel), "used by VM " + vm_names(users)});
+    return true;
+  };
+  for (const auto& folder : mine.folders) {
+    const Store& s = store(folder.datastore);
+    std::vector<FileEntry> entries;
+    try {
+      entries = search(c, s, folder.rel, !folder.rel.empty(), any_file_query(), {"*"}, op);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::NotFound) throw;  // the folder is gone already
+      continue;
+    }
+    std::vector<StoragePlan::Item> singles;
+    bool any_kept = false;
+    for (const auto& f : entries) {
+      if (f.kind == "FolderFileInfo" || !in_vm_folder(folder, mine.stem, s.raw_name, f.rel) ||
+          !planned.insert(s.raw_name + '\n' + f.rel).second)
+        continue;
+      const DatastorePath where{s.raw_name, f.rel};
+      if (kept(where))
+        any_kept = true;
+      else
+        singles.push_back({where, false, false});
+    }
+    if (!any_kept && !folder.rel.empty())
+      plan.doomed.push_back({folder, true, false});
+    else
+      plan.doomed.insert(plan.doomed.end(), singles.begin(), singles.end());
+  }
+  // Disks outside the VM's folders (attached from elsewhere, or the parents
+  // of its deltas).
+  for (const auto& d : mine.disks) {
+    if (std::any_of(mine.folders.begin(), mine.folders.end(), [&](const DatastorePath& f) {
+          return in_vm_folder(f, mine.stem, d.datastore, d.rel);
+        })) {
+      if (others.users(d.datastore, d.rel).empty()) plan.disks.push_back(d);
+      continue;
+    }
+    if (!planned.insert(d.datastore + '\n' + d.rel).second) continue;
+    (void)store(d.datastore);
+    if (kept(d)) continue;
+    plan.doomed.push_back({d, false, true});
+    plan.disks.push_back(d);
+  }
+  return plan;
+}
+
+DeleteReport delete_planned(VsphereConnection& c, const StoragePlan& plan,
+                            std::vector<std::string>& failed, const std::string& op) {
+  Session& s = c.session();
+  const std::string dc =
+      plan.datacenter.empty() ? std::string() : soap::moref("datacenter", plan.datacenter);
+  DeleteReport report;
+  report.kept = plan.kept;
+  for (const auto& d : plan.disks) report.deleted.push_back(datastore_path(d.datastore, d.rel));
+  for (const auto& item : plan.doomed) {
+    const std::string path = datastore_path(item.where.datastore, item.where.rel);
+    const MoRef& vdm = s.content().virtual_disk_manager;
+    auto delete_file_at = [&] {
+      s.run_task("DeleteDatastoreFile_Task", s.content().file_manager, soap::el("name", path) + dc,
+                 op, "delete " + path);
+    };
+    try {
+      if (item.disk && !vdm.empty()) {
+        try {
+          s.run_task("DeleteVirtualDisk_Task", vdm, soap::el("name", path) + dc, op,
+                     "delete " + path);
+        } catch (const Error& e) {
+          // A descriptor without its extent: the file itself.
+          if (e.code() != ErrorCode::NotFound) throw;
+          delete_file_at();
+        }
+      } else {
+        delete_file_at();
+      }
+    } catch (const Error& e) {
+      // Gone already: the server's Destroy_Task took it with the VM.
+      if (e.code() != ErrorCode::NotFound) {
+        failed.push_back(quoted(path) + ": " + e.what());
+        continue;
+      }
+    }
+    // The VM's disks are listed first; a folder, and single files other
+    // than those disks and their extents, after them.
+    if (!item.disk && !is_extent(item.where.rel) &&
+        std::find(report.deleted.begin(), report.deleted.end(), path) == report.deleted.end())
+      report.deleted.push_back(path);
+  }
+  return report;
+}
+
 Capabilities storage_capabilities() {
   return {Operation::PoolList,      Operation::PoolInfo,    Operation::PoolRefresh,
           Operation::VolumeList,    Operation::VolumeInfo,  Operation::VolumeCreate,

@@ -70,4 +70,29 @@ bool in_vm_folder(const DatastorePath& folder, const std::string& stem, const st
 /// "'a', 'b'" for messages.
 std::string vm_names(const std::vector<std::string>& names);
 
+/// What vm.delete with storage does to a VM's files, worked out before
+/// anything changes (storage_ops.cpp): the VM's folders and the disks it
+/// stands on (parents included) go, except files another VM uses (`kept`).
+struct StoragePlan {
+  struct Item {
+    DatastorePath where;
+    bool folder = false;  ///< a folder deleted whole (nothing in it is kept)
+    bool disk = false;    ///< a disk outside the VM's folders: descriptor and extents
+  };
+  MoRef datacenter;  ///< the VM's (vCenter: the file calls name it); empty on ESXi
+  std::vector<Item> doomed;
+  std::vector<DatastorePath> disks;  ///< the VM's disks that go (for the report)
+  std::vector<KeptDisk> kept;
+};
+
+/// The plan for `vm` (its files: `mine`), keeping what `others` use.
+StoragePlan plan_vm_storage(VsphereConnection& c, const VmObject& vm, const VmFiles& mine,
+                            const FileUse& others, const std::string& op);
+
+/// Deletes what `plan` dooms, each on its own; a file already gone (the
+/// server's Destroy_Task took it) counts as deleted. What could not be
+/// deleted is added to `failed` ("'[ds] path': why").
+DeleteReport delete_planned(VsphereConnection& c, const StoragePlan& plan,
+                            std::vector<std::string>& failed, const std::string& op);
+
 }  // namespace hyperctl::vsphere

@@ -23,7 +23,9 @@
 
 #include "common.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
+#include "usage.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
@@ -273,6 +275,22 @@ ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::strin
   return ShutdownOutcome::ForcedOff;
 }
 
+/// The snapshots in a tree's list (VirtualMachineSnapshotTree elements
+/// named `tag`), children included.
+std::size_t count_snapshots(pugi::xml_node parent, std::string_view tag, int depth) {
+  if (depth > 1000) return 0;  // a malformed answer; vSphere keeps 32 levels
+  std::size_t n = 0;
+  for (pugi::xml_node t : xml::children(parent, tag))
+    n += 1 + count_snapshots(t, "childSnapshotList", depth + 1);
+  return n;
+}
+
+/// How many snapshots the VM has (its snapshot tree, read now).
+std::size_t snapshot_count(Session& s, const VmObject& vm, const std::string& op) {
+  const ObjectContent o = s.retrieve_one(vm.ref, {"snapshot"}, op, vm_label(vm));
+  return count_snapshots(o.prop("snapshot"), "rootSnapshotList", 0);
+}
+
 }  // namespace
 
 Capabilities vm_capabilities() {
@@ -473,28 +491,51 @@ ShutdownOutcome VsphereVmOps::shutdown(const VmRef& ref, const ShutdownOptions& 
   });
 }
 
-// with_storage: Destroy_Task, which on vSphere deletes the VM's folder and
-// every virtual disk attached to it. Without it: UnregisterVM, which takes
-// the VM out of the inventory and leaves all its files (configuration, logs,
-// disks) on the datastore, where they can be registered again. A running or
+// Without storage: UnregisterVM, which takes the VM out of the inventory and
+// leaves all its files (configuration, snapshots, logs, disks) on the
+// datastore, where they can be registered again.
+//
+// With storage, the VM's folders and the disks it stands on go, except what
+// another registered VM uses: a disk shared with it, the parent of another
+// VM's delta (a linked clone), anything in another VM's folder. Destroy_Task
+// cannot be told to spare a file: it deletes every disk attached and the
+// VM's folder. So the plan is made first (nothing changed yet), then:
+//  - nothing kept: Destroy_Task, the server's own complete removal (it knows
+//    files we may not); if it fails, the VM is still registered with all
+//    its files. Disks outside its folder that a server left (the simulator
+//    deletes only the folder) are deleted after it.
+//  - something kept: UnregisterVM, then the VM's other files one by one.
+//    Detaching the shared disks and then destroying would not do: the
+//    shared disk may lie in the doomed VM's own folder, which Destroy_Task
+//    deletes whole. A failure after the unregistration leaves files behind
+//    (said in the error), never deletes a kept one.
+// A VM with snapshots is refused unless options.snapshots; a running or
 // suspended VM is a Conflict unless options.force, which powers it off
-// first.
+// first. Every refusal comes before anything changes.
 DeleteReport VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
   const std::string op = "vm.delete";
-  guarded(op, [&] {
+  return guarded(op, [&] {
     Session& s = c_.session();
     const VmObject vm = c_.resolve(ref, op);
+    check_delete_snapshots(vm_label(vm), snapshot_count(s, vm, op), options, op);
     const bool was_running = vm.info.state == VmState::Running;
-    if (vm.info.state != VmState::Off) {
-      if (!options.force)
-        throw Error(ErrorCode::Conflict,
-                    vm_label(vm) + " is " + state_text(vm.info) +
-                        "; power it off first, or delete with force",
-                    op);
-      s.run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
+    if (vm.info.state != VmState::Off && !options.force)
+      throw Error(ErrorCode::Conflict,
+                  vm_label(vm) + " is " + state_text(vm.info) +
+                      "; power it off first, or delete with force",
+                  op);
+    std::optional<StoragePlan> plan;
+    if (options.with_storage) {
+      const std::vector<VmFiles> all = registered_vm_files(c_, op);
+      const auto mine =
+          std::find_if(all.begin(), all.end(), [&](const VmFiles& f) { return f.ref == vm.ref; });
+      if (mine == all.end())
+        throw Error(ErrorCode::NotFound, vm_label(vm) + " is no longer registered", op);
+      plan = plan_vm_storage(c_, vm, *mine, FileUse(all, vm.ref), op);
     }
+    if (vm.info.state != VmState::Off) s.run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
     try {
-      if (options.with_storage)
+      if (plan && plan->kept.empty())
         s.run_task("Destroy_Task", vm.ref, {}, op, "destroy");
       else
         s.call("UnregisterVM", vm.ref, {}, op);
@@ -519,8 +560,17 @@ DeleteReport VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options
       }
       throw Error(e.code(), std::string(e.what()) + after, op, e.detail());
     }
+    if (!plan) return DeleteReport{};
+    std::vector<std::string> failed;
+    DeleteReport report = delete_planned(c_, *plan, failed, op);
+    if (!failed.empty()) {
+      std::string list;
+      for (const auto& f : failed) list += (list.empty() ? "" : "; ") + f;
+      throw Error(ErrorCode::BackendFailure,
+                  vm_label(vm) + " was deleted, but these of its files could not be: " + list, op);
+    }
+    return report;
   });
-  return {};
 }
 
 VmInfo VsphereVmOps::create(const VmSpec& spec) {
