@@ -552,8 +552,25 @@ void create_with_an_existing_disk_and_an_iso(Simulator& sim) {
   spec.disks = {{.path = disk},
                 {.pool = ds, .volume = "boot-" + sim.options().mode + ".iso", .device = "cdrom"}};
   TempVm vm(*c, spec);
-  ASSERT_EQ(vm.info().disks.size(), 1u);
+  // The disk, then the CD-ROM with its image (format iso; its size is not
+  // in the device: 0, the same in info and list).
+  ASSERT_EQ(vm.info().disks.size(), 2u);
   EXPECT_EQ(vm.info().disks[0].path, disk);
+  EXPECT_EQ(vm.info().disks[0].device, "disk");
+  const std::string iso_path = "[" + ds + "] boot-" + sim.options().mode + ".iso";
+  const auto check_cdrom = [&](const VmInfo& info) {
+    ASSERT_EQ(info.disks.size(), 2u);
+    const hyperctl::DiskInfo& cd = info.disks[1];
+    EXPECT_EQ(cd.device, "cdrom");
+    EXPECT_EQ(cd.path, iso_path);
+    EXPECT_EQ(cd.format, "iso");
+    EXPECT_EQ(cd.capacity_bytes, 0u);
+    EXPECT_FALSE(cd.target.empty());
+  };
+  check_cdrom(vm.info());
+  check_cdrom(c->vms().get(spec.name));
+  for (const auto& listed : c->vms().list({}))
+    if (listed.name == spec.name) check_cdrom(listed);
   const json s = sim.find_vm(spec.name);
   ASSERT_EQ(s["disks"].size(), 1u);
   EXPECT_EQ(s["disks"][0]["file"], disk);

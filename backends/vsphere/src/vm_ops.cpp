@@ -1041,6 +1041,9 @@ std::string VsphereVmOps::export_config(const VmRef& ref) {
     // and NICs (describe() lists disks and NICs in device order, which
     // gives the network names).
     nlohmann::json devices = nlohmann::json::array();
+    std::vector<const DiskInfo*> disks;  // info.disks also lists CD-ROMs
+    for (const auto& d : vm.info.disks)
+      if (d.device == "disk") disks.push_back(&d);
     std::size_t disk_index = 0, nic_index = 0;
     for (pugi::xml_node d : xml::elements(vm.raw.prop("config.hardware.device"))) {
       const std::string type = xml::xsi_type(d);
@@ -1051,8 +1054,7 @@ std::string VsphereVmOps::export_config(const VmRef& ref) {
       if (xml::child(d, "unitNumber")) dev["unitNumber"] = xml::i64(d, "unitNumber");
       const pugi::xml_node backing = xml::child(d, "backing");
       if (type == "VirtualDisk") {
-        const DiskInfo* disk =
-            disk_index < vm.info.disks.size() ? &vm.info.disks[disk_index] : nullptr;
+        const DiskInfo* disk = disk_index < disks.size() ? disks[disk_index] : nullptr;
         ++disk_index;
         dev["kind"] = "disk";
         dev["file"] = xml::text(backing, "fileName");
