@@ -758,6 +758,34 @@ void a_vm_with_snapshots_needs_the_snapshots_option(Simulator& sim) {
   EXPECT_TRUE(r.kept.empty());
 }
 
+/// "Already in that state" is Conflict (exit status 5) for every command,
+/// through the CLI as a script sees it, and the VM stays as it was; a
+/// shutdown of a VM that is off says so (AlreadyOff: the CLI makes it a
+/// Conflict too).
+void already_in_that_state_is_a_conflict(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "same-state");
+  const std::string n = vm.name();
+  const int conflict = hyperctl::exit_status(ErrorCode::Conflict);
+  auto expect_conflict = [&](const std::string& command, const std::string& state) {
+    SCOPED_TRACE(command + " when " + state);
+    ASSERT_EQ(seen_state(sim, n), state);
+    const auto r = sim.cli({"-c", sim.uri(), command, n});
+    EXPECT_EQ(r.status, conflict) << r;
+    EXPECT_EQ(seen_state(sim, n), state);
+  };
+  expect_conflict("poweroff", "poweredOff");
+  expect_conflict("save", "poweredOff");
+  expect_conflict("resume", "poweredOff");
+  EXPECT_EQ(c->vms().shutdown(n, {}, {}, {}), hyperctl::ShutdownOutcome::AlreadyOff);
+  c->vms().start(n);
+  expect_conflict("start", "poweredOn");
+  expect_conflict("resume", "poweredOn");
+  c->vms().save(n);
+  expect_conflict("save", "suspended");
+  c->vms().power_off(n);
+}
+
 void export_config_is_json_with_the_fields(Simulator& sim) {
   auto c = sim.connect();
   VmSpec spec = TempVm::small("exported");
@@ -1185,6 +1213,7 @@ VSPHERE_VM_TEST(CreateWithAnExistingDiskAndAnIso, create_with_an_existing_disk_a
 VSPHERE_VM_TEST(SetResources, set_resources)
 VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
 VSPHERE_VM_TEST(ASharedDiskSurvivesDeleteWithStorage, a_shared_disk_survives_delete_with_storage)
+VSPHERE_VM_TEST(AlreadyInThatStateIsAConflict, already_in_that_state_is_a_conflict)
 VSPHERE_VM_TEST(AVmWithSnapshotsNeedsTheSnapshotsOption,
                 a_vm_with_snapshots_needs_the_snapshots_option)
 VSPHERE_VM_TEST(ExportConfigIsJsonWithTheFields, export_config_is_json_with_the_fields)
