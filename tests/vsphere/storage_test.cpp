@@ -11,11 +11,13 @@
 // of a disk a VM uses (from the VM's device); create and clone report what
 // the server was asked for.
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "hyperctl/capabilities.hpp"
 #include "hyperctl/error.hpp"
@@ -816,6 +818,82 @@ void failed_disk_tasks_leave_no_destination(Simulator& sim) {
   fs::remove_all(root / top, ec);
 }
 
+/// A cancelled clone leaves no destination, not even the folder made for
+/// it: a task that ends on CancelTask (cancellable) is Cancelled at once; one
+/// that does not (stuck) after the grace (the URI's 3 s deadline here),
+/// saying it may still finish. A token cancelled before: no copy is asked.
+void cancelled_clone_leaves_no_destination(Simulator& sim) {
+  auto conn = sim.connect("keepalive=0&tasktimeout=3");
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  const std::string top = unique("clone-cancel");
+  VolumeSpec spec;
+  spec.pool = ds;
+  spec.name = top + "/source";
+  spec.capacity_bytes = 2 * kMiB;
+  const Volume src = st.create_volume(spec);
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  spill(tmp.path() / "x.iso", random_bytes(32 * 1024));
+  st.upload_volume(ds, top + "/image.iso", (tmp.path() / "x.iso").string(), {}, {}, CancelToken{});
+  const auto before = sim_files(sim, ds, top);
+  struct Clear {
+    Simulator& sim;
+    ~Clear() {
+      try {
+        sim.clear_injections();
+      } catch (...) {
+      }
+    }
+  } clear{sim};
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"CopyVirtualDisk_Task", "cancellable", src.name},
+      {"CopyVirtualDisk_Task", "stuck", src.name},
+      {"CopyDatastoreFile_Task", "cancellable", top + "/image.iso"}};
+  for (const auto& [method, mode, source] : cases) {
+    SCOPED_TRACE(method + "=" + mode);
+    sim.inject(method + "=" + mode + "*1");
+    sim.reset_stats();
+    VolumeSpec target;
+    target.name = top + "/new folder/copy" +
+                  (source.size() > 4 && source.substr(source.size() - 4) == ".iso" ? ".iso" : "");
+    CancelToken cancel;
+    std::size_t reports = 0;
+    auto stop = [&](const Progress&) {
+      ++reports;
+      cancel.cancel();
+    };
+    const auto started = std::chrono::steady_clock::now();
+    auto err = error_of([&] { st.clone_volume(ds, source, target, stop, cancel); });
+    const auto took = std::chrono::steady_clock::now() - started;
+    sim.clear_injections();
+    ASSERT_TRUE(err) << "the clone was not cancelled";
+    EXPECT_EQ(err->code(), ErrorCode::Cancelled) << err->what();
+    EXPECT_GE(reports, 1u);
+    EXPECT_EQ(std::string(err->what()).find('\n'), std::string::npos) << err->what();
+    EXPECT_EQ(sim.stats()["methods"].value("CancelTask", 0), 1) << sim.stats().dump();
+    if (mode == "stuck")
+      EXPECT_NE(std::string(err->what()).find("may still finish"), std::string::npos)
+          << err->what();
+    else
+      EXPECT_LT(took, std::chrono::seconds(3)) << "a task that ended was waited for";
+    EXPECT_EQ(sim_files(sim, ds, top), before) << "the cancelled clone left files";
+  }
+  // Cancelled before it began: no copy asked, nothing made.
+  CancelToken cancelled;
+  cancelled.cancel();
+  sim.reset_stats();
+  VolumeSpec target;
+  target.name = top + "/early/copy";
+  EXPECT_CODE(st.clone_volume(ds, src.name, target, {}, cancelled), ErrorCode::Cancelled);
+  EXPECT_EQ(sim.stats()["methods"].value("CopyVirtualDisk_Task", 0), 0);
+  EXPECT_EQ(sim_files(sim, ds, top), before);
+  st.remove_volume(ds, src.name);
+  st.remove_volume(ds, top + "/image.iso");
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / top, ec);
+}
+
 void names_round_trip(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
@@ -1099,6 +1177,7 @@ BOTH_MODES(FailuresMidwayLeaveThingsAsTheyWere, failures_midway_leave_things_as_
 BOTH_MODES(UploadOntoAVmDiskIsRefused, upload_onto_a_vm_disk_is_refused)
 BOTH_MODES(FailedDiskTasksLeaveNoDestination, failed_disk_tasks_leave_no_destination)
 BOTH_MODES(NamesRoundTrip, names_round_trip)
+BOTH_MODES(CancelledCloneLeavesNoDestination, cancelled_clone_leaves_no_destination)
 BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
 BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)
 BOTH_MODES(ThroughTheCli, through_the_cli)

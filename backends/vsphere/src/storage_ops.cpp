@@ -663,8 +663,8 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
 }
 
 Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::string& name,
-                                       const VolumeSpec& target, const ProgressFn&,
-                                       const CancelToken&) {
+                                       const VolumeSpec& target, const ProgressFn& progress,
+                                       const CancelToken& cancel) {
   const std::string op = "volume.clone";
   return guarded(op, [&] {
     check_name(target.name, op);
@@ -701,22 +701,37 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
         disk ? std::vector<std::string>{rel, flat_of(rel)} : std::vector<std::string>{rel};
     const auto before = present(c_, ts, files, op);
     refuse_existing(before, files, ts, op);
+    if (cancel.cancelled())
+      throw Error(ErrorCode::Cancelled, "cancelled before the copy began; nothing was made", op);
     const std::string made = make_folder(c_, ts, folder_of_path(rel), op);
     try {
+      // A cancel asks CancelTask and waits for the task (wait_task's grace).
       if (disk)
         c_.session().run_task("CopyVirtualDisk_Task", c_.session().content().virtual_disk_manager,
                               soap::el("sourceName", source.path) +
                                   dc_arg(c_, "sourceDatacenter", op) +
                                   soap::el("destName", ds_path(ts, rel)) +
                                   dc_arg(c_, "destDatacenter", op) + soap::el("force", "false"),
-                              op);
+                              op, "copy", progress, &cancel);
       else
         c_.session().run_task(
             "CopyDatastoreFile_Task", c_.session().content().file_manager,
             soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
                 soap::el("destinationName", ds_path(ts, rel)) +
                 dc_arg(c_, "destinationDatacenter", op) + soap::el("force", "false"),
-            op);
+            op, "copy", progress, &cancel);
+      // The task finished although it was asked to stop: cancelled still
+      // means no copy.
+      if (cancel.cancelled())
+        throw Error(ErrorCode::Cancelled, "cancelled (the copy finished meanwhile)", op);
+    } catch (const Error& e) {
+      undo_new_files(c_, ts, made, files, before, op);
+      if (e.code() != ErrorCode::Cancelled) throw;
+      // What the copy wrote is gone; a task that did not end may still
+      // write (wait_task's message says so).
+      throw Error(ErrorCode::Cancelled,
+                  std::string(e.what()) + "; the files the copy had made were removed", op,
+                  e.detail());
     } catch (...) {
       undo_new_files(c_, ts, made, files, before, op);
       throw;
