@@ -627,6 +627,60 @@ void set_resources(Simulator& sim) {
   EXPECT_EQ(ops.set_resources(vm.name(), {}).vcpus, 3u);
 }
 
+/// set_resources is all or nothing: a refused change (a bad memory size
+/// beside a good vCPU count, past vSphere's maxima, a live change of a VM
+/// that is off, a running VM without hot-add) sends no ReconfigVM_Task and
+/// leaves vCPUs and memory as they were; a ReconfigVM_Task the server fails
+/// changes nothing either.
+void set_resources_is_all_or_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "all-or-nothing");
+  auto& ops = c->vms();
+  const std::string n = vm.name();
+  auto unchanged = [&](const std::string& what) {
+    const json s = sim.find_vm(n);
+    EXPECT_EQ(s["numCpu"], 1) << what;
+    EXPECT_EQ(s["memoryMB"], 64) << what;
+    EXPECT_EQ(sim.stats()["methods"].value("ReconfigVM_Task", 0), 0) << what;
+  };
+  struct Case {
+    hyperctl::ResourceSettings settings;
+    ErrorCode code;
+    std::string what;
+  };
+  const std::vector<Case> off_cases = {
+      {{.vcpus = 2, .memory_bytes = 1000}, ErrorCode::InvalidArgument, "memory not in MiB"},
+      {{.vcpus = 2, .memory_bytes = 6ull << 20}, ErrorCode::InvalidArgument, "6 MiB"},
+      {{.vcpus = 2, .memory_bytes = 25ull << 40}, ErrorCode::InvalidArgument, "25 TiB"},
+      {{.vcpus = 769, .memory_bytes = 128ull << 20}, ErrorCode::InvalidArgument, "769 vCPUs"},
+      {{.vcpus = 2, .memory_bytes = 128ull << 20, .live = true},
+       ErrorCode::Conflict,
+       "live change of a VM that is off"},
+  };
+  for (const auto& k : off_cases) {
+    sim.reset_stats();
+    std::string message;
+    EXPECT_EQ(code_of([&] { ops.set_resources(n, k.settings); }, &message), k.code)
+        << k.what << ": " << message;
+    unchanged(k.what);
+  }
+  ops.start(n);
+  sim.reset_stats();
+  EXPECT_EQ(code_of([&] {
+              ops.set_resources(n, {.vcpus = 2, .memory_bytes = 128ull << 20, .live = true});
+            }),
+            ErrorCode::Conflict);
+  unchanged("a running VM without hot-add");
+  ops.power_off(n);
+  sim.inject("ReconfigVM_Task=fault*1");
+  EXPECT_EQ(code_of([&] { ops.set_resources(n, {.vcpus = 2, .memory_bytes = 128ull << 20}); }),
+            ErrorCode::BackendFailure);
+  sim.clear_injections();
+  const json s = sim.find_vm(n);
+  EXPECT_EQ(s["numCpu"], 1);
+  EXPECT_EQ(s["memoryMB"], 64);
+}
+
 void remove_with_and_without_storage(Simulator& sim) {
   auto c = sim.connect();
   const std::string ds = first_datastore(sim.show());
@@ -1211,6 +1265,7 @@ VSPHERE_VM_TEST(CreateWhoseAnswerIsLostLeavesNothing, create_lost_answer_leaves_
 VSPHERE_VM_TEST(CreateFailedByTheServerLeavesNothing, create_failed_by_the_server_leaves_nothing)
 VSPHERE_VM_TEST(CreateWithAnExistingDiskAndAnIso, create_with_an_existing_disk_and_an_iso)
 VSPHERE_VM_TEST(SetResources, set_resources)
+VSPHERE_VM_TEST(SetResourcesIsAllOrNothing, set_resources_is_all_or_nothing)
 VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
 VSPHERE_VM_TEST(ASharedDiskSurvivesDeleteWithStorage, a_shared_disk_survives_delete_with_storage)
 VSPHERE_VM_TEST(AlreadyInThatStateIsAConflict, already_in_that_state_is_a_conflict)

@@ -32,9 +32,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// vSphere's limits: a VM name of 80 characters, a virtual disk of 62 TiB.
+/// vSphere's limits: a VM name of 80 characters, a virtual disk of 62 TiB,
+/// 768 vCPUs and 24 TiB of memory per VM (vSphere 8, hardware version 20).
 constexpr std::size_t kMaxNameLength = 80;
 constexpr std::uint64_t kMaxDiskBytes = 62ull << 40;
+constexpr unsigned kMaxVcpus = 768;
+constexpr std::uint64_t kMaxMemoryBytes = 24ull << 40;
 
 /// A random (version 4) UUID, lower case: a new VM's instance UUID, by
 /// which a create that lost its answer finds the VM it made.
@@ -102,13 +105,30 @@ void require(const VmObject& vm, std::initializer_list<VmState> allowed, const s
                 vm_label(vm) + " is " + state_text(vm.info) + "; " + op + " needs " + needs, op);
 }
 
-/// vSphere sets memory in MiB.
+/// vSphere sets memory in MiB, a multiple of 4, up to its per-VM maximum.
 std::int64_t memory_mb(std::uint64_t bytes, const std::string& op) {
   if (bytes == 0) throw Error(ErrorCode::InvalidArgument, "a VM needs some memory", op);
-  if (bytes % (1ull << 20) != 0)
-    throw Error(ErrorCode::InvalidArgument,
-                "vSphere sets memory in whole MiB; " + std::to_string(bytes) + " bytes is not", op);
+  if (bytes % (4ull << 20) != 0)
+    throw Error(
+        ErrorCode::InvalidArgument,
+        "vSphere sets memory in multiples of 4 MiB; " + std::to_string(bytes) + " bytes is not one",
+        op);
+  if (bytes > kMaxMemoryBytes)
+    throw Error(
+        ErrorCode::InvalidArgument,
+        "vSphere gives a VM at most 24 TiB of memory; " + std::to_string(bytes) + " bytes is more",
+        op);
   return static_cast<std::int64_t>(bytes >> 20);
+}
+
+/// 1 to vSphere's per-VM maximum.
+void check_vcpus(unsigned vcpus, const std::string& op) {
+  if (vcpus == 0) throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+  if (vcpus > kMaxVcpus)
+    throw Error(ErrorCode::InvalidArgument,
+                "vSphere gives a VM at most " + std::to_string(kMaxVcpus) + " vCPUs; " +
+                    std::to_string(vcpus) + " is more",
+                op);
 }
 
 /// spec.guest_os as a vSphere guest id.
@@ -597,8 +617,7 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
       throw Error(ErrorCode::InvalidArgument,
                   "a vSphere VM name cannot begin or end with white space: " + quoted(spec.name),
                   op);
-    if (spec.vcpus == 0)
-      throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+    check_vcpus(spec.vcpus, op);
     const std::int64_t mb = memory_mb(spec.memory_bytes, op);
     std::string firmware;
     if (spec.firmware == "bios")
@@ -940,8 +959,9 @@ VmInfo VsphereVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
     Session& s = c_.session();
     const VmObject vm = c_.resolve(ref, op);
     if (!settings.vcpus && !settings.memory_bytes) return vm.info;
-    if (settings.vcpus && *settings.vcpus == 0)
-      throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+    // Everything is checked before the one ReconfigVM_Task, which the
+    // server applies whole or not at all.
+    if (settings.vcpus) check_vcpus(*settings.vcpus, op);
     std::int64_t mb = settings.memory_bytes ? memory_mb(*settings.memory_bytes, op) : 0;
     if (is_template(vm))
       throw Error(ErrorCode::Conflict,
@@ -949,6 +969,12 @@ VmInfo VsphereVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
     if (vm.info.state == VmState::Suspended)
       throw Error(ErrorCode::Conflict,
                   vm_label(vm) + " is suspended; power it off (or resume it and change it live)",
+                  op);
+    if (vm.info.state == VmState::Off && settings.live)
+      throw Error(ErrorCode::Conflict,
+                  vm_label(vm) +
+                      " is powered off; a live change needs it running (without --live the "
+                      "configuration is changed); nothing was changed",
                   op);
     if (vm.info.state == VmState::Running) {
       if (!settings.live)
