@@ -2,12 +2,17 @@
 //
 // Pools are the datastores of the connection's datacenter (summary: name,
 // type, capacity, free space, accessible, url). Volumes are the VMDK
-// descriptors and ISO images on a datastore, found with its
-// HostDatastoreBrowser. A volume is named by its path relative to the
-// datastore root, a VMDK without its ".vmdk" (the Hyper-V backend's
-// convention: a volume is its file's stem): "[ds] vm1/vm1.vmdk" is volume
-// "vm1/vm1", "[ds] isos/x.iso" is "isos/x.iso". A name given with ".vmdk"
-// means the same volume; a name ending in ".iso" is an ISO. The -flat extent
+// descriptors, ISO images and other stored files (format "file": an
+// uploaded raw image, a text file) on a datastore, found with its
+// HostDatastoreBrowser; a VM's own files (.vmx, .nvram, logs...) and hidden
+// files are none. A file a registered VM uses (usage.hpp) is never deleted
+// or replaced. A volume is named by its path relative to the datastore
+// root, a VMDK without its ".vmdk" (the Hyper-V backend's convention: a
+// volume is its file's stem): "[ds] vm1/vm1.vmdk" is volume "vm1/vm1",
+// "[ds] isos/x.iso" is "isos/x.iso", any other file by its whole path. A
+// name given with ".vmdk" means the same volume; a name ending in ".iso" is
+// an ISO; a name with neither is the disk name.vmdk when there is one, else
+// the file of that name. The -flat extent
 // holding a VMDK's data is no volume of its own (the browser's
 // VmDiskFileQuery hides it); VirtualDiskManager creates, copies and deletes
 // descriptor and extent together.
