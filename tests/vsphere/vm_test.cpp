@@ -1175,6 +1175,70 @@ void impossible_disk_sizes_are_refused(Simulator& sim) {
   EXPECT_EQ(vm.info().disks[0].capacity_bytes, 62ull << 40);
 }
 
+// delete --with-storage follows a disk's backing chain: a VM whose disk is
+// a delta over a base disk (as a linked clone's, or one under a snapshot)
+// loses both, also when they lie outside its folder. The chain is attached
+// through a raw third client (ReconfigVM_Task with a backing parent); the
+// simulator makes no deltas itself.
+void a_disks_backing_chain_goes_with_it(Simulator& sim) {
+  auto c = sim.connect();
+  RawSoap raw(sim);
+  if (!raw.ok()) GTEST_SKIP() << raw.why();
+  auto& st = c->storage();
+  const std::string ds = first_datastore(sim.show());
+  const std::string tag = "-" + sim.options().mode + "-" + std::to_string(::getpid());
+  const std::string base = "chain-base" + tag + "/base", delta = "chain-delta" + tag + "/delta";
+  for (const std::string& name : {base, delta}) {
+    hyperctl::VolumeSpec spec;
+    spec.pool = ds;
+    spec.name = name;
+    spec.capacity_bytes = 4ull << 20;
+    st.create_volume(spec);
+  }
+  const std::string base_path = "[" + ds + "] " + base + ".vmdk";
+  const std::string delta_path = "[" + ds + "] " + delta + ".vmdk";
+  TempVm vm(*c, "chained");
+  const std::string moref = vm.info().extras.at("moref");
+  const json exported = json::parse(c->vms().export_config(vm.name()));
+  long long controller = -1;
+  for (const auto& d : exported["devices"])
+    if (d["kind"] == "disk") controller = d["controllerKey"].get<long long>();
+  ASSERT_GE(controller, 0) << exported.dump(1);
+  const std::string answer = raw.call(
+      "<ReconfigVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">" + moref +
+      "</_this><spec><deviceChange><operation>add</operation><device "
+      "xsi:type=\"VirtualDisk\"><key>-1</key><backing "
+      "xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>" +
+      delta_path + "</fileName><diskMode>persistent</diskMode><parent><fileName>" + base_path +
+      "</fileName><diskMode>persistent</diskMode></parent></backing><controllerKey>" +
+      std::to_string(controller) +
+      "</controllerKey><unitNumber>1</unitNumber><capacityInKB>4096</capacityInKB></device>"
+      "</deviceChange></spec></ReconfigVM_Task>");
+  ASSERT_NE(answer.find("ReconfigVM_TaskResponse"), std::string::npos) << answer.substr(0, 400);
+  bool attached = false;
+  for (int i = 0; i < 50 && !attached; ++i) {
+    attached = sim.find_vm(vm.name())["disks"].size() == 2;
+    if (!attached) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(attached) << sim.find_vm(vm.name()).dump(1);
+  auto on_datastore = [&](const std::string& rel) {
+    for (const auto& f : sim.files(ds))
+      if (f["path"] == rel) return true;
+    return false;
+  };
+  ASSERT_TRUE(on_datastore(base + ".vmdk") && on_datastore(delta + ".vmdk"));
+
+  const hyperctl::DeleteReport r = c->vms().remove(vm.name(), {.with_storage = true});
+  EXPECT_TRUE(sim.find_vm(vm.name()).is_null());
+  EXPECT_TRUE(r.kept.empty());
+  for (const auto& [rel, path] : {std::pair{base, base_path}, std::pair{delta, delta_path}}) {
+    SCOPED_TRACE(path);
+    EXPECT_FALSE(on_datastore(rel + ".vmdk")) << "left on the datastore";
+    EXPECT_FALSE(on_datastore(rel + "-flat.vmdk")) << "its extent is left";
+    EXPECT_NE(std::find(r.deleted.begin(), r.deleted.end(), path), r.deleted.end());
+  }
+}
+
 // A template (MarkAsTemplate through a raw third client) is refused by every
 // power operation, saying it is a template; nothing changes.
 void templates_refuse_power_operations(Simulator& sim) {
@@ -1282,6 +1346,7 @@ VSPHERE_VM_TEST(ForcedShutdownBeatenByAnotherPowerOffIsStopped,
                 forced_shutdown_beaten_by_another_power_off_is_stopped)
 VSPHERE_VM_TEST(ImpossibleDiskSizesAreRefused, impossible_disk_sizes_are_refused)
 VSPHERE_VM_TEST(TemplatesRefusePowerOperations, templates_refuse_power_operations)
+VSPHERE_VM_TEST(ADisksBackingChainGoesWithIt, a_disks_backing_chain_goes_with_it)
 VSPHERE_VM_TEST(CreateFindsItsVmByItsInstanceUuid, create_finds_its_vm_by_its_instance_uuid)
 
 // vCenter only: a NIC on a distributed port group, and the cluster's VMs.
