@@ -282,7 +282,8 @@ TEST_F(SessionTest, DownloadFollowsNoPlantedSymlink) {
 }
 
 // Without overwrite, a file that appears at the target while the download
-// runs is not replaced: Conflict on one line, that file intact, no temporary
+// runs is not replaced: AlreadyExists (a target that exists) on one line,
+// that file intact, no temporary
 // file left. With overwrite it is replaced.
 TEST_F(SessionTest, AFileThatAppearsDuringADownloadIsKept) {
   TempDir tmp;
@@ -302,7 +303,7 @@ TEST_F(SessionTest, AFileThatAppearsDuringADownloadIsKept) {
     st.download_volume(ds, name, out.string(), {}, appear, hyperctl::CancelToken{});
     ADD_FAILURE() << "the file that appeared was replaced";
   } catch (const hyperctl::Error& e) {
-    EXPECT_EQ(e.code(), hyperctl::ErrorCode::Conflict) << e.what();
+    EXPECT_EQ(e.code(), hyperctl::ErrorCode::AlreadyExists) << e.what();
     EXPECT_NE(std::string(e.what()).find("appeared during the download"), std::string::npos)
         << e.what();
     EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();

@@ -293,7 +293,9 @@ void duplicate_and_missing_names(Simulator& sim) {
 void hostile_names_round_trip(Simulator& sim) {
   auto c = sim.connect();
   VmUnderTest vm(sim, *c, 0);
-  const std::string name = "q\"'<b>&amp; $(touch /tmp/pwned); `id` | ;\\ %2f %25 é中 ]]>";
+  // Hostile, yet within the core's rule for snapshot names (no '/', no
+  // control characters).
+  const std::string name = "q\"'<b>&amp; $(touch ~pwned); `id` | ;\\ %2f %25 é中 ]]>";
   const std::string description = "line one\nline <two> & \"three\"\ttab";
   const Snapshot s = c->snapshots().create(vm.name(), {name, description, false});
   EXPECT_EQ(s.name, name);
@@ -332,6 +334,35 @@ void hostile_names_round_trip(Simulator& sim) {
             }),
             ErrorCode::InvalidArgument);
   EXPECT_EQ(vm.seen_shape(), "child");
+}
+
+/// Names the core's rule refuses ('/', control characters, invalid UTF-8,
+/// more than 255 bytes): InvalidArgument, and no snapshot is made (the tree
+/// as the second session sees it is unchanged).
+void invalid_names_make_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  VmUnderTest vm(sim, *c, 0);
+  c->snapshots().create(vm.name(), {"base", "", false});
+  ASSERT_EQ(vm.seen_shape(), "base");
+  for (const std::string& bad :
+       {std::string("a/b"), std::string("/"), std::string("line\nbreak"), std::string("tab\there"),
+        std::string("cr\rhere"), std::string("del\x7f"), std::string("esc\x1b[31m"),
+        std::string("bad \xff utf8"), std::string(256, 'x')}) {
+    SCOPED_TRACE(bad);
+    std::string message;
+    EXPECT_EQ(code_of(
+                  [&] {
+                    c->snapshots().create(vm.name(), {bad, "", false});
+                  },
+                  &message),
+              ErrorCode::InvalidArgument);
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_EQ(vm.seen_shape(), "base");
+  }
+  // 255 bytes is allowed.
+  const std::string longest(255, 'y');
+  c->snapshots().create(vm.name(), {longest, "", false});
+  EXPECT_EQ(vm.seen_shape(), "base{" + longest + "}");
 }
 
 void unnamed_snapshot_gets_a_dated_name(Simulator& sim) {
@@ -507,6 +538,7 @@ VSPHERE_SNAPSHOT_TEST(DeleteWithChildrenRemovesTheSubtree, delete_with_children_
 VSPHERE_SNAPSHOT_TEST(DuplicateAndMissingNames, duplicate_and_missing_names)
 VSPHERE_SNAPSHOT_TEST(HostileNamesRoundTrip, hostile_names_round_trip)
 VSPHERE_SNAPSHOT_TEST(UnnamedSnapshotGetsADatedName, unnamed_snapshot_gets_a_dated_name)
+VSPHERE_SNAPSHOT_TEST(InvalidNamesMakeNothing, invalid_names_make_nothing)
 VSPHERE_SNAPSHOT_TEST(DiskOnlySnapshotOfAStoppedVm, disk_only_snapshot_of_a_stopped_vm)
 VSPHERE_SNAPSHOT_TEST(DuplicateNamesInTheTreeAreAConflict,
                       duplicate_names_in_the_tree_are_a_conflict)

@@ -11,11 +11,13 @@
 // of a disk a VM uses (from the VM's device); create and clone report what
 // the server was asked for.
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "hyperctl/capabilities.hpp"
 #include "hyperctl/error.hpp"
@@ -551,12 +553,13 @@ void upload_then_download(Simulator& sim) {
   down.check(data.size());
   EXPECT_TRUE(slurp(tmp.path() / "out.img") == data) << "the download differs";
 
-  // No overwrite: refused, and the datastore file stays as it was.
+  // No overwrite: refused as a target that exists, and the datastore file
+  // stays as it was.
   const std::string other = random_bytes(64 * 1024);
   spill(tmp.path() / "other.img", other);
   EXPECT_CODE(
       st.upload_volume(ds, name, (tmp.path() / "other.img").string(), {}, {}, CancelToken{}),
-      ErrorCode::Conflict);
+      ErrorCode::AlreadyExists);
   EXPECT_TRUE(slurp(datastore_dir(sim, ds) / name) == data);
   // With it: replaced.
   TransferOptions overwrite;
@@ -564,10 +567,11 @@ void upload_then_download(Simulator& sim) {
   st.upload_volume(ds, name, (tmp.path() / "other.img").string(), overwrite, {}, CancelToken{});
   EXPECT_TRUE(slurp(datastore_dir(sim, ds) / name) == other);
 
-  // A download onto an existing local file: refused, the file unchanged.
+  // A download onto an existing local file: refused (it exists), the file
+  // unchanged.
   EXPECT_CODE(
       st.download_volume(ds, name, (tmp.path() / "out.img").string(), {}, {}, CancelToken{}),
-      ErrorCode::Conflict);
+      ErrorCode::AlreadyExists);
   EXPECT_TRUE(slurp(tmp.path() / "out.img") == data);
   st.download_volume(ds, name, (tmp.path() / "out.img").string(), overwrite, {}, CancelToken{});
   EXPECT_TRUE(slurp(tmp.path() / "out.img") == other);
@@ -584,9 +588,14 @@ void upload_then_download(Simulator& sim) {
                                {}, {}, CancelToken{}),
               ErrorCode::NotFound);
 
-  // An uploaded file that is not a VMDK or ISO is no volume; it goes with
-  // the datastore's file manager once it is named.
-  EXPECT_CODE(st.get_volume(ds, name), ErrorCode::NotFound);
+  // An uploaded file that is not a VMDK or ISO is a volume of format
+  // "file", named by its whole path, and volume delete removes it.
+  const Volume blob = st.get_volume(ds, name);
+  EXPECT_EQ(blob.name, name);
+  EXPECT_EQ(blob.format, "file");
+  EXPECT_EQ(blob.capacity_bytes, other.size());
+  st.remove_volume(ds, name);
+  EXPECT_TRUE(sim_files(sim, ds, unique("xfer")).empty());
   std::error_code ec;
   fs::remove_all(datastore_dir(sim, ds) / unique("xfer"), ec);
 }
@@ -809,6 +818,82 @@ void failed_disk_tasks_leave_no_destination(Simulator& sim) {
   fs::remove_all(root / top, ec);
 }
 
+/// A cancelled clone leaves no destination, not even the folder made for
+/// it: a task that ends on CancelTask (cancellable) is Cancelled at once; one
+/// that does not (stuck) after the grace (the URI's 3 s deadline here),
+/// saying it may still finish. A token cancelled before: no copy is asked.
+void cancelled_clone_leaves_no_destination(Simulator& sim) {
+  auto conn = sim.connect("keepalive=0&tasktimeout=3");
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  const std::string top = unique("clone-cancel");
+  VolumeSpec spec;
+  spec.pool = ds;
+  spec.name = top + "/source";
+  spec.capacity_bytes = 2 * kMiB;
+  const Volume src = st.create_volume(spec);
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  spill(tmp.path() / "x.iso", random_bytes(32 * 1024));
+  st.upload_volume(ds, top + "/image.iso", (tmp.path() / "x.iso").string(), {}, {}, CancelToken{});
+  const auto before = sim_files(sim, ds, top);
+  struct Clear {
+    Simulator& sim;
+    ~Clear() {
+      try {
+        sim.clear_injections();
+      } catch (...) {
+      }
+    }
+  } clear{sim};
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"CopyVirtualDisk_Task", "cancellable", src.name},
+      {"CopyVirtualDisk_Task", "stuck", src.name},
+      {"CopyDatastoreFile_Task", "cancellable", top + "/image.iso"}};
+  for (const auto& [method, mode, source] : cases) {
+    SCOPED_TRACE(method + "=" + mode);
+    sim.inject(method + "=" + mode + "*1");
+    sim.reset_stats();
+    VolumeSpec target;
+    target.name = top + "/new folder/copy" +
+                  (source.size() > 4 && source.substr(source.size() - 4) == ".iso" ? ".iso" : "");
+    CancelToken cancel;
+    std::size_t reports = 0;
+    auto stop = [&](const Progress&) {
+      ++reports;
+      cancel.cancel();
+    };
+    const auto started = std::chrono::steady_clock::now();
+    auto err = error_of([&] { st.clone_volume(ds, source, target, stop, cancel); });
+    const auto took = std::chrono::steady_clock::now() - started;
+    sim.clear_injections();
+    ASSERT_TRUE(err) << "the clone was not cancelled";
+    EXPECT_EQ(err->code(), ErrorCode::Cancelled) << err->what();
+    EXPECT_GE(reports, 1u);
+    EXPECT_EQ(std::string(err->what()).find('\n'), std::string::npos) << err->what();
+    EXPECT_EQ(sim.stats()["methods"].value("CancelTask", 0), 1) << sim.stats().dump();
+    if (mode == "stuck")
+      EXPECT_NE(std::string(err->what()).find("may still finish"), std::string::npos)
+          << err->what();
+    else
+      EXPECT_LT(took, std::chrono::seconds(3)) << "a task that ended was waited for";
+    EXPECT_EQ(sim_files(sim, ds, top), before) << "the cancelled clone left files";
+  }
+  // Cancelled before it began: no copy asked, nothing made.
+  CancelToken cancelled;
+  cancelled.cancel();
+  sim.reset_stats();
+  VolumeSpec target;
+  target.name = top + "/early/copy";
+  EXPECT_CODE(st.clone_volume(ds, src.name, target, {}, cancelled), ErrorCode::Cancelled);
+  EXPECT_EQ(sim.stats()["methods"].value("CopyVirtualDisk_Task", 0), 0);
+  EXPECT_EQ(sim_files(sim, ds, top), before);
+  st.remove_volume(ds, src.name);
+  st.remove_volume(ds, top + "/image.iso");
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / top, ec);
+}
+
 void names_round_trip(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
@@ -918,6 +1003,125 @@ void through_the_cli(Simulator& sim) {
   fs::remove_all(datastore_dir(sim, ds) / unique("cli"), ec);
 }
 
+/// Every file in a registered VM's folder is in use: its .vmx, .nvram and
+/// log, and any other file lying there (here one written beside the
+/// simulator, behind the API). An upload with overwrite onto any of them and
+/// a delete are refused naming the VM; the bytes stay, no temporary is left.
+void files_in_a_vm_folder_are_in_use(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const json inv = sim.show();
+  json vm;
+  for (const auto& x : inv["vms"])
+    if (x["powerState"] == "poweredOn" && !x["vmPathName"].get<std::string>().empty()) vm = x;
+  ASSERT_FALSE(vm.is_null()) << "no running VM";
+  const auto [ds, vmx] = split(vm["vmPathName"].get<std::string>());
+  const std::string folder = folder_of_test(vmx);
+  ASSERT_FALSE(folder.empty());
+  const fs::path root = datastore_dir(sim, ds);
+  const std::string notes = folder + "/notes.txt";
+  spill(root / notes, "the VM's notes");
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove_notes{root / notes};
+  const auto before = sim_files(sim, ds, folder);
+  std::vector<std::string> targets;
+  for (const auto& f : before)
+    if (f.find(".vmdk") == std::string::npos) targets.push_back(f);
+  for (const std::string& must : {vmx, notes})
+    ASSERT_NE(std::find(targets.begin(), targets.end(), must), targets.end()) << must;
+  ASSERT_GE(targets.size(), 3u) << "the .vmx, the notes and the VM's other files";
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  spill(tmp.path() / "new", random_bytes(4096));
+  TransferOptions overwrite;
+  overwrite.overwrite = true;
+  const std::string vm_name = vm["name"].get<std::string>();
+  for (const auto& target : targets) {
+    SCOPED_TRACE(target);
+    const std::string bytes = slurp(root / target);
+    auto err = error_of([&] {
+      st.upload_volume(ds, target, (tmp.path() / "new").string(), overwrite, {}, CancelToken{});
+    });
+    ASSERT_TRUE(err) << "an upload over a file in a running VM's folder succeeded";
+    EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
+    EXPECT_NE(std::string(err->what()).find(vm_name), std::string::npos) << err->what();
+    EXPECT_TRUE(slurp(root / target) == bytes) << "the file changed";
+  }
+  // The notes are a volume (format "file") that the VM uses: not deleted.
+  const Volume v = st.get_volume(ds, notes);
+  EXPECT_EQ(v.format, "file");
+  EXPECT_EQ(v.used_by, std::vector<std::string>{vm_name});
+  auto err = error_of([&] { st.remove_volume(ds, notes); });
+  ASSERT_TRUE(err) << "deleting a file in a VM's folder succeeded";
+  EXPECT_EQ(err->code(), ErrorCode::Conflict) << err->what();
+  EXPECT_NE(std::string(err->what()).find(vm_name), std::string::npos) << err->what();
+  EXPECT_EQ(sim_files(sim, ds, folder), before) << "a file went or a temporary is left";
+  EXPECT_TRUE(slurp(root / notes) == "the VM's notes");
+  const json again = sim.find_vm(vm_name);
+  EXPECT_EQ(again["powerState"], "poweredOn");
+  EXPECT_EQ(again["vmPathName"], vm["vmPathName"]);
+}
+
+/// Files other than disks and ISOs (an uploaded raw image, a text file) are
+/// volumes of format "file": listed with their size, found by their whole
+/// path, deleted by volume delete (also through the CLI). A VM's own files
+/// (.vmx, .nvram, logs) and the disks' extents are not volumes.
+void other_files_are_volumes(Simulator& sim) {
+  auto conn = sim.connect();
+  auto& st = conn->storage();
+  const std::string ds = st.list_pools().front().name;
+  const std::string folder = unique("plain");
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string image = random_bytes(70 * 1024);
+  spill(tmp.path() / "raw.img", image);
+  spill(tmp.path() / "readme.txt", "read me");
+  st.upload_volume(ds, folder + "/raw.img", (tmp.path() / "raw.img").string(), {}, {},
+                   CancelToken{});
+  st.upload_volume(ds, folder + "/readme.txt", (tmp.path() / "readme.txt").string(), {}, {},
+                   CancelToken{});
+  const auto listed = st.list_volumes(ds);
+  auto find = [&](const std::string& name) -> const Volume* {
+    for (const auto& v : listed)
+      if (v.name == name) return &v;
+    return nullptr;
+  };
+  for (const auto& [name, size] :
+       {std::pair{folder + "/raw.img", image.size()}, std::pair{folder + "/readme.txt", 7ul}}) {
+    SCOPED_TRACE(name);
+    const Volume* v = find(name);
+    ASSERT_NE(v, nullptr) << "not listed";
+    EXPECT_EQ(v->format, "file");
+    EXPECT_EQ(v->type, "file");
+    EXPECT_EQ(v->path, "[" + ds + "] " + name);
+    EXPECT_EQ(v->capacity_bytes, size);
+    EXPECT_EQ(v->allocation_bytes, size);
+    EXPECT_TRUE(v->used_by.empty());
+    const Volume one = st.get_volume(ds, name);
+    EXPECT_EQ(one.path, v->path);
+    EXPECT_EQ(one.capacity_bytes, v->capacity_bytes);
+  }
+  for (const auto& v : listed) {
+    EXPECT_EQ(v.path.find(".vmx"), std::string::npos) << v.path;
+    EXPECT_EQ(v.path.find(".nvram"), std::string::npos) << v.path;
+    EXPECT_EQ(v.path.find(".log"), std::string::npos) << v.path;
+    EXPECT_EQ(v.path.find("-flat.vmdk"), std::string::npos) << v.path;
+    EXPECT_EQ(v.path.find(".hyperctl-upload-"), std::string::npos) << v.path;
+  }
+  st.remove_volume(ds, folder + "/raw.img");
+  EXPECT_EQ(sim_files(sim, ds, folder), std::set<std::string>{folder + "/readme.txt"});
+  auto r = sim.cli({"-c", sim.uri(), "volume", "delete", ds + "/" + folder + "/readme.txt"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(sim_files(sim, ds, folder).empty());
+  std::error_code ec;
+  fs::remove_all(datastore_dir(sim, ds) / folder, ec);
+}
+
 void capabilities_are_what_is_implemented(Simulator& sim) {
   auto conn = sim.connect();
   auto& st = conn->storage();
@@ -973,9 +1177,12 @@ BOTH_MODES(FailuresMidwayLeaveThingsAsTheyWere, failures_midway_leave_things_as_
 BOTH_MODES(UploadOntoAVmDiskIsRefused, upload_onto_a_vm_disk_is_refused)
 BOTH_MODES(FailedDiskTasksLeaveNoDestination, failed_disk_tasks_leave_no_destination)
 BOTH_MODES(NamesRoundTrip, names_round_trip)
+BOTH_MODES(CancelledCloneLeavesNoDestination, cancelled_clone_leaves_no_destination)
 BOTH_MODES(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
 BOTH_MODES(ASingleFileVmdkIsDeleted, a_single_file_vmdk_is_deleted)
 BOTH_MODES(ThroughTheCli, through_the_cli)
+BOTH_MODES(FilesInAVmFolderAreInUse, files_in_a_vm_folder_are_in_use)
+BOTH_MODES(OtherFilesAreVolumes, other_files_are_volumes)
 
 // A datacenter inside a folder ("F0/DC0"): /folder transfers name it by its
 // inventory path (dcPath), which the simulator requires as vCenter does.

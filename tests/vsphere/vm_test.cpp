@@ -77,13 +77,13 @@ class TempVm {
     const auto moref = info_.extras.find("moref");
     try {
       if (moref != info_.extras.end()) {
-        c_.vms().remove(moref->second, {.with_storage = true, .force = true});
+        c_.vms().remove(moref->second, {.with_storage = true, .force = true, .snapshots = true});
         return;
       }
     } catch (...) {
     }
     try {
-      c_.vms().remove(name_, {.with_storage = true, .force = true});
+      c_.vms().remove(name_, {.with_storage = true, .force = true, .snapshots = true});
     } catch (...) {
     }
   }
@@ -552,8 +552,25 @@ void create_with_an_existing_disk_and_an_iso(Simulator& sim) {
   spec.disks = {{.path = disk},
                 {.pool = ds, .volume = "boot-" + sim.options().mode + ".iso", .device = "cdrom"}};
   TempVm vm(*c, spec);
-  ASSERT_EQ(vm.info().disks.size(), 1u);
+  // The disk, then the CD-ROM with its image (format iso; its size is not
+  // in the device: 0, the same in info and list).
+  ASSERT_EQ(vm.info().disks.size(), 2u);
   EXPECT_EQ(vm.info().disks[0].path, disk);
+  EXPECT_EQ(vm.info().disks[0].device, "disk");
+  const std::string iso_path = "[" + ds + "] boot-" + sim.options().mode + ".iso";
+  const auto check_cdrom = [&](const VmInfo& info) {
+    ASSERT_EQ(info.disks.size(), 2u);
+    const hyperctl::DiskInfo& cd = info.disks[1];
+    EXPECT_EQ(cd.device, "cdrom");
+    EXPECT_EQ(cd.path, iso_path);
+    EXPECT_EQ(cd.format, "iso");
+    EXPECT_EQ(cd.capacity_bytes, 0u);
+    EXPECT_FALSE(cd.target.empty());
+  };
+  check_cdrom(vm.info());
+  check_cdrom(c->vms().get(spec.name));
+  for (const auto& listed : c->vms().list({}))
+    if (listed.name == spec.name) check_cdrom(listed);
   const json s = sim.find_vm(spec.name);
   ASSERT_EQ(s["disks"].size(), 1u);
   EXPECT_EQ(s["disks"][0]["file"], disk);
@@ -610,6 +627,60 @@ void set_resources(Simulator& sim) {
   EXPECT_EQ(ops.set_resources(vm.name(), {}).vcpus, 3u);
 }
 
+/// set_resources is all or nothing: a refused change (a bad memory size
+/// beside a good vCPU count, past vSphere's maxima, a live change of a VM
+/// that is off, a running VM without hot-add) sends no ReconfigVM_Task and
+/// leaves vCPUs and memory as they were; a ReconfigVM_Task the server fails
+/// changes nothing either.
+void set_resources_is_all_or_nothing(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "all-or-nothing");
+  auto& ops = c->vms();
+  const std::string n = vm.name();
+  auto unchanged = [&](const std::string& what) {
+    const json s = sim.find_vm(n);
+    EXPECT_EQ(s["numCpu"], 1) << what;
+    EXPECT_EQ(s["memoryMB"], 64) << what;
+    EXPECT_EQ(sim.stats()["methods"].value("ReconfigVM_Task", 0), 0) << what;
+  };
+  struct Case {
+    hyperctl::ResourceSettings settings;
+    ErrorCode code;
+    std::string what;
+  };
+  const std::vector<Case> off_cases = {
+      {{.vcpus = 2, .memory_bytes = 1000}, ErrorCode::InvalidArgument, "memory not in MiB"},
+      {{.vcpus = 2, .memory_bytes = 6ull << 20}, ErrorCode::InvalidArgument, "6 MiB"},
+      {{.vcpus = 2, .memory_bytes = 25ull << 40}, ErrorCode::InvalidArgument, "25 TiB"},
+      {{.vcpus = 769, .memory_bytes = 128ull << 20}, ErrorCode::InvalidArgument, "769 vCPUs"},
+      {{.vcpus = 2, .memory_bytes = 128ull << 20, .live = true},
+       ErrorCode::Conflict,
+       "live change of a VM that is off"},
+  };
+  for (const auto& k : off_cases) {
+    sim.reset_stats();
+    std::string message;
+    EXPECT_EQ(code_of([&] { ops.set_resources(n, k.settings); }, &message), k.code)
+        << k.what << ": " << message;
+    unchanged(k.what);
+  }
+  ops.start(n);
+  sim.reset_stats();
+  EXPECT_EQ(code_of([&] {
+              ops.set_resources(n, {.vcpus = 2, .memory_bytes = 128ull << 20, .live = true});
+            }),
+            ErrorCode::Conflict);
+  unchanged("a running VM without hot-add");
+  ops.power_off(n);
+  sim.inject("ReconfigVM_Task=fault*1");
+  EXPECT_EQ(code_of([&] { ops.set_resources(n, {.vcpus = 2, .memory_bytes = 128ull << 20}); }),
+            ErrorCode::BackendFailure);
+  sim.clear_injections();
+  const json s = sim.find_vm(n);
+  EXPECT_EQ(s["numCpu"], 1);
+  EXPECT_EQ(s["memoryMB"], 64);
+}
+
 void remove_with_and_without_storage(Simulator& sim) {
   auto c = sim.connect();
   const std::string ds = first_datastore(sim.show());
@@ -628,9 +699,14 @@ void remove_with_and_without_storage(Simulator& sim) {
 
   ops.create(TempVm::small("drop-files"));
   ASSERT_TRUE(has_files("drop-files"));
-  ops.remove("drop-files", {.with_storage = true});
+  const std::string disk = sim.find_vm("drop-files")["disks"][0]["file"];
+  const hyperctl::DeleteReport report = ops.remove("drop-files", {.with_storage = true});
   EXPECT_TRUE(sim.find_vm("drop-files").is_null());
   EXPECT_FALSE(has_files("drop-files"));
+  // The report names the disk (and the VM's folder); nothing was kept.
+  EXPECT_NE(std::find(report.deleted.begin(), report.deleted.end(), disk), report.deleted.end())
+      << disk;
+  EXPECT_TRUE(report.kept.empty());
 
   // Running: a Conflict unless forced.
   ops.create(TempVm::small("running-del"));
@@ -641,6 +717,127 @@ void remove_with_and_without_storage(Simulator& sim) {
   ops.remove("running-del", {.with_storage = true, .force = true});
   EXPECT_TRUE(sim.find_vm("running-del").is_null());
   EXPECT_FALSE(has_files("running-del"));
+}
+
+/// The datastore files under `folder/` (second session).
+std::set<std::string> files_under(const Simulator& sim, const std::string& ds,
+                                  const std::string& folder) {
+  std::set<std::string> out;
+  for (const auto& f : sim.files(ds)) {
+    const std::string p = f["path"];
+    if (p.rfind(folder + "/", 0) == 0) out.insert(p);
+  }
+  return out;
+}
+
+/// delete --with-storage never deletes a disk another VM uses: here the
+/// disk of VM 'owner', attached to 'sharer' too. Deleting the sharer keeps
+/// it (and says so); deleting the owner, whose folder holds it, while the
+/// sharer runs, deletes the owner's other files and keeps the disk; once no
+/// other VM uses it, the last VM's delete takes it.
+void a_shared_disk_survives_delete_with_storage(Simulator& sim) {
+  auto c = sim.connect();
+  auto& ops = c->vms();
+  const std::string ds = first_datastore(sim.show());
+  TempVm owner(*c, "owner");
+  const std::string disk = sim.find_vm("owner")["disks"][0]["file"];
+  const std::string rel = disk.substr(disk.find("] ") + 2);
+  const std::string flat = rel.substr(0, rel.size() - 5) + "-flat.vmdk";
+  ASSERT_EQ(rel.rfind("owner/", 0), 0u) << disk;
+  VmSpec sharing = TempVm::small("sharer");
+  sharing.disks = {{.path = disk}};
+  {
+    TempVm sharer(*c, sharing);
+    const hyperctl::DeleteReport r = ops.remove("sharer", {.with_storage = true});
+    EXPECT_TRUE(sim.find_vm("sharer").is_null());
+    EXPECT_TRUE(files_under(sim, ds, "sharer").empty()) << "the sharer's own files stay";
+    ASSERT_EQ(r.kept.size(), 1u);
+    EXPECT_EQ(r.kept[0].disk, disk);
+    EXPECT_EQ(r.kept[0].reason, "used by VM 'owner'");
+    EXPECT_EQ(std::find(r.deleted.begin(), r.deleted.end(), disk), r.deleted.end());
+  }
+  auto owner_files = files_under(sim, ds, "owner");
+  EXPECT_TRUE(owner_files.count(rel) && owner_files.count(flat)) << "the shared disk went";
+  EXPECT_EQ(sim.find_vm("owner")["disks"][0]["file"], disk);
+
+  sharing.name = "sharer2";
+  TempVm sharer2(*c, sharing);
+  ops.start("sharer2");
+  const hyperctl::DeleteReport r = ops.remove("owner", {.with_storage = true});
+  EXPECT_TRUE(sim.find_vm("owner").is_null());
+  owner_files = files_under(sim, ds, "owner");
+  EXPECT_EQ(owner_files, (std::set<std::string>{rel, flat}))
+      << "the disk sharer2 uses stays, the owner's other files go";
+  ASSERT_EQ(r.kept.size(), 1u);
+  EXPECT_EQ(r.kept[0].disk, disk);
+  EXPECT_EQ(r.kept[0].reason, "used by VM 'sharer2'");
+  const json s2 = sim.find_vm("sharer2");
+  EXPECT_EQ(s2["powerState"], "poweredOn");
+  EXPECT_EQ(s2["disks"][0]["file"], disk);
+
+  const hyperctl::DeleteReport last = ops.remove("sharer2", {.with_storage = true, .force = true});
+  EXPECT_TRUE(last.kept.empty());
+  EXPECT_NE(std::find(last.deleted.begin(), last.deleted.end(), disk), last.deleted.end());
+  EXPECT_TRUE(files_under(sim, ds, "owner").empty()) << "no VM uses it any more";
+  EXPECT_TRUE(files_under(sim, ds, "sharer2").empty());
+}
+
+/// A VM with snapshots is deleted only with options.snapshots; refused, it
+/// keeps its snapshots, power state and files.
+void a_vm_with_snapshots_needs_the_snapshots_option(Simulator& sim) {
+  auto c = sim.connect();
+  auto& ops = c->vms();
+  const std::string ds = first_datastore(sim.show());
+  TempVm vm(*c, "snapped");
+  c->snapshots().create("snapped", {"one", "", false});
+  c->snapshots().create("snapped", {"two", "", false});
+  const auto files_before = files_under(sim, ds, "snapped");
+  for (const bool with_storage : {true, false}) {
+    SCOPED_TRACE(with_storage);
+    std::string message;
+    EXPECT_EQ(code_of([&] { ops.remove("snapped", {.with_storage = with_storage, .force = true}); },
+                      &message),
+              ErrorCode::Conflict);
+    EXPECT_NE(message.find("has 2 snapshots"), std::string::npos) << message;
+    EXPECT_NE(message.find("--snapshots"), std::string::npos) << message;
+    const json seen = sim.find_vm("snapped");
+    ASSERT_FALSE(seen.is_null()) << "deleted anyway";
+    EXPECT_EQ(seen["snapshots"].size(), 1u);
+    EXPECT_EQ(seen["snapshots"][0]["children"].size(), 1u);
+    EXPECT_EQ(files_under(sim, ds, "snapped"), files_before);
+  }
+  const hyperctl::DeleteReport r = ops.remove("snapped", {.with_storage = true, .snapshots = true});
+  EXPECT_TRUE(sim.find_vm("snapped").is_null());
+  EXPECT_TRUE(files_under(sim, ds, "snapped").empty());
+  EXPECT_TRUE(r.kept.empty());
+}
+
+/// "Already in that state" is Conflict (exit status 5) for every command,
+/// through the CLI as a script sees it, and the VM stays as it was; a
+/// shutdown of a VM that is off says so (AlreadyOff: the CLI makes it a
+/// Conflict too).
+void already_in_that_state_is_a_conflict(Simulator& sim) {
+  auto c = sim.connect();
+  TempVm vm(*c, "same-state");
+  const std::string n = vm.name();
+  const int conflict = hyperctl::exit_status(ErrorCode::Conflict);
+  auto expect_conflict = [&](const std::string& command, const std::string& state) {
+    SCOPED_TRACE(command + " when " + state);
+    ASSERT_EQ(seen_state(sim, n), state);
+    const auto r = sim.cli({"-c", sim.uri(), command, n});
+    EXPECT_EQ(r.status, conflict) << r;
+    EXPECT_EQ(seen_state(sim, n), state);
+  };
+  expect_conflict("poweroff", "poweredOff");
+  expect_conflict("save", "poweredOff");
+  expect_conflict("resume", "poweredOff");
+  EXPECT_EQ(c->vms().shutdown(n, {}, {}, {}), hyperctl::ShutdownOutcome::AlreadyOff);
+  c->vms().start(n);
+  expect_conflict("start", "poweredOn");
+  expect_conflict("resume", "poweredOn");
+  c->vms().save(n);
+  expect_conflict("save", "suspended");
+  c->vms().power_off(n);
 }
 
 void export_config_is_json_with_the_fields(Simulator& sim) {
@@ -978,6 +1175,70 @@ void impossible_disk_sizes_are_refused(Simulator& sim) {
   EXPECT_EQ(vm.info().disks[0].capacity_bytes, 62ull << 40);
 }
 
+// delete --with-storage follows a disk's backing chain: a VM whose disk is
+// a delta over a base disk (as a linked clone's, or one under a snapshot)
+// loses both, also when they lie outside its folder. The chain is attached
+// through a raw third client (ReconfigVM_Task with a backing parent); the
+// simulator makes no deltas itself.
+void a_disks_backing_chain_goes_with_it(Simulator& sim) {
+  auto c = sim.connect();
+  RawSoap raw(sim);
+  if (!raw.ok()) GTEST_SKIP() << raw.why();
+  auto& st = c->storage();
+  const std::string ds = first_datastore(sim.show());
+  const std::string tag = "-" + sim.options().mode + "-" + std::to_string(::getpid());
+  const std::string base = "chain-base" + tag + "/base", delta = "chain-delta" + tag + "/delta";
+  for (const std::string& name : {base, delta}) {
+    hyperctl::VolumeSpec spec;
+    spec.pool = ds;
+    spec.name = name;
+    spec.capacity_bytes = 4ull << 20;
+    st.create_volume(spec);
+  }
+  const std::string base_path = "[" + ds + "] " + base + ".vmdk";
+  const std::string delta_path = "[" + ds + "] " + delta + ".vmdk";
+  TempVm vm(*c, "chained");
+  const std::string moref = vm.info().extras.at("moref");
+  const json exported = json::parse(c->vms().export_config(vm.name()));
+  long long controller = -1;
+  for (const auto& d : exported["devices"])
+    if (d["kind"] == "disk") controller = d["controllerKey"].get<long long>();
+  ASSERT_GE(controller, 0) << exported.dump(1);
+  const std::string answer = raw.call(
+      "<ReconfigVM_Task xmlns=\"urn:vim25\"><_this type=\"VirtualMachine\">" + moref +
+      "</_this><spec><deviceChange><operation>add</operation><device "
+      "xsi:type=\"VirtualDisk\"><key>-1</key><backing "
+      "xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>" +
+      delta_path + "</fileName><diskMode>persistent</diskMode><parent><fileName>" + base_path +
+      "</fileName><diskMode>persistent</diskMode></parent></backing><controllerKey>" +
+      std::to_string(controller) +
+      "</controllerKey><unitNumber>1</unitNumber><capacityInKB>4096</capacityInKB></device>"
+      "</deviceChange></spec></ReconfigVM_Task>");
+  ASSERT_NE(answer.find("ReconfigVM_TaskResponse"), std::string::npos) << answer.substr(0, 400);
+  bool attached = false;
+  for (int i = 0; i < 50 && !attached; ++i) {
+    attached = sim.find_vm(vm.name())["disks"].size() == 2;
+    if (!attached) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(attached) << sim.find_vm(vm.name()).dump(1);
+  auto on_datastore = [&](const std::string& rel) {
+    for (const auto& f : sim.files(ds))
+      if (f["path"] == rel) return true;
+    return false;
+  };
+  ASSERT_TRUE(on_datastore(base + ".vmdk") && on_datastore(delta + ".vmdk"));
+
+  const hyperctl::DeleteReport r = c->vms().remove(vm.name(), {.with_storage = true});
+  EXPECT_TRUE(sim.find_vm(vm.name()).is_null());
+  EXPECT_TRUE(r.kept.empty());
+  for (const auto& [rel, path] : {std::pair{base, base_path}, std::pair{delta, delta_path}}) {
+    SCOPED_TRACE(path);
+    EXPECT_FALSE(on_datastore(rel + ".vmdk")) << "left on the datastore";
+    EXPECT_FALSE(on_datastore(rel + "-flat.vmdk")) << "its extent is left";
+    EXPECT_NE(std::find(r.deleted.begin(), r.deleted.end(), path), r.deleted.end());
+  }
+}
+
 // A template (MarkAsTemplate through a raw third client) is refused by every
 // power operation, saying it is a template; nothing changes.
 void templates_refuse_power_operations(Simulator& sim) {
@@ -1068,7 +1329,12 @@ VSPHERE_VM_TEST(CreateWhoseAnswerIsLostLeavesNothing, create_lost_answer_leaves_
 VSPHERE_VM_TEST(CreateFailedByTheServerLeavesNothing, create_failed_by_the_server_leaves_nothing)
 VSPHERE_VM_TEST(CreateWithAnExistingDiskAndAnIso, create_with_an_existing_disk_and_an_iso)
 VSPHERE_VM_TEST(SetResources, set_resources)
+VSPHERE_VM_TEST(SetResourcesIsAllOrNothing, set_resources_is_all_or_nothing)
 VSPHERE_VM_TEST(RemoveWithAndWithoutStorage, remove_with_and_without_storage)
+VSPHERE_VM_TEST(ASharedDiskSurvivesDeleteWithStorage, a_shared_disk_survives_delete_with_storage)
+VSPHERE_VM_TEST(AlreadyInThatStateIsAConflict, already_in_that_state_is_a_conflict)
+VSPHERE_VM_TEST(AVmWithSnapshotsNeedsTheSnapshotsOption,
+                a_vm_with_snapshots_needs_the_snapshots_option)
 VSPHERE_VM_TEST(ExportConfigIsJsonWithTheFields, export_config_is_json_with_the_fields)
 VSPHERE_VM_TEST(CapabilitiesAreWhatIsImplemented, capabilities_are_what_is_implemented)
 VSPHERE_VM_TEST(ANameThatIsAnotherVmsIdIsAConflict, a_name_that_is_another_vms_id_is_a_conflict)
@@ -1080,6 +1346,7 @@ VSPHERE_VM_TEST(ForcedShutdownBeatenByAnotherPowerOffIsStopped,
                 forced_shutdown_beaten_by_another_power_off_is_stopped)
 VSPHERE_VM_TEST(ImpossibleDiskSizesAreRefused, impossible_disk_sizes_are_refused)
 VSPHERE_VM_TEST(TemplatesRefusePowerOperations, templates_refuse_power_operations)
+VSPHERE_VM_TEST(ADisksBackingChainGoesWithIt, a_disks_backing_chain_goes_with_it)
 VSPHERE_VM_TEST(CreateFindsItsVmByItsInstanceUuid, create_finds_its_vm_by_its_instance_uuid)
 
 // vCenter only: a NIC on a distributed port group, and the cluster's VMs.

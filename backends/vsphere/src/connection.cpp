@@ -169,6 +169,19 @@ VmInfo VsphereConnection::describe(const ObjectContent& vm, const NameMap& names
       if (ctl != controllers.end() && xml::child(d, "unitNumber"))
         disk.target = ctl->second + ":" + std::to_string(xml::i64(d, "unitNumber"));
       info.disks.push_back(std::move(disk));
+    } else if (type == "VirtualCdrom" &&
+               xml::xsi_type(xml::child(d, "backing")) == "VirtualCdromIsoBackingInfo") {
+      // A CD-ROM with an ISO image. Its size is the file's, which the
+      // device does not say: 0 (unknown) here in list and info alike;
+      // volume info on the image gives it.
+      DiskInfo cdrom;
+      cdrom.device = "cdrom";
+      cdrom.format = "iso";
+      cdrom.path = xml::text(xml::child(d, "backing"), "fileName");
+      auto ctl = controllers.find(xml::i64(d, "controllerKey", -1));
+      if (ctl != controllers.end() && xml::child(d, "unitNumber"))
+        cdrom.target = ctl->second + ":" + std::to_string(xml::i64(d, "unitNumber"));
+      info.disks.push_back(std::move(cdrom));
     } else if (xml::child(d, "macAddress") || xml::child(d, "addressType")) {
       NicInfo nic;
       nic.mac = xml::text(d, "macAddress");

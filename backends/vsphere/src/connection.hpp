@@ -79,8 +79,9 @@ class VsphereConnection final : public Connection {
   /// VmInfo of one VM's properties: state from runtime.powerState
   /// (poweredOn Running, poweredOff Off, suspended Suspended), disks
   /// (VirtualDisk: "[ds] path", capacity, format vmdk, target "scsi0:0" from
-  /// controller bus and unit), NICs (MAC, network name, model e1000/vmxnet3),
-  /// host name, guest id, extras: moref, template, bios_uuid, datastores.
+  /// controller bus and unit), CD-ROMs with an ISO image (device cdrom,
+  /// format iso, "[ds] path", capacity 0: the device does not say), NICs (MAC, network name, model
+  /// e1000/vmxnet3), host name, guest id, extras: moref, template, bios_uuid, datastores.
   VmInfo describe(const ObjectContent& vm, const NameMap& names) const;
 
   /// The datacenter the connection works in: the URI path's, else the only

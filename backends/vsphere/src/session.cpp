@@ -759,9 +759,9 @@ void check_download_target(const std::string& local_path, bool overwrite,
   const auto st = fs::symlink_status(local_path, ec);
   if (ec || !fs::exists(st)) return;
   if (!overwrite)
-    throw Error(ErrorCode::Conflict,
+    throw Error(ErrorCode::AlreadyExists,
                 operation + ": the local file '" + escape::terminal_text(local_path) +
-                    "' exists; ask to overwrite it (nothing was downloaded)",
+                    "' already exists; ask to overwrite it (nothing was downloaded)",
                 operation);
   if (fs::is_directory(st))
     throw Error(
@@ -885,7 +885,7 @@ void Session::download(const std::string& datacenter, const std::string& datasto
   if (overwrite) {
     failed = ::rename(temp.path().c_str(), local_path.c_str()) != 0;
   } else if (!move_no_replace(temp.path(), local_path, failed) && !failed) {
-    throw Error(ErrorCode::Conflict,
+    throw Error(ErrorCode::AlreadyExists,
                 operation + ": the local file '" + where +
                     "' appeared during the download; it was left as it is (ask to overwrite it)",
                 operation);

@@ -169,8 +169,9 @@ class Session {
   /// it; empty on ESXi. The local file appears only when complete: it is
   /// written to a temporary file made exclusively (O_EXCL, random name, mode
   /// 0600) in the same folder, then renamed. An existing local file is
-  /// Conflict unless overwrite (check_download_target); without overwrite, a
-  /// file that appears there during the download is not replaced (Conflict).
+  /// AlreadyExists unless overwrite (check_download_target); without
+  /// overwrite, a file that appears there during the download is not
+  /// replaced (AlreadyExists).
   /// HTTP 401: the session is logged out and in again, once; 403 (not
   /// allowed): AuthFailed, no new login.
   void download(const std::string& datacenter, const std::string& datastore,
@@ -194,7 +195,7 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Before a download to `local_path`: Error(Conflict) when something is there
+/// Before a download to `local_path`: Error(AlreadyExists) when something is there
 /// and !overwrite ("ask to overwrite it"), Error(InvalidArgument) when it is
 /// a folder. Session::download checks it itself; callers may check earlier.
 void check_download_target(const std::string& local_path, bool overwrite,

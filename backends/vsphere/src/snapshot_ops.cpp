@@ -15,6 +15,7 @@
 
 #include "common.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
 
 namespace hyperctl::vsphere {
@@ -163,10 +164,11 @@ std::vector<Snapshot> VsphereSnapshotOps::list(const VmRef& vm) {
 Snapshot VsphereSnapshotOps::create(const VmRef& vm, const SnapshotSpec& spec) {
   const std::string op = "snapshot.create";
   return guarded(op, [&] {
+    // The core's rule (no '/', control characters, bad UTF-8, > 255 bytes):
+    // other tools draw snapshot trees as paths and lines.
+    if (!spec.name.empty()) validate_snapshot_name(spec.name, op);
     const Tree t = read_tree(c_, vm, op);
     const std::string name = spec.name.empty() ? default_name(t) : spec.name;
-    if (!escape::valid_utf8(name))
-      throw Error(ErrorCode::InvalidArgument, "the snapshot name is not valid UTF-8", op);
     if (t.has(name))
       throw Error(ErrorCode::AlreadyExists,
                   "VM " + quoted(t.vm_name) + " already has a snapshot " + quoted(name), op);

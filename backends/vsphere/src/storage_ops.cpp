@@ -2,12 +2,17 @@
 //
 // Pools are the datastores of the connection's datacenter (summary: name,
 // type, capacity, free space, accessible, url). Volumes are the VMDK
-// descriptors and ISO images on a datastore, found with its
-// HostDatastoreBrowser. A volume is named by its path relative to the
-// datastore root, a VMDK without its ".vmdk" (the Hyper-V backend's
-// convention: a volume is its file's stem): "[ds] vm1/vm1.vmdk" is volume
-// "vm1/vm1", "[ds] isos/x.iso" is "isos/x.iso". A name given with ".vmdk"
-// means the same volume; a name ending in ".iso" is an ISO. The -flat extent
+// descriptors, ISO images and other stored files (format "file": an
+// uploaded raw image, a text file) on a datastore, found with its
+// HostDatastoreBrowser; a VM's own files (.vmx, .nvram, logs...) and hidden
+// files are none. A file a registered VM uses (usage.hpp) is never deleted
+// or replaced. A volume is named by its path relative to the datastore
+// root, a VMDK without its ".vmdk" (the Hyper-V backend's convention: a
+// volume is its file's stem): "[ds] vm1/vm1.vmdk" is volume "vm1/vm1",
+// "[ds] isos/x.iso" is "isos/x.iso", any other file by its whole path. A
+// name given with ".vmdk" means the same volume; a name ending in ".iso" is
+// an ISO; a name with neither is the disk name.vmdk when there is one, else
+// the file of that name. The -flat extent
 // holding a VMDK's data is no volume of its own (the browser's
 // VmDiskFileQuery hides it); VirtualDiskManager creates, copies and deletes
 // descriptor and extent together.
@@ -31,6 +36,7 @@
 #include "common.hpp"
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
+#include "usage.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
@@ -152,15 +158,38 @@ std::string ds_path(const Store& s, const std::string& rel) {
   return datastore_path(s.raw_name, rel);
 }
 
-std::string key_of(const std::string& raw_ds, const std::string& rel) {
-  return raw_ds + '\n' + rel;
-}
-
 bool is_vmdk(const std::string& rel) {
   return ends_with_ci(rel, ".vmdk") && !ends_with_ci(rel, "-flat.vmdk");
 }
 bool is_iso(const std::string& rel) {
   return ends_with_ci(rel, ".iso");
+}
+
+/// A file vSphere keeps for a VM itself (configuration, NVRAM, snapshot
+/// state, memory, swap, logs, locks): none is a volume.
+bool is_vm_own_file(const std::string& rel) {
+  for (std::string_view ext : {".vmx", ".vmxf", ".vmsd", ".vmsn", ".vmss", ".vmem", ".vmtx",
+                               ".nvram", ".log", ".vswp", ".hlog", ".lck", "~"})
+    if (ends_with_ci(rel, ext)) return true;
+  return false;
+}
+
+/// Any other file stored on the datastore (an uploaded raw image, a text
+/// file...): a volume of format "file". Not: any VMDK file (descriptors are
+/// disks, the rest their extents), ISOs, a VM's own files, and hidden files
+/// (an element starting with '.': upload temporaries, VMFS's system files).
+bool is_plain_file(const std::string& rel) {
+  if (ends_with_ci(rel, ".vmdk") || is_iso(rel) || is_vm_own_file(rel)) return false;
+  if (rel.empty() || rel.front() == '.' || rel.find("/.") != std::string::npos) return false;
+  return true;
+}
+
+/// A volume's format: "vmdk", "iso", or "file" for any other file (its
+/// bytes are whatever was uploaded; the name's extension proves nothing).
+std::string format_of(const std::string& rel) {
+  if (is_vmdk(rel)) return "vmdk";
+  if (is_iso(rel)) return "iso";
+  return "file";
 }
 
 /// The volume name of the file `rel`: a VMDK's path without ".vmdk", other
@@ -290,82 +319,24 @@ bool folder_exists(VsphereConnection& c, const Store& s, const std::string& fold
 
 // ---------------------------------------------------------------- users
 
-struct DiskUse {
-  std::map<std::string, std::vector<std::string>> vms;  ///< key_of -> VM names
-  std::map<std::string, std::uint64_t> capacity;        ///< key_of -> device capacity
-};
-
-void add_user(DiskUse& use, const std::string& file, const std::string& vm) {
-  const auto where = split_datastore_path(file);
-  if (!where) return;
-  auto& names = use.vms[key_of(where->datastore, where->rel)];
-  if (std::find(names.begin(), names.end(), vm) == names.end()) names.push_back(vm);
+/// Who uses the datastore files now (usage.hpp).
+FileUse file_use(VsphereConnection& c, const std::string& op) {
+  return FileUse(registered_vm_files(c, op));
 }
 
-/// Every file a VM's disks and CD-ROMs stand on: a disk's backing and the
-/// parents under it (a VM with snapshots writes to a delta disk whose parent
-/// is the base disk), a CD-ROM's ISO.
-DiskUse disk_use(VsphereConnection& c, const std::string& op) {
-  DiskUse use;
-  for (const auto& vm : c.all_vms(op)) {
-    for (const auto& d : vm.info.disks) {
-      add_user(use, d.path, vm.info.name);
-      const auto where = split_datastore_path(d.path);
-      if (where && d.capacity_bytes)
-        use.capacity[key_of(where->datastore, where->rel)] = d.capacity_bytes;
-    }
-    for (pugi::xml_node d : vm.raw.prop("config.hardware.device").children()) {
-      const std::string type = xml::xsi_type(d);
-      if (type != "VirtualDisk" && type != "VirtualCdrom") continue;
-      int depth = 0;
-      for (pugi::xml_node b = xml::child(d, "backing"); b && depth < 256;
-           b = xml::child(b, "parent"), ++depth)
-        add_user(use, xml::text(b, "fileName"), vm.info.name);
-    }
-  }
-  return use;
-}
-
-std::string vm_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + quoted(n);
-  return out;
-}
-
-/// The VMs whose disks or CD-ROMs stand on `rel`: the file itself, or, for
-/// a disk's data extent ("x-flat.vmdk", "x-delta.vmdk", "x-sesparse.vmdk"),
-/// the descriptor "x.vmdk" it belongs to.
-std::vector<std::string> users_of(const DiskUse& use, const Store& s, const std::string& rel) {
-  std::vector<std::string> out;
-  auto add = [&](const std::string& file) {
-    if (auto it = use.vms.find(key_of(s.raw_name, file)); it != use.vms.end())
-      for (const auto& n : it->second)
-        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
-  };
-  add(rel);
-  for (std::string_view extent : {"-flat.vmdk", "-delta.vmdk", "-sesparse.vmdk"})
-    if (ends_with_ci(rel, extent)) add(rel.substr(0, rel.size() - extent.size()) + ".vmdk");
-  return out;
-}
-
-Volume volume_of(const Store& s, const FileEntry& f, const DiskUse& use) {
+Volume volume_of(const Store& s, const FileEntry& f, const FileUse& use) {
   Volume v;
   v.name = volume_name_of(f.rel);
   v.pool = s.pool.name;
   v.path = ds_path(s, f.rel);
   v.key = v.path;
   v.type = "file";
-  v.format = is_iso(f.rel) ? "iso" : "vmdk";
+  v.format = format_of(f.rel);
   v.allocation_bytes = f.size;
   v.capacity_bytes = f.capacity;
-  const std::string key = key_of(s.raw_name, f.rel);
-  if (auto it = use.vms.find(key); it != use.vms.end()) v.used_by = it->second;
-  if (!v.capacity_bytes) {
-    if (auto it = use.capacity.find(key); it != use.capacity.end())
-      v.capacity_bytes = it->second;
-    else if (v.format == "iso")
-      v.capacity_bytes = f.size;
-  }
+  v.used_by = use.users(s.raw_name, f.rel);
+  if (!v.capacity_bytes)
+    v.capacity_bytes = v.format == "vmdk" ? use.capacity(s.raw_name, f.rel) : f.size;
   return v;
 }
 
@@ -390,11 +361,17 @@ Located locate_volume(VsphereConnection& c, const std::string& pool, const std::
     at.file = *f;
     return at;
   }
+  // Not a disk: another file by its whole name.
+  if (is_plain_file(name))
+    if (auto f = find_file(c, at.store, name, any_file_query(), op)) {
+      at.file = *f;
+      return at;
+    }
   throw Error(ErrorCode::NotFound,
               "no volume " + quoted(name) + " (" + quoted(ds_path(at.store, rel)) +
                   ") on datastore " + vsphere::quoted(at.store.pool.name) +
                   " (volumes are .vmdk disks, named by their path from the datastore root "
-                  "without .vmdk, and .iso images)",
+                  "without .vmdk, .iso images and other uploaded files, by their whole path)",
               op);
 }
 
@@ -589,12 +566,17 @@ std::vector<Volume> VsphereStorageOps::list_volumes(const std::string& pool) {
   return guarded(op, [&] {
     const Store s = find_store(c_, pool, op);
     require_accessible(s, op);
+    // Disks through the disk query (a real server hides their extents),
+    // then every file for the other volumes.
     const auto files = search(c_, s, "", true, volume_queries(), {"*.vmdk", "*.iso"}, op);
-    const DiskUse use = disk_use(c_, op);
+    const auto others = search(c_, s, "", true, any_file_query(), {"*"}, op);
+    const FileUse use = file_use(c_, op);
     std::vector<Volume> out;
     for (const auto& f : files)
       if (f.kind != "FolderFileInfo" && (is_vmdk(f.rel) || is_iso(f.rel)))
         out.push_back(volume_of(s, f, use));
+    for (const auto& f : others)
+      if (f.kind != "FolderFileInfo" && is_plain_file(f.rel)) out.push_back(volume_of(s, f, use));
     std::sort(out.begin(), out.end(),
               [](const Volume& a, const Volume& b) { return a.name < b.name; });
     return out;
@@ -605,7 +587,7 @@ Volume VsphereStorageOps::get_volume(const std::string& pool, const std::string&
   const std::string op = "volume.info";
   return guarded(op, [&] {
     const Located at = locate_volume(c_, pool, name, op);
-    return volume_of(at.store, at.file, disk_use(c_, op));
+    return volume_of(at.store, at.file, file_use(c_, op));
   });
 }
 
@@ -660,11 +642,12 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
   const std::string op = "volume.delete";
   guarded(op, [&] {
     const Located at = locate_volume(c_, pool, name, op);
-    const Volume v = volume_of(at.store, at.file, disk_use(c_, op));
+    const Volume v = volume_of(at.store, at.file, file_use(c_, op));
     if (!v.used_by.empty())
       throw Error(ErrorCode::Conflict,
-                  "volume " + quoted(v.name) + " is a disk of VM " + vm_names(v.used_by) +
-                      "; detach it (or delete the VM) first; nothing was deleted",
+                  "volume " + quoted(v.name) + " is in use by VM " + vm_names(v.used_by) +
+                      " (its disk, image or a file in its folder); detach it (or delete the "
+                      "VM) first; nothing was deleted",
                   op);
     const MoRef& vdm = c_.session().content().virtual_disk_manager;
     if (v.format == "vmdk" && !vdm.empty()) {
@@ -685,13 +668,13 @@ void VsphereStorageOps::remove_volume(const std::string& pool, const std::string
 }
 
 Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::string& name,
-                                       const VolumeSpec& target, const ProgressFn&,
-                                       const CancelToken&) {
+                                       const VolumeSpec& target, const ProgressFn& progress,
+                                       const CancelToken& cancel) {
   const std::string op = "volume.clone";
   return guarded(op, [&] {
     check_name(target.name, op);
     const Located at = locate_volume(c_, pool, name, op);
-    const Volume source = volume_of(at.store, at.file, disk_use(c_, op));
+    const Volume source = volume_of(at.store, at.file, file_use(c_, op));
     const bool disk = source.format == "vmdk";
     std::string rel = target.name;
     if (disk) {
@@ -702,11 +685,12 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
                   "a copy of " + quoted(source.name) + " stays a " + source.format +
                       " file; format " + quoted(target.format) + " is not offered",
                   op);
-    } else if (!is_iso(rel)) {
-      // Named otherwise, the copy would be no volume (or read as a disk).
+    } else if (format_of(rel) != source.format || !(is_iso(rel) || is_plain_file(rel))) {
+      // Named otherwise, the copy would be another kind of volume, or none.
       throw Error(ErrorCode::InvalidArgument,
-                  "bad volume name " + quoted(target.name) + ": a copy of the ISO image " +
-                      quoted(source.name) + " is named with .iso",
+                  "bad volume name " + quoted(target.name) + ": a copy of " + quoted(source.name) +
+                      (source.format == "iso" ? " is an ISO image, named with .iso"
+                                              : " is a file, named without .vmdk or .iso"),
                   op);
     }
     check_name(rel, op);
@@ -722,22 +706,37 @@ Volume VsphereStorageOps::clone_volume(const std::string& pool, const std::strin
         disk ? std::vector<std::string>{rel, flat_of(rel)} : std::vector<std::string>{rel};
     const auto before = present(c_, ts, files, op);
     refuse_existing(before, files, ts, op);
+    if (cancel.cancelled())
+      throw Error(ErrorCode::Cancelled, "cancelled before the copy began; nothing was made", op);
     const std::string made = make_folder(c_, ts, folder_of_path(rel), op);
     try {
+      // A cancel asks CancelTask and waits for the task (wait_task's grace).
       if (disk)
         c_.session().run_task("CopyVirtualDisk_Task", c_.session().content().virtual_disk_manager,
                               soap::el("sourceName", source.path) +
                                   dc_arg(c_, "sourceDatacenter", op) +
                                   soap::el("destName", ds_path(ts, rel)) +
                                   dc_arg(c_, "destDatacenter", op) + soap::el("force", "false"),
-                              op);
+                              op, "copy", progress, &cancel);
       else
         c_.session().run_task(
             "CopyDatastoreFile_Task", c_.session().content().file_manager,
             soap::el("sourceName", source.path) + dc_arg(c_, "sourceDatacenter", op) +
                 soap::el("destinationName", ds_path(ts, rel)) +
                 dc_arg(c_, "destinationDatacenter", op) + soap::el("force", "false"),
-            op);
+            op, "copy", progress, &cancel);
+      // The task finished although it was asked to stop: cancelled still
+      // means no copy.
+      if (cancel.cancelled())
+        throw Error(ErrorCode::Cancelled, "cancelled (the copy finished meanwhile)", op);
+    } catch (const Error& e) {
+      undo_new_files(c_, ts, made, files, before, op);
+      if (e.code() != ErrorCode::Cancelled) throw;
+      // What the copy wrote is gone; a task that did not end may still
+      // write (wait_task's message says so).
+      throw Error(ErrorCode::Cancelled,
+                  std::string(e.what()) + "; the files the copy had made were removed", op,
+                  e.detail());
     } catch (...) {
       undo_new_files(c_, ts, made, files, before, op);
       throw;
@@ -771,15 +770,17 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
     require_accessible(s, op);
     const auto existing = locate_file(c_, s, name, op);
     if (existing && !options.overwrite)
-      throw Error(
-          ErrorCode::Conflict,
-          quoted(ds_path(s, existing->rel)) + " exists; ask to overwrite it (nothing was uploaded)",
-          op);
+      throw Error(ErrorCode::AlreadyExists,
+                  quoted(ds_path(s, existing->rel)) +
+                      " already exists; ask to overwrite it (nothing was uploaded)",
+                  op);
     const std::string rel = existing ? existing->rel : name;
-    // Replacing a file under a VM's disk or CD-ROM would change what the VM
-    // reads (or running, what it writes over): refused before anything moves.
+    // Replacing a file a VM stands on (its disk, a parent of it, its CD-ROM,
+    // or anything in its folder: .vmx, .nvram, logs...) would change what
+    // the VM reads or, running, what it writes to: refused before anything
+    // moves.
     if (existing)
-      if (const auto vms = users_of(disk_use(c_, op), s, rel); !vms.empty())
+      if (const auto vms = file_use(c_, op).users(s.raw_name, rel); !vms.empty())
         throw Error(ErrorCode::Conflict,
                     quoted(ds_path(s, rel)) + " is in use by VM " + vm_names(vms) +
                         "; detach it (or delete the VM) first; nothing was uploaded",
@@ -804,7 +805,7 @@ void VsphereStorageOps::upload_volume(const std::string& pool, const std::string
       } catch (const Error& e) {
         // Another client made the file while ours was on its way.
         if (e.code() != ErrorCode::AlreadyExists) throw;
-        throw Error(ErrorCode::Conflict,
+        throw Error(ErrorCode::AlreadyExists,
                     quoted(ds_path(s, rel)) +
                         " appeared during the upload; ask to overwrite it (nothing was changed)",
                     op, e.what());
@@ -833,6 +834,153 @@ void VsphereStorageOps::download_volume(const std::string& pool, const std::stri
     c_.session().download(c_.datacenter(op).path, s.raw_name, file->rel, local_path,
                           options.overwrite, progress, cancel, op);
   });
+}
+
+// ------------------------------------------------- a VM's storage (vm.delete)
+
+namespace {
+
+/// The datacenter the VM is in: the connection's, else (several, none
+/// named in the URI) the one above the VM. Empty on a standalone host.
+MoRef datacenter_of_vm(VsphereConnection& c, const MoRef& vm, const std::string& op) {
+  if (!c.session().is_vcenter()) return {};
+  try {
+    return c.datacenter(op).ref;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::InvalidArgument) throw;
+  }
+  MoRef at = vm;
+  for (int depth = 0; depth < 64 && !at.empty(); ++depth) {
+    at = xml::moref(
+        c.session().retrieve_one(at, {"parent"}, op, "the folder of the VM").prop("parent"));
+    if (at.type == "Datacenter") return at;
+  }
+  throw Error(ErrorCode::BackendFailure, "cannot find the datacenter of the VM", op);
+}
+
+bool is_extent(const std::string& rel) {
+  for (std::string_view extent : {"-flat.vmdk", "-delta.vmdk", "-sesparse.vmdk", "-ctk.vmdk"})
+    if (ends_with_ci(rel, extent)) return true;
+  return false;
+}
+
+}  // namespace
+
+StoragePlan plan_vm_storage(VsphereConnection& c, const VmObject& vm, const VmFiles& mine,
+                            const FileUse& others, const std::string& op) {
+  StoragePlan plan;
+  plan.datacenter = datacenter_of_vm(c, vm.ref, op);
+  std::map<std::string, Store> by_name;
+  for (const auto& o :
+       c.session().retrieve(xml::morefs(vm.raw.prop("datastore")), {"summary", "browser"}, op)) {
+    Store st = store_of(o);
+    by_name[st.raw_name] = std::move(st);
+  }
+  auto store = [&](const std::string& raw) -> const Store& {
+    const auto it = by_name.find(raw);
+    if (it == by_name.end())
+      throw Error(ErrorCode::BackendFailure,
+                  "the files of VM " + quoted(vm.info.name) + " are on datastore " + quoted(raw) +
+                      ", which is not among its datastores; nothing was deleted",
+                  op);
+    return it->second;
+  };
+  std::set<std::string> planned;  // ds '\n' rel
+  // Whether `f` stays (another VM uses it); notes it in plan.kept. A disk's
+  // extent is not listed on its own: its descriptor says it.
+  auto kept = [&](const DatastorePath& f) {
+    const auto users = others.users(f.datastore, f.rel);
+    if (users.empty()) return false;
+    if (!is_extent(f.rel))
+      plan.kept.push_back({datastore_path(f.datastore, f.rel), "used by VM " + vm_names(users)});
+    return true;
+  };
+  for (const auto& folder : mine.folders) {
+    const Store& s = store(folder.datastore);
+    std::vector<FileEntry> entries;
+    try {
+      entries = search(c, s, folder.rel, !folder.rel.empty(), any_file_query(), {"*"}, op);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::NotFound) throw;  // the folder is gone already
+      continue;
+    }
+    std::vector<StoragePlan::Item> singles;
+    bool any_kept = false;
+    for (const auto& f : entries) {
+      if (f.kind == "FolderFileInfo" || !in_vm_folder(folder, mine.stem, s.raw_name, f.rel) ||
+          !planned.insert(s.raw_name + '\n' + f.rel).second)
+        continue;
+      const DatastorePath where{s.raw_name, f.rel};
+      if (kept(where))
+        any_kept = true;
+      else
+        singles.push_back({where, false, false});
+    }
+    if (!any_kept && !folder.rel.empty())
+      plan.doomed.push_back({folder, true, false});
+    else
+      plan.doomed.insert(plan.doomed.end(), singles.begin(), singles.end());
+  }
+  // Disks outside the VM's folders (attached from elsewhere, or the parents
+  // of its deltas).
+  for (const auto& d : mine.disks) {
+    if (std::any_of(mine.folders.begin(), mine.folders.end(), [&](const DatastorePath& f) {
+          return in_vm_folder(f, mine.stem, d.datastore, d.rel);
+        })) {
+      if (others.users(d.datastore, d.rel).empty()) plan.disks.push_back(d);
+      continue;
+    }
+    if (!planned.insert(d.datastore + '\n' + d.rel).second) continue;
+    (void)store(d.datastore);
+    if (kept(d)) continue;
+    plan.doomed.push_back({d, false, true});
+    plan.disks.push_back(d);
+  }
+  return plan;
+}
+
+DeleteReport delete_planned(VsphereConnection& c, const StoragePlan& plan,
+                            std::vector<std::string>& failed, const std::string& op) {
+  Session& s = c.session();
+  const std::string dc =
+      plan.datacenter.empty() ? std::string() : soap::moref("datacenter", plan.datacenter);
+  DeleteReport report;
+  report.kept = plan.kept;
+  for (const auto& d : plan.disks) report.deleted.push_back(datastore_path(d.datastore, d.rel));
+  for (const auto& item : plan.doomed) {
+    const std::string path = datastore_path(item.where.datastore, item.where.rel);
+    const MoRef& vdm = s.content().virtual_disk_manager;
+    auto delete_file_at = [&] {
+      s.run_task("DeleteDatastoreFile_Task", s.content().file_manager, soap::el("name", path) + dc,
+                 op, "delete " + path);
+    };
+    try {
+      if (item.disk && !vdm.empty()) {
+        try {
+          s.run_task("DeleteVirtualDisk_Task", vdm, soap::el("name", path) + dc, op,
+                     "delete " + path);
+        } catch (const Error& e) {
+          // A descriptor without its extent: the file itself.
+          if (e.code() != ErrorCode::NotFound) throw;
+          delete_file_at();
+        }
+      } else {
+        delete_file_at();
+      }
+    } catch (const Error& e) {
+      // Gone already: the server's Destroy_Task took it with the VM.
+      if (e.code() != ErrorCode::NotFound) {
+        failed.push_back(quoted(path) + ": " + e.what());
+        continue;
+      }
+    }
+    // The VM's disks are listed first; a folder, and single files other
+    // than those disks and their extents, after them.
+    if (!item.disk && !is_extent(item.where.rel) &&
+        std::find(report.deleted.begin(), report.deleted.end(), path) == report.deleted.end())
+      report.deleted.push_back(path);
+  }
+  return report;
 }
 
 Capabilities storage_capabilities() {

@@ -23,16 +23,21 @@
 
 #include "common.hpp"
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
+#include "usage.hpp"
 
 namespace hyperctl::vsphere {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// vSphere's limits: a VM name of 80 characters, a virtual disk of 62 TiB.
+/// vSphere's limits: a VM name of 80 characters, a virtual disk of 62 TiB,
+/// 768 vCPUs and 24 TiB of memory per VM (vSphere 8, hardware version 20).
 constexpr std::size_t kMaxNameLength = 80;
 constexpr std::uint64_t kMaxDiskBytes = 62ull << 40;
+constexpr unsigned kMaxVcpus = 768;
+constexpr std::uint64_t kMaxMemoryBytes = 24ull << 40;
 
 /// A random (version 4) UUID, lower case: a new VM's instance UUID, by
 /// which a create that lost its answer finds the VM it made.
@@ -100,13 +105,30 @@ void require(const VmObject& vm, std::initializer_list<VmState> allowed, const s
                 vm_label(vm) + " is " + state_text(vm.info) + "; " + op + " needs " + needs, op);
 }
 
-/// vSphere sets memory in MiB.
+/// vSphere sets memory in MiB, a multiple of 4, up to its per-VM maximum.
 std::int64_t memory_mb(std::uint64_t bytes, const std::string& op) {
   if (bytes == 0) throw Error(ErrorCode::InvalidArgument, "a VM needs some memory", op);
-  if (bytes % (1ull << 20) != 0)
-    throw Error(ErrorCode::InvalidArgument,
-                "vSphere sets memory in whole MiB; " + std::to_string(bytes) + " bytes is not", op);
+  if (bytes % (4ull << 20) != 0)
+    throw Error(
+        ErrorCode::InvalidArgument,
+        "vSphere sets memory in multiples of 4 MiB; " + std::to_string(bytes) + " bytes is not one",
+        op);
+  if (bytes > kMaxMemoryBytes)
+    throw Error(
+        ErrorCode::InvalidArgument,
+        "vSphere gives a VM at most 24 TiB of memory; " + std::to_string(bytes) + " bytes is more",
+        op);
   return static_cast<std::int64_t>(bytes >> 20);
+}
+
+/// 1 to vSphere's per-VM maximum.
+void check_vcpus(unsigned vcpus, const std::string& op) {
+  if (vcpus == 0) throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+  if (vcpus > kMaxVcpus)
+    throw Error(ErrorCode::InvalidArgument,
+                "vSphere gives a VM at most " + std::to_string(kMaxVcpus) + " vCPUs; " +
+                    std::to_string(vcpus) + " is more",
+                op);
 }
 
 /// spec.guest_os as a vSphere guest id.
@@ -271,6 +293,22 @@ ShutdownOutcome power_off_after(Session& s, const VmObject& vm, const std::strin
     throw;
   }
   return ShutdownOutcome::ForcedOff;
+}
+
+/// The snapshots in a tree's list (VirtualMachineSnapshotTree elements
+/// named `tag`), children included.
+std::size_t count_snapshots(pugi::xml_node parent, std::string_view tag, int depth) {
+  if (depth > 1000) return 0;  // a malformed answer; vSphere keeps 32 levels
+  std::size_t n = 0;
+  for (pugi::xml_node t : xml::children(parent, tag))
+    n += 1 + count_snapshots(t, "childSnapshotList", depth + 1);
+  return n;
+}
+
+/// How many snapshots the VM has (its snapshot tree, read now).
+std::size_t snapshot_count(Session& s, const VmObject& vm, const std::string& op) {
+  const ObjectContent o = s.retrieve_one(vm.ref, {"snapshot"}, op, vm_label(vm));
+  return count_snapshots(o.prop("snapshot"), "rootSnapshotList", 0);
 }
 
 }  // namespace
@@ -473,28 +511,51 @@ ShutdownOutcome VsphereVmOps::shutdown(const VmRef& ref, const ShutdownOptions& 
   });
 }
 
-// with_storage: Destroy_Task, which on vSphere deletes the VM's folder and
-// every virtual disk attached to it. Without it: UnregisterVM, which takes
-// the VM out of the inventory and leaves all its files (configuration, logs,
-// disks) on the datastore, where they can be registered again. A running or
+// Without storage: UnregisterVM, which takes the VM out of the inventory and
+// leaves all its files (configuration, snapshots, logs, disks) on the
+// datastore, where they can be registered again.
+//
+// With storage, the VM's folders and the disks it stands on go, except what
+// another registered VM uses: a disk shared with it, the parent of another
+// VM's delta (a linked clone), anything in another VM's folder. Destroy_Task
+// cannot be told to spare a file: it deletes every disk attached and the
+// VM's folder. So the plan is made first (nothing changed yet), then:
+//  - nothing kept: Destroy_Task, the server's own complete removal (it knows
+//    files we may not); if it fails, the VM is still registered with all
+//    its files. Disks outside its folder that a server left (the simulator
+//    deletes only the folder) are deleted after it.
+//  - something kept: UnregisterVM, then the VM's other files one by one.
+//    Detaching the shared disks and then destroying would not do: the
+//    shared disk may lie in the doomed VM's own folder, which Destroy_Task
+//    deletes whole. A failure after the unregistration leaves files behind
+//    (said in the error), never deletes a kept one.
+// A VM with snapshots is refused unless options.snapshots; a running or
 // suspended VM is a Conflict unless options.force, which powers it off
-// first.
+// first. Every refusal comes before anything changes.
 DeleteReport VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options) {
   const std::string op = "vm.delete";
-  guarded(op, [&] {
+  return guarded(op, [&] {
     Session& s = c_.session();
     const VmObject vm = c_.resolve(ref, op);
+    check_delete_snapshots(vm_label(vm), snapshot_count(s, vm, op), options, op);
     const bool was_running = vm.info.state == VmState::Running;
-    if (vm.info.state != VmState::Off) {
-      if (!options.force)
-        throw Error(ErrorCode::Conflict,
-                    vm_label(vm) + " is " + state_text(vm.info) +
-                        "; power it off first, or delete with force",
-                    op);
-      s.run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
+    if (vm.info.state != VmState::Off && !options.force)
+      throw Error(ErrorCode::Conflict,
+                  vm_label(vm) + " is " + state_text(vm.info) +
+                      "; power it off first, or delete with force",
+                  op);
+    std::optional<StoragePlan> plan;
+    if (options.with_storage) {
+      const std::vector<VmFiles> all = registered_vm_files(c_, op);
+      const auto mine =
+          std::find_if(all.begin(), all.end(), [&](const VmFiles& f) { return f.ref == vm.ref; });
+      if (mine == all.end())
+        throw Error(ErrorCode::NotFound, vm_label(vm) + " is no longer registered", op);
+      plan = plan_vm_storage(c_, vm, *mine, FileUse(all, vm.ref), op);
     }
+    if (vm.info.state != VmState::Off) s.run_task("PowerOffVM_Task", vm.ref, {}, op, "power off");
     try {
-      if (options.with_storage)
+      if (plan && plan->kept.empty())
         s.run_task("Destroy_Task", vm.ref, {}, op, "destroy");
       else
         s.call("UnregisterVM", vm.ref, {}, op);
@@ -519,8 +580,17 @@ DeleteReport VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options
       }
       throw Error(e.code(), std::string(e.what()) + after, op, e.detail());
     }
+    if (!plan) return DeleteReport{};
+    std::vector<std::string> failed;
+    DeleteReport report = delete_planned(c_, *plan, failed, op);
+    if (!failed.empty()) {
+      std::string list;
+      for (const auto& f : failed) list += (list.empty() ? "" : "; ") + f;
+      throw Error(ErrorCode::BackendFailure,
+                  vm_label(vm) + " was deleted, but these of its files could not be: " + list, op);
+    }
+    return report;
   });
-  return {};
 }
 
 VmInfo VsphereVmOps::create(const VmSpec& spec) {
@@ -547,8 +617,7 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
       throw Error(ErrorCode::InvalidArgument,
                   "a vSphere VM name cannot begin or end with white space: " + quoted(spec.name),
                   op);
-    if (spec.vcpus == 0)
-      throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+    check_vcpus(spec.vcpus, op);
     const std::int64_t mb = memory_mb(spec.memory_bytes, op);
     std::string firmware;
     if (spec.firmware == "bios")
@@ -890,8 +959,9 @@ VmInfo VsphereVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
     Session& s = c_.session();
     const VmObject vm = c_.resolve(ref, op);
     if (!settings.vcpus && !settings.memory_bytes) return vm.info;
-    if (settings.vcpus && *settings.vcpus == 0)
-      throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
+    // Everything is checked before the one ReconfigVM_Task, which the
+    // server applies whole or not at all.
+    if (settings.vcpus) check_vcpus(*settings.vcpus, op);
     std::int64_t mb = settings.memory_bytes ? memory_mb(*settings.memory_bytes, op) : 0;
     if (is_template(vm))
       throw Error(ErrorCode::Conflict,
@@ -899,6 +969,12 @@ VmInfo VsphereVmOps::set_resources(const VmRef& ref, const ResourceSettings& set
     if (vm.info.state == VmState::Suspended)
       throw Error(ErrorCode::Conflict,
                   vm_label(vm) + " is suspended; power it off (or resume it and change it live)",
+                  op);
+    if (vm.info.state == VmState::Off && settings.live)
+      throw Error(ErrorCode::Conflict,
+                  vm_label(vm) +
+                      " is powered off; a live change needs it running (without --live the "
+                      "configuration is changed); nothing was changed",
                   op);
     if (vm.info.state == VmState::Running) {
       if (!settings.live)
@@ -991,6 +1067,9 @@ std::string VsphereVmOps::export_config(const VmRef& ref) {
     // and NICs (describe() lists disks and NICs in device order, which
     // gives the network names).
     nlohmann::json devices = nlohmann::json::array();
+    std::vector<const DiskInfo*> disks;  // info.disks also lists CD-ROMs
+    for (const auto& d : vm.info.disks)
+      if (d.device == "disk") disks.push_back(&d);
     std::size_t disk_index = 0, nic_index = 0;
     for (pugi::xml_node d : xml::elements(vm.raw.prop("config.hardware.device"))) {
       const std::string type = xml::xsi_type(d);
@@ -1001,8 +1080,7 @@ std::string VsphereVmOps::export_config(const VmRef& ref) {
       if (xml::child(d, "unitNumber")) dev["unitNumber"] = xml::i64(d, "unitNumber");
       const pugi::xml_node backing = xml::child(d, "backing");
       if (type == "VirtualDisk") {
-        const DiskInfo* disk =
-            disk_index < vm.info.disks.size() ? &vm.info.disks[disk_index] : nullptr;
+        const DiskInfo* disk = disk_index < disks.size() ? disks[disk_index] : nullptr;
         ++disk_index;
         dev["kind"] = "disk";
         dev["file"] = xml::text(backing, "fileName");
