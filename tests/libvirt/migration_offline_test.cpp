@@ -286,7 +286,7 @@ TEST_F(OfflineMigrationTest, RemoveSourceDeletesTheSourceAfterVerifying) {
 
 // --remove-source would delete what the move does not carry: refused at the
 // check, with nothing copied and the source as it was.
-TEST_F(OfflineMigrationTest, RemoveSourceRefusesADiskAnotherVmUsesAndSnapshots) {
+TEST_F(OfflineMigrationTest, RemoveSourceRefusesADiskAnotherVmUses) {
   make_vm(1u << 20);
   const auto target_volumes = all_volume_paths(*dst_);
   const std::string other = name_ + "-other";
