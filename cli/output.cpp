@@ -52,12 +52,14 @@ Format parse_format(const std::string& text) {
 JsonValue vm_Json(const VmInfo& vm) {
   JsonValue disks = JsonValue::array();
   for (const auto& d : vm.disks) {
-    disks.push_back({{"target", d.target},
-                     {"path", d.path},
-                     {"format", d.format},
-                     {"device", d.device},
-                     {"capacity_bytes", d.capacity_bytes},
-                     {"allocation_bytes", d.allocation_bytes}});
+    JsonValue disk = {{"target", d.target}, {"path", d.path}};
+    // Absent rather than empty when this view does not know them (libvirt's
+    // list), so that no view contradicts another.
+    if (!d.format.empty()) disk["format"] = d.format;
+    if (!d.device.empty()) disk["device"] = d.device;
+    disk["capacity_bytes"] = d.capacity_bytes;
+    disk["allocation_bytes"] = d.allocation_bytes;
+    disks.push_back(std::move(disk));
   }
   JsonValue nics = JsonValue::array();
   for (const auto& n : vm.nics) {
