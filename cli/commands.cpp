@@ -91,7 +91,18 @@ int run_action(const GlobalOptions& g, Action action, const std::string& vm) {
       ops.save(vm), op = "vm.save", done = "saved to disk and stopped";
       break;
   }
-  return report_action(s, op, vm, "ok", "VM " + squote(vm) + " " + done);
+  std::string message = "VM " + squote(vm) + " " + done;
+  // A VM saved while paused comes back paused: say so rather than let
+  // "started" suggest it runs.
+  if (action == Action::Start) {
+    try {
+      if (ops.get(vm).state == VmState::Paused)
+        message += "; it is paused, as it was when saved (resume it to run it)";
+    } catch (const Error&) {
+      // The start succeeded; the extra look is only for the wording.
+    }
+  }
+  return report_action(s, op, vm, "ok", message);
 }
 
 int run_shutdown(const GlobalOptions& g, const ShutdownArgs& a) {

@@ -79,6 +79,18 @@ TEST_F(CliTestbed, CtrlCDuringShutdownCancelsAndLeavesTheVmRunning) {
   EXPECT_EQ(state(), "running");
 }
 
+// A VM saved while paused is restored paused: start says so instead of
+// letting "started" suggest it runs, and info agrees.
+TEST_F(CliTestbed, StartOfAVmSavedWhilePausedSaysItIsPaused) {
+  expect_ok(run({"-c", uri_, "suspend", name_}));
+  expect_ok(run({"-c", uri_, "save", name_}));
+  EXPECT_EQ(state(), "suspended");
+  const auto r = run({"-c", uri_, "start", name_});
+  expect_ok(r);
+  EXPECT_NE(r.out.find("it is paused"), std::string::npos) << r;
+  EXPECT_EQ(state(), "paused");
+}
+
 TEST_F(CliTestbed, ShutdownJsonReportsForcedOff) {
   const auto r = run({"-c", uri_, "-o", "json", "shutdown", name_, "--timeout", "1", "--force"});
   expect_ok(r);
