@@ -272,7 +272,7 @@ JsonValue volume_Json(const Volume& v, bool with_users) {
 JsonValue volume_list_Json(const std::string& uri, const std::string& pool,
                            const std::vector<Volume>& volumes) {
   JsonValue list = JsonValue::array();
-  for (const auto& v : volumes) list.push_back(volume_Json(v, false));
+  for (const auto& v : volumes) list.push_back(volume_Json(v, true));
   JsonValue doc = JsonValue::object();
   doc["schema"] = "hyperctl.volume-list/1";
   doc["uri"] = uri;

@@ -361,6 +361,15 @@ TEST_F(CliStorageTestbed, PoolAndVolumeLifecycleWithTransfersAndRefusals) {
   ASSERT_EQ(run({"-c", uri_, "define", "-"}, with_input(xml)).status, 0);
   expect_error(hc({"volume", "delete", vol}), 5, vm);
   EXPECT_EQ(hc_json({"volume", "info", vol}).at("used_by"), json::array({vm}));
+  // volume list fills used_by the same way as volume info.
+  bool listed = false;
+  const json listing = hc_json({"volume", "list", pool});
+  for (const auto& entry : listing.at("volumes")) {
+    if (entry.at("name").get<std::string>() != "hyperctl-test-disk") continue;
+    listed = true;
+    EXPECT_EQ(entry.at("used_by"), json::array({vm})) << entry;
+  }
+  EXPECT_TRUE(listed) << listing;
   expect_ok(hc({"delete", vm}));
 
   for (const auto& name : {"hyperctl-test-disk", "hyperctl-test-copy2", "hyperctl-test-up"})
