@@ -235,22 +235,42 @@ TEST_F(HvStorage, AVolumeNameIsOneFileNameOfItsPoolFolder) {
   EXPECT_EQ(host_->state().dump(), before);
 }
 
-TEST_F(HvStorage, ResizeGrowsAndShrinksDownToWhatTheFileHolds) {
+TEST_F(HvStorage, ResizeGrowsAndShrinksOnlyWhenAskedToAndNotBelowTheData) {
   host_->add_vhd(host_->vhd_folder(), "d.vhdx", 10 * kGiB, "VHDX", "Dynamic", 3 * kGiB);
   auto c = open();
   Volume v = c->storage().resize_volume("vhd", "d.vhdx", 20 * kGiB);
   EXPECT_EQ(v.capacity_bytes, 20 * kGiB);
   EXPECT_EQ(host_->vhd(in_vhd("d.vhdx"))["Size"], 20 * kGiB);
-  v = c->storage().resize_volume("vhd", "d.vhdx", 4 * kGiB);
-  EXPECT_EQ(v.capacity_bytes, 4 * kGiB);
 
+  // Smaller without ResizeOptions::shrink: refused before PowerShell runs.
+  const auto refused = [&](std::uint64_t bytes, const ResizeOptions& o, const char* what) {
+    const std::string before = host_->state().dump();
+    host_->clear_log();
+    auto e = error_of([&] { c->storage().resize_volume("vhd", "d.vhdx", bytes, o); });
+    ASSERT_TRUE(e) << what;
+    EXPECT_EQ(e->code(), ErrorCode::Conflict) << what << ": " << e->what();
+    EXPECT_NE(std::string(e->what()).find("nothing was changed"), std::string::npos) << e->what();
+    EXPECT_TRUE(host_->runs("volume.resize").empty()) << what << " reached Resize-VHD";
+    EXPECT_EQ(host_->state().dump(), before) << what;
+  };
+  refused(4 * kGiB, {}, "a shrink without shrink");
+  ResizeOptions shrink;
+  shrink.shrink = true;
+  // Below the 3 GiB the file holds: also needs force.
+  refused(2 * kGiB, shrink, "a shrink below the data without force");
+
+  v = c->storage().resize_volume("vhd", "d.vhdx", 4 * kGiB, shrink);
+  EXPECT_EQ(v.capacity_bytes, 4 * kGiB);
+  EXPECT_EQ(host_->vhd(in_vhd("d.vhdx"))["Size"], 4 * kGiB);
+
+  // With force it reaches Resize-VHD, which refuses below its minimum size itself.
+  ResizeOptions force = shrink;
+  force.force = true;
   const std::string before = host_->state().dump();
   host_->clear_log();
-  auto e = error_of([&] { c->storage().resize_volume("vhd", "d.vhdx", 2 * kGiB); });
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
-  EXPECT_NE(std::string(e->what()).find("nothing was changed"), std::string::npos) << e->what();
-  EXPECT_TRUE(host_->runs("volume.resize").empty());
+  EXPECT_ERROR_CODE(c->storage().resize_volume("vhd", "d.vhdx", 2 * kGiB, force),
+                    ErrorCode::InvalidArgument);
+  EXPECT_EQ(host_->runs("volume.resize").size(), 1u);
   EXPECT_EQ(host_->state().dump(), before);
   EXPECT_ERROR_CODE(c->storage().resize_volume("vhd", "d.vhdx", 0), ErrorCode::InvalidArgument);
   EXPECT_ERROR_CODE(c->storage().resize_volume("vhd", "gone.vhdx", kGiB), ErrorCode::NotFound);
