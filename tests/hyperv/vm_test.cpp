@@ -508,6 +508,26 @@ TEST_F(HvVm, SetResourcesChangesAStoppedVm) {
   EXPECT_EQ(vm_state(id)["MemoryStartup"], 4ull << 30);
 }
 
+TEST_F(HvVm, ARefusedSetChangesNothing) {
+  const std::string id = add_vm("web", 3);
+  auto c = open();
+  const std::string before = state().dump();
+  ResourceSettings s;
+  s.vcpus = 4;
+  for (std::uint64_t bad : {(33ull << 20), (16ull << 20), 0ull}) {
+    s.memory_bytes = bad;
+    EXPECT_ERROR_CODE(c->vms().set_resources("web", s), ErrorCode::InvalidArgument);
+  }
+  EXPECT_TRUE(runs("vm.set").empty()) << "Hyper-V's limits are checked first";
+  // One only Hyper-V knows (more than the host's 32 GiB): the script puts
+  // the processors back.
+  s.memory_bytes = 64ull << 30;
+  EXPECT_ERROR_CODE(c->vms().set_resources("web", s), ErrorCode::InvalidArgument);
+  EXPECT_EQ(runs("vm.set").size(), 1u);
+  EXPECT_EQ(vm_state(id)["ProcessorCount"], 2);
+  EXPECT_EQ(state().dump(), before);
+}
+
 TEST_F(HvVm, SetResourcesOfARunningVmSaysWhatHyperVAllows) {
   const std::string id = add_vm("web", 2);
   auto c = open();

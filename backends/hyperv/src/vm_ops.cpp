@@ -285,6 +285,14 @@ VmInfo HypervVmOps::set_resources(const VmRef& vm, const ResourceSettings& setti
       throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
     if (settings.memory_bytes && *settings.memory_bytes == 0)
       throw Error(ErrorCode::InvalidArgument, "a VM needs some memory", op);
+    // Hyper-V's own limits, checked before anything changes [reference].
+    constexpr std::uint64_t kMiB = 1ull << 20;
+    if (settings.memory_bytes &&
+        (*settings.memory_bytes % (2 * kMiB) != 0 || *settings.memory_bytes < 32 * kMiB))
+      throw Error(ErrorCode::InvalidArgument,
+                  "Hyper-V takes memory of at least 32 MiB in multiples of 2 MiB, not " +
+                      std::to_string(*settings.memory_bytes) + " bytes",
+                  op);
     if (before.state != VmState::Off) {
       // Hyper-V changes the processor count only while the VM is off; the
       // startup memory of a running VM (runtime resize) only when asked to.

@@ -972,7 +972,8 @@ json VmSet(Context& c) {
   json& vm = FindVm(c.state, c.data, "SetVM");
   const bool cpus = c.data.contains("vcpus") && !c.data["vcpus"].is_null();
   const bool memory = c.data.contains("memory_bytes") && !c.data["memory_bytes"].is_null();
-  // The script sets the processors, then the memory: a refused memory leaves the processors set.
+  // The script sets the processors, then the memory; a refused memory puts the processors back.
+  const json processors = vm.value("ProcessorCount", json(1));
   auto refuse_unless_off = [&](const char* device) {
     if (StateName(vm) == "Off") return;
     Throw("InvalidOperation",
@@ -996,7 +997,14 @@ json VmSet(Context& c) {
   if (memory) {
     refuse_unless_off("Memory");
     const std::int64_t m = DataInt(c.data, "memory_bytes", "SetVM");
+    if (m > Int(c.state["host"], "MemoryCapacity", 1LL << 40)) {
+      vm["ProcessorCount"] = processors;
+      Throw("InvalidArgument",
+            "Failed to modify device 'Memory'. The startup memory is more than the host has.",
+            "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.SetVM");
+    }
     if (m < (32LL << 20) || m % (2LL << 20) != 0) {
+      vm["ProcessorCount"] = processors;
       Throw("InvalidArgument",
             "Failed to modify device 'Memory'. The memory size must be at least 32 MB and a "
             "multiple of 2 MB.",
