@@ -179,7 +179,7 @@ TEST_F(WslStorage, AnExistingTargetIsRefusedAndUntouchedUnlessOverwrite) {
   const fs::path out = root_ / "ubuntu.tar";
   write_file(out, "precious");
   EXPECT_ERROR_CODE(c->storage().download_volume("wsl", "Ubuntu", out.string(), {}, {}, {}),
-                    ErrorCode::Conflict);
+                    ErrorCode::AlreadyExists);
   EXPECT_EQ(read_file(out), "precious");
   EXPECT_TRUE(calls("--export").empty());
   TransferOptions overwrite;
