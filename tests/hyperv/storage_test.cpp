@@ -349,6 +349,20 @@ TEST_F(HvStorage, TheDeleteScriptChecksUsersAgainWhenTheListIsCutShort) {
   EXPECT_FALSE(host_->vhd(in_vhd("app.vhdx")).is_null());
 }
 
+TEST_F(HvStorage, RemoveRefusesTheBaseDiskUnderACheckpointsDifferencingDisk) {
+  // With a checkpoint, the VM's drive is an .avhdx: its base disk is still in use.
+  host_->add_vm("11111111-2222-4333-8444-555555555555", "app", "Off", {{"app.vhdx", kGiB}});
+  auto c = open();
+  c->snapshots().create("app", {"s1", "", false});
+  const std::string before = host_->state().dump();
+  auto e = error_of([&] { c->storage().remove_volume("vhd", "app.vhdx"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
+  EXPECT_NE(std::string(e->what() + e->detail()).find("app"), std::string::npos) << e->what();
+  EXPECT_FALSE(host_->vhd(in_vhd("app.vhdx")).is_null()) << "the base disk was deleted";
+  EXPECT_EQ(host_->state().dump(), before);
+}
+
 TEST_F(HvStorage, PowerShellErrorsMapToTheCoresCodes) {
   host_->set_knobs({{"FAKE_PWSH_FAIL",
                      "volume.create|PermissionDenied|You do not have the required permission."}});

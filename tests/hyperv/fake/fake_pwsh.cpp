@@ -1039,13 +1039,23 @@ json& RequireSnapshot(json& vm, const json& data, const std::string& cmdlet) {
   return *found;
 }
 
+// The drives of a VM or checkpoint record, when it has a list of them (nothing is added).
+void ForEachDrive(json& holder, const std::function<void(json&)>& f) {
+  if (!holder.is_object() || !holder.contains("HardDrives") || !holder["HardDrives"].is_array())
+    return;
+  for (json& drive : holder["HardDrives"]) f(drive);
+}
+
 // Checkpoint disks [REF]: a checkpoint moves each drive onto a new differencing disk
 // <stem>_<GUID>.avhdx beside the file it was on, whose ParentPath is that file; the checkpoint
 // keeps the file (its HardDrives). A drive whose file has no record stays where it is [CHOSEN].
 std::string NewDifferencing(json& state, const std::string& parent) {
   const json* base = FindVhd(state, parent);
-  std::string stem = BaseName(parent);
-  stem = stem.substr(0, stem.size() - Extension(parent).size());
+  // Named after the chain's root (Hyper-V's <disk>_<GUID>.avhdx), not after another .avhdx.
+  std::string root = parent;
+  for (const auto& f : VhdChain(state, parent, false)) root = f;
+  std::string stem = BaseName(root);
+  stem = stem.substr(0, stem.size() - Extension(root).size());
   const std::string path = JoinPath(ParentOf(parent), stem + "_" + NewGuid() + ".avhdx");
   state["vhds"].push_back({{"Path", path},
                            {"VhdFormat", "VHDX"},
@@ -1099,12 +1109,13 @@ void MergeInto(json& state, const std::string& parent) {
     const json p = vhd.value("ParentPath", json(nullptr));
     if (p.is_string() && IEquals(p.get<std::string>(), child)) vhd["ParentPath"] = parent;
   }
+  const auto repoint = [&](json& d) {
+    if (IEquals(Str(d, "Path"), child)) d["Path"] = parent;
+  };
   for (json& vm : state["vms"]) {
-    for (json& d : vm["HardDrives"])
-      if (IEquals(Str(d, "Path"), child)) d["Path"] = parent;
-    for (json& s : Snapshots(vm))
-      for (json& d : s["HardDrives"])
-        if (IEquals(Str(d, "Path"), child)) d["Path"] = parent;
+    ForEachDrive(vm, repoint);
+    if (vm.contains("Snapshots") && vm["Snapshots"].is_array())
+      for (json& s : vm["Snapshots"]) ForEachDrive(s, repoint);
   }
   EraseVhd(state, child);
 }
@@ -1369,15 +1380,16 @@ json VolumeConvert(Context& c) {
   return {{"volume", VhdOut(c.state, vhd)}};
 }
 
-// volume.delete.ps1 refuses a disk any VM (running or not) names, listing those VMs.
+// volume.delete.ps1 refuses a disk any VM (running or not) stands on - a drive of it or of a
+// checkpoint, or a differencing disk of theirs on it - listing those VMs.
 json VolumeDelete(Context& c) {
   const std::string path = DataStr(c.data, "path", "RemoveItem");
   json& vhd = ScriptRequireVhd(c.state, path);
   const std::string full = Str(vhd, "Path");
   std::string users;
   for (const json& vm : c.state["vms"]) {
-    for (const json& drive : vm.value("HardDrives", json::array())) {
-      if (IEquals(Str(drive, "Path"), full)) {
+    for (const auto& f : FilesOfVm(c.state, vm, false)) {
+      if (IEquals(f, full)) {
         users += (users.empty() ? "" : ", ") + Str(vm, "Name");
         break;
       }
@@ -1626,15 +1638,26 @@ json MigrateExport(Context& c) {
           "Failed to create the export folder '" + root.string() + "': " + ec.message() + ".",
           "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ExportVM");
   }
+  // Every file the VM stands on goes: its drives' and its checkpoints' drives' chains, each
+  // parent re-pointed to its own copy.
+  std::map<std::string, std::string> copied;
+  std::function<std::string(const std::string&)> copy_out = [&](const std::string& from) {
+    if (const auto it = copied.find(Lower(from)); it != copied.end()) return it->second;
+    json record = RequireVhd(c.state, from, "ExportVM");
+    const std::string to = (root / "Virtual Hard Disks" / BaseName(from)).string();
+    copied[Lower(from)] = to;
+    const json parent = record.value("ParentPath", json(nullptr));
+    if (parent.is_string() && !parent.get<std::string>().empty())
+      record["ParentPath"] = copy_out(parent.get<std::string>());
+    record["Path"] = to;
+    std::ofstream(to, std::ios::binary) << record.dump(1) << "\n";
+    return to;
+  };
   json exported = vm;
-  for (json& drive : exported["HardDrives"]) {
-    const std::string old_path = Str(drive, "Path");
-    const fs::path copy = root / "Virtual Hard Disks" / BaseName(old_path);
-    json record = RequireVhd(c.state, old_path, "ExportVM");
-    record["Path"] = copy.string();
-    std::ofstream(copy, std::ios::binary) << record.dump(1) << "\n";
-    drive["Path"] = copy.string();
-  }
+  const auto out = [&](json& drive) { drive["Path"] = copy_out(Str(drive, "Path")); };
+  ForEachDrive(exported, out);
+  if (exported.contains("Snapshots") && exported["Snapshots"].is_array())
+    for (json& s : exported["Snapshots"]) ForEachDrive(s, out);
   const fs::path vmcx = root / "Virtual Machines" / (Upper(NormGuid(Str(vm, "Id"))) + ".vmcx");
   std::ofstream(vmcx, std::ios::binary) << exported.dump(1) << "\n";
   return {{"vmcx", vmcx.string()}};
@@ -1670,9 +1693,11 @@ json MigrateImport(Context& c) {
   if (!problems.empty()) {
     WriteError("InvalidOperation", "The virtual machine cannot be imported: " + problems);
   }
+  // Each file with its parents (a checkpointed drive's chain), once.
   json new_vhds = json::array();
-  for (json& drive : vm["HardDrives"]) {
-    const std::string src = Str(drive, "Path");
+  std::map<std::string, std::string> copied;
+  std::function<std::string(const std::string&)> copy_in = [&](const std::string& src) {
+    if (const auto it = copied.find(Lower(src)); it != copied.end()) return it->second;
     const std::string dst = JoinPath(vhd_destination, BaseName(src));
     json record;
     if (const auto body = ReadFile(src)) record = json::parse(*body, nullptr, false);
@@ -1688,10 +1713,18 @@ json MigrateImport(Context& c) {
       Throw("ResourceExists", "The file '" + dst + "' already exists.",
             "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ImportVM");
     }
+    copied[Lower(src)] = dst;
+    const json parent = record.value("ParentPath", json(nullptr));
+    if (parent.is_string() && !parent.get<std::string>().empty())
+      record["ParentPath"] = copy_in(parent.get<std::string>());
     record["Path"] = dst;
     new_vhds.push_back(record);
-    drive["Path"] = dst;
-  }
+    return dst;
+  };
+  const auto in = [&](json& drive) { drive["Path"] = copy_in(Str(drive, "Path")); };
+  ForEachDrive(vm, in);
+  if (vm.contains("Snapshots") && vm["Snapshots"].is_array())
+    for (json& s : vm["Snapshots"]) ForEachDrive(s, in);
   for (const json& r : new_vhds) c.state["vhds"].push_back(r);
   const std::string was = StateName(vm);
   vm["Id"] = NewGuid();
