@@ -17,7 +17,8 @@ bool refused(const std::function<void()>& f, ErrorCode code, const std::string& 
   try {
     f();
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << what << ": " << e.what();
+    EXPECT_EQ(e.code(), code) << what << ": " << to_string(e.code()) << " (expected "
+                              << to_string(code) << "): " << e.what();
     return e.code() == code;
   }
   ADD_FAILURE() << what << " was not refused";
@@ -182,7 +183,8 @@ void snapshot_name_validation(Case& c) {
       ADD_FAILURE() << "a snapshot named '" << shown << "' was taken";
       if (c.declared(Operation::SnapshotDelete)) c.snapshots().remove(vm, name, false);
     } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << "'" << shown << "': " << e.what();
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument)
+          << "'" << shown << "': " << to_string(e.code()) << ": " << e.what();
     }
   }
   EXPECT_EQ(count(), before) << "a refused name left a snapshot behind";

@@ -26,7 +26,8 @@ void expect_code(const std::function<void()>& f, ErrorCode code, const std::stri
     f();
     ADD_FAILURE() << what << " succeeded";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << what << ": " << e.what();
+    EXPECT_EQ(e.code(), code) << what << ": " << to_string(e.code()) << " (expected "
+                              << to_string(code) << "): " << e.what();
   }
 }
 
