@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "hyperctl/backend.hpp"
@@ -361,6 +364,38 @@ TEST_F(HvStorage, RemoveRefusesTheBaseDiskUnderACheckpointsDifferencingDisk) {
   EXPECT_NE(std::string(e->what() + e->detail()).find("app"), std::string::npos) << e->what();
   EXPECT_FALSE(host_->vhd(in_vhd("app.vhdx")).is_null()) << "the base disk was deleted";
   EXPECT_EQ(host_->state().dump(), before);
+}
+
+TEST_F(HvStorage, ACancelledCloneLeavesNoCopy) {
+  host_->add_vhd(host_->vhd_folder(), "src.vhdx", 10 * kGiB);
+  auto c = open();
+  VolumeSpec t;
+  t.name = "copy";
+  // Before it starts: nothing runs.
+  CancelToken early;
+  early.cancel();
+  EXPECT_ERROR_CODE(c->storage().clone_volume("vhd", "src.vhdx", t, {}, early),
+                    ErrorCode::Cancelled);
+  EXPECT_TRUE(host_->runs("volume.convert").empty());
+  // While Convert-VHD runs (every run sleeps; the cancel comes once the
+  // convert is logged, before it acts): PowerShell is killed, no file is left.
+  host_->set_knobs({{"FAKE_PWSH_SLOW_MS", "1500"}});
+  CancelToken cancel;
+  std::atomic<bool> done{false};
+  std::thread canceller([&] {
+    while (!done && host_->runs("volume.convert").empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    cancel.cancel();
+  });
+  const auto e = error_of([&] { c->storage().clone_volume("vhd", "src.vhdx", t, {}, cancel); });
+  done = true;
+  canceller.join();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Cancelled) << e->what();
+  EXPECT_NE(std::string(e->what()).find("no copy was left"), std::string::npos) << e->what();
+  host_->set_knobs({});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1700));  // the killed run's sleep
+  EXPECT_TRUE(host_->vhd(in_vhd("copy.vhdx")).is_null()) << "the copy was made";
 }
 
 TEST_F(HvStorage, PowerShellErrorsMapToTheCoresCodes) {
