@@ -26,7 +26,8 @@ void expect_code(const std::function<void()>& f, ErrorCode code, const std::stri
     f();
     ADD_FAILURE() << what << " succeeded";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << what << ": " << e.what();
+    EXPECT_EQ(e.code(), code) << what << ": " << to_string(e.code()) << " (expected "
+                              << to_string(code) << "): " << e.what();
   }
 }
 
@@ -252,10 +253,12 @@ void volume_download(Case& c) {
   const std::string got = read_file(out);
   EXPECT_EQ(got.size(), 1 * kMiB) << "a raw volume of 1 MiB";
   EXPECT_EQ(got.find_first_not_of('\0'), std::string::npos) << "a new raw volume holds zeros";
-  // An existing file is kept without TransferOptions::overwrite.
+  // An existing file is kept without TransferOptions::overwrite: a target
+  // that exists is AlreadyExists, as for every other operation.
   expect_code(
       [&] { c.storage().download_volume(v.pool, v.name, out.string(), {}, {}, CancelToken{}); },
-      ErrorCode::Conflict, "a download over an existing file");
+      ErrorCode::AlreadyExists, "a download over an existing file");
+  EXPECT_EQ(read_file(out), got) << "the refused download changed the file";
 }
 
 }  // namespace

@@ -59,13 +59,14 @@ Backend* Shared::load() {
 // -------------------------------------------------------------- the fixture
 
 std::string Case::op_name() const {
+  if (rule_) return std::string("rule.") + rule_->name;
   return op_ ? name_of(*op_) : "registry";
 }
 
 void Case::SetUp() {
   if (!config().skip_reason.empty()) GTEST_SKIP() << config().skip_reason;
-  if (op_) {
-    const auto gap = config().test_bed_gaps.find(name_of(*op_));
+  if (op_ || rule_) {
+    const auto gap = config().test_bed_gaps.find(op_name());
     if (gap != config().test_bed_gaps.end())
       GTEST_SKIP() << "the test bed cannot show " << gap->first << ": " << gap->second;
   }
@@ -113,7 +114,9 @@ void Case::TearDown() {
 
 void Case::TestBody() {
   try {
-    if (!op_)
+    if (rule_)
+      rule_->check(*this);
+    else if (!op_)
       check_registry();
     else if (!declared(*op_))
       check_undeclared(*op_);
@@ -207,7 +210,7 @@ std::string Case::new_vm(const std::string& what, bool with_disk) {
   }
   const VmInfo info = vms().create(spec);
   on_cleanup("delete VM " + spec.name, [this, name = spec.name, storage] {
-    vms().remove(name, DeleteOptions{storage, true});
+    vms().remove(name, DeleteOptions{storage, true, true});
   });
   EXPECT_EQ(info.name, spec.name);
   return spec.name;
@@ -433,6 +436,12 @@ void register_tests(const Config& config) {
     const std::string test = detail::identifier(detail::name_of(op));
     ::testing::RegisterTest(suite.c_str(), test.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                             [shared, op]() -> Case* { return new Case(shared, op); });
+  }
+  for (const detail::Rule& rule : detail::rules()) {
+    const std::string test = "rule_" + detail::identifier(rule.name);
+    ::testing::RegisterTest(
+        suite.c_str(), test.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+        [shared, r = &rule]() -> Case* { return new Case(shared, std::nullopt, r); });
   }
 }
 

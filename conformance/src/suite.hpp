@@ -44,11 +44,24 @@ struct Shared {
   Backend* load();
 };
 
-/// One registered test: `op` empty is declared_matches_registry.
+class Case;
+/// The scenario exercising a declared operation, or checking one rule.
+using Scenario = void (*)(Case&);
+
+/// A rule every backend keeps whatever it declares (DESIGN.md, "Rules every
+/// backend keeps"), checked with the operations the backend declares.
+struct Rule {
+  const char* name;  ///< "in-use-disk-kept": test rule_in_use_disk_kept
+  Scenario check;
+};
+const std::vector<Rule>& rules();
+
+/// One registered test: `op` empty is declared_matches_registry, unless
+/// `rule` names a rule.
 class Case : public ::testing::Test {
  public:
-  Case(std::shared_ptr<Shared> shared, std::optional<Operation> op)
-      : shared_(std::move(shared)), op_(op) {}
+  Case(std::shared_ptr<Shared> shared, std::optional<Operation> op, const Rule* rule = nullptr)
+      : shared_(std::move(shared)), op_(op), rule_(rule) {}
 
   // ---- facts
   Connection& conn() { return *conn_; }
@@ -60,7 +73,7 @@ class Case : public ::testing::Test {
   Backend& backend() { return *shared_->backend; }
   const std::string& backend_name() const { return backend_name_; }
   bool declared(Operation op) const { return caps_.has(op); }
-  /// The operation under test, as its name ("vm.start").
+  /// The operation under test, as its name ("vm.start"), or "rule.<name>".
   std::string op_name() const;
 
   // ---- preconditions
@@ -111,6 +124,7 @@ class Case : public ::testing::Test {
 
   std::shared_ptr<Shared> shared_;
   std::optional<Operation> op_;
+  const Rule* rule_ = nullptr;
   std::unique_ptr<Connection> conn_;
   Capabilities caps_;
   std::string backend_name_;
@@ -120,8 +134,6 @@ class Case : public ::testing::Test {
   int serial_ = 0;
 };
 
-/// The scenario exercising a declared operation.
-using Scenario = void (*)(Case&);
 Scenario vm_scenario(Operation op);
 Scenario snapshot_scenario(Operation op);
 Scenario storage_scenario(Operation op);

@@ -16,7 +16,7 @@ void call_with_harmless_arguments(Case& c, Operation op) {
   NetworkOps& nets = c.networks();
   auto remove_vm_later = [&c](const std::string& name) {
     c.on_cleanup("delete VM " + name, [&c, name] {
-      c.vms().remove(name, DeleteOptions{true, true});
+      c.vms().remove(name, DeleteOptions{true, true, true});
     });
   };
   switch (op) {

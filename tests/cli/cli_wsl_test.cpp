@@ -200,7 +200,7 @@ TEST_F(CliWsl, ExportThenImportKeepsTheBytes) {
   EXPECT_NE(exported.find(read_file(disk)), std::string::npos) << "the export holds the disk";
 
   r = hyperctl({"volume", "download", "wsl/alpine.test-1", archive.string()});
-  EXPECT_EQ(r.status, 5) << "an existing file is not replaced without --overwrite: " << r;
+  EXPECT_EQ(r.status, 6) << "an existing file is not replaced without --overwrite: " << r;
   EXPECT_EQ(read_file(archive), exported);
 
   r = hyperctl({"volume", "upload", "wsl/copy-1", archive.string()});

@@ -1,4 +1,6 @@
 // Checkpoints (the core's snapshots) of the Hyper-V backend against fake-pwsh.
+#include <set>
+
 #include "support.hpp"
 
 namespace hyperctl::test {
@@ -85,6 +87,58 @@ TEST_F(HvSnapshot, CreateRefusesATakenNameAndWhatHyperVCannotDo) {
   EXPECT_ERROR_CODE(c->snapshots().create("web", {"d", "why", false}), ErrorCode::Unsupported);
   EXPECT_ERROR_CODE(c->snapshots().create("nope", {"d", "", false}), ErrorCode::NotFound);
   EXPECT_TRUE(runs("snapshot.create").empty());
+}
+
+TEST_F(HvSnapshot, NamesTheCoreRefusesNeverReachPowerShell) {
+  add_tree();
+  const std::string before = state().dump();
+  auto c = open();
+  for (const std::string& name : {std::string("a/b"), std::string("x\ny"), std::string("t\tz"),
+                                  std::string(256, 'n'), std::string("bad\xff")}) {
+    const auto e = error_of([&] { c->snapshots().create("web", {name, "", false}); });
+    ASSERT_TRUE(e) << name;
+    EXPECT_EQ(e->code(), ErrorCode::InvalidArgument) << e->what();
+  }
+  EXPECT_TRUE(runs("snapshot.create").empty());
+  EXPECT_TRUE(runs("snapshot.list").empty()) << "refused before anything ran";
+  EXPECT_EQ(state().dump(), before);
+  // 255 bytes is still a name.
+  c->snapshots().create("web", {std::string(255, 'n'), "", false});
+  EXPECT_EQ(runs("snapshot.create").size(), 1u);
+}
+
+TEST_F(HvSnapshot, ACheckpointMovesEachDiskOntoADifferencingDiskAndDeleteMergesIt) {
+  const std::string id = add_vm("db", 3);
+  auto c = open();
+  c->snapshots().create("db", {"s1", "", false});
+  json vm = vm_state(id);
+  const std::string avhdx = vm["HardDrives"][0]["Path"];
+  EXPECT_EQ(avhdx.rfind("C:\\VHDs\\db-1_", 0), 0u) << avhdx;
+  EXPECT_EQ(avhdx.substr(avhdx.size() - 6), ".avhdx");
+  json diff;
+  const json after_checkpoint = state();
+  for (const auto& v : after_checkpoint["vhds"])
+    if (v["Path"] == avhdx) diff = v;
+  ASSERT_FALSE(diff.is_null());
+  EXPECT_EQ(diff["ParentPath"], "C:\\VHDs\\db-1.vhdx");
+  // Reverting discards the differencing disk for a new one on the same parent.
+  c->snapshots().revert("db", "s1");
+  vm = vm_state(id);
+  const std::string again = vm["HardDrives"][0]["Path"];
+  EXPECT_NE(again, avhdx);
+  const auto paths_now = [&] {
+    std::set<std::string> out;
+    const json now = state();
+    for (const auto& v : now["vhds"]) out.insert(v["Path"].get<std::string>());
+    return out;
+  };
+  std::set<std::string> paths = paths_now();
+  EXPECT_FALSE(paths.count(avhdx));
+  EXPECT_TRUE(paths.count(again));
+  // Deleting the checkpoint merges the disk back: the drive is on the base again.
+  c->snapshots().remove("db", "s1", false);
+  EXPECT_EQ(vm_state(id)["HardDrives"][0]["Path"], "C:\\VHDs\\db-1.vhdx");
+  EXPECT_EQ(paths_now(), std::set<std::string>{"C:\\VHDs\\db-1.vhdx"});
 }
 
 TEST_F(HvSnapshot, CheckpointsDisabledIsAConflict) {

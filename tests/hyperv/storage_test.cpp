@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "hyperctl/backend.hpp"
@@ -235,22 +238,42 @@ TEST_F(HvStorage, AVolumeNameIsOneFileNameOfItsPoolFolder) {
   EXPECT_EQ(host_->state().dump(), before);
 }
 
-TEST_F(HvStorage, ResizeGrowsAndShrinksDownToWhatTheFileHolds) {
+TEST_F(HvStorage, ResizeGrowsAndShrinksOnlyWhenAskedToAndNotBelowTheData) {
   host_->add_vhd(host_->vhd_folder(), "d.vhdx", 10 * kGiB, "VHDX", "Dynamic", 3 * kGiB);
   auto c = open();
   Volume v = c->storage().resize_volume("vhd", "d.vhdx", 20 * kGiB);
   EXPECT_EQ(v.capacity_bytes, 20 * kGiB);
   EXPECT_EQ(host_->vhd(in_vhd("d.vhdx"))["Size"], 20 * kGiB);
-  v = c->storage().resize_volume("vhd", "d.vhdx", 4 * kGiB);
-  EXPECT_EQ(v.capacity_bytes, 4 * kGiB);
 
+  // Smaller without ResizeOptions::shrink: refused before PowerShell runs.
+  const auto refused = [&](std::uint64_t bytes, const ResizeOptions& o, const char* what) {
+    const std::string before = host_->state().dump();
+    host_->clear_log();
+    auto e = error_of([&] { c->storage().resize_volume("vhd", "d.vhdx", bytes, o); });
+    ASSERT_TRUE(e) << what;
+    EXPECT_EQ(e->code(), ErrorCode::Conflict) << what << ": " << e->what();
+    EXPECT_NE(std::string(e->what()).find("nothing was changed"), std::string::npos) << e->what();
+    EXPECT_TRUE(host_->runs("volume.resize").empty()) << what << " reached Resize-VHD";
+    EXPECT_EQ(host_->state().dump(), before) << what;
+  };
+  refused(4 * kGiB, {}, "a shrink without shrink");
+  ResizeOptions shrink;
+  shrink.shrink = true;
+  // Below the 3 GiB the file holds: also needs force.
+  refused(2 * kGiB, shrink, "a shrink below the data without force");
+
+  v = c->storage().resize_volume("vhd", "d.vhdx", 4 * kGiB, shrink);
+  EXPECT_EQ(v.capacity_bytes, 4 * kGiB);
+  EXPECT_EQ(host_->vhd(in_vhd("d.vhdx"))["Size"], 4 * kGiB);
+
+  // With force it reaches Resize-VHD, which refuses below its minimum size itself.
+  ResizeOptions force = shrink;
+  force.force = true;
   const std::string before = host_->state().dump();
   host_->clear_log();
-  auto e = error_of([&] { c->storage().resize_volume("vhd", "d.vhdx", 2 * kGiB); });
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
-  EXPECT_NE(std::string(e->what()).find("nothing was changed"), std::string::npos) << e->what();
-  EXPECT_TRUE(host_->runs("volume.resize").empty());
+  EXPECT_ERROR_CODE(c->storage().resize_volume("vhd", "d.vhdx", 2 * kGiB, force),
+                    ErrorCode::InvalidArgument);
+  EXPECT_EQ(host_->runs("volume.resize").size(), 1u);
   EXPECT_EQ(host_->state().dump(), before);
   EXPECT_ERROR_CODE(c->storage().resize_volume("vhd", "d.vhdx", 0), ErrorCode::InvalidArgument);
   EXPECT_ERROR_CODE(c->storage().resize_volume("vhd", "gone.vhdx", kGiB), ErrorCode::NotFound);
@@ -327,6 +350,52 @@ TEST_F(HvStorage, TheDeleteScriptChecksUsersAgainWhenTheListIsCutShort) {
   auto c = open();
   EXPECT_ERROR_CODE(c->storage().remove_volume("vhd", "app.vhdx"), ErrorCode::Conflict);
   EXPECT_FALSE(host_->vhd(in_vhd("app.vhdx")).is_null());
+}
+
+TEST_F(HvStorage, RemoveRefusesTheBaseDiskUnderACheckpointsDifferencingDisk) {
+  // With a checkpoint, the VM's drive is an .avhdx: its base disk is still in use.
+  host_->add_vm("11111111-2222-4333-8444-555555555555", "app", "Off", {{"app.vhdx", kGiB}});
+  auto c = open();
+  c->snapshots().create("app", {"s1", "", false});
+  const std::string before = host_->state().dump();
+  auto e = error_of([&] { c->storage().remove_volume("vhd", "app.vhdx"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
+  EXPECT_NE(std::string(e->what() + e->detail()).find("app"), std::string::npos) << e->what();
+  EXPECT_FALSE(host_->vhd(in_vhd("app.vhdx")).is_null()) << "the base disk was deleted";
+  EXPECT_EQ(host_->state().dump(), before);
+}
+
+TEST_F(HvStorage, ACancelledCloneLeavesNoCopy) {
+  host_->add_vhd(host_->vhd_folder(), "src.vhdx", 10 * kGiB);
+  auto c = open();
+  VolumeSpec t;
+  t.name = "copy";
+  // Before it starts: nothing runs.
+  CancelToken early;
+  early.cancel();
+  EXPECT_ERROR_CODE(c->storage().clone_volume("vhd", "src.vhdx", t, {}, early),
+                    ErrorCode::Cancelled);
+  EXPECT_TRUE(host_->runs("volume.convert").empty());
+  // While Convert-VHD runs (every run sleeps; the cancel comes once the
+  // convert is logged, before it acts): PowerShell is killed, no file is left.
+  host_->set_knobs({{"FAKE_PWSH_SLOW_MS", "1500"}});
+  CancelToken cancel;
+  std::atomic<bool> done{false};
+  std::thread canceller([&] {
+    while (!done && host_->runs("volume.convert").empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    cancel.cancel();
+  });
+  const auto e = error_of([&] { c->storage().clone_volume("vhd", "src.vhdx", t, {}, cancel); });
+  done = true;
+  canceller.join();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Cancelled) << e->what();
+  EXPECT_NE(std::string(e->what()).find("no copy was left"), std::string::npos) << e->what();
+  host_->set_knobs({});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1700));  // the killed run's sleep
+  EXPECT_TRUE(host_->vhd(in_vhd("copy.vhdx")).is_null()) << "the copy was made";
 }
 
 TEST_F(HvStorage, PowerShellErrorsMapToTheCoresCodes) {

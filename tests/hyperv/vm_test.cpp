@@ -368,16 +368,119 @@ TEST_F(HvVm, RemoveDeletesTheVmAndWithStorageItsDisks) {
   c->vms().remove("keep-disk", {});
   DeleteOptions o;
   o.with_storage = true;
-  c->vms().remove("drop-disk", o);
+  const DeleteReport report = c->vms().remove("drop-disk", o);
   const json s = state();
   EXPECT_TRUE(s["vms"].empty());
   std::set<std::string> vhds;
   for (const auto& v : s["vhds"]) vhds.insert(v["Path"]);
   EXPECT_TRUE(vhds.count("C:\\VHDs\\keep-disk-1.vhdx"));
   EXPECT_FALSE(vhds.count("C:\\VHDs\\drop-disk-2.vhdx"));
-  EXPECT_EQ(runs("vm.delete")[1]["data"], json({{"id", drop}, {"with_storage", true}}));
+  EXPECT_EQ(runs("vm.delete")[1]["data"],
+            json({{"id", drop}, {"with_storage", true}, {"snapshots", false}}));
+  EXPECT_EQ(report.deleted, std::vector<std::string>{"C:\\VHDs\\drop-disk-2.vhdx"});
+  EXPECT_TRUE(report.kept.empty());
   EXPECT_ERROR_CODE(c->vms().remove("keep-disk", {}), ErrorCode::NotFound);
   (void)keep;
+}
+
+/// The paths of state.json's VHD records.
+std::set<std::string> vhd_paths(const json& s) {
+  std::set<std::string> out;
+  for (const auto& v : s["vhds"]) out.insert(v["Path"].get<std::string>());
+  return out;
+}
+
+TEST_F(HvVm, DeleteWithStorageKeepsADiskAnotherVmUsesAndSaysWhy) {
+  add_vm("a", 3);
+  const std::string b = add_vm("b", 3);
+  // b's disk is a's (as a define from a's exported configuration makes it).
+  state_["vms"][1]["HardDrives"][0]["Path"] = "C:\\VHDs\\a-1.vhdx";
+  save();
+  auto c = open();
+  DeleteOptions o;
+  o.with_storage = true;
+  const DeleteReport report = c->vms().remove("b", o);
+  EXPECT_TRUE(vm_state(b).is_null());
+  EXPECT_TRUE(vhd_paths(state()).count("C:\\VHDs\\a-1.vhdx")) << "a's disk was deleted";
+  EXPECT_TRUE(report.deleted.empty());
+  ASSERT_EQ(report.kept.size(), 1u);
+  EXPECT_EQ(report.kept[0].disk, "C:\\VHDs\\a-1.vhdx");
+  EXPECT_EQ(report.kept[0].reason, "used by VM 'a'");
+  EXPECT_EQ(c->vms().get("a").disks.at(0).path, "C:\\VHDs\\a-1.vhdx");
+}
+
+TEST_F(HvVm, DeleteWithStorageKeepsABaseDiskAnotherVmsDifferencingDiskStandsOn) {
+  add_vm("base", 3);
+  add_vm("linked", 3);
+  // linked runs on a differencing disk whose parent is base's disk.
+  state_["vms"][1]["HardDrives"][0]["Path"] = "C:\\VHDs\\linked.avhdx";
+  state_["vhds"].push_back({{"Path", "C:\\VHDs\\linked.avhdx"},
+                            {"VhdFormat", 3},
+                            {"VhdType", 4},
+                            {"Size", 10737418240ull},
+                            {"FileSize", 4194304},
+                            {"ParentPath", "C:\\VHDs\\base-1.vhdx"}});
+  save();
+  auto c = open();
+  DeleteOptions o;
+  o.with_storage = true;
+  const DeleteReport report = c->vms().remove("base", o);
+  const auto left = vhd_paths(state());
+  EXPECT_TRUE(left.count("C:\\VHDs\\base-1.vhdx")) << "linked's parent disk was deleted";
+  EXPECT_TRUE(left.count("C:\\VHDs\\linked.avhdx"));
+  ASSERT_EQ(report.kept.size(), 1u);
+  EXPECT_EQ(report.kept[0].reason, "used by VM 'linked'");
+  EXPECT_TRUE(report.deleted.empty());
+}
+
+TEST_F(HvVm, DeleteWithStorageAndSnapshotsTakesTheWholeCheckpointChain) {
+  add_vm("web", 3);
+  add_vm("other", 3);
+  auto c = open();
+  SnapshotSpec s;
+  s.name = "before-upgrade";
+  c->snapshots().create("web", s);
+  const std::string avhdx = c->vms().get("web").disks.at(0).path;
+  ASSERT_NE(avhdx, "C:\\VHDs\\web-1.vhdx") << "a checkpoint moves the drive onto an .avhdx";
+  ASSERT_TRUE(vhd_paths(state()).count(avhdx));
+  DeleteOptions o;
+  o.with_storage = true;
+  o.snapshots = true;
+  const DeleteReport report = c->vms().remove("web", o);
+  const auto left = vhd_paths(state());
+  EXPECT_FALSE(left.count(avhdx));
+  EXPECT_FALSE(left.count("C:\\VHDs\\web-1.vhdx")) << "the base disk under the .avhdx stayed";
+  EXPECT_TRUE(left.count("C:\\VHDs\\other-2.vhdx"));
+  EXPECT_EQ(report.deleted, (std::vector<std::string>{avhdx, "C:\\VHDs\\web-1.vhdx"}));
+  EXPECT_TRUE(report.kept.empty());
+}
+
+TEST_F(HvVm, DeleteOfAVmWithCheckpointsNeedsSnapshotsAndChangesNothing) {
+  const std::string id = add_vm("web", 2);
+  state_["vms"][0]["Snapshots"] = json::array({{{"Id", guid_for(1, 5)},
+                                                {"Name", "s1"},
+                                                {"ParentSnapshotName", nullptr},
+                                                {"CreationTime", "2026-11-26T05:00:00.0000000Z"},
+                                                {"SnapshotType", 0}}});
+  state_["vms"][0]["ParentSnapshotName"] = "s1";
+  save();
+  const std::string before = state().dump();
+  auto c = open();
+  DeleteOptions o;
+  o.with_storage = true;
+  o.force = true;
+  const auto e = error_of([&] { c->vms().remove("web", o); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Conflict) << e->what();
+  EXPECT_EQ(std::string(e->what()),
+            "VM 'web' has 1 snapshot; add --snapshots to delete them with it (nothing was "
+            "deleted)");
+  EXPECT_EQ(state().dump(), before) << "the refused delete changed the host";
+  EXPECT_TRUE(runs("vm.poweroff").empty()) << "refused, yet the running VM was powered off";
+  EXPECT_TRUE(runs("vm.delete").empty());
+  o.snapshots = true;
+  c->vms().remove("web", o);
+  EXPECT_TRUE(vm_state(id).is_null());
 }
 
 TEST_F(HvVm, RemovingARunningVmNeedsForce) {
@@ -403,6 +506,26 @@ TEST_F(HvVm, SetResourcesChangesAStoppedVm) {
   EXPECT_EQ(vm.memory_bytes, 4ull << 30);
   EXPECT_EQ(vm_state(id)["ProcessorCount"], 4);
   EXPECT_EQ(vm_state(id)["MemoryStartup"], 4ull << 30);
+}
+
+TEST_F(HvVm, ARefusedSetChangesNothing) {
+  const std::string id = add_vm("web", 3);
+  auto c = open();
+  const std::string before = state().dump();
+  ResourceSettings s;
+  s.vcpus = 4;
+  for (std::uint64_t bad : {(33ull << 20), (16ull << 20), 0ull}) {
+    s.memory_bytes = bad;
+    EXPECT_ERROR_CODE(c->vms().set_resources("web", s), ErrorCode::InvalidArgument);
+  }
+  EXPECT_TRUE(runs("vm.set").empty()) << "Hyper-V's limits are checked first";
+  // One only Hyper-V knows (more than the host's 32 GiB): the script puts
+  // the processors back.
+  s.memory_bytes = 64ull << 30;
+  EXPECT_ERROR_CODE(c->vms().set_resources("web", s), ErrorCode::InvalidArgument);
+  EXPECT_EQ(runs("vm.set").size(), 1u);
+  EXPECT_EQ(vm_state(id)["ProcessorCount"], 2);
+  EXPECT_EQ(state().dump(), before);
 }
 
 TEST_F(HvVm, SetResourcesOfARunningVmSaysWhatHyperVAllows) {

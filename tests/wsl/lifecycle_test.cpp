@@ -250,6 +250,26 @@ TEST_F(WslLifecycle, DeleteIsRefusedWithoutForceAndUnregistersWithIt) {
   EXPECT_ERROR_CODE(c->vms().remove("Debian", DeleteOptions{true, true}), ErrorCode::NotFound);
 }
 
+TEST_F(WslLifecycle, DeleteWithStorageReportsTheDistributionsDisk) {
+  add_distro("Debian");
+  add_distro("Ubuntu");
+  auto c = open();
+  const fs::path debian = root_ / "disks" / "1" / "ext4.vhdx";
+  const fs::path ubuntu = root_ / "disks" / "2" / "ext4.vhdx";
+  ASSERT_TRUE(fs::exists(debian));
+  const std::string listed = c->storage().get_volume("wsl", "Debian").path;
+  const DeleteReport report = c->vms().remove("Debian", DeleteOptions{true, true});
+  EXPECT_FALSE(fs::exists(debian));
+  EXPECT_TRUE(fs::exists(ubuntu)) << "another distribution's disk";
+  EXPECT_EQ(report.deleted, std::vector<std::string>{listed});
+  EXPECT_TRUE(report.kept.empty());
+  // Without storage the report is empty, as the contract says (the disk
+  // still goes: --unregister takes it, which is why force is needed).
+  const DeleteReport plain = c->vms().remove("Ubuntu", DeleteOptions{false, true});
+  EXPECT_TRUE(plain.deleted.empty());
+  EXPECT_TRUE(plain.kept.empty());
+}
+
 TEST_F(WslLifecycle, CreateImportsAnArchiveUnderTheLocation) {
   const std::string disk = pattern_bytes(100000);
   const fs::path archive = root_ / "in" / "rootfs.tar.gz";

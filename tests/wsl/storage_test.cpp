@@ -97,6 +97,29 @@ TEST_F(WslStorage, ResizeUsesTheLargestExactUnit) {
   EXPECT_ERROR_CODE(c->storage().resize_volume("wsl", "nope", 1 << 20), ErrorCode::NotFound);
 }
 
+TEST_F(WslStorage, ShrinkIsUnsupportedInWslsOwnWordsAndRunsNothing) {
+  add_distro("Ubuntu");
+  auto c = open();
+  const std::size_t before = calls("--manage").size();
+  const auto size_before = distro_state("Ubuntu")["size_bytes"];
+  ResizeOptions shrink;
+  shrink.shrink = true;
+  const auto e = error_of([&] { c->storage().resize_volume("wsl", "Ubuntu", 1ull << 30, shrink); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code(), ErrorCode::Unsupported);
+  EXPECT_NE(std::string(e->what()).find("only grows"), std::string::npos) << e->what();
+  EXPECT_EQ(std::string(e->what()).find("does not support"), std::string::npos)
+      << "the backend's own sentence, not the core's: " << e->what();
+  EXPECT_EQ(calls("--manage").size(), before) << "wsl.exe ran";
+  EXPECT_EQ(distro_state("Ubuntu")["size_bytes"], size_before);
+  ResizeOptions force = shrink;
+  force.force = true;
+  EXPECT_ERROR_CODE(c->storage().resize_volume("wsl", "Ubuntu", 1ull << 30, force),
+                    ErrorCode::Unsupported);
+  EXPECT_ERROR_CODE(c->storage().resize_volume("wsl", "nope", 1ull << 30, shrink),
+                    ErrorCode::NotFound);
+}
+
 struct Format {
   const char* extension;
   const char* wsl_format;
@@ -156,7 +179,7 @@ TEST_F(WslStorage, AnExistingTargetIsRefusedAndUntouchedUnlessOverwrite) {
   const fs::path out = root_ / "ubuntu.tar";
   write_file(out, "precious");
   EXPECT_ERROR_CODE(c->storage().download_volume("wsl", "Ubuntu", out.string(), {}, {}, {}),
-                    ErrorCode::Conflict);
+                    ErrorCode::AlreadyExists);
   EXPECT_EQ(read_file(out), "precious");
   EXPECT_TRUE(calls("--export").empty());
   TransferOptions overwrite;

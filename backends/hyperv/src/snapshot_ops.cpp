@@ -6,6 +6,7 @@
 #include <map>
 
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
 #include "record.hpp"
 
@@ -117,6 +118,8 @@ Snapshot HypervSnapshotOps::create(const VmRef& vm, const SnapshotSpec& spec) {
                   op);
     if (!spec.description.empty())
       throw Error(ErrorCode::Unsupported, "Hyper-V checkpoints have no description", op);
+    // Before PowerShell runs: Hyper-V would take '/' and newlines.
+    if (!spec.name.empty()) validate_snapshot_name(spec.name, op);
     const Listed l = list_checkpoints(c_, vm, op);
     std::string name = spec.name;
     if (name.empty()) {
@@ -127,8 +130,6 @@ Snapshot HypervSnapshotOps::create(const VmRef& vm, const SnapshotSpec& spec) {
       std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
       name = std::string("checkpoint-") + buf;
     }
-    if (!escape::valid_utf8(name))
-      throw Error(ErrorCode::InvalidArgument, "the checkpoint name is not valid UTF-8", op);
     for (const auto& s : l.snapshots)
       if (s.name == name)
         throw Error(ErrorCode::AlreadyExists,

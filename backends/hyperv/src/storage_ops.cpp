@@ -333,9 +333,29 @@ Volume HypervStorageOps::resize_volume(const std::string& pool, const std::strin
   });
 }
 
+/// A cancelled copy: its partial destination is removed (volume.delete
+/// answers NotFound when Convert-VHD had not begun it), then Cancelled. When
+/// the file cannot be removed the message says where it was left.
+[[noreturn]] static void discard_cancelled_copy(const HypervConnection& c,
+                                                const std::string& destination,
+                                                const std::string& label, const std::string& op) {
+  try {
+    c.ps().run("volume.delete", json{{"path", destination}}, label);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::NotFound)
+      throw Error(ErrorCode::Cancelled,
+                  "the copy to " + quoted(destination) +
+                      " was cancelled, but its partial file could not be removed: " +
+                      escape::terminal_text(e.what()),
+                  op, e.detail());
+  }
+  throw Error(ErrorCode::Cancelled, "the copy to " + label + " was cancelled; no copy was left",
+              op);
+}
+
 Volume HypervStorageOps::clone_volume(const std::string& pool, const std::string& name,
                                       const VolumeSpec& target, const ProgressFn&,
-                                      const CancelToken&) {
+                                      const CancelToken& cancel) {
   const std::string op = "volume.clone";
   return guarded(op, [&] {
     check_name(name, op);
@@ -366,9 +386,20 @@ Volume HypervStorageOps::clone_volume(const std::string& pool, const std::string
     if (path_key(destination) == path_key(source.path))
       throw Error(ErrorCode::AlreadyExists,
                   "volume " + quoted(target.name) + " is the source itself", op);
-    json answer =
-        c_.ps().run("volume.convert", json{{"path", source.path}, {"destination", destination}},
-                    quoted(target.name));
+    if (cancel.cancelled())
+      throw Error(ErrorCode::Cancelled, "the copy to " + quoted(target.name) + " was cancelled",
+                  op);
+    // Cancelling kills PowerShell (and with it Convert-VHD's wait).
+    json answer;
+    try {
+      answer =
+          c_.ps().run("volume.convert", json{{"path", source.path}, {"destination", destination}},
+                      quoted(target.name), std::nullopt, cancel);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Cancelled) throw;
+      discard_cancelled_copy(c_, destination, quoted(target.name), op);
+    }
+    if (cancel.cancelled()) discard_cancelled_copy(c_, destination, quoted(target.name), op);
     Volume out = volume_of(answer.value("volume", json::object()), tp.name, {}, target.name);
     if (target.capacity_bytes > out.capacity_bytes) {
       answer = c_.ps().run("volume.resize",

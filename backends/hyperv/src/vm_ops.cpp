@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "hyperctl/escape.hpp"
+#include "hyperctl/rules.hpp"
 #include "ops.hpp"
 #include "record.hpp"
 #include "storage_ops.hpp"
@@ -36,6 +37,27 @@ bool file_name_ok(const std::string& name) {
         std::string_view("\\/:*?\"<>|").find(static_cast<char>(ch)) != std::string_view::npos)
       return false;
   return name.back() != '.' && name.back() != ' ';
+}
+
+/// vm.delete.ps1's answer: the files it deleted, and those it kept with the
+/// VMs that stand on them (their disks, or differencing disks on them).
+DeleteReport delete_report(const nlohmann::json& answer) {
+  DeleteReport report;
+  const auto deleted = answer.value("deleted", nlohmann::json::array());
+  if (deleted.is_array())
+    for (const auto& f : deleted)
+      if (f.is_string()) report.deleted.push_back(f.get<std::string>());
+  const auto kept = answer.value("kept", nlohmann::json::array());
+  if (!kept.is_array()) return report;
+  for (const auto& k : kept) {
+    std::string users;
+    const auto names = k.value("used_by", nlohmann::json::array());
+    if (names.is_array())
+      for (const auto& n : names)
+        if (n.is_string()) users += (users.empty() ? "" : ", ") + quoted(n.get<std::string>());
+    report.kept.push_back({text_field(k, "path"), "used by VM " + users});
+  }
+  return report;
 }
 
 }  // namespace
@@ -122,10 +144,9 @@ VmInfo HypervVmOps::create(const VmSpec& spec) {
                           escape::terminal_text(c_.host_name()) + " (pools: vhd, vm)",
                       op);
         if (!disk.volume.empty()) {
-          if (!file_name_ok(disk.volume))
-            throw Error(ErrorCode::InvalidArgument,
-                        "a volume is a file name in its pool, not " + quoted(disk.volume), op);
-          data["vhd_path"] = join_path(folder, disk.volume);
+          // By the volume's name as volume.list gives it ("x" finds x.vhdx).
+          data["vhd_path"] =
+              c_.storage().get_volume(disk.pool.empty() ? "vhd" : disk.pool, disk.volume).path;
         } else {
           if (!file_name_ok(spec.name))
             throw Error(ErrorCode::InvalidArgument,
@@ -230,9 +251,14 @@ ShutdownOutcome HypervVmOps::shutdown(const VmRef& vm, const ShutdownOptions& op
 
 DeleteReport HypervVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
   const std::string op = "vm.delete";
-  guarded(op, [&] {
+  return guarded(op, [&] {
     const auto record = c_.resolve(vm, op);
     const VmInfo before = c_.describe(record);
+    // Every refusal before anything changes (the power-off below included).
+    const auto listed = c_.ps().run("snapshot.list", id_data(record), quoted(before.name));
+    const auto checkpoints = listed.value("snapshots", nlohmann::json::array());
+    check_delete_snapshots("VM " + quoted(before.name),
+                           checkpoints.is_array() ? checkpoints.size() : 0, options, op);
     if (before.state != VmState::Off) {
       if (!options.force)
         throw Error(ErrorCode::Conflict,
@@ -244,9 +270,9 @@ DeleteReport HypervVmOps::remove(const VmRef& vm, const DeleteOptions& options) 
     }
     nlohmann::json data = id_data(record);
     data["with_storage"] = options.with_storage;
-    c_.ps().run(op, data, quoted(before.name));
+    data["snapshots"] = options.snapshots;
+    return delete_report(c_.ps().run(op, data, quoted(before.name)));
   });
-  return {};
 }
 
 VmInfo HypervVmOps::set_resources(const VmRef& vm, const ResourceSettings& settings) {
@@ -259,6 +285,14 @@ VmInfo HypervVmOps::set_resources(const VmRef& vm, const ResourceSettings& setti
       throw Error(ErrorCode::InvalidArgument, "a VM needs at least one vCPU", op);
     if (settings.memory_bytes && *settings.memory_bytes == 0)
       throw Error(ErrorCode::InvalidArgument, "a VM needs some memory", op);
+    // Hyper-V's own limits, checked before anything changes [reference].
+    constexpr std::uint64_t kMiB = 1ull << 20;
+    if (settings.memory_bytes &&
+        (*settings.memory_bytes % (2 * kMiB) != 0 || *settings.memory_bytes < 32 * kMiB))
+      throw Error(ErrorCode::InvalidArgument,
+                  "Hyper-V takes memory of at least 32 MiB in multiples of 2 MiB, not " +
+                      std::to_string(*settings.memory_bytes) + " bytes",
+                  op);
     if (before.state != VmState::Off) {
       // Hyper-V changes the processor count only while the VM is off; the
       // startup memory of a running VM (runtime resize) only when asked to.

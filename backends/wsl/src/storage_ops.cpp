@@ -112,6 +112,14 @@ Volume WslStorageOps::resize_volume(const std::string& pool, const std::string& 
     const auto current = c_.find_name(name);
     if (!current)
       throw Error(ErrorCode::NotFound, op + ": no volume " + quoted(name) + " in pool 'wsl'", op);
+    // wsl.exe grows a disk only; asked to allow a shrink, say so before it runs.
+    if (options.shrink)
+      throw Error(ErrorCode::Unsupported,
+                  op +
+                      ": WSL's `--manage --resize` only grows a distribution's disk; it cannot "
+                      "shrink " +
+                      quoted(name) + " (nothing was changed)",
+                  op);
     const Volume before = volume_of(*current);
     check_resize(name, before.capacity_bytes, capacity_bytes, before.allocation_bytes, options, op);
     if (capacity_bytes == before.capacity_bytes) return before;

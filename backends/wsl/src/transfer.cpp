@@ -100,7 +100,7 @@ std::uint64_t WslConnection::export_to_file(const std::string& name, const std::
   std::error_code ec;
   if (fs::exists(fs::symlink_status(target, ec)) && !overwrite)
     throw Error(
-        ErrorCode::Conflict,
+        ErrorCode::AlreadyExists,
         op + ": " + wsl::quoted(local_path) + " exists; choose another file or overwrite it", op);
   if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, op + ": cancelled", op);
 

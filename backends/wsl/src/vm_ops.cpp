@@ -218,16 +218,21 @@ void WslVmOps::power_off(const VmRef& vm) {
 
 DeleteReport WslVmOps::remove(const VmRef& vm, const DeleteOptions& options) {
   const std::string op = options.with_storage ? "vm.delete-storage" : "vm.delete";
-  guarded(op, [&] {
+  return guarded(op, [&] {
     const Distro d = c_.find(vm, op);
     if (!options.force)
       throw Error(ErrorCode::Conflict,
                   op + ": deleting " + subject(d) +
                       " destroys its files (its disk goes with it); repeat with --force",
                   op);
+    const std::string disk = volume_of(d).path;
     c_.unregister(d.name(), op);
+    // --unregister takes the disk with it; it is the distribution's own
+    // (no other distribution or VM can use it), so nothing is ever kept.
+    DeleteReport report;
+    if (options.with_storage && !disk.empty()) report.deleted.push_back(disk);
+    return report;
   });
-  return {};
 }
 
 VmInfo WslVmOps::set_property(const VmRef& vm, const std::string& key, const std::string& value) {

@@ -3,7 +3,20 @@
 // For the backend serving Config::uri, register_tests() adds one GoogleTest
 // test per operation of all_operations(), named Conformance/<name>.<op> with
 // the operation's dots and dashes turned into '_' (vm.start -> vm_start),
-// plus Conformance/<name>.declared_matches_registry.
+// plus Conformance/<name>.declared_matches_registry, plus one test per rule
+// every backend keeps whatever it declares, Conformance/<name>.rule_<rule>:
+//   rule_in_use_disk_kept          delete with storage keeps (and reports in
+//                                  DeleteReport::kept) a disk another VM uses;
+//   rule_no_shrink_without_shrink  a smaller capacity without
+//                                  ResizeOptions::shrink is Conflict, unchanged;
+//   rule_set_all_or_nothing        a refused set_resources changes nothing;
+//   rule_snapshot_name_validation  '/', control characters, > 255 bytes are
+//                                  InvalidArgument and take no snapshot;
+//   rule_already_in_state          start of a running VM, poweroff/suspend of
+//                                  an off one, resume of a running one: Conflict;
+//   rule_delete_with_snapshots     a VM with snapshots is deleted only with
+//                                  DeleteOptions::snapshots (Conflict otherwise).
+// A rule whose precondition the backend cannot build skips saying why.
 //
 // - An operation the backend does not declare must throw
 //   Error(ErrorCode::Unsupported) naming the backend and the operation, when
@@ -68,7 +81,8 @@ struct Config {
   /// backend that logs in), timeout. Default: none.
   ConnectOptions connect_options;
   /// Operations whose effect the test bed cannot show (a simulator's own gap,
-  /// not the backend's), by name ("snapshot.revert") with the reason: their
+  /// not the backend's), by name ("snapshot.revert", or "rule.<rule>" for a
+  /// rule: "rule.in-use-disk-kept") with the reason: their
   /// cases skip saying so. Never for something the backend gets wrong.
   std::map<std::string, std::string> test_bed_gaps;
 };

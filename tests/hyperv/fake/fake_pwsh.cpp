@@ -875,15 +875,69 @@ json VmCreate(Context& c) {
   return {{"vm", VmOut(vm, false)}};
 }
 
-// Remove-VM -Force (a running VM is turned off and removed), then Remove-Item of each disk:
-// a missing file or one a running VM holds open fails after the VM is gone, as on Windows.
+// Get-VHD's ParentPath chain of a disk: the disk, then each parent (an .avhdx's base .vhdx).
+// Strict: a missing file is Get-VHD's ObjectNotFound; otherwise it ends the chain
+// (-ErrorAction SilentlyContinue).
+std::vector<std::string> VhdChain(json& state, const std::string& path, bool strict) {
+  std::vector<std::string> chain;
+  std::string next = path;
+  while (!next.empty() && chain.size() < 128) {
+    json* vhd = strict ? &RequireVhd(state, next, "GetVHD") : FindVhd(state, next);
+    if (vhd == nullptr) break;
+    chain.push_back(Str(*vhd, "Path"));
+    const json parent = vhd->value("ParentPath", json(nullptr));
+    next = parent.is_string() ? parent.get<std::string>() : "";
+  }
+  return chain;
+}
+
+// vm.delete.ps1's Get-HyperctlFiles: the chains of the VM's drives, then of its checkpoints'.
+std::vector<std::string> FilesOfVm(json& state, const json& vm, bool strict) {
+  std::vector<std::string> out;
+  const auto add = [&](const json& drives) {
+    for (const json& drive : drives) {
+      if (Str(drive, "Path").empty()) continue;
+      for (auto& f : VhdChain(state, Str(drive, "Path"), strict)) out.push_back(f);
+    }
+  };
+  add(vm.value("HardDrives", json::array()));
+  for (const json& s : vm.value("Snapshots", json::array()))
+    add(s.value("HardDrives", json::array()));
+  return out;
+}
+
+// vm.delete.ps1: checkpoints without `snapshots` → its Write-Error, nothing changed; the files
+// this VM stands on (strict chains: a missing one fails before anything changes) and those other
+// VMs stand on (keys without case); Remove-VM; then Remove-Item of each file of this VM no other
+// VM stands on. The answer says which were deleted and which kept, by whom they are used.
 json VmDelete(Context& c) {
   json& vm = FindVm(c.state, c.data, "RemoveVM");
   const std::string id = Str(vm, "Id");
-  json files = json::array();
-  if (Truthy(c.data, "with_storage")) {
-    for (const json& drive : vm.value("HardDrives", json::array())) {
-      if (!Str(drive, "Path").empty()) files.push_back(Str(drive, "Path"));
+  const std::size_t checkpoints = vm.value("Snapshots", json::array()).size();
+  if (checkpoints > 0 && !Truthy(c.data, "snapshots")) {
+    WriteError("InvalidOperation", "The virtual machine " + Str(vm, "Name") + " has " +
+                                       std::to_string(checkpoints) + " checkpoints.");
+  }
+  std::vector<std::string> mine;
+  if (Truthy(c.data, "with_storage")) mine = FilesOfVm(c.state, vm, true);
+  std::vector<std::pair<std::string, json>> users;  // lower-case path -> VM names
+  const auto users_of = [&](const std::string& f) -> json* {
+    for (auto& [key, names] : users)
+      if (key == Lower(f)) return &names;
+    return nullptr;
+  };
+  if (!mine.empty()) {
+    for (const json& other : c.state["vms"]) {
+      if (Str(other, "Id") == id) continue;
+      for (const auto& f : FilesOfVm(c.state, other, false)) {
+        json* names = users_of(f);
+        if (names == nullptr) {
+          users.emplace_back(Lower(f), json::array());
+          names = &users.back().second;
+        }
+        if (std::find(names->begin(), names->end(), Str(other, "Name")) == names->end())
+          names->push_back(Str(other, "Name"));
+      }
     }
   }
   json& vms = c.state["vms"];
@@ -893,37 +947,33 @@ json VmDelete(Context& c) {
       break;
     }
   }
-  for (const json& f : files) {
-    const std::string path = f;
-    if (FindVhd(c.state, path) == nullptr) {
-      Throw("ObjectNotFound", "Cannot find path '" + path + "' because it does not exist.",
-            "PathNotFound,Microsoft.PowerShell.Commands.RemoveItemCommand",
-            "System.Management.Automation.ItemNotFoundException");
-    }
-    std::string holder;
-    if (UsedByRunningVm(c.state, path, &holder)) {
-      Throw("WriteError",
-            "Cannot remove item " + path + ": The process cannot access the file '" + path +
-                "' because it is being used by another process.",
-            "RemoveFileSystemItemIOError,Microsoft.PowerShell.Commands.RemoveItemCommand",
-            "System.IO.IOException");
+  json deleted = json::array();
+  json kept = json::array();
+  std::set<std::string> seen;
+  for (const auto& f : mine) {
+    if (!seen.insert(Lower(f)).second) continue;
+    if (const json* names = users_of(f)) {
+      kept.push_back({{"path", f}, {"used_by", *names}});
+      continue;
     }
     json& vhds = c.state["vhds"];
     for (auto it = vhds.begin(); it != vhds.end(); ++it) {
-      if (IEquals(Str(*it, "Path"), path)) {
+      if (IEquals(Str(*it, "Path"), f)) {
         vhds.erase(it);
         break;
       }
     }
+    deleted.push_back(f);
   }
-  return {{"deleted_files", files}};
+  return {{"deleted", deleted}, {"kept", kept}};
 }
 
 json VmSet(Context& c) {
   json& vm = FindVm(c.state, c.data, "SetVM");
   const bool cpus = c.data.contains("vcpus") && !c.data["vcpus"].is_null();
   const bool memory = c.data.contains("memory_bytes") && !c.data["memory_bytes"].is_null();
-  // The script sets the processors, then the memory: a refused memory leaves the processors set.
+  // The script sets the processors, then the memory; a refused memory puts the processors back.
+  const json processors = vm.value("ProcessorCount", json(1));
   auto refuse_unless_off = [&](const char* device) {
     if (StateName(vm) == "Off") return;
     Throw("InvalidOperation",
@@ -947,7 +997,14 @@ json VmSet(Context& c) {
   if (memory) {
     refuse_unless_off("Memory");
     const std::int64_t m = DataInt(c.data, "memory_bytes", "SetVM");
+    if (m > Int(c.state["host"], "MemoryCapacity", 1LL << 40)) {
+      vm["ProcessorCount"] = processors;
+      Throw("InvalidArgument",
+            "Failed to modify device 'Memory'. The startup memory is more than the host has.",
+            "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.SetVM");
+    }
     if (m < (32LL << 20) || m % (2LL << 20) != 0) {
+      vm["ProcessorCount"] = processors;
       Throw("InvalidArgument",
             "Failed to modify device 'Memory'. The memory size must be at least 32 MB and a "
             "multiple of 2 MB.",
@@ -982,6 +1039,87 @@ json& RequireSnapshot(json& vm, const json& data, const std::string& cmdlet) {
   return *found;
 }
 
+// The drives of a VM or checkpoint record, when it has a list of them (nothing is added).
+void ForEachDrive(json& holder, const std::function<void(json&)>& f) {
+  if (!holder.is_object() || !holder.contains("HardDrives") || !holder["HardDrives"].is_array())
+    return;
+  for (json& drive : holder["HardDrives"]) f(drive);
+}
+
+// Checkpoint disks [REF]: a checkpoint moves each drive onto a new differencing disk
+// <stem>_<GUID>.avhdx beside the file it was on, whose ParentPath is that file; the checkpoint
+// keeps the file (its HardDrives). A drive whose file has no record stays where it is [CHOSEN].
+std::string NewDifferencing(json& state, const std::string& parent) {
+  const json* base = FindVhd(state, parent);
+  // Named after the chain's root (Hyper-V's <disk>_<GUID>.avhdx), not after another .avhdx.
+  std::string root = parent;
+  for (const auto& f : VhdChain(state, parent, false)) root = f;
+  std::string stem = BaseName(root);
+  stem = stem.substr(0, stem.size() - Extension(root).size());
+  const std::string path = JoinPath(ParentOf(parent), stem + "_" + NewGuid() + ".avhdx");
+  state["vhds"].push_back({{"Path", path},
+                           {"VhdFormat", "VHDX"},
+                           {"VhdType", "Differencing"},
+                           {"Size", base != nullptr ? Int(*base, "Size") : 0},
+                           {"FileSize", 4194304},
+                           {"ParentPath", parent}});
+  return path;
+}
+
+// True when a checkpoint of any VM keeps `path`, or another disk stands on it.
+bool DiskHeld(const json& state, const std::string& path) {
+  for (const json& vm : state["vms"])
+    for (const json& s : vm.value("Snapshots", json::array()))
+      for (const json& d : s.value("HardDrives", json::array()))
+        if (IEquals(Str(d, "Path"), path)) return true;
+  for (const json& vhd : state["vhds"]) {
+    const json parent = vhd.value("ParentPath", json(nullptr));
+    if (parent.is_string() && IEquals(parent.get<std::string>(), path)) return true;
+  }
+  return false;
+}
+
+void EraseVhd(json& state, const std::string& path) {
+  json& vhds = state["vhds"];
+  for (auto it = vhds.begin(); it != vhds.end(); ++it) {
+    if (IEquals(Str(*it, "Path"), path)) {
+      vhds.erase(it);
+      return;
+    }
+  }
+}
+
+// Remove-VMSnapshot merges: a file no checkpoint keeps any more, with exactly one differencing
+// disk on it, takes that disk's content; whatever pointed at the child points at it.
+void MergeInto(json& state, const std::string& parent) {
+  if (FindVhd(state, parent) == nullptr) return;
+  for (const json& vm : state["vms"])
+    for (const json& s : vm.value("Snapshots", json::array()))
+      for (const json& d : s.value("HardDrives", json::array()))
+        if (IEquals(Str(d, "Path"), parent)) return;
+  std::vector<std::string> children;
+  for (const json& vhd : state["vhds"]) {
+    const json p = vhd.value("ParentPath", json(nullptr));
+    if (p.is_string() && IEquals(p.get<std::string>(), parent))
+      children.push_back(Str(vhd, "Path"));
+  }
+  if (children.size() != 1) return;
+  const std::string child = children.front();
+  for (json& vhd : state["vhds"]) {
+    const json p = vhd.value("ParentPath", json(nullptr));
+    if (p.is_string() && IEquals(p.get<std::string>(), child)) vhd["ParentPath"] = parent;
+  }
+  const auto repoint = [&](json& d) {
+    if (IEquals(Str(d, "Path"), child)) d["Path"] = parent;
+  };
+  for (json& vm : state["vms"]) {
+    ForEachDrive(vm, repoint);
+    if (vm.contains("Snapshots") && vm["Snapshots"].is_array())
+      for (json& s : vm["Snapshots"]) ForEachDrive(s, repoint);
+  }
+  EraseVhd(state, child);
+}
+
 json SnapshotList(Context& c) {
   json& vm = FindVm(c.state, c.data, "GetVMSnapshot");
   json list = json::array();
@@ -1008,6 +1146,14 @@ json SnapshotCreate(Context& c) {
                   EnumName(kCheckpointType, vm.value("CheckpointType", json("Production")))},
                  {"ProcessorCount", vm.value("ProcessorCount", json(1))},
                  {"MemoryStartup", vm.value("MemoryStartup", json(1073741824))}}}};
+  snap["HardDrives"] = vm.value("HardDrives", json::array());
+  if (vm.contains("HardDrives") && vm["HardDrives"].is_array()) {
+    for (json& drive : vm["HardDrives"]) {
+      const std::string file = Str(drive, "Path");
+      if (!file.empty() && FindVhd(c.state, file) != nullptr)
+        drive["Path"] = NewDifferencing(c.state, file);
+    }
+  }
   Snapshots(vm).push_back(snap);
   vm["ParentSnapshotName"] = name;
   vm["ParentSnapshotId"] = snap["Id"];
@@ -1026,6 +1172,19 @@ json SnapshotRevert(Context& c) {
           EnumName(kCheckpointType, vm.value("CheckpointType", json("Production")))) != "Standard";
   SetState(
       vm, !production && (was == "Running" || was == "Paused" || was == "Saved") ? "Saved" : "Off");
+  // The drives leave their differencing disks (discarded unless something stands on them) for
+  // new ones on the files the checkpoint kept.
+  const json kept_drives = snap.value("HardDrives", json::array());
+  if (vm.contains("HardDrives") && vm["HardDrives"].is_array()) {
+    json& drives = vm["HardDrives"];
+    for (std::size_t i = 0; i < drives.size() && i < kept_drives.size(); ++i) {
+      const std::string now = Str(drives[i], "Path");
+      const std::string then = Str(kept_drives[i], "Path");
+      if (then.empty() || FindVhd(c.state, then) == nullptr) continue;
+      drives[i]["Path"] = NewDifferencing(c.state, then);
+      if (Extension(now) == ".avhdx" && !DiskHeld(c.state, now)) EraseVhd(c.state, now);
+    }
+  }
   if (captured.contains("ProcessorCount")) vm["ProcessorCount"] = captured["ProcessorCount"];
   if (captured.contains("MemoryStartup")) vm["MemoryStartup"] = captured["MemoryStartup"];
   vm["ParentSnapshotName"] = snap["Name"];
@@ -1072,10 +1231,16 @@ json SnapshotDelete(Context& c) {
           ? removed.count(vm["ParentSnapshotId"].get<std::string>()) != 0
           : vm.value("ParentSnapshotName", json(nullptr)) == target["Name"];
   json kept = json::array();
+  std::vector<std::string> released;
   for (const json& s : snaps) {
-    if (removed.count(Str(s, "Id")) == 0) kept.push_back(s);
+    if (removed.count(Str(s, "Id")) == 0) {
+      kept.push_back(s);
+      continue;
+    }
+    for (const json& d : s.value("HardDrives", json::array())) released.push_back(Str(d, "Path"));
   }
   snaps = kept;
+  for (const auto& file : released) MergeInto(c.state, file);
   if (current_removed) {
     vm["ParentSnapshotName"] = target.value("ParentSnapshotName", json(nullptr));
     vm["ParentSnapshotId"] = target.value("ParentSnapshotId", json(nullptr));
@@ -1215,15 +1380,16 @@ json VolumeConvert(Context& c) {
   return {{"volume", VhdOut(c.state, vhd)}};
 }
 
-// volume.delete.ps1 refuses a disk any VM (running or not) names, listing those VMs.
+// volume.delete.ps1 refuses a disk any VM (running or not) stands on - a drive of it or of a
+// checkpoint, or a differencing disk of theirs on it - listing those VMs.
 json VolumeDelete(Context& c) {
   const std::string path = DataStr(c.data, "path", "RemoveItem");
   json& vhd = ScriptRequireVhd(c.state, path);
   const std::string full = Str(vhd, "Path");
   std::string users;
   for (const json& vm : c.state["vms"]) {
-    for (const json& drive : vm.value("HardDrives", json::array())) {
-      if (IEquals(Str(drive, "Path"), full)) {
+    for (const auto& f : FilesOfVm(c.state, vm, false)) {
+      if (IEquals(f, full)) {
         users += (users.empty() ? "" : ", ") + Str(vm, "Name");
         break;
       }
@@ -1472,15 +1638,26 @@ json MigrateExport(Context& c) {
           "Failed to create the export folder '" + root.string() + "': " + ec.message() + ".",
           "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ExportVM");
   }
+  // Every file the VM stands on goes: its drives' and its checkpoints' drives' chains, each
+  // parent re-pointed to its own copy.
+  std::map<std::string, std::string> copied;
+  std::function<std::string(const std::string&)> copy_out = [&](const std::string& from) {
+    if (const auto it = copied.find(Lower(from)); it != copied.end()) return it->second;
+    json record = RequireVhd(c.state, from, "ExportVM");
+    const std::string to = (root / "Virtual Hard Disks" / BaseName(from)).string();
+    copied[Lower(from)] = to;
+    const json parent = record.value("ParentPath", json(nullptr));
+    if (parent.is_string() && !parent.get<std::string>().empty())
+      record["ParentPath"] = copy_out(parent.get<std::string>());
+    record["Path"] = to;
+    std::ofstream(to, std::ios::binary) << record.dump(1) << "\n";
+    return to;
+  };
   json exported = vm;
-  for (json& drive : exported["HardDrives"]) {
-    const std::string old_path = Str(drive, "Path");
-    const fs::path copy = root / "Virtual Hard Disks" / BaseName(old_path);
-    json record = RequireVhd(c.state, old_path, "ExportVM");
-    record["Path"] = copy.string();
-    std::ofstream(copy, std::ios::binary) << record.dump(1) << "\n";
-    drive["Path"] = copy.string();
-  }
+  const auto out = [&](json& drive) { drive["Path"] = copy_out(Str(drive, "Path")); };
+  ForEachDrive(exported, out);
+  if (exported.contains("Snapshots") && exported["Snapshots"].is_array())
+    for (json& s : exported["Snapshots"]) ForEachDrive(s, out);
   const fs::path vmcx = root / "Virtual Machines" / (Upper(NormGuid(Str(vm, "Id"))) + ".vmcx");
   std::ofstream(vmcx, std::ios::binary) << exported.dump(1) << "\n";
   return {{"vmcx", vmcx.string()}};
@@ -1516,9 +1693,11 @@ json MigrateImport(Context& c) {
   if (!problems.empty()) {
     WriteError("InvalidOperation", "The virtual machine cannot be imported: " + problems);
   }
+  // Each file with its parents (a checkpointed drive's chain), once.
   json new_vhds = json::array();
-  for (json& drive : vm["HardDrives"]) {
-    const std::string src = Str(drive, "Path");
+  std::map<std::string, std::string> copied;
+  std::function<std::string(const std::string&)> copy_in = [&](const std::string& src) {
+    if (const auto it = copied.find(Lower(src)); it != copied.end()) return it->second;
     const std::string dst = JoinPath(vhd_destination, BaseName(src));
     json record;
     if (const auto body = ReadFile(src)) record = json::parse(*body, nullptr, false);
@@ -1534,10 +1713,18 @@ json MigrateImport(Context& c) {
       Throw("ResourceExists", "The file '" + dst + "' already exists.",
             "OperationFailed,Microsoft.HyperV.PowerShell.Commands.ImportVM");
     }
+    copied[Lower(src)] = dst;
+    const json parent = record.value("ParentPath", json(nullptr));
+    if (parent.is_string() && !parent.get<std::string>().empty())
+      record["ParentPath"] = copy_in(parent.get<std::string>());
     record["Path"] = dst;
     new_vhds.push_back(record);
-    drive["Path"] = dst;
-  }
+    return dst;
+  };
+  const auto in = [&](json& drive) { drive["Path"] = copy_in(Str(drive, "Path")); };
+  ForEachDrive(vm, in);
+  if (vm.contains("Snapshots") && vm["Snapshots"].is_array())
+    for (json& s : vm["Snapshots"]) ForEachDrive(s, in);
   for (const json& r : new_vhds) c.state["vhds"].push_back(r);
   const std::string was = StateName(vm);
   vm["Id"] = NewGuid();

@@ -216,8 +216,11 @@ expect "import needs the switch" "$(q '.error.message')" \
 FAKE_HYPERV_STATE=$WORK/amd01 run migrate.import "{\"vmcx\": \"$VMCX\",
   \"vhd_destination\": \"D:\\\\Imported\", \"vm_path\": \"D:\\\\VMs\"}"
 expect "import gives a new Id and a Saved VM (it ran when exported)" \
-  "$(q '(.result.vm.Id != "'"$ID1"'"), .result.vm.State, .result.vm.HardDrives[0].Path')" \
-  $'true\n6\nD:\\Imported\\web.vhdx'
+  "$(q '(.result.vm.Id != "'"$ID1"'"), .result.vm.State, (.result.vm.HardDrives[0].Path | test("^D:\\\\Imported\\\\web_.*[.]avhdx$"))')" \
+  $'true\n6\ntrue'
+# web has checkpoints: its drive is an .avhdx whose chain ends at web.vhdx, copied too.
+expect "import copies the whole chain" \
+  "$(jq -r '[.vhds[] | select(.Path == "D:\\Imported\\web.vhdx") | .ParentPath] | length' "$WORK/amd01/state.json")" "1"
 mkdir -p "$WORK/hyperctl-j1/x"
 run migrate.cleanup "{\"path\": \"$WORK/hyperctl-j1\"}"
 [[ ! -e "$WORK/hyperctl-j1" ]] || fail "migrate.cleanup removes the folder"
