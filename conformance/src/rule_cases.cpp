@@ -125,7 +125,18 @@ void no_shrink_without_shrink(Case& c) {
   ResizeOptions shrink;
   shrink.shrink = true;
   try {
-    const Volume after = c.storage().resize_volume(v.pool, v.name, 4 * kMiB, shrink);
+    Volume after;
+    try {
+      after = c.storage().resize_volume(v.pool, v.name, 4 * kMiB, shrink);
+    } catch (const Error& e) {
+      // A backend that cannot see how far the data reaches counts all of it
+      // as data: then the shrink needs force as well, and nothing changed.
+      if (e.code() != ErrorCode::Conflict) throw;
+      EXPECT_EQ(capacity_of(c, v.pool, v.name), before) << "a refused shrink changed it";
+      ResizeOptions force = shrink;
+      force.force = true;
+      after = c.storage().resize_volume(v.pool, v.name, 4 * kMiB, force);
+    }
     EXPECT_EQ(after.capacity_bytes, 4 * kMiB);
     EXPECT_EQ(capacity_of(c, v.pool, v.name), 4 * kMiB) << "the shrink asked for";
   } catch (const Error& e) {
