@@ -208,6 +208,29 @@ TEST(HypervResponse, TwoFramesOrAHalfFrameAreRefused) {
             ErrorCode::BackendFailure);
 }
 
+// A hostile or broken host's answer nested 100,000 levels deep crashed
+// hyperctl (a recursive dump of it for the message overflowed the stack).
+TEST(HypervResponse, AnAnswerNestedTooDeepIsOneLineNotACrash) {
+  const std::size_t depth = 100000;
+  const std::string deep = std::string(depth, '[') + std::string(depth, ']');
+  for (const std::string& doc : {deep, "{\"ok\":true,\"result\":" + deep + "}"}) {
+    const Error e = error_of([&] {
+      parse_response(
+          ran("#hyperctl-result-begin\r\n" + base64_encode(doc) + "\r\n#hyperctl-result-end\r\n"),
+          "vm.list", "");
+    });
+    EXPECT_EQ(e.code(), ErrorCode::BackendFailure);
+    EXPECT_NE(std::string(e.what()).find("nested deeper than"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+    EXPECT_LE(e.detail().size(), 200u);
+  }
+  // As deep as a real answer gets, and well past it, is fine.
+  json nested = json::object();
+  for (int i = 0; i < 40; ++i) nested = json{{"n", nested}};
+  const json ok = {{"ok", true}, {"result", nested}};
+  EXPECT_EQ(parse_response(ran(frame(ok)), "vm.list", ""), nested);
+}
+
 TEST(HypervResponse, AnErrorDocumentThrowsTheMappedCodeWithThePowerShellMessage) {
   const json doc = {
       {"ok", false},

@@ -6,6 +6,8 @@
 #include <array>
 #include <cctype>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "hyperctl/escape.hpp"
 #include "ops.hpp"
@@ -206,6 +208,11 @@ std::string request_line(const std::string& op, const nlohmann::json& data) {
   return base64_encode(text);
 }
 
+namespace {
+/// Deepest nesting accepted in an answer.
+constexpr int kMaxAnswerDepth = 64;
+}  // namespace
+
 nlohmann::json parse_response(const process::Result& result, const std::string& op,
                               const std::string& subject) {
   const std::string on = subject.empty() ? std::string() : " on " + subject;
@@ -235,19 +242,42 @@ nlohmann::json parse_response(const process::Result& result, const std::string& 
                 "PowerShell's answer to " + op + on + " has an incomplete result frame", op,
                 result.out);
 
-  nlohmann::json doc;
+  std::string text;
   try {
-    doc = nlohmann::json::parse(base64_decode(trim(lines[b + 1])));
+    text = base64_decode(trim(lines[b + 1]));
   } catch (const Error&) {
     throw Error(ErrorCode::BackendFailure, "PowerShell's answer to " + op + on + " is not base64",
                 op, lines[b + 1]);
+  }
+  // The answer is untrusted: its nesting is bounded while it is parsed, so
+  // that nothing later (a dump for a message, a walk) recurses without end
+  // on it. The scripts' answers are a few levels deep.
+  bool too_deep = false;
+  nlohmann::json doc;
+  try {
+    doc =
+        nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > kMaxAnswerDepth) {
+            too_deep = true;
+            throw std::length_error("nesting");
+          }
+          return true;
+        });
+  } catch (const std::length_error&) {
+    if (!too_deep) throw;
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorCode::BackendFailure, "PowerShell's answer to " + op + on + " is not JSON", op,
                 e.what());
   }
+  if (too_deep)
+    throw Error(ErrorCode::BackendFailure,
+                "PowerShell's answer to " + op + on + " is nested deeper than " +
+                    std::to_string(kMaxAnswerDepth) + " levels",
+                op, text.substr(0, 200));
   if (!doc.is_object() || !doc.contains("ok") || !doc["ok"].is_boolean())
     throw Error(ErrorCode::BackendFailure,
-                "PowerShell's answer to " + op + on + " is not a result document", op, doc.dump());
+                "PowerShell's answer to " + op + on + " is not a result document", op,
+                text.substr(0, 200));
   if (doc["ok"].get<bool>()) {
     nlohmann::json r = doc.value("result", nlohmann::json());
     return r.is_null() ? nlohmann::json::object() : r;
