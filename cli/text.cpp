@@ -272,10 +272,15 @@ std::string Table::render() const {
 }
 
 std::string csv_field(std::string_view text) {
-  const bool quote = text.find_first_of(",\"\r\n") != std::string_view::npos ||
+  // A spreadsheet runs a cell that starts with = + - @ (or tab, CR) as a
+  // formula: a VM named "=HYPERLINK(...)" would be code. Such a field gets a
+  // leading apostrophe and quotes, as OWASP's CSV-injection advice says.
+  const bool formula =
+      !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos;
+  const bool quote = formula || text.find_first_of(",\"\r\n") != std::string_view::npos ||
                      (!text.empty() && (text.front() == ' ' || text.back() == ' '));
   if (!quote) return std::string(text);
-  std::string out = "\"";
+  std::string out = formula ? "\"'" : "\"";
   for (char c : text) {
     if (c == '"') out += '"';
     out += c;

@@ -41,7 +41,8 @@ class Table {
 };
 
 /// One CSV field, quoted per RFC 4180 when it holds , " CR or LF (or starts or
-/// ends with a space); inner quotes doubled.
+/// ends with a space); inner quotes doubled. A field that starts with
+/// = + - @ tab or CR (a spreadsheet formula) is quoted with a leading '.
 std::string csv_field(std::string_view text);
 /// A CSV record of fields, ended with "\n".
 std::string csv_row(const std::vector<std::string>& fields);

@@ -168,6 +168,41 @@ TEST(CliList, NoUriAtAllIsAUsageError) {
 
 // ------------------------------------------------------- node file names --
 
+// A VM named like a spreadsheet formula stays text in -o csv.
+TEST(CliNodeFile, CsvNeutralisesNamesASpreadsheetWouldRun) {
+  TempDir dir;
+  std::string domains;
+  const std::vector<std::string> names = {
+      "=HYPERLINK(\"x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "safe-name"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string esc;
+    for (char ch : names[i]) {
+      if (ch == '"')
+        esc += "&quot;";
+      else if (ch == '\t')
+        esc += "&#9;";
+      else
+        esc += ch;
+    }
+    domains += "<domain type='test'><name>" + esc +
+               "</name><uuid>8e3a4b7c-2222-4e2a-9c1d-00000000000" + std::to_string(i) +
+               "</uuid><memory>262144</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>";
+  }
+  const std::string uri =
+      "test://" + dir.write("node.xml", "<?xml version='1.0'?><node>" + domains + "</node>");
+  const auto r = run({"-c", uri, "-o", "csv", "list"});
+  expect_ok(r);
+  EXPECT_NE(r.out.find(",\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\","), std::string::npos) << r;
+  EXPECT_NE(r.out.find(",\"'+1+1\","), std::string::npos) << r;
+  EXPECT_NE(r.out.find(",\"'-2+3\","), std::string::npos) << r;
+  EXPECT_NE(r.out.find(",\"'@SUM(A1)\","), std::string::npos) << r;
+  EXPECT_NE(r.out.find(",\"'\tTAB\","), std::string::npos) << r;
+  EXPECT_NE(r.out.find(",safe-name,"), std::string::npos) << r;
+  // No line has a field that starts with a formula character unquoted.
+  for (const char* bad : {",=", ",+", ",-2", ",@", "\n=", "\n+", "\n@"})
+    EXPECT_EQ(r.out.find(bad), std::string::npos) << bad << " in " << r.out;
+}
+
 TEST(CliNodeFile, HostileAndNonAsciiNamesStayData) {
   TempDir dir;
   const std::string uri = "test://" + dir.write("node.xml", node_xml());
