@@ -9,8 +9,20 @@ namespace hyperctl {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& shown, const std::string& why) {
-  throw Error(ErrorCode::InvalidArgument, "malformed URI '" + shown + "': " + why, "uri.parse");
+/// The URI as an error may show it: whatever stands between "://" and the
+/// last '@' is replaced, since it may hold a password. A password with '#',
+/// '/' or '?' in it makes the URI malformed before its ':' is seen, so this
+/// looks at the whole text, not at the authority the parser found.
+std::string redacted(const std::string& text) {
+  const auto sep = text.find("://");
+  const auto at = text.rfind('@');
+  if (sep == std::string::npos || at == std::string::npos || at < sep + 3) return text;
+  return text.substr(0, sep + 3) + "***" + text.substr(at);
+}
+
+[[noreturn]] void bad(const std::string& text, const std::string& why) {
+  throw Error(ErrorCode::InvalidArgument, "malformed URI '" + redacted(text) + "': " + why,
+              "uri.parse");
 }
 
 int hex_value(char c) {
@@ -50,6 +62,14 @@ std::string percent_decode(const std::string& text) {
 }
 
 Uri Uri::parse(const std::string& text) {
+  // percent_decode's own message quotes its input, which may be userinfo.
+  const auto decode = [&text](const std::string& part) {
+    try {
+      return percent_decode(part);
+    } catch (const Error&) {
+      bad(text, "a '%' is not followed by two hex digits");
+    }
+  };
   for (unsigned char c : text) {
     if (c < 0x20 || c == 0x7f)
       throw Error(ErrorCode::InvalidArgument, "malformed URI: it contains a control character",
@@ -87,7 +107,7 @@ Uri Uri::parse(const std::string& text) {
   std::string authority = rest;
   if (auto slash = rest.find('/'); slash != std::string::npos) {
     authority = rest.substr(0, slash);
-    u.path = percent_decode(rest.substr(slash));
+    u.path = decode(rest.substr(slash));
   }
 
   if (auto at = authority.rfind('@'); at != std::string::npos) {
@@ -99,7 +119,7 @@ Uri Uri::parse(const std::string& text) {
                   "credentials file or the prompt",
                   "uri.parse");
     }
-    u.user = percent_decode(userinfo);
+    u.user = decode(userinfo);
     if (u.user.empty()) bad(text, "the user before '@' is empty");
     authority.erase(0, at + 1);
   }
@@ -123,7 +143,7 @@ Uri Uri::parse(const std::string& text) {
   } else {
     u.host = authority;
   }
-  u.host = percent_decode(u.host);
+  u.host = decode(u.host);
   for (char c : u.host) {
     if (c == ' ' || c == '/' || c == '@' || c == '\\') bad(text, "invalid character in the host");
   }
@@ -143,7 +163,7 @@ Uri Uri::parse(const std::string& text) {
     const std::string item = query.substr(start, amp - start);
     if (!item.empty()) {
       const auto eq = item.find('=');
-      const std::string key = percent_decode(item.substr(0, eq));
+      const std::string key = decode(item.substr(0, eq));
       if (key.empty()) bad(text, "a query parameter has no name");
       if (lower(key) == "password" || lower(key) == "passwd") {
         throw Error(ErrorCode::InvalidArgument,
@@ -151,7 +171,7 @@ Uri Uri::parse(const std::string& text) {
                     "credentials file or the prompt",
                     "uri.parse");
       }
-      u.query[key] = eq == std::string::npos ? std::string() : percent_decode(item.substr(eq + 1));
+      u.query[key] = eq == std::string::npos ? std::string() : decode(item.substr(eq + 1));
     }
     start = amp + 1;
     if (amp == query.size()) break;

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "hyperctl/error.hpp"
 #include "hyperctl/uri.hpp"
 
@@ -63,5 +66,31 @@ TEST(UriParse, PasswordsAreRefusedWithoutBeingEchoed) {
       EXPECT_EQ(std::string(e.what()).find("s3cr3t-pw"), std::string::npos) << e.what();
       EXPECT_EQ(e.detail().find("s3cr3t-pw"), std::string::npos);
     }
+  }
+}
+
+// A password the parser cannot see as one ('#', '/', '?' or a bad '%' in
+// it make the URI malformed first) is never echoed by the error.
+TEST(UriParse, MalformedUrisWithAPasswordNeverEchoIt) {
+  for (const std::string& uri : std::vector<std::string>{
+           std::string("vsphere://admin:S3cret#1@vc/"), std::string("vsphere://admin:S3cr/et@vc/"),
+           std::string("vsphere://admin:S3cr?et@vc/"), std::string("vsphere://admin:S3cr%zzet@vc/"),
+           std::string("hyperv://ops:S3cret@@hv03:99999/"),
+           std::string("esx://root:S3cr#et@h/x?y=1")}) {
+    try {
+      hyperctl::Uri::parse(uri);
+      ADD_FAILURE() << "accepted " << uri;
+    } catch (const hyperctl::Error& e) {
+      EXPECT_EQ(e.code(), hyperctl::ErrorCode::InvalidArgument) << uri;
+      EXPECT_EQ(std::string(e.what()).find("S3cr"), std::string::npos) << e.what();
+      EXPECT_EQ(e.detail().find("S3cr"), std::string::npos) << e.detail();
+    }
+  }
+  // What is not userinfo is still shown, so the user sees which URI it was.
+  try {
+    hyperctl::Uri::parse("vsphere://vc01:99999/");
+    ADD_FAILURE() << "accepted port 99999";
+  } catch (const hyperctl::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vsphere://vc01:99999/"), std::string::npos) << e.what();
   }
 }
