@@ -21,14 +21,6 @@ constexpr std::uint64_t kMiB = 1ull << 20;
 
 class DeleteStorage : public LibvirtTargetTest {
  protected:
-  VmInfo make_vm(const std::string& stem, std::vector<DiskSpec> disks) {
-    VmSpec spec;
-    spec.name = unique_name(stem);
-    spec.memory_bytes = 64 * kMiB;
-    spec.disks = std::move(disks);
-    created_.push_back(spec.name);
-    return vms().create(spec);
-  }
   VmInfo make_vm_with_disk(const std::string& stem) {
     return make_vm(stem, {DiskSpec{.size_bytes = 64 * kMiB, .format = "qcow2"}});
   }

@@ -81,6 +81,15 @@ class LibvirtTargetTest : public ::testing::TestWithParam<Target> {
 
   bool real() const { return GetParam().real_daemon; }
   VmOps& vms() { return conn_->vms(); }
+  /// A 64 MiB VM named from `stem` with `disks`, removed by TearDown.
+  VmInfo make_vm(const std::string& stem, std::vector<DiskSpec> disks) {
+    VmSpec spec;
+    spec.name = unique_name(stem);
+    spec.memory_bytes = 64ull << 20;
+    spec.disks = std::move(disks);
+    created_.push_back(spec.name);
+    return vms().create(spec);
+  }
 
   std::string uri_;
   std::unique_ptr<Connection> conn_;

@@ -30,14 +30,6 @@ class Views : public LibvirtTargetTest {
     volumes_.push_back(spec.name);
     return conn_->storage().create_volume(spec);
   }
-  VmInfo make_vm(const std::string& stem, std::vector<DiskSpec> disks) {
-    VmSpec spec;
-    spec.name = unique_name(stem);
-    spec.memory_bytes = 64 * kMiB;
-    spec.disks = std::move(disks);
-    created_.push_back(spec.name);
-    return vms().create(spec);
-  }
   VmInfo listed(const std::string& name) {
     auto all = vms().list(VmFilter{{}, name});
     EXPECT_EQ(all.size(), 1u) << name;
