@@ -3,9 +3,12 @@
 // the child's exit. See hyperctl/process.hpp for the contract.
 #include "hyperctl/process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,13 +81,58 @@ std::string shown(std::string_view text) {
 
 using posix::SigpipeBlock;
 
+/// Fallback of close_on_exec_above_stdio() for kernels without
+/// close_range(CLOSE_RANGE_CLOEXEC) (before 5.11): walks /proc/self/fd with
+/// the raw getdents64 call into a stack buffer (opendir would allocate, which
+/// is not safe between fork and exec), else tries every number below the
+/// descriptor limit.
+void mark_close_on_exec_one_by_one() {
+  const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    long n = 0;
+    while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long at = 0; at < n;) {
+        const auto* entry = reinterpret_cast<const dirent64*>(buf + at);
+        at += entry->d_reclen;
+        int fd = 0;
+        const char* c = entry->d_name;
+        if (*c < '0' || *c > '9') continue;  // "." and ".."
+        for (; *c >= '0' && *c <= '9'; ++c) fd = fd * 10 + (*c - '0');
+        if (fd > 2 && fd != dir) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+    }
+    ::close(dir);
+    return;
+  }
+  rlimit limit{};
+  const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                         ? limit.rlim_cur
+                         : 65536;
+  for (rlim_t fd = 3; fd < top; ++fd) ::fcntl(int(fd), F_SETFD, FD_CLOEXEC);
+}
+
+/// In the child: every descriptor above standard error closes at exec.
+/// Boost 1.74's async_pipe makes its pipes without O_CLOEXEC, so a child
+/// forked while another thread runs a command would otherwise keep that
+/// command's pipe ends open, and its reader would wait for our child to end
+/// (a `cat` waiting for an unrelated `sleep`). Close-on-exec rather than
+/// close: Boost's own exec-failure pipe (already close-on-exec) must stay
+/// open until the exec, or a failed exec would look like a started child.
+void close_on_exec_above_stdio() {
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) mark_close_on_exec_one_by_one();
+}
+
 /// In the child, between fork and exec: a clean signal mask and SIGPIPE back
-/// to its default; then its own process group (so that a kill reaches its
-/// children too) or, detached, its own session (no terminal signal reaches it).
+/// to its default; only standard input, output and error inherited; then its
+/// own process group (so that a kill reaches its children too) or, detached,
+/// its own session (no terminal signal reaches it). Boost runs the handlers in
+/// argument order: this one comes after the std_in/out/err redirections.
 struct ChildSetup : bp::extend::handler {
   bool new_session = false;
   template <class Executor>
   void on_exec_setup(Executor&) const {
+    close_on_exec_above_stdio();
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

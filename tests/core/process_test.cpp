@@ -9,10 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -271,6 +273,69 @@ TEST(Process, AGrandchildHoldingThePipesDoesNotHangUs) {
   EXPECT_LT(Clock::now() - t0, 2s);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.out, "hi\n");
+}
+
+TEST(Process, ConcurrentChildrenInheritOnlyTheirStandardStreams) {
+  // Each child's shell lists its own descriptors ("; :" keeps sh from
+  // exec'ing ls, which would list ls's open folder too). Started from many
+  // threads at once, each child would otherwise inherit the pipes other
+  // threads have just made for their children.
+  constexpr int kThreads = 12, kEach = 25;
+  std::atomic<int> foreign{0}, ran{0};
+  std::string example;
+  std::mutex example_mutex;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        Command c;
+        c.argv = {"sh", "-c", "ls /proc/$$/fd; :"};
+        const Result r = Runner().run(c);
+        ++ran;
+        if (r.out != "0\n1\n2\n") {
+          ++foreign;
+          std::lock_guard lock(example_mutex);
+          example = r.out;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ran.load(), kThreads * kEach);
+  EXPECT_EQ(foreign.load(), 0) << "children saw other descriptors, e.g.: " << example;
+}
+
+TEST(Process, ACatIsNotHeldOpenByAnUnrelatedSleep) {
+  // The cat's input (1 MiB, more than a pipe holds) is still being written
+  // when another thread starts `sleep 2`; had the sleep inherited the write
+  // end, the cat would see the end of its input only when the sleep ends.
+  Command cat;
+  cat.argv = {"sh", "-c", "sleep 0.4; cat"};
+  cat.stdin_data.assign(1 << 20, 'x');
+  std::thread other([] {
+    std::this_thread::sleep_for(100ms);
+    Command sleep;
+    sleep.argv = {"sleep", "2"};
+    Runner().run(sleep);
+  });
+  const auto t0 = Clock::now();
+  const Result r = Runner().run(cat);
+  const auto took = Clock::now() - t0;
+  other.join();
+  EXPECT_EQ(r.out.size(), cat.stdin_data.size());
+  EXPECT_LT(took, 1500ms) << "the cat waited for the sleep";
+}
+
+TEST(Process, AChildCanStillTellAFailedExec) {
+  // Boost reports a failed exec through a close-on-exec pipe of its own: the
+  // child set-up must leave that one open until the exec.
+  TempDir dir;
+  const auto script = dir.path() / "bad-interpreter";
+  std::ofstream(script) << "#!/nonexistent/interpreter\n";
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  Command c;
+  c.argv = {script.string()};
+  EXPECT_EQ(code_of([&] { Runner().run(c); }), ErrorCode::Unreachable);
 }
 
 TEST(Process, SpawnDetachedRunsInItsOwnSessionAndIsReaped) {
