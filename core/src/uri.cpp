@@ -1,7 +1,10 @@
 #include "hyperctl/uri.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 
 #include "hyperctl/error.hpp"
 
@@ -36,6 +39,86 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+/// Query parameters that choose a local program to run (the ssh client, the
+/// WSL backend's wsl.exe and reg.exe, libvirt's ssh command): absolute paths
+/// only, so that no search path (or working folder) picks the program.
+constexpr std::string_view kProgramQueryKeys[] = {"ssh", "wsl", "reg", "command"};
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+bool is_ldh(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-';
+}
+
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+/// Digits and dots only: the host is meant as an IPv4 address, which must
+/// be a dotted quad. getaddrinfo would also take "10.1", "167772161" or
+/// "010.0.0.1" (octal), each another address than it looks.
+bool is_dotted_quad(const std::string& host) {
+  int parts = 0;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = std::min(host.find('.', start), host.size());
+    const std::string part = host.substr(start, dot - start);
+    if (part.empty() || part.size() > 3 || (part.size() > 1 && part[0] == '0')) return false;
+    if (std::stoi(part) > 255) return false;
+    ++parts;
+    if (dot == host.size()) break;
+    start = dot + 1;
+  }
+  return parts == 4;
+}
+
+/// Why `host` (percent-decoded, brackets removed) is refused, or "" when it
+/// is fine. The host reaches ssh's argv, libvirt, TLS and the journal: only
+/// the forms DNS and the address families define get through, so that no
+/// shell metacharacter, space or control character rides along. Names that
+/// are not ASCII are refused rather than converted: the IDNA mapping needs a
+/// library we do not link, and the A-label the user gives is what ssh, the
+/// known-hosts file and the certificate name all use anyway.
+std::string host_problem(const std::string& host, bool bracketed) {
+  if (has_control(host)) return "the host contains a control character";
+  if (bracketed) {
+    // An IPv6 address, with an optional zone ("fe80::1%25eth0" decoded).
+    const auto zone = host.find('%');
+    const std::string address = host.substr(0, zone);
+    in6_addr parsed{};
+    if (::inet_pton(AF_INET6, address.c_str(), &parsed) != 1)
+      return "the host in brackets is not an IPv6 address";
+    if (zone != std::string::npos &&
+        (zone + 1 == host.size() ||
+         !std::all_of(host.begin() + long(zone) + 1, host.end(),
+                      [](char c) { return is_ldh(c) || c == '.' || c == '_'; })))
+      return "the IPv6 zone may hold only letters, digits, '.', '-' and '_'";
+    return "";
+  }
+  if (host.find(':') != std::string::npos)
+    return "an IPv6 address goes in brackets, as in ssh://[2001:db8::1]/";
+  if (std::any_of(host.begin(), host.end(), [](unsigned char c) { return c >= 0x80; }))
+    return "the host name is not ASCII; give its xn-- form (IDNA A-label)";
+  if (std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; }))
+    return is_dotted_quad(host) ? "" : "the host is not an IPv4 address of four numbers 0-255";
+  if (!std::all_of(host.begin(), host.end(), [](char c) { return is_ldh(c) || c == '.'; }))
+    return "the host may hold only letters, digits, '-' and '.'";
+  if (host.size() > 253) return "the host name is longer than 253 characters";
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = std::min(host.find('.', start), host.size());
+    const std::size_t length = dot - start;
+    if (length == 0) return "the host name has an empty label (two dots, or one at an end)";
+    if (length > 63) return "a label of the host name is longer than 63 characters";
+    if (host[start] == '-' || host[dot - 1] == '-')
+      return "a label of the host name starts or ends with '-'";
+    if (dot == host.size()) return "";
+    start = dot + 1;
+  }
 }
 
 }  // namespace
@@ -125,7 +208,8 @@ Uri Uri::parse(const std::string& text) {
   }
 
   std::string port;
-  if (!authority.empty() && authority[0] == '[') {
+  const bool bracketed = !authority.empty() && authority[0] == '[';
+  if (bracketed) {
     const auto close = authority.find(']');
     if (close == std::string::npos) bad(text, "unclosed '[' in the host");
     u.host = authority.substr(1, close - 1);
@@ -136,6 +220,8 @@ Uri Uri::parse(const std::string& text) {
       port = after.substr(1);
       if (port.empty()) bad(text, "the port after ':' is empty");
     }
+  } else if (std::count(authority.begin(), authority.end(), ':') > 1) {
+    bad(text, "an IPv6 address goes in brackets, as in ssh://[2001:db8::1]/");
   } else if (auto colon = authority.find(':'); colon != std::string::npos) {
     u.host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
@@ -144,9 +230,11 @@ Uri Uri::parse(const std::string& text) {
     u.host = authority;
   }
   u.host = decode(u.host);
-  for (char c : u.host) {
-    if (c == ' ' || c == '/' || c == '@' || c == '\\') bad(text, "invalid character in the host");
+  if (!u.host.empty()) {
+    const std::string problem = host_problem(u.host, bracketed);
+    if (!problem.empty()) bad(text, problem);
   }
+  if (has_control(u.user)) bad(text, "the user contains a control character");
   if (!port.empty()) {
     if (port.size() > 5 ||
         !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }))
@@ -171,7 +259,13 @@ Uri Uri::parse(const std::string& text) {
                     "credentials file or the prompt",
                     "uri.parse");
       }
-      u.query[key] = eq == std::string::npos ? std::string() : decode(item.substr(eq + 1));
+      const std::string value =
+          eq == std::string::npos ? std::string() : decode(item.substr(eq + 1));
+      if (std::find(std::begin(kProgramQueryKeys), std::end(kProgramQueryKeys), key) !=
+              std::end(kProgramQueryKeys) &&
+          !value.empty() && (value[0] != '/' || has_control(value)))
+        bad(text, "?" + key + "= names a program to run: give its absolute path");
+      u.query[key] = value;
     }
     start = amp + 1;
     if (amp == query.size()) break;

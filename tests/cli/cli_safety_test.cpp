@@ -7,6 +7,7 @@
 //                       clone that waits for its cancel token);
 //   CliSafetyTestbed.*  sequences on the real libvirtd (tests/testbed).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -191,6 +192,42 @@ TEST(CliSafetyUsage, TableColumnsCountEmojiAndWideCharactersAsTwo) {
     for (const auto& l : lines) found = found || l.rfind(expected, 0) == 0;
     EXPECT_TRUE(found) << "no line starts with '" << expected << "'\n" << r;
   }
+}
+
+// -------------------------------------------------------------- URI hosts
+
+// A host no DNS name or address looks like is refused by the core before
+// any backend runs anything with it: one line, exit 2, for every scheme.
+TEST(CliUriHosts, HostileHostsAreRefusedForEveryBackend) {
+  const std::string long_label(64, 'a');
+  for (const std::string scheme : {"qemu+ssh", "vsphere", "hyperv", "wsl"}) {
+    for (const std::string& host :
+         std::vector<std::string>{"a;b", "$(id)", "%0aid", "a%00b", "`id`", "a%20b", "a..b",
+                                  long_label, "fe80::1", "h%C3%A9"}) {
+      const std::string uri =
+          scheme + "://secret-user@" + host + "/" + (scheme == "qemu+ssh" ? "system" : "");
+      const Result r = run({"-c", uri, "list"});
+      expect_error(r, 2, "malformed URI");
+      EXPECT_EQ(r.err.find("secret-user"), std::string::npos) << r;
+    }
+  }
+}
+
+TEST(CliUriHosts, SshProgramMustBeAnAbsolutePath) {
+  TempDir dir;
+  const std::string marker = (dir.path() / "ran").string();
+  const std::string ssh =
+      dir.write("fake-ssh", "#!/bin/sh\ntouch '" + marker + "'\necho 'ssh: no' >&2\nexit 255\n");
+  ASSERT_EQ(::chmod(ssh.c_str(), 0700), 0);
+  expect_error(run({"-c", "wsl://pc/?ssh=fake-ssh", "list"}), 2, "absolute path");
+  expect_error(run({"-c", "hyperv://pc/?ssh=./fake-ssh", "list"}), 2, "absolute path");
+  expect_error(run({"-c", "wsl:///?wsl=wsl.exe", "list"}), 2, "absolute path");
+  expect_error(run({"-c", "wsl:///?reg=reg.exe", "list"}), 2, "absolute path");
+  EXPECT_FALSE(fs::exists(marker));
+  // The absolute path is the program that runs.
+  const Result r = run({"-c", "wsl://pc/?ssh=" + ssh, "list"});
+  EXPECT_NE(r.status, 2) << r;
+  EXPECT_TRUE(fs::exists(marker)) << r;
 }
 
 // ------------------------------------------------------- recording backend
