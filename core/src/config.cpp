@@ -23,6 +23,7 @@
 #include "hyperctl/escape.hpp"
 #include "hyperctl/uri.hpp"
 #include "posix.hpp"
+#include "secrets.hpp"
 #include "text.hpp"
 
 namespace hyperctl {
@@ -83,6 +84,12 @@ std::string credentials_problem(const std::string& spec) {
     return "bad credentials value: file: needs a key (no '=', not starting with '#')";
   }
   return "bad credentials value (env:VAR, file, file:KEY, prompt or none)";
+}
+
+/// A connection reads its password from the variable `credentials = env:NAME`
+/// names: from the moment the configuration is known, no child gets it.
+void hide_credential_variable(const std::string& spec) {
+  if (spec.rfind("env:", 0) == 0) secrets::hide_variable(spec.substr(4));
 }
 
 /// The sentence refusing connection `name` whose password variable is the
@@ -285,6 +292,7 @@ FleetConfig FleetConfig::parse(const std::string& text, const std::string& origi
     } else if (key == "credentials") {
       if (auto why = credentials_problem(value); !why.empty()) fail(i, why);
       c.credentials = value;
+      hide_credential_variable(value);
     } else if (key == "tags") {
       c.tags = split_list(value);
       for (const auto& t : c.tags)
@@ -396,6 +404,7 @@ void FleetConfig::add(const ConnectionEntry& entry) {
   check_value("user", entry.user);
   if (auto why = credentials_problem(entry.credentials); !why.empty())
     throw Error(ErrorCode::InvalidArgument, why);
+  hide_credential_variable(entry.credentials);
   for (const auto& t : entry.tags)
     if (!valid_connection_name(t))
       throw Error(ErrorCode::InvalidArgument,

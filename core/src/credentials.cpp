@@ -22,6 +22,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "posix.hpp"
+#include "secrets.hpp"
 #include "text.hpp"
 
 namespace hyperctl {
@@ -111,6 +112,7 @@ CredentialFile read_credentials(const std::string& path) {
     text.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
+  if (!text.empty()) secrets::keep_out_of_core_dumps();
   file.exists = true;
   std::size_t start = 0;
   while (start < text.size()) {
@@ -293,6 +295,7 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
     quiet.c_lflag |= ICANON;
     ::tcsetattr(fd, TCSAFLUSH, &quiet);
   }
+  secrets::keep_out_of_core_dumps();  // before the first character typed
   const std::string shown = escape::terminal_text(prompt) + ": ";
   [[maybe_unused]] auto w1 = ::write(fd, shown.data(), shown.size());
   std::string secret;
@@ -342,12 +345,20 @@ std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* en
     return prompt_secret(prompt);
   };
 
+  // A password from the environment (the file and the prompt see to it
+  // themselves) is now a copy of ours too.
+  const auto held = [](std::optional<std::string> v) {
+    if (v) secrets::keep_out_of_core_dumps();
+    return v;
+  };
+
   if (spec == "none") return std::nullopt;
   if (spec == "prompt") return ask();
   if (spec == "file" || spec.rfind("file:", 0) == 0) return from_file(credentials_file_key(*entry));
   if (spec.rfind("env:", 0) == 0) {
     const std::string var = spec.substr(4);
-    if (auto v = env_value(var)) return v;
+    secrets::hide_variable(var);  // an entry made in code, not read from the file
+    if (auto v = env_value(var)) return held(std::move(v));
     throw Error(ErrorCode::InvalidArgument, "connection " + quoted(entry->name) +
                                                 " takes its password from $" +
                                                 escape::terminal_text(var) + ", which is not set");
@@ -361,10 +372,10 @@ std::optional<std::string> CredentialStore::secret_for(const ConnectionEntry* en
                     "none");
 
   if (entry) {
-    if (auto v = env_value(credential_env_name(entry->name))) return v;
+    if (auto v = env_value(credential_env_name(entry->name))) return held(std::move(v));
   }
   if (auto v = from_file(entry ? entry->name : uri)) return v;
-  if (auto v = env_value("HYPERCTL_PASSWORD")) return v;
+  if (auto v = env_value("HYPERCTL_PASSWORD")) return held(std::move(v));
   return ask();
 }
 
@@ -378,6 +389,7 @@ SecretProvider CredentialStore::provider(const ConnectionEntry* entry,
 }
 
 void CredentialStore::store(const std::string& key, const std::string& secret) const {
+  secrets::keep_out_of_core_dumps();
   check_key(key);
   if (path_.empty())
     throw Error(ErrorCode::InvalidArgument,

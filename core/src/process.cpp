@@ -35,6 +35,7 @@
 #include "hyperctl/escape.hpp"
 #include "hyperctl/trust.hpp"
 #include "posix.hpp"
+#include "secrets.hpp"
 
 namespace hyperctl::process {
 namespace bp = boost::process;
@@ -144,19 +145,18 @@ struct ChildSetup : bp::extend::handler {
   }
 };
 
-/// The inherited environment with `extra` added (or replacing).
 /// Our environment for a child, without the passwords hyperctl reads
-/// (HYPERCTL_PASSWORD, HYPERCTL_PASSWORD_<NAME>): no child needs them, and
+/// (HYPERCTL_PASSWORD, HYPERCTL_PASSWORD_<NAME>, and every variable a
+/// connection names with `credentials = env:NAME`): no child needs them, and
 /// each would hand them to everything it runs and logs. `extra` on top.
 bp::environment child_environment(const std::map<std::string, std::string>& extra) {
   bp::environment env = boost::this_process::environment();
-  std::vector<std::string> secrets;
+  std::vector<std::string> hidden;
   for (const auto& entry : env) {
     const std::string name = entry.get_name();
-    if (name == "HYPERCTL_PASSWORD" || name.rfind("HYPERCTL_PASSWORD_", 0) == 0)
-      secrets.push_back(name);
+    if (secrets::hidden_variable(name)) hidden.push_back(name);
   }
-  for (const auto& name : secrets) env.erase(name);
+  for (const auto& name : hidden) env.erase(name);
   for (const auto& [name, value] : extra) env[name] = value;
   return env;
 }

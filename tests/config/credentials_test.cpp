@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -17,12 +19,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "../common/env.hpp"
 #include "../common/expect_error.hpp"
+#include "hyperctl/config.hpp"
+#include "hyperctl/process.hpp"
 
 namespace fs = std::filesystem;
 using hyperctl::ConnectionEntry;
@@ -477,4 +482,94 @@ TEST_F(Credentials, CtrlCAtThePromptGivesTheEchoBack) {
   ASSERT_EQ(::tcgetattr(master, &tio), 0);
   EXPECT_NE(tio.c_lflag & ECHO, 0u) << "echo is back on";
   ::close(master);
+}
+
+// ------------------------------------------------- secrets and children
+
+namespace {
+
+/// The names of the variables a child process sees.
+std::string child_environment_names() {
+  hyperctl::process::Command c;
+  c.argv = {"sh", "-c", "env | cut -d= -f1"};
+  return "\n" + hyperctl::process::Runner().run(c).out;
+}
+
+/// Runs `load` in a forked child that starts dumpable with a core size
+/// above 0, and says what became of both: "dumpable=D core=C".
+std::string dump_state_after(const std::function<void()>& load) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    rlimit limit{};
+    ::getrlimit(RLIMIT_CORE, &limit);
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? RLIM_INFINITY : limit.rlim_max;
+    ::setrlimit(RLIMIT_CORE, &limit);
+    ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    std::string state = "before: dumpable=" + std::to_string(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) +
+                        " core=" + std::to_string(limit.rlim_cur > 0) + "; ";
+    try {
+      load();
+    } catch (...) {
+      state += "load threw; ";
+    }
+    ::getrlimit(RLIMIT_CORE, &limit);
+    state += "after: dumpable=" + std::to_string(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) +
+             " core=" + std::to_string(limit.rlim_cur > 0);
+    [[maybe_unused]] auto w = ::write(fds[1], state.data(), state.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string state;
+  char buf[256];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) state.append(buf, std::size_t(n));
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  return state;
+}
+
+}  // namespace
+
+TEST_F(Credentials, TheVariableNamedByEnvCredentialsReachesNoChild) {
+  const hyperctl::test_env::ScopedEnv vars{{{"HYPERCTL_T_VC_PASS", std::string("pw-from-env")},
+                                            {"HYPERCTL_T_CODE_PASS", std::string("pw2")},
+                                            {"HYPERCTL_T_HARMLESS", std::string("x")}}};
+  EXPECT_NE(child_environment_names().find("\nHYPERCTL_T_VC_PASS\n"), std::string::npos)
+      << "a variable nobody named is passed on";
+  // Named in a configuration file: hidden from then on, before it is read.
+  (void)hyperctl::FleetConfig::parse(
+      "[connection vc]\nuri = vsphere://vc01/\ncredentials = env:HYPERCTL_T_VC_PASS\n", "test");
+  // Named by an entry made in code: hidden once its secret is asked for.
+  const auto e = entry("code", "env:HYPERCTL_T_CODE_PASS");
+  EXPECT_EQ(CredentialStore(file_, false).secret_for(&e, "u", "p"), "pw2");
+  const std::string names = child_environment_names();
+  EXPECT_EQ(names.find("\nHYPERCTL_T_VC_PASS\n"), std::string::npos) << names;
+  EXPECT_EQ(names.find("\nHYPERCTL_T_CODE_PASS\n"), std::string::npos) << names;
+  EXPECT_NE(names.find("\nHYPERCTL_T_HARMLESS\n"), std::string::npos) << names;
+}
+
+TEST_F(Credentials, CoreDumpsAreOffOnceASecretIsLoaded) {
+  write("lab-1 = " + std::string(kSecret) + "\n");
+  const std::string expected = "before: dumpable=1 core=1; after: dumpable=0 core=0";
+  EXPECT_EQ(dump_state_after([&] {
+              const auto e = entry("lab-1", "file");
+              if (CredentialStore(file_, false).secret_for(&e, "u", "p") != kSecret) ::_exit(1);
+            }),
+            expected)
+      << "from the credentials file";
+  const hyperctl::test_env::ScopedEnv password{{{"HYPERCTL_PASSWORD", std::string("pw")}}};
+  EXPECT_EQ(dump_state_after([&] {
+              const auto e = entry("other");
+              if (CredentialStore("", false).secret_for(&e, "u", "p") != "pw") ::_exit(1);
+            }),
+            expected)
+      << "from HYPERCTL_PASSWORD";
+  // Nothing secret loaded, nothing changed.
+  EXPECT_EQ(dump_state_after([&] {
+              const auto e = entry("other", "none");
+              (void)CredentialStore(file_, false).secret_for(&e, "u", "p");
+            }),
+            "before: dumpable=1 core=1; after: dumpable=1 core=1");
 }
