@@ -5,11 +5,16 @@
 // is sent.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../common/expect_error.hpp"
 #include "hyperctl/error.hpp"
+#include "secret_text.hpp"
 #include "session.hpp"
 #include "xml.hpp"
 
@@ -47,7 +52,8 @@ TEST(SoapTest, EnvelopeKeepsArgumentsAndTargetAsData) {
   const MoRef self{"VirtualMachine", "vm-<1>&\"'"};
   const std::string args = soap::el("name", "</_this><Destroy_Task/>") +
                            soap::moref("host", MoRef{"HostSystem", "host-\"1\""});
-  const std::string env = soap::envelope("Rename_Task", self, args);
+  const WipedString wiped = soap::envelope("Rename_Task", self, args);
+  const std::string env(wiped.data(), wiped.size());
   const auto doc = xml::parse(env, "test");
   const pugi::xml_node body = xml::child(doc->document_element(), "Body");
   const pugi::xml_node call = xml::child(body, "Rename_Task");
@@ -57,6 +63,71 @@ TEST(SoapTest, EnvelopeKeepsArgumentsAndTargetAsData) {
   EXPECT_FALSE(xml::child(call, "Destroy_Task"));
   EXPECT_EQ(xml::moref(xml::child(call, "host")), (MoRef{"HostSystem", "host-\"1\""}));
   EXPECT_EQ(std::string(call.attribute("xmlns").value()), "urn:vim25");
+}
+
+// An upstream that never frees: the test can look at a block after the
+// string gave it back (whose bytes are wiped by then).
+struct KeepingAllocator {
+  using value_type = char;
+  template <class U>
+  struct rebind {
+    using other = KeepingAllocator;  // strings of char only
+  };
+  std::vector<std::pair<char*, std::size_t>>* blocks;
+  char* allocate(std::size_t n) {
+    blocks->emplace_back(new char[n], n);
+    return blocks->back().first;
+  }
+  void deallocate(char*, std::size_t) {}
+  bool operator==(const KeepingAllocator& o) const { return blocks == o.blocks; }
+};
+
+bool all_zero(const char* p, std::size_t n) {
+  return std::all_of(p, p + n, [](char c) { return c == '\0'; });
+}
+
+TEST(SecretTextTest, EveryBufferAStringOutgrowsOrFreesIsWiped) {
+  std::vector<std::pair<char*, std::size_t>> blocks;
+  {
+    using Kept =
+        std::basic_string<char, std::char_traits<char>, WipingAllocator<char, KeepingAllocator>>;
+    Kept s{WipingAllocator<char, KeepingAllocator>(KeepingAllocator{&blocks})};
+    for (int i = 0; i < 40; ++i) s += "password-password-";  // several reallocations
+    ASSERT_GE(blocks.size(), 3u);
+  }
+  for (const auto& [p, n] : blocks) {
+    EXPECT_TRUE(all_zero(p, n)) << "a block of " << n
+                                << " bytes still holds: " << std::string(p, n);
+    delete[] p;
+  }
+}
+
+TEST(SecretTextTest, ClearWipesTheBytesAndTheShortBuffer) {
+  SecretText shortish(std::string_view("pw-123"));  // fits in the string object itself
+  const char* inside = shortish.view().data();
+  shortish.clear();
+  EXPECT_TRUE(all_zero(inside, 6));
+  SecretText longer(std::string_view("a password that is too long for the string object itself"));
+  const char* heap = longer.view().data();
+  const std::size_t n = longer.size();
+  longer.clear();  // clear keeps the buffer: it can be looked at
+  EXPECT_TRUE(all_zero(heap, n));
+  std::string given = "handed-over-password-of-some-length";
+  const char* given_bytes = given.data();
+  const std::size_t given_size = given.size();
+  SecretText taken(std::move(given));
+  EXPECT_EQ(taken.view(), "handed-over-password-of-some-length");
+  EXPECT_TRUE(all_zero(given_bytes, given_size)) << "the caller's copy is wiped";
+}
+
+TEST(SoapTest, TheLoginRequestIsAWipedString) {
+  // What Session sends for Login: the envelope around the password is a
+  // WipedString, so that the request cpprestsdk holds is wiped when freed.
+  static_assert(std::is_same_v<decltype(soap::envelope("Login", MoRef{}, "")), WipedString>);
+  const WipedString login =
+      soap::envelope("Login", MoRef{"SessionManager", "sm"}, "<password>a&lt;b</password>");
+  EXPECT_NE(std::string_view(login.data(), login.size()).find("<password>a&lt;b</password>"),
+            std::string_view::npos);
 }
 
 TEST(SoapTest, TypedAndRawNestWithoutEscapingTwice) {

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include <cpprest/containerstream.h>
 #include <cpprest/filestream.h>
 #include <cpprest/http_client.h>
 #include <boost/asio/ssl.hpp>
@@ -384,7 +385,7 @@ void Http::clear_cookie() {
   impl_->cookie.clear();
 }
 
-HttpReply Http::post_sdk(const std::string& soap_action, const std::string& body,
+HttpReply Http::post_sdk(const std::string& soap_action, WipedString body,
                          const std::string& method, const std::string& operation,
                          std::chrono::milliseconds deadline) {
   http::http_request request(http::methods::POST);
@@ -392,7 +393,11 @@ HttpReply Http::post_sdk(const std::string& soap_action, const std::string& body
   request.headers().add("SOAPAction", soap_action);
   const std::string cookie = impl_->cookie_header();
   if (!cookie.empty()) request.headers().add("Cookie", cookie);
-  request.set_body(body, "text/xml; charset=utf-8");
+  // The request's stream owns the body from here (no copy is made), and its
+  // allocator wipes it when cpprestsdk lets go of it.
+  const auto length = body.size();
+  request.set_body(concurrency::streams::bytestream::open_istream<WipedString>(std::move(body)),
+                   length, "text/xml; charset=utf-8");
   const auto started = Clock::now();
   ++requests_;
   HttpReply reply;

@@ -13,6 +13,7 @@
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/types.hpp"
+#include "secret_text.hpp"
 #include "session.hpp"
 
 namespace hyperctl::vsphere {
@@ -37,8 +38,9 @@ class Http {
   /// Error(Unreachable/Timeout) for the network, Error(AuthFailed) for a
   /// refused TLS certificate; any HTTP status is returned.
   /// `deadline` > 0 replaces the target's timeout for this request.
-  HttpReply post_sdk(const std::string& soap_action, const std::string& body,
-                     const std::string& method, const std::string& operation,
+  /// `body` is handed over: it is wiped when the request no longer needs it.
+  HttpReply post_sdk(const std::string& soap_action, WipedString body, const std::string& method,
+                     const std::string& operation,
                      std::chrono::milliseconds deadline = std::chrono::milliseconds(0));
 
   /// GET `path_and_query` into `file` (created or truncated). progress gets

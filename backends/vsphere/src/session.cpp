@@ -4,6 +4,7 @@
 #include "session.hpp"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/trust.hpp"
+#include "secret_text.hpp"
 
 namespace hyperctl::vsphere {
 
@@ -161,6 +163,21 @@ bool looks_like_html(const HttpReply& r) {
          head.find("<!doctype html") != std::string::npos;
 }
 
+/// Appends `secret` escaped for XML text to `out`, one character at a time,
+/// so that no growing std::string holds it (a whole-text escape would leave
+/// each buffer it outgrew in freed memory); each piece is wiped after use.
+void append_xml_text(SecretText& out, std::string_view secret) {
+  for (std::size_t i = 0; i < secret.size();) {
+    const auto lead = static_cast<unsigned char>(secret[i]);
+    std::size_t len = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    len = std::min(len, secret.size() - i);
+    std::string piece = escape::xml_text(secret.substr(i, len));
+    out.append(piece);
+    OPENSSL_cleanse(piece.data(), piece.capacity());
+    i += len;
+  }
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -168,7 +185,7 @@ struct Session::Impl {
   ServiceContent content;
   std::unique_ptr<Http> http;
   SecretProvider secret;
-  std::optional<std::string> password;  // in memory only, for re-login
+  std::optional<SecretText> password;  // in memory only, for re-login; wiped when dropped
   std::string soap_action = "urn:vim25";
   bool logged_in = false;         // the server knows our session (as far as we know)
   bool ever_logged_in = false;    // the first login worked: NotAuthenticated means expired
@@ -184,24 +201,23 @@ struct Session::Impl {
 
   // Secrets out of a text that may go into an Error's detail.
   std::string scrub(std::string text) const {
-    const auto blank = [&](const std::string& secret_text) {
+    const auto blank = [&](std::string_view secret_text) {
       if (secret_text.size() < 3) return;
       for (std::size_t p; (p = text.find(secret_text)) != std::string::npos;)
         text.replace(p, secret_text.size(), "***");
     };
-    if (password) blank(*password);
+    if (password) blank(password->view());
     blank(http->cookie());
     return text;
   }
 
   // One POST /sdk and its answer read; faults are returned, not thrown.
-  Outcome exchange(const std::string& method, const MoRef& self, const std::string& args,
+  Outcome exchange(const std::string& method, const MoRef& self, std::string_view args,
                    const std::string& op,
                    std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
-    const std::string body = soap::envelope(method, self, args);
     HttpReply r;
     try {
-      r = http->post_sdk(soap_action, body, method, op, deadline);
+      r = http->post_sdk(soap_action, soap::envelope(method, self, args), method, op, deadline);
       transport_failed = false;
     } catch (const Error& e) {
       transport_failed = e.code() == ErrorCode::Unreachable || e.code() == ErrorCode::Timeout;
@@ -273,7 +289,8 @@ struct Session::Impl {
   // Login with the (cached or asked for) password. Called with `mutex` held.
   void login(const std::string& op) {
     const std::string who = target.user + "@" + http->endpoint();
-    if (!password && secret) password = secret("password for " + who);
+    if (!password && secret)
+      if (auto typed = secret("password for " + who)) password.emplace(std::move(*typed));
     if (!password)
       throw Error(ErrorCode::AuthFailed,
                   op + ": no password for " + escape::terminal_text(who) +
@@ -281,16 +298,18 @@ struct Session::Impl {
                       "the credentials file (hyperctl hosts add --password-stdin), or run on a "
                       "terminal to be asked",
                   op);
-    std::string args;
+    SecretText args;
     try {
-      args = soap::el("userName", target.user) + soap::el("password", *password);
+      args.append(soap::el("userName", target.user)).append("<password>");
+      append_xml_text(args, password->view());
+      args.append("</password>");
     } catch (const Error&) {
       password.reset();
       throw Error(ErrorCode::InvalidArgument,
                   op + ": the user name or the password holds characters XML cannot carry", op);
     }
-    Outcome o = exchange("Login", content.session_manager, args, op);
-    args.assign(args.size(), '\0');
+    Outcome o = exchange("Login", content.session_manager, args.view(), op);
+    args.clear();
     if (o.faulted) {
       const std::string type = o.fault_type;
       if (type == "InvalidLogin" || type == "NoPermission" || type == "NotAuthenticated") {
@@ -443,7 +462,7 @@ Session::~Session() {
   } catch (...) {
     // Logging out is a courtesy: the session expires on its own.
   }
-  if (s.password) s.password->assign(s.password->size(), '\0');
+  s.password.reset();  // wiped
 }
 
 const Target& Session::target() const {

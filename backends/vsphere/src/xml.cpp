@@ -87,9 +87,9 @@ std::string moref(std::string_view tag, const MoRef& ref) {
   return s;
 }
 
-std::string envelope(std::string_view method, const MoRef& self, std::string_view args) {
+WipedString envelope(std::string_view method, const MoRef& self, std::string_view args) {
   check_name(method);
-  std::string s =
+  WipedString s =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
       "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\""
       " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\""
@@ -97,8 +97,8 @@ std::string envelope(std::string_view method, const MoRef& self, std::string_vie
       "<soapenv:Body><";
   s += method;
   s += " xmlns=\"urn:vim25\">";
-  s += moref("_this", self);
-  s += args;
+  s += moref("_this", self).c_str();
+  s.append(args.data(), args.size());
   s += "</";
   s += method;
   s += "></soapenv:Body></soapenv:Envelope>";

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "secret_text.hpp"
+
 namespace hyperctl::vsphere {
 
 /// A managed object reference: <x type="VirtualMachine">vm-42</x>.
@@ -48,8 +50,9 @@ std::string typed(std::string_view tag, std::string_view xsi_type, std::string_v
 /// <tag type="TYPE">VALUE</tag>.
 std::string moref(std::string_view tag, const MoRef& ref);
 /// The whole request: envelope, body, <method xmlns="urn:vim25"><_this ...>
-/// then `args` (already built).
-std::string envelope(std::string_view method, const MoRef& self, std::string_view args);
+/// then `args` (already built). A WipedString: the Login request carries the
+/// password, and every buffer of it is wiped when freed.
+WipedString envelope(std::string_view method, const MoRef& self, std::string_view args);
 
 }  // namespace soap
 
