@@ -500,16 +500,12 @@ void FleetConfig::save(const std::string& path) const {
   for (const auto& l : lines_) text += l + "\n";
 
   // The file holds no secrets: keep the mode of the one it replaces, else
-  // the usual 0644 less the umask.
-  mode_t mode = 0644;
-  if (struct stat st{}; ::stat(target.c_str(), &st) == 0) {
-    mode = st.st_mode & 07777;
-  } else {
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    mode &= ~mask;
-  }
-  posix::replace_file(target, text, mode, "config");
+  // the usual 0644 less the umask (which the kernel applies: reading the
+  // umask means setting it, a race with every thread creating files).
+  if (struct stat st{}; ::stat(target.c_str(), &st) == 0)
+    posix::replace_file(target, text, st.st_mode & 07777, "config");
+  else
+    posix::replace_file(target, text, 0644, "config", posix::ModeRule::LessUmask);
 }
 
 }  // namespace hyperctl

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -72,14 +74,34 @@ void make_dirs(const std::string& dir, mode_t mode, const std::string& operation
     fail("create folder", dir, errno, operation);
 }
 
+namespace {
+
+/// A new temporary next to `path`, created with `mode` less the umask by
+/// the kernel itself: reading the umask would mean setting it, which races
+/// every other thread creating files.
+int create_with_umask(const std::string& path, mode_t mode, std::string& tmp) {
+  static std::atomic<unsigned> counter{0};
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++) + "." +
+          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+}  // namespace
+
 void replace_file(const std::string& link_or_path, std::string_view content, mode_t mode,
-                  const std::string& operation) {
+                  const std::string& operation, ModeRule rule) {
   // The temporary goes next to the real file, so that the rename replaces it.
   const std::string path = resolve_links(link_or_path, operation);
   std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // created 0600
+  const int fd = rule == ModeRule::LessUmask ? create_with_umask(path, mode, tmp)
+                                             : ::mkostemp(tmp.data(), O_CLOEXEC);  // 0600
   if (fd < 0) fail("write", path, errno, operation);
-  int failed = ::fchmod(fd, mode) == 0 ? 0 : errno;
+  int failed = rule == ModeRule::LessUmask || ::fchmod(fd, mode) == 0 ? 0 : errno;
   for (std::size_t done = 0; !failed && done < content.size();) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;

@@ -17,6 +17,10 @@ namespace hyperctl::posix {
 /// create folder 'x': reason", operation).
 void make_dirs(const std::string& dir, mode_t mode, const std::string& operation);
 
+/// How replace_file sets the new file's mode: exactly `mode`, or `mode` less
+/// the process's umask (applied by the kernel as the file is created).
+enum class ModeRule { Exact, LessUmask };
+
 /// Replaces `path` by `content` so that a reader sees the old file or the new
 /// one, never a mix, even across a crash: a temporary in the same folder
 /// (close-on-exec, so that no concurrently spawned child inherits it) with
@@ -27,7 +31,7 @@ void make_dirs(const std::string& dir, mode_t mode, const std::string& operation
 /// was, and Error(BackendFailure, "cannot write 'path': reason", operation)
 /// is thrown.
 void replace_file(const std::string& path, std::string_view content, mode_t mode,
-                  const std::string& operation);
+                  const std::string& operation, ModeRule rule = ModeRule::Exact);
 
 /// The user's home: $HOME, else (with `passwd_fallback`) the passwd entry's
 /// folder; "" when none is known.

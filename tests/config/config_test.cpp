@@ -2,15 +2,18 @@
 // editing that keeps what the user wrote.
 #include "hyperctl/config.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "../common/env.hpp"
 #include "../common/expect_error.hpp"
@@ -528,4 +531,46 @@ TEST(ConfigNames, Valid) {
   EXPECT_FALSE(hyperctl::valid_connection_name("a/b"));
   EXPECT_FALSE(hyperctl::valid_connection_name("qemu:///system"));
   EXPECT_FALSE(hyperctl::valid_connection_name("h\xc3\xa9"));
+}
+
+// save() learns what mode a new file gets without touching the umask, which
+// is process-wide: a umask(0) for a moment would let another thread create
+// its files readable and writable by everyone.
+TEST(ConfigSave, ANewFileGetsTheUmaskWithoutAnyThreadSeeingItChange) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("hyperctl-umask-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const mode_t old_mask = ::umask(027);
+  std::atomic<bool> stop{false};
+  std::atomic<int> loose{0}, probes{0};
+  std::thread prober([&] {
+    const std::string probe = (dir / "probe").string();
+    while (!stop) {
+      const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0) {
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && (st.st_mode & 027) != 0) ++loose;
+        ::close(fd);
+        ::unlink(probe.c_str());
+        ++probes;
+      }
+    }
+  });
+  FleetConfig c = FleetConfig::parse("[connection a]\nuri = test:///default\n", "test");
+  mode_t saved_mode = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string path = (dir / ("config-" + std::to_string(i))).string();
+    c.save(path);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    saved_mode = st.st_mode & 07777;
+    ::unlink(path.c_str());
+  }
+  stop = true;
+  prober.join();
+  ::umask(old_mask);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(saved_mode, 0640u) << "0644 less the umask 027";
+  EXPECT_GT(probes.load(), 0);
+  EXPECT_EQ(loose.load(), 0) << "another thread created files while the umask was 0";
 }
