@@ -79,6 +79,32 @@ struct Pool {
   std::vector<std::thread> extra;
 };
 
+// Deadlines may be as large as a caller likes (milliseconds::max() for "no
+// deadline", extensions summed over many VMs): the arithmetic saturates
+// instead of overflowing, which would wrap to a deadline in the past.
+
+/// a + b, at most milliseconds::max() (both are at least 0 in practice; a
+/// negative sum saturates at min() the same way).
+milliseconds saturating_sum(milliseconds a, milliseconds b) {
+  constexpr auto kMax = milliseconds::max().count(), kMin = milliseconds::min().count();
+  if (b.count() > 0 && a.count() > kMax - b.count()) return milliseconds::max();
+  if (b.count() < 0 && a.count() < kMin - b.count()) return milliseconds::min();
+  return a + b;
+}
+
+/// started + allowed + prompts, at most the clock's last time point.
+Clock::time_point deadline_of(Clock::time_point started, milliseconds allowed,
+                              std::chrono::nanoseconds prompts) {
+  const Clock::duration room = Clock::time_point::max() - started;
+  // Compared in milliseconds first: converting a huge `allowed` to the
+  // clock's nanoseconds would itself overflow.
+  if (allowed >= std::chrono::duration_cast<milliseconds>(room)) return Clock::time_point::max();
+  const auto total = std::chrono::duration_cast<Clock::duration>(allowed);
+  const auto extra = std::chrono::duration_cast<Clock::duration>(prompts);
+  if (extra >= room - total) return Clock::time_point::max();
+  return started + total + extra;
+}
+
 std::string seconds_text(milliseconds ms) {
   const auto n = ms.count();
   if (n % 1000 == 0) return std::to_string(n / 1000) + " s";
@@ -179,7 +205,7 @@ void extend_deadline(milliseconds more) {
   {
     std::lock_guard lock(t_shared->mutex);
     Slot& slot = t_shared->slots[t_index];
-    if (slot.state == JobState::Running) slot.extended += more;
+    if (slot.state == JobState::Running) slot.extended = saturating_sum(slot.extended, more);
   }
   t_shared->changed.notify_all();
 }
@@ -252,8 +278,9 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
       if (slot.state == JobState::Running) {
         // The time someone spent at a password prompt meanwhile is the
         // user's, not the host's: the deadline moves by it.
-        const auto deadline = slot.started + targets[i].deadline + slot.extended +
-                              (prompt_wait_total() - slot.prompts_at_start);
+        const auto deadline =
+            deadline_of(slot.started, saturating_sum(targets[i].deadline, slot.extended),
+                        prompt_wait_total() - slot.prompts_at_start);
         if (now >= deadline) {
           slot.state = JobState::Abandoned;
           slot.lingering = std::make_unique<LingeringWork>();
@@ -262,7 +289,7 @@ std::vector<HostResult> run_on_hosts(std::shared_ptr<Registry> registry,
           r.uri = targets[i].uri;
           r.status = HostStatus::TimedOut;
           r.code = ErrorCode::Timeout;
-          const milliseconds allowed = targets[i].deadline + slot.extended;
+          const milliseconds allowed = saturating_sum(targets[i].deadline, slot.extended);
           r.message = "host " + targets[i].name + " did not finish within " + seconds_text(allowed);
           r.detail.clear();
           r.elapsed = allowed;

@@ -329,6 +329,36 @@ TEST_F(FleetCore, AJobMayExtendItsOwnDeadline) {
   fleet::extend_deadline(1s);  // outside a job: nothing to extend, no effect
 }
 
+TEST_F(FleetCore, HugeDeadlinesAndExtensionsSaturateInsteadOfWrapping) {
+  // started + deadline + extended in the clock's nanoseconds would wrap to
+  // a time in the past and abandon the host at once.
+  const auto job = [](std::vector<std::chrono::milliseconds> extensions) -> fleet::Job {
+    return [extensions](Connection& c, const Target& t) -> std::any {
+      for (const auto more : extensions) fleet::extend_deadline(more);
+      std::this_thread::sleep_for(400ms);
+      c.vms().list({});
+      return t.name;
+    };
+  };
+  constexpr auto kMax = std::chrono::milliseconds::max();
+  auto r = fleet::run_on_hosts(registry_, {host("forever", sleeps(0ms, 0ms), kMax)}, job({}));
+  EXPECT_EQ(r[0].report.status, HostStatus::Ok) << r[0].report.message;
+  r = fleet::run_on_hosts(registry_, {host("near-max", sleeps(0ms, 0ms), kMax - 1ms)},
+                          job({kMax, kMax}));
+  EXPECT_EQ(r[0].report.status, HostStatus::Ok) << r[0].report.message;
+  // Extended past the end of time from a short deadline: still Ok.
+  r = fleet::run_on_hosts(registry_, {host("extended", sleeps(0ms, 0ms), 100ms)},
+                          job({kMax / 2, kMax / 2, kMax / 2}));
+  EXPECT_EQ(r[0].report.status, HostStatus::Ok) << r[0].report.message;
+  // 300 years (more than the nanosecond clock holds from now): Ok.
+  r = fleet::run_on_hosts(registry_,
+                          {host("centuries", sleeps(0ms, 0ms),
+                                std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::hours(24 * 365 * 300)))},
+                          job({}));
+  EXPECT_EQ(r[0].report.status, HostStatus::Ok) << r[0].report.message;
+}
+
 TEST_F(FleetCore, ACallbackThatThrowsIsRethrownAfterEveryHostEnded) {
   std::vector<Target> targets;
   for (int i = 0; i < 4; ++i) targets.push_back(host("t" + std::to_string(i), sleeps(20ms, 0ms)));
