@@ -489,7 +489,12 @@ constexpr int kCancelSignals[] = {SIGINT, SIGTERM, SIGHUP};
 extern "C" void on_cancel_signal(int sig) {
   CancelToken* token = g_cancel.load();
   if (token == nullptr || token->cancelled()) {
-    // The second signal (or one nobody waits for): die of it at once.
+    // The second signal (or one nobody waits for): die of it at once. A
+    // password prompt may be waiting with echo off (a re-login during a
+    // transfer): the terminal gets its echo back first. The prompt's own
+    // handler is not installed over ours; restore_prompt_terminal() is
+    // async-signal-safe (an atomic load, tcsetattr, write).
+    restore_prompt_terminal();
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -186,17 +187,23 @@ Clock::duration g_prompt_total{};
 // While a prompt has echo off, a signal that ends the process (Ctrl-C,
 // kill, hang-up) must not leave the terminal without echo: these handlers
 // put it back and let the signal do what it would have done. Only installed
-// where the signal had its default action; prompts are serialized, so one
-// saved state is enough.
-int g_prompt_fd = -1;
+// where the signal had its default action (a caller with its own handler,
+// like the CLI's Ctrl-C-cancels, calls restore_prompt_terminal() from it);
+// prompts are serialized, so one saved state is enough. A handler may read
+// only lock-free atomics: the descriptor is one, stored after the saved state
+// it guards (release) and cleared before that state changes again.
+std::atomic<int> g_prompt_fd{-1};
+static_assert(std::atomic<int>::is_always_lock_free);
 termios g_prompt_saved{};
 constexpr int kEndingSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
-/// Echo back on, when a prompt has it off (async-signal-safe).
+/// Echo back on, when a prompt has it off (async-signal-safe: one atomic
+/// load, tcsetattr and write).
 void restore_echo() {
-  if (g_prompt_fd >= 0) {
-    ::tcsetattr(g_prompt_fd, TCSANOW, &g_prompt_saved);
-    [[maybe_unused]] auto w = ::write(g_prompt_fd, "\n", 1);
+  const int fd = g_prompt_fd.load(std::memory_order_acquire);
+  if (fd >= 0) {
+    ::tcsetattr(fd, TCSANOW, &g_prompt_saved);
+    [[maybe_unused]] auto w = ::write(fd, "\n", 1);
   }
 }
 
@@ -210,7 +217,7 @@ class EchoOffGuard {
  public:
   EchoOffGuard(int fd, const termios& saved) {
     g_prompt_saved = saved;
-    g_prompt_fd = fd;
+    g_prompt_fd.store(fd, std::memory_order_release);
     for (std::size_t i = 0; i < std::size(kEndingSignals); ++i) {
       struct sigaction current {};
       installed_[i] = false;
@@ -226,7 +233,7 @@ class EchoOffGuard {
   ~EchoOffGuard() {
     for (std::size_t i = 0; i < std::size(kEndingSignals); ++i)
       if (installed_[i]) ::sigaction(kEndingSignals[i], &old_[i], nullptr);
-    g_prompt_fd = -1;
+    g_prompt_fd.store(-1, std::memory_order_release);
   }
   EchoOffGuard(const EchoOffGuard&) = delete;
   EchoOffGuard& operator=(const EchoOffGuard&) = delete;

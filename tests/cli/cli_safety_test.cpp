@@ -6,13 +6,18 @@
 //                       driver cannot make (a failing start, kept disks, a
 //                       clone that waits for its cancel token);
 //   CliSafetyTestbed.*  sequences on the real libvirtd (tests/testbed).
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -394,6 +399,70 @@ TEST_F(CliSafetySpy, ASecondTerminationSignalKillsAtOnce) {
   // The first signal of each run was a cancel the backend saw, not death.
   const auto lines = log();
   EXPECT_EQ(std::count(lines.begin(), lines.end(), "volume.clone cancel ignored"), 2);
+}
+
+/// Reads `fd` into `seen` until it holds `text`; false after `ms`.
+bool read_until(int fd, const std::string& text, std::string& seen, int ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (seen.find(text) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return false;
+    seen.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+TEST_F(CliSafetySpy, ASecondCtrlCAtAPasswordPromptGivesTheEchoBack) {
+  // The spy asks for the password in the middle of an upload, as a vSphere
+  // session that expired would: the prompt waits with echo off under the
+  // command's Ctrl-C handler. The first Ctrl-C cancels (the prompt goes on
+  // waiting), the second kills: the terminal must not be left without echo.
+  const std::string file = dir_.write("disk.img", "data");
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0) << std::strerror(errno);
+  if (pid == 0) {
+    for (const char* name : {"HYPERCTL_PASSWORD", "HYPERCTL_CREDENTIALS", "HYPERCTL_URI"})
+      ::unsetenv(name);
+    ::setenv("HOME", dir_.path().c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", dir_.path().c_str(), 1);
+    ::setenv("HYPERCTL_SPY_LOG", log_path().c_str(), 1);
+    ::execl(HYPERCTL_CLI, HYPERCTL_CLI, "--plugin-dir", HYPERCTL_TEST_SPY_PLUGIN_DIR, "-c",
+            "spy:///", "volume", "upload", "pool/asks.qcow2", file.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::string seen;
+  const bool prompted = read_until(master, "password for spy: ", seen, 10000);
+  termios tio{};
+  if (prompted) {
+    EXPECT_EQ(::tcgetattr(master, &tio), 0);
+    EXPECT_EQ(tio.c_lflag & ECHO, 0u) << "echo is off while the prompt waits";
+    EXPECT_EQ(::write(master, "\x03", 1), 1);
+    read_until(master, "no such text", seen, 300);
+    EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), 0) << "the first Ctrl-C only cancels";
+    EXPECT_EQ(::write(master, "\x03", 1), 1);
+  }
+  int status = 0;
+  bool ended = false;
+  for (int i = 0; i < 500 && !ended; ++i) {
+    ended = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) read_until(master, "no such text", seen, 10);
+  }
+  if (!ended) ::kill(pid, SIGKILL), ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(prompted) << seen;
+  ASSERT_TRUE(ended) << "the second Ctrl-C did not end it: " << seen;
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status << " " << seen;
+  ASSERT_EQ(::tcgetattr(master, &tio), 0);
+  EXPECT_NE(tio.c_lflag & ECHO, 0u) << "echo is back on";
+  ::close(master);
+  EXPECT_TRUE(logged("volume.upload asks for the password"));
 }
 
 // ---------------------------------------------------------- real libvirtd

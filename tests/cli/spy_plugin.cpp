@@ -209,6 +209,7 @@ class SpyVms : public VmOps {
 class SpyStorage : public StorageOps {
  public:
   explicit SpyStorage(Host& h) : StorageOps("spy"), h_(h) {}
+  void set_secret(SecretProvider secret) { secret_ = std::move(secret); }
 
   std::vector<Pool> list_pools() override {
     Pool p;
@@ -261,17 +262,26 @@ class SpyStorage : public StorageOps {
                      const TransferOptions&, const ProgressFn& progress,
                      const CancelToken& cancel) override {
     record("volume.upload " + pool + "/" + name);
+    if (name == "asks.qcow2" && secret_) {
+      // As a vSphere session that expired mid-transfer logs in again: the
+      // password is asked for while the command's Ctrl-C handler is in place.
+      record("volume.upload asks for the password");
+      (void)secret_("password for spy");
+    }
     wait_for_cancel(progress, cancel, "volume.upload",
                     "upload to volume '" + pool + "/" + name + "'");
   }
 
  private:
   Host& h_;
+  SecretProvider secret_;
 };
 
 class SpyConnection : public Connection {
  public:
-  explicit SpyConnection(Uri uri) : Connection("spy"), uri_(std::move(uri)) {}
+  SpyConnection(Uri uri, SecretProvider secret) : Connection("spy"), uri_(std::move(uri)) {
+    storage_.set_secret(std::move(secret));
+  }
   const Uri& uri() const override { return uri_; }
   VmOps& vms() override { return vms_; }
   StorageOps& storage() override { return storage_; }
@@ -306,8 +316,8 @@ class SpyBackend : public Backend {
             Operation::VolumeClone,
             Operation::VolumeUpload};
   }
-  std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions&) override {
-    return std::make_unique<SpyConnection>(uri);
+  std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {
+    return std::make_unique<SpyConnection>(uri, options.secret);
   }
 };
 
