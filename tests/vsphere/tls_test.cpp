@@ -4,12 +4,15 @@
 // and a trust-store pin are honoured, either pin that differs is refused
 // naming both thumbprints, insecure=1 is accepted with one warning line, and
 // pin + insecure together is a usage error.
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +20,7 @@
 #include "../common/env.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/trust.hpp"
+#include "hyperctl/uri.hpp"
 #include "support.hpp"
 
 namespace {
@@ -196,6 +200,28 @@ TEST_F(TlsTest, PinAndInsecureTogetherAreRefused) {
 // name decide. OpenSSL reads its CA file from SSL_CERT_FILE: made to hold
 // the simulator's own certificate (a CA certificate for 127.0.0.1 and
 // localhost), it is trusted under the names it carries and no other.
+/// This machine's name when it resolves to 127.0.0.1 (and is a name the URI
+/// parser takes), else "".
+std::string other_name_for_loopback() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || std::string(name) == "localhost") return "";
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(name, nullptr, &hints, &found) != 0) return "";
+  bool loopback = false;
+  for (addrinfo* a = found; a; a = a->ai_next)
+    loopback = loopback || reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr.s_addr ==
+                               htonl(INADDR_LOOPBACK);
+  ::freeaddrinfo(found);
+  if (!loopback) return "";
+  try {
+    return hyperctl::Uri::parse(std::string("vsphere://") + name + "/").host;
+  } catch (const hyperctl::Error&) {
+    return "";
+  }
+}
+
 TEST_F(TlsTest, WithoutPinsTheCasAndTheHostNameDecide) {
   const auto shown = vsphere_test::run(
       {"/usr/bin/openssl", "s_client", "-connect", endpoint(), "-showcerts"}, {}, "", 20s);
@@ -221,16 +247,24 @@ TEST_F(TlsTest, WithoutPinsTheCasAndTheHostNameDecide) {
   EXPECT_EQ(by_ip.status, 0) << by_ip;
   const auto by_name = run_as("localhost", true);
   EXPECT_EQ(by_name.status, 0) << by_name;
-  // The same certificate under a name it does not carry (127.1 is 127.0.0.1
-  // to the resolver, but not a name in the certificate): refused.
-  const auto other_name = run_as("127.1", true);
-  EXPECT_EQ(other_name.status, 7) << other_name;
-  EXPECT_NE(other_name.err.find("host names do not include 127.1"), std::string::npos)
-      << other_name;
-  EXPECT_NE(other_name.err.find(sim().thumbprint()), std::string::npos) << other_name;
   // And without the CA, refused as at first.
   const auto no_ca = run_as("127.0.0.1", false);
   EXPECT_EQ(no_ca.status, 7) << no_ca;
+  // The same certificate under a name it does not carry: refused. The name
+  // must reach 127.0.0.1, where the simulator listens; the short address
+  // 127.1 did, but the URI parser refuses it now, so this machine's own name
+  // serves when it resolves there.
+  const std::string other = other_name_for_loopback();
+  if (other.empty()) {
+    std::cout << "[ NOTE ] no name besides localhost resolves to 127.0.0.1 here: the "
+                 "name-mismatch case is not run\n";
+    return;
+  }
+  const auto other_name = run_as(other, true);
+  EXPECT_EQ(other_name.status, 7) << other_name;
+  EXPECT_NE(other_name.err.find("host names do not include " + other), std::string::npos)
+      << other_name;
+  EXPECT_NE(other_name.err.find(sim().thumbprint()), std::string::npos) << other_name;
 }
 
 TEST_F(TlsTest, CliRefusalExitsSevenWithTheHint) {
