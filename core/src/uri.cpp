@@ -105,18 +105,23 @@ std::string host_problem(const std::string& host, bool bracketed) {
     return "the host name is not ASCII; give its xn-- form (IDNA A-label)";
   if (std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; }))
     return is_dotted_quad(host) ? "" : "the host is not an IPv4 address of four numbers 0-255";
-  if (!std::all_of(host.begin(), host.end(), [](char c) { return is_ldh(c) || c == '.'; }))
-    return "the host may hold only letters, digits, '-' and '.'";
-  if (host.size() > 253) return "the host name is longer than 253 characters";
+  // '_' is outside RFC 1123 but common in Windows (NetBIOS) host names and
+  // harmless to every consumer of the host; one final dot is a rooted name.
+  if (!std::all_of(host.begin(), host.end(),
+                   [](char c) { return is_ldh(c) || c == '.' || c == '_'; }))
+    return "the host may hold only letters, digits, '-', '_' and '.'";
+  const std::string name =
+      host.size() > 1 && host.back() == '.' ? host.substr(0, host.size() - 1) : host;
+  if (name.size() > 253) return "the host name is longer than 253 characters";
   std::size_t start = 0;
   for (;;) {
-    const auto dot = std::min(host.find('.', start), host.size());
+    const auto dot = std::min(name.find('.', start), name.size());
     const std::size_t length = dot - start;
-    if (length == 0) return "the host name has an empty label (two dots, or one at an end)";
+    if (length == 0) return "the host name has an empty label (two dots, or one at the start)";
     if (length > 63) return "a label of the host name is longer than 63 characters";
-    if (host[start] == '-' || host[dot - 1] == '-')
+    if (name[start] == '-' || name[dot - 1] == '-')
       return "a label of the host name starts or ends with '-'";
-    if (dot == host.size()) return "";
+    if (dot == name.size()) return "";
     start = dot + 1;
   }
 }

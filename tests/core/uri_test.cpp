@@ -128,7 +128,7 @@ TEST(UriHost, HostileHostsAreRefusedForEveryScheme) {
                                                             "a%20b",
                                                             "a..b",
                                                             ".a",
-                                                            "a.",
+                                                            "a..",
                                                             "-a",
                                                             "a-",
                                                             "a.-b",
@@ -146,7 +146,6 @@ TEST(UriHost, HostileHostsAreRefusedForEveryScheme) {
                                                             "a>b",
                                                             "a*b",
                                                             "a!b",
-                                                            "a_b",
                                                             "h%C3%A9",
                                                             "h\xC3\xA9",
                                                             "1.2.3",
@@ -181,6 +180,8 @@ TEST(UriHost, ProperHostsStillParse) {
            {"esx://xn--bcher-kva.example/", "xn--bcher-kva.example"},
            {"qemu+ssh://" + label63 + ".example/system", label63 + ".example"},
            {"wsl://9host/", "9host"},
+           {"hyperv://ops@HV_03/", "HV_03"},
+           {"vsphere://vc01.example.com./", "vc01.example.com."},
            {"qemu:///system", ""}}) {
     EXPECT_EQ(Uri::parse(text).host, host) << text;
   }
