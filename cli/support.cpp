@@ -503,6 +503,7 @@ extern "C" void on_cancel_signal(int sig) {
     return;
   }
   token->cancel();
+  abandon_prompt();  // a password asked for now would only be thrown away
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "hyperctl/credentials.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -197,6 +198,12 @@ static_assert(std::atomic<int>::is_always_lock_free);
 termios g_prompt_saved{};
 constexpr int kEndingSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
+// Set by abandon_prompt() (from a signal handler, maybe on another thread
+// than the prompt's, so the prompt's read is not interrupted: it polls).
+// Cleared when a prompt gives up because of it.
+std::atomic<bool> g_prompt_abandoned{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
 /// Echo back on, when a prompt has it off (async-signal-safe: one atomic
 /// load, tcsetattr and write).
 void restore_echo() {
@@ -285,6 +292,10 @@ void restore_prompt_terminal() {
   restore_echo();
 }
 
+void abandon_prompt() {
+  g_prompt_abandoned.store(true);
+}
+
 std::optional<std::string> prompt_secret(const std::string& prompt) {
   const UserWait waiting_for_the_user;  // the turn too: it is the user's time
   std::lock_guard<std::mutex> lock(prompt_mutex());
@@ -309,6 +320,11 @@ std::optional<std::string> prompt_secret(const std::string& prompt) {
   bool ended = false;
   char c = 0;
   for (;;) {
+    if (g_prompt_abandoned.exchange(false)) break;
+    pollfd ready{fd, POLLIN, 0};
+    const int polled = ::poll(&ready, 1, 200);
+    if (polled < 0 && errno != EINTR) break;
+    if (polled <= 0) continue;
     const ssize_t n = ::read(fd, &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n != 1) break;

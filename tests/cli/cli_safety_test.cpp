@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -418,51 +419,85 @@ bool read_until(int fd, const std::string& text, std::string& seen, int ms) {
   return true;
 }
 
-TEST_F(CliSafetySpy, ASecondCtrlCAtAPasswordPromptGivesTheEchoBack) {
-  // The spy asks for the password in the middle of an upload, as a vSphere
-  // session that expired would: the prompt waits with echo off under the
-  // command's Ctrl-C handler. The first Ctrl-C cancels (the prompt goes on
-  // waiting), the second kills: the terminal must not be left without echo.
-  const std::string file = dir_.write("disk.img", "data");
+namespace {
+
+/// An upload on the spy backend under a pty: the spy asks for the password in
+/// the middle of it, as a vSphere session that expired would, so the prompt
+/// waits with echo off under the command's Ctrl-C handler. `keys` are typed
+/// once the prompt shows; returns the pid's wait status (-1: never prompted
+/// or never ended) and whether echo was back on afterwards.
+struct PromptRun {
+  int status = -1;
+  bool prompted = false;
+  bool ended = false;
+  bool echo_off_at_prompt = false;
+  bool echo_on_after = false;
+  std::string seen;
+};
+
+PromptRun ctrl_c_at_prompt(const std::string& home, const std::string& log, const std::string& file,
+                           const std::string& keys) {
+  PromptRun r;
   int master = -1;
   const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0) << std::strerror(errno);
+  if (pid < 0) return r;
   if (pid == 0) {
     for (const char* name : {"HYPERCTL_PASSWORD", "HYPERCTL_CREDENTIALS", "HYPERCTL_URI"})
       ::unsetenv(name);
-    ::setenv("HOME", dir_.path().c_str(), 1);
-    ::setenv("XDG_CONFIG_HOME", dir_.path().c_str(), 1);
-    ::setenv("HYPERCTL_SPY_LOG", log_path().c_str(), 1);
+    ::setenv("HOME", home.c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", home.c_str(), 1);
+    ::setenv("HYPERCTL_SPY_LOG", log.c_str(), 1);
     ::execl(HYPERCTL_CLI, HYPERCTL_CLI, "--plugin-dir", HYPERCTL_TEST_SPY_PLUGIN_DIR, "-c",
             "spy:///", "volume", "upload", "pool/asks.qcow2", file.c_str(),
             static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  std::string seen;
-  const bool prompted = read_until(master, "password for spy: ", seen, 10000);
+  r.prompted = read_until(master, "password for spy: ", r.seen, 10000);
   termios tio{};
-  if (prompted) {
-    EXPECT_EQ(::tcgetattr(master, &tio), 0);
-    EXPECT_EQ(tio.c_lflag & ECHO, 0u) << "echo is off while the prompt waits";
-    EXPECT_EQ(::write(master, "\x03", 1), 1);
-    read_until(master, "no such text", seen, 300);
-    EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), 0) << "the first Ctrl-C only cancels";
-    EXPECT_EQ(::write(master, "\x03", 1), 1);
+  if (r.prompted) {
+    r.echo_off_at_prompt = ::tcgetattr(master, &tio) == 0 && (tio.c_lflag & ECHO) == 0;
+    [[maybe_unused]] auto w = ::write(master, keys.data(), keys.size());
   }
-  int status = 0;
-  bool ended = false;
-  for (int i = 0; i < 500 && !ended; ++i) {
-    ended = ::waitpid(pid, &status, WNOHANG) == pid;
-    if (!ended) read_until(master, "no such text", seen, 10);
+  // Up to 5 s; read_until returns at once when the pty has closed.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!r.ended && std::chrono::steady_clock::now() < give_up) {
+    r.ended = ::waitpid(pid, &r.status, WNOHANG) == pid;
+    if (!r.ended) read_until(master, "no such text", r.seen, 10);
+    if (!r.ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (!ended) ::kill(pid, SIGKILL), ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(prompted) << seen;
-  ASSERT_TRUE(ended) << "the second Ctrl-C did not end it: " << seen;
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status << " " << seen;
-  ASSERT_EQ(::tcgetattr(master, &tio), 0);
-  EXPECT_NE(tio.c_lflag & ECHO, 0u) << "echo is back on";
+  if (!r.ended) ::kill(pid, SIGKILL), ::waitpid(pid, &r.status, 0);
+  r.echo_on_after = ::tcgetattr(master, &tio) == 0 && (tio.c_lflag & ECHO) != 0;
   ::close(master);
+  return r;
+}
+
+}  // namespace
+
+TEST_F(CliSafetySpy, OneCtrlCAtAPasswordPromptCancelsTheCommand) {
+  // The prompt gives up with the command: nobody has to type a password (or
+  // press Enter) for a command already cancelled.
+  const auto r =
+      ctrl_c_at_prompt(dir_.path().string(), log_path(), dir_.write("disk.img", "data"), "\x03");
+  ASSERT_TRUE(r.prompted) << r.seen;
+  EXPECT_TRUE(r.echo_off_at_prompt) << "echo is off while the prompt waits";
+  ASSERT_TRUE(r.ended) << "one Ctrl-C did not end the command: " << r.seen;
+  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 11) << r.status << " " << r.seen;
+  EXPECT_NE(r.seen.find("cancel"), std::string::npos) << r.seen;
+  EXPECT_TRUE(r.echo_on_after) << "echo is back on";
   EXPECT_TRUE(logged("volume.upload asks for the password"));
+}
+
+TEST_F(CliSafetySpy, TwoQuickCtrlCsAtAPasswordPromptGiveTheEchoBack) {
+  // The second Ctrl-C kills at once, maybe while the prompt still has echo
+  // off: whichever way the process ends, the terminal must have echo.
+  const auto r = ctrl_c_at_prompt(dir_.path().string(), log_path(), dir_.write("disk.img", "data"),
+                                  "\x03\x03");
+  ASSERT_TRUE(r.prompted) << r.seen;
+  ASSERT_TRUE(r.ended) << "two Ctrl-Cs did not end the command: " << r.seen;
+  EXPECT_TRUE((WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGINT) ||
+              (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 11))
+      << r.status << " " << r.seen;
+  EXPECT_TRUE(r.echo_on_after) << "echo is back on";
 }
 
 // ---------------------------------------------------------- real libvirtd

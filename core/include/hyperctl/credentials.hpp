@@ -95,4 +95,10 @@ std::chrono::nanoseconds prompt_wait_total();
 /// about to leave with _exit() while another thread is still at a prompt.
 void restore_prompt_terminal();
 
+/// Ends the password prompt in progress, or the next one to start, as if the
+/// user had typed nothing: for a handler that cancels the command (Ctrl-C),
+/// so that the cancelled command does not wait for a password first.
+/// Async-signal-safe (one atomic store); the prompt notices within 0.2 s.
+void abandon_prompt();
+
 }  // namespace hyperctl
