@@ -4,23 +4,26 @@
 // and a trust-store pin are honoured, either pin that differs is refused
 // naming both thumbprints, insecure=1 is accepted with one warning line, and
 // pin + insecure together is a usage error.
-#include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "../common/env.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/trust.hpp"
-#include "hyperctl/uri.hpp"
 #include "support.hpp"
 
 namespace {
@@ -200,27 +203,75 @@ TEST_F(TlsTest, PinAndInsecureTogetherAreRefused) {
 // name decide. OpenSSL reads its CA file from SSL_CERT_FILE: made to hold
 // the simulator's own certificate (a CA certificate for 127.0.0.1 and
 // localhost), it is trusted under the names it carries and no other.
-/// This machine's name when it resolves to 127.0.0.1 (and is a name the URI
-/// parser takes), else "".
-std::string other_name_for_loopback() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0 || std::string(name) == "localhost") return "";
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  addrinfo* found = nullptr;
-  if (::getaddrinfo(name, nullptr, &hints, &found) != 0) return "";
-  bool loopback = false;
-  for (addrinfo* a = found; a; a = a->ai_next)
-    loopback = loopback || reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr.s_addr ==
-                               htonl(INADDR_LOOPBACK);
-  ::freeaddrinfo(found);
-  if (!loopback) return "";
-  try {
-    return hyperctl::Uri::parse(std::string("vsphere://") + name + "/").host;
-  } catch (const hyperctl::Error&) {
-    return "";
+/// Relays TCP connections from 127.0.0.2 (any free port) to 127.0.0.1:`to`,
+/// so that the simulator, which listens on 127.0.0.1 only, can be reached
+/// under an address its certificate does not carry. Blocking sockets, one
+/// thread per direction; all of it ends with the object.
+class LoopbackRelay {
+ public:
+  explicit LoopbackRelay(int to) : to_(to) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(0x7f000002);
+    socklen_t size = sizeof at;
+    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&at), size) != 0 ||
+        ::listen(listener_, 8) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&at), &size) != 0)
+      return;
+    port_ = ntohs(at.sin_port);
+    acceptor_ = std::thread([this] { accept_all(); });
   }
-}
+  ~LoopbackRelay() {
+    if (listener_ >= 0) ::shutdown(listener_, SHUT_RDWR), ::close(listener_);
+    if (acceptor_.joinable()) acceptor_.join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int fd : sockets_) ::shutdown(fd, SHUT_RDWR);
+    for (auto& t : copiers_) t.join();
+    for (int fd : sockets_) ::close(fd);
+  }
+  int port() const { return port_; }
+
+ private:
+  void accept_all() {
+    for (;;) {
+      const int in = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (in < 0) return;
+      const int out = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in target{};
+      target.sin_family = AF_INET;
+      target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      target.sin_port = htons(static_cast<uint16_t>(to_));
+      std::lock_guard<std::mutex> lock(mutex_);
+      sockets_.push_back(in);
+      if (out < 0) continue;
+      sockets_.push_back(out);
+      if (::connect(out, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
+        ::shutdown(in, SHUT_RDWR);
+        continue;
+      }
+      copiers_.emplace_back([in, out] { copy(in, out); });
+      copiers_.emplace_back([in, out] { copy(out, in); });
+    }
+  }
+  static void copy(int from, int to) {
+    char buf[16384];
+    for (;;) {
+      const ssize_t n = ::read(from, buf, sizeof buf);
+      if (n <= 0) break;
+      if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+    }
+    ::shutdown(to, SHUT_WR);
+  }
+
+  int to_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<int> sockets_;
+  std::vector<std::thread> copiers_;
+};
 
 TEST_F(TlsTest, WithoutPinsTheCasAndTheHostNameDecide) {
   const auto shown = vsphere_test::run(
@@ -250,21 +301,16 @@ TEST_F(TlsTest, WithoutPinsTheCasAndTheHostNameDecide) {
   // And without the CA, refused as at first.
   const auto no_ca = run_as("127.0.0.1", false);
   EXPECT_EQ(no_ca.status, 7) << no_ca;
-  // The same certificate under a name it does not carry: refused. The name
-  // must reach 127.0.0.1, where the simulator listens; the short address
-  // 127.1 did, but the URI parser refuses it now, so this machine's own name
-  // serves when it resolves there.
-  const std::string other = other_name_for_loopback();
-  if (other.empty()) {
-    std::cout << "[ NOTE ] no name besides localhost resolves to 127.0.0.1 here: the "
-                 "name-mismatch case is not run\n";
-    return;
-  }
-  const auto other_name = run_as(other, true);
-  EXPECT_EQ(other_name.status, 7) << other_name;
-  EXPECT_NE(other_name.err.find("host names do not include " + other), std::string::npos)
-      << other_name;
-  EXPECT_NE(other_name.err.find(sim().thumbprint()), std::string::npos) << other_name;
+  // The same certificate under an address it does not carry (127.0.0.2,
+  // relayed to the simulator on 127.0.0.1): refused.
+  LoopbackRelay relay(sim().port());
+  ASSERT_GT(relay.port(), 0) << "cannot listen on 127.0.0.2: " << std::strerror(errno);
+  const auto other = sim().cli(
+      {"-c", "vsphere://hyper@127.0.0.2:" + std::to_string(relay.port()) + "/", "host", "info"},
+      {{"HYPERCTL_TRUST_DIR", trust_.path}, {"SSL_CERT_FILE", ca}, {"SSL_CERT_DIR", trust_.path}});
+  EXPECT_EQ(other.status, 7) << other;
+  EXPECT_NE(other.err.find("host names do not include 127.0.0.2"), std::string::npos) << other;
+  EXPECT_NE(other.err.find(sim().thumbprint()), std::string::npos) << other;
 }
 
 TEST_F(TlsTest, CliRefusalExitsSevenWithTheHint) {
