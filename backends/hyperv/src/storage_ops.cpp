@@ -14,7 +14,6 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* const kPools[] = {"vhd", "vm"};
 const std::string kDefaultPool = "vhd";
 
 bool ends_with(const std::string& s, const std::string& tail) {
