@@ -19,15 +19,21 @@ std::optional<std::uint64_t> qemu_img_data_end(const std::string& path, const st
   try {
     const auto result = process::Runner().run(cmd);
     if (!result.ok()) return std::nullopt;
+    return map_data_end(result.out);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::uint64_t> map_data_end(const std::string& json) {
+  try {
     std::uint64_t end = 0;
-    for (const auto& extent : nlohmann::json::parse(result.out)) {
+    for (const auto& extent : nlohmann::json::parse(json)) {
       if (!extent.value("data", false)) continue;
       end = std::max(
           end, extent.at("start").get<std::uint64_t>() + extent.at("length").get<std::uint64_t>());
     }
     return end;
-  } catch (const Error&) {
-    return std::nullopt;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
