@@ -8,7 +8,8 @@
 # (build-fuzz/corpus/NAME, seeded from fuzz/corpus/NAME); with MERGE=1 they
 # are merged (minimised) into the committed fuzz/corpus/NAME afterwards.
 # Crashes land in build-fuzz/findings/NAME/ (crash-*, leak-*, timeout-*).
-# Environment: BUILD_DIR (build-fuzz), JOBS (2), CC/CXX (clang-14), NICE (10).
+# Environment: BUILD_DIR (build-fuzz), JOBS (2), CC/CXX (clang-14), NICE (10),
+# NO_BUILD=1 (run what BUILD_DIR holds, e.g. while the tree is rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -60,7 +61,7 @@ run_one() {
   ls "$findings"
 }
 
-build_all
+[ "${NO_BUILD:-0}" = 1 ] || build_all
 [ "${1:-}" = "--build-only" ] && exit 0
 if [ $# -ge 1 ]; then
   run_one "$1" "${2:-60}"
