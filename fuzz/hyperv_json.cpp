@@ -36,6 +36,17 @@ void read_records(const nlohmann::json& result) {
   }
   if (const auto vm = result.find("vm"); vm != result.end()) (void)connection().describe(*vm);
   if (const auto host = result.find("host"); host != result.end()) (void)host_info_of(*host);
+  const std::string current = text_field(result, "current");
+  const std::map<std::string, std::vector<std::string>> users = {{"c:\\vhds\\web.vhdx", {"web"}}};
+  const auto each = [&](const char* key, const auto& read) {
+    const auto items = result.find(key);
+    if (items != result.end() && items->is_array())
+      for (const auto& item : *items) read(item);
+  };
+  each("switches", [](const nlohmann::json& s) { (void)network_of(s); });
+  each("snapshots", [&](const nlohmann::json& s) { (void)snapshot_of(s, current); });
+  each("vhds", [&](const nlohmann::json& v) { (void)volume_of(v, "vhd", users); });
+  if (result.contains("deleted") || result.contains("kept")) (void)delete_report(result);
 }
 
 }  // namespace

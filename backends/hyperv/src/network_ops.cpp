@@ -31,6 +31,8 @@ std::string forward_mode(const nlohmann::json& type) {
   return type.is_string() ? type.get<std::string>() : type.is_null() ? "" : type.dump();
 }
 
+}  // namespace
+
 Network network_of(const nlohmann::json& s) {
   Network n;
   n.name = text_field(s, "Name");
@@ -40,6 +42,8 @@ Network network_of(const nlohmann::json& s) {
   n.bridge = text_field(s, "NetAdapterInterfaceDescription");
   return n;
 }
+
+namespace {
 
 nlohmann::json switches(HypervConnection& c) {
   const auto result = c.ps().run("network.list", nlohmann::json::object());

@@ -39,8 +39,8 @@ bool file_name_ok(const std::string& name) {
   return name.back() != '.' && name.back() != ' ';
 }
 
-/// vm.delete.ps1's answer: the files it deleted, and those it kept with the
-/// VMs that stand on them (their disks, or differencing disks on them).
+}  // namespace
+
 DeleteReport delete_report(const nlohmann::json& answer) {
   DeleteReport report;
   const auto deleted = answer.value("deleted", nlohmann::json::array());
@@ -60,7 +60,7 @@ DeleteReport delete_report(const nlohmann::json& answer) {
   return report;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 std::vector<VmInfo> HypervVmOps::list(const VmFilter& filter) {
   const std::string op = "vm.list";
