@@ -9,6 +9,7 @@
 #include "connection.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/uri.hpp"
+#include "ops.hpp"
 #include "record.hpp"
 
 namespace hyperctl::hyperv {
@@ -72,6 +73,31 @@ TEST(HypervRecord, NumbersOutOfRangeReadAsZero) {
   EXPECT_EQ(info.memory_bytes, 0u);
   ASSERT_EQ(info.disks.size(), 1u);
   EXPECT_EQ(info.disks[0].target, "pmem0:0");
+}
+
+// fuzz/regressions/hyperv_json/switch-not-an-object,
+// delete-report-kept-not-an-object: value() on a number threw
+// json::type_error (an Internal error once through guarded()).
+TEST(HypervRecord, ASwitchOrDeleteReportThatIsNoObjectIsBackendFailure) {
+  const auto backend_failure = [](const auto& read, const char* what) {
+    try {
+      read();
+      ADD_FAILURE() << what << " was read";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::BackendFailure) << what;
+      EXPECT_NE(std::string(e.what()).find("not an object"), std::string::npos) << e.what();
+    }
+  };
+  backend_failure([] { (void)network_of(json(1)); }, "switch 1");
+  backend_failure([] { (void)delete_report(json::parse(R"({"kept": [1]})")); }, "kept 1");
+  backend_failure([] { (void)delete_report(json::array()); }, "report []");
+  const Network n = network_of(json::parse(R"({"Name": "LAN", "SwitchType": 2})"));
+  EXPECT_EQ(n.forward_mode, "external");
+  const DeleteReport r =
+      delete_report(json::parse(R"({"deleted": ["C:\\a.vhdx"], "kept": [{"path": "C:\\b.vhdx",
+                                   "used_by": ["web"]}]})"));
+  EXPECT_EQ(r.deleted.size(), 1u);
+  ASSERT_EQ(r.kept.size(), 1u);
 }
 
 }  // namespace

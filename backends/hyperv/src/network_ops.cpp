@@ -33,7 +33,8 @@ std::string forward_mode(const nlohmann::json& type) {
 
 }  // namespace
 
-Network network_of(const nlohmann::json& s) {
+Network network_of(const nlohmann::json& record) {
+  const nlohmann::json& s = object_record(record, "a switch record");
   Network n;
   n.name = text_field(s, "Name");
   n.id = text_field(s, "Id");

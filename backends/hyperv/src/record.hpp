@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "hyperctl/error.hpp"
+
 namespace hyperctl::hyperv {
 
 /// A string field; numbers and booleans as text; "" when absent or null.
@@ -37,6 +39,16 @@ inline std::uint64_t number_field(const nlohmann::json& o, const char* key) {
     return std::stoull(s);
   }
   return 0;
+}
+
+/// `record` when it is an object (what the scripts send); anything else is a
+/// broken answer: Error(BackendFailure) naming `what` ("a switch record"),
+/// where value() would have thrown a JSON exception.
+inline const nlohmann::json& object_record(const nlohmann::json& record, const char* what) {
+  if (!record.is_object())
+    throw Error(ErrorCode::BackendFailure,
+                std::string("PowerShell's answer holds ") + what + " that is not an object");
+  return record;
 }
 
 }  // namespace hyperctl::hyperv

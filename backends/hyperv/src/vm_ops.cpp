@@ -41,7 +41,8 @@ bool file_name_ok(const std::string& name) {
 
 }  // namespace
 
-DeleteReport delete_report(const nlohmann::json& answer) {
+DeleteReport delete_report(const nlohmann::json& record) {
+  const nlohmann::json& answer = object_record(record, "a delete report");
   DeleteReport report;
   const auto deleted = answer.value("deleted", nlohmann::json::array());
   if (deleted.is_array())
@@ -51,7 +52,8 @@ DeleteReport delete_report(const nlohmann::json& answer) {
   if (!kept.is_array()) return report;
   for (const auto& k : kept) {
     std::string users;
-    const auto names = k.value("used_by", nlohmann::json::array());
+    const auto names =
+        object_record(k, "a kept file record").value("used_by", nlohmann::json::array());
     if (names.is_array())
       for (const auto& n : names)
         if (n.is_string()) users += (users.empty() ? "" : ", ") + quoted(n.get<std::string>());
