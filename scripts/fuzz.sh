@@ -18,9 +18,10 @@ case "$build" in /*) ;; *) build=$root/$build ;; esac
 jobs=${JOBS:-2}
 export CC=${CC:-clang-14} CXX=${CXX:-clang++-14}
 
-# Per harness: the largest input worth trying and the time one input may
-# take. Text files and wsl.exe outputs are small; XML, SOAP and JSON
-# answers are larger documents.
+# Per harness: the largest input worth trying (text files and wsl.exe
+# outputs are small; XML, SOAP and JSON answers are larger documents) and
+# the time one input may take: every parser answers in well under a
+# millisecond, so 10 s is a hang, not a slow input.
 max_len() {
   case "$1" in
     uri | size) echo 512 ;;
@@ -30,7 +31,7 @@ max_len() {
 }
 timeout_of() { echo 10; }
 
-harnesses() { sed -n 's/^hyperctl_add_fuzzer(\([a-z0-9_]*\).*/\1/p' fuzz/CMakeLists.txt; }
+harnesses() { sed -n 's/^ *hyperctl_add_fuzzer(\([a-z0-9_]*\).*/\1/p' fuzz/CMakeLists.txt; }
 
 build_all() {
   generator=()
