@@ -455,8 +455,10 @@ bool InventoryFilter::matches(const InventoryRow& row, const std::vector<std::st
       else if (field == "os")
         matched = glob_match(value, row.vm.guest_os, false);
       else if (field == "tag")
-        matched = std::any_of(tags.begin(), tags.end(),
-                              [&](const std::string& t) { return glob_match(value, t, false); });
+        // An init-capture: clang 14 cannot capture a structured binding.
+        matched = std::any_of(tags.begin(), tags.end(), [&pattern = value](const std::string& t) {
+          return glob_match(pattern, t, false);
+        });
     }
     if (named && !matched) return false;
   }

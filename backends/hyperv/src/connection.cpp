@@ -98,6 +98,11 @@ nlohmann::json HypervConnection::resolve(const VmRef& ref, const std::string& op
 }
 
 VmInfo HypervConnection::describe(const nlohmann::json& vm) const {
+  // The scripts send objects; anything else is a broken answer, and value()
+  // below would throw a JSON exception on it.
+  if (!vm.is_object())
+    throw Error(ErrorCode::BackendFailure, "the answer of " + escape::terminal_text(host_name_) +
+                                               " holds a VM record that is not an object");
   VmInfo info;
   info.id = text_field(vm, "Id");
   info.name = text_field(vm, "Name");
@@ -113,6 +118,7 @@ VmInfo HypervConnection::describe(const nlohmann::json& vm) const {
   const auto drives = vm.value("HardDrives", nlohmann::json());
   if (drives.is_array()) {
     for (const auto& d : drives) {
+      if (!d.is_object()) continue;
       DiskInfo disk;
       disk.path = text_field(d, "Path");
       disk.device = "disk";
@@ -120,8 +126,8 @@ VmInfo HypervConnection::describe(const nlohmann::json& vm) const {
       const auto type = d.value("ControllerType", nlohmann::json());
       if (type.is_string())
         word = type.get<std::string>();
-      else if (type.is_number())
-        word = type.get<int>() == 0 ? "IDE" : type.get<int>() == 1 ? "SCSI" : "PMEM";
+      else if (type.is_number())  // compared as JSON numbers: no cast to overflow
+        word = type == 0 ? "IDE" : type == 1 ? "SCSI" : "PMEM";
       disk.target = lower_ascii(word) + std::to_string(number_field(d, "ControllerNumber")) + ":" +
                     std::to_string(number_field(d, "ControllerLocation"));
       disk.format = format_of_name(disk.path);
@@ -133,6 +139,7 @@ VmInfo HypervConnection::describe(const nlohmann::json& vm) const {
   const auto nics = vm.value("NetworkAdapters", nlohmann::json());
   if (nics.is_array()) {
     for (const auto& n : nics) {
+      if (!n.is_object()) continue;
       NicInfo nic;
       nic.mac = text_field(n, "MacAddress");
       nic.network = text_field(n, "SwitchName");

@@ -31,7 +31,10 @@ std::string forward_mode(const nlohmann::json& type) {
   return type.is_string() ? type.get<std::string>() : type.is_null() ? "" : type.dump();
 }
 
-Network network_of(const nlohmann::json& s) {
+}  // namespace
+
+Network network_of(const nlohmann::json& record) {
+  const nlohmann::json& s = object_record(record, "a switch record");
   Network n;
   n.name = text_field(s, "Name");
   n.id = text_field(s, "Id");
@@ -40,6 +43,8 @@ Network network_of(const nlohmann::json& s) {
   n.bridge = text_field(s, "NetAdapterInterfaceDescription");
   return n;
 }
+
+namespace {
 
 nlohmann::json switches(HypervConnection& c) {
   const auto result = c.ps().run("network.list", nlohmann::json::object());

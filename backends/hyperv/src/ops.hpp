@@ -2,8 +2,10 @@
 #pragma once
 #include "hyperctl/error.hpp"  // first: powershell.hpp uses ErrorCode without it
 
+#include <map>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "connection.hpp"
 #include "hyperctl/capabilities.hpp"
@@ -73,6 +75,22 @@ class HypervHostOps final : public HostOps {
 
 /// HostInfo from a host.info record (also used by connect()).
 HostInfo host_info_of(const nlohmann::json& host);
+
+// The readers of the other records of PowerShell's answers (each beside the
+// operations that use it; declared here for fuzz/hyperv_json.cpp too).
+/// A Network from a Get-VMSwitch record.
+Network network_of(const nlohmann::json& vm_switch);
+/// A Snapshot from a Get-VMSnapshot record; `current` names the VM's
+/// current checkpoint.
+Snapshot snapshot_of(const nlohmann::json& checkpoint, const std::string& current);
+/// A Volume from a Get-VHD record in `pool`; `users`: VM names by path_key;
+/// `name` empty: the file's stem (its whole name when it has no VHD extension).
+Volume volume_of(const nlohmann::json& vhd, const std::string& pool,
+                 const std::map<std::string, std::vector<std::string>>& users,
+                 const std::string& name = {});
+/// vm.delete.ps1's answer: the files it deleted, and those it kept with the
+/// VMs that stand on them (their disks, or differencing disks on them).
+DeleteReport delete_report(const nlohmann::json& answer);
 
 /// The storage operations that work (defined in storage_ops.cpp) and the
 /// migration operations that work (migration.cpp): the backend's

@@ -37,6 +37,8 @@ std::int64_t unix_time(const std::string& iso) {
   return t;
 }
 
+}  // namespace
+
 Snapshot snapshot_of(const nlohmann::json& s, const std::string& current) {
   Snapshot snap;
   snap.name = text_field(s, "Name");
@@ -45,6 +47,8 @@ Snapshot snapshot_of(const nlohmann::json& s, const std::string& current) {
   snap.created_unix = unix_time(text_field(s, "CreationTime"));
   return snap;
 }
+
+namespace {
 
 struct Listed {
   std::vector<Snapshot> snapshots;  ///< pre-order

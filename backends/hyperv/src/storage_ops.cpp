@@ -14,7 +14,6 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* const kPools[] = {"vhd", "vm"};
 const std::string kDefaultPool = "vhd";
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -66,10 +65,11 @@ std::string stem_of(const std::string& file) {
   return f.empty() ? std::string() : file.substr(0, file.size() - f.size() - 1);
 }
 
-/// `name` empty: the file's stem (its whole name when it has no VHD extension).
+}  // namespace
+
 Volume volume_of(const json& vhd, const std::string& pool,
                  const std::map<std::string, std::vector<std::string>>& users,
-                 const std::string& name = {}) {
+                 const std::string& name) {
   Volume v;
   v.path = text_field(vhd, "Path");
   v.name = name;
@@ -84,6 +84,8 @@ Volume volume_of(const json& vhd, const std::string& pool,
   if (auto it = users.find(path_key(v.path)); it != users.end()) v.used_by = it->second;
   return v;
 }
+
+namespace {
 
 /// A format asked for: "vhd", "vhdx", "raw" (a fixed VHD: a raw image with
 /// a 512-byte footer) or "" (the default). Anything else is InvalidArgument.

@@ -39,9 +39,10 @@ bool file_name_ok(const std::string& name) {
   return name.back() != '.' && name.back() != ' ';
 }
 
-/// vm.delete.ps1's answer: the files it deleted, and those it kept with the
-/// VMs that stand on them (their disks, or differencing disks on them).
-DeleteReport delete_report(const nlohmann::json& answer) {
+}  // namespace
+
+DeleteReport delete_report(const nlohmann::json& record) {
+  const nlohmann::json& answer = object_record(record, "a delete report");
   DeleteReport report;
   const auto deleted = answer.value("deleted", nlohmann::json::array());
   if (deleted.is_array())
@@ -51,7 +52,8 @@ DeleteReport delete_report(const nlohmann::json& answer) {
   if (!kept.is_array()) return report;
   for (const auto& k : kept) {
     std::string users;
-    const auto names = k.value("used_by", nlohmann::json::array());
+    const auto names =
+        object_record(k, "a kept file record").value("used_by", nlohmann::json::array());
     if (names.is_array())
       for (const auto& n : names)
         if (n.is_string()) users += (users.empty() ? "" : ", ") + quoted(n.get<std::string>());
@@ -60,7 +62,7 @@ DeleteReport delete_report(const nlohmann::json& answer) {
   return report;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 std::vector<VmInfo> HypervVmOps::list(const VmFilter& filter) {
   const std::string op = "vm.list";

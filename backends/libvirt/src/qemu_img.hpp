@@ -14,4 +14,8 @@ namespace hyperctl::lv {
 std::optional<std::uint64_t> qemu_img_data_end(const std::string& path, const std::string& format,
                                                const std::string& op);
 
+/// The same end read from `qemu-img map --output=json` output (an array of
+/// extents {start, length, data, ...}); nullopt when it is not that.
+std::optional<std::uint64_t> map_data_end(const std::string& json);
+
 }  // namespace hyperctl::lv

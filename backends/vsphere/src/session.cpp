@@ -146,14 +146,6 @@ namespace {
 
 const MoRef kServiceInstance{"ServiceInstance", "ServiceInstance"};
 
-// The outcome of one SOAP exchange: an answer or a fault.
-struct Outcome {
-  Reply reply;
-  bool faulted = false;
-  std::string fault_type;
-  std::string fault_message;
-};
-
 bool looks_like_html(const HttpReply& r) {
   if (r.content_type.find("html") != std::string::npos) return true;
   std::string head = r.body.substr(0, 512);
@@ -179,6 +171,68 @@ void append_xml_text(SecretText& out, std::string_view secret) {
 }
 
 }  // namespace
+
+SoapOutcome read_soap_answer(const HttpReply& r, const std::string& method, const std::string& op,
+                             const std::string& where) {
+  const std::string prefix = op.empty() ? std::string() : op + ": ";
+  if (r.status == 401 || r.status == 403)
+    throw Error(ErrorCode::AuthFailed,
+                prefix + where + " refused " + method + " (HTTP " + std::to_string(r.status) + ")",
+                op);
+  if (r.body.empty())
+    throw Error(ErrorCode::BackendFailure,
+                prefix + where + " answered " + method + " with HTTP " + std::to_string(r.status) +
+                    " and an empty body",
+                op);
+  if (looks_like_html(r))
+    throw Error(ErrorCode::BackendFailure,
+                prefix + where + " answered " + method + " with an HTML page (HTTP " +
+                    std::to_string(r.status) + "), not SOAP: is it a vSphere endpoint?",
+                op);
+  std::shared_ptr<pugi::xml_document> doc;
+  try {
+    doc = xml::parse(r.body, method);
+  } catch (const Error& e) {
+    throw Error(e.code(),
+                prefix + e.what() + " (HTTP " + std::to_string(r.status) + " from " + where + ")",
+                op);
+  }
+  const pugi::xml_node envelope = doc->document_element();
+  const pugi::xml_node soap_body = xml::child(envelope, "Body");
+  if (xml::local_name(envelope) != "Envelope" || !soap_body)
+    throw Error(ErrorCode::BackendFailure,
+                prefix + where + " answered " + method + " (HTTP " + std::to_string(r.status) +
+                    ") with XML that is not a SOAP envelope: is it a vSphere endpoint?",
+                op);
+  SoapOutcome out;
+  if (const pugi::xml_node fault = xml::child(soap_body, "Fault")) {
+    out.faulted = true;
+    out.fault_message = xml::text(fault, "faultstring");
+    const pugi::xml_node detail = xml::child(fault, "detail");
+    pugi::xml_node first;
+    for (pugi::xml_node c = detail.first_child(); c; c = c.next_sibling())
+      if (c.type() == pugi::node_element) {
+        first = c;
+        break;
+      }
+    out.fault_type = fault_type_of(first);
+    if (out.fault_type.empty()) out.fault_type = xml::text(fault, "faultcode");
+    return out;
+  }
+  pugi::xml_node response;
+  for (pugi::xml_node c = soap_body.first_child(); c; c = c.next_sibling())
+    if (c.type() == pugi::node_element) {
+      response = c;
+      break;
+    }
+  if (r.status != 200 || !response)
+    throw Error(ErrorCode::BackendFailure,
+                prefix + where + " answered " + method + " with HTTP " + std::to_string(r.status) +
+                    (response ? std::string(" and no SOAP fault") : std::string(" and no answer")),
+                op);
+  out.reply = Reply{doc, response};
+  return out;
+}
 
 struct Session::Impl {
   Target target;
@@ -212,9 +266,9 @@ struct Session::Impl {
   }
 
   // One POST /sdk and its answer read; faults are returned, not thrown.
-  Outcome exchange(const std::string& method, const MoRef& self, std::string_view args,
-                   const std::string& op,
-                   std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
+  SoapOutcome exchange(const std::string& method, const MoRef& self, std::string_view args,
+                       const std::string& op,
+                       std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
     HttpReply r;
     try {
       r = http->post_sdk(soap_action, soap::envelope(method, self, args), method, op, deadline);
@@ -224,65 +278,8 @@ struct Session::Impl {
       throw;
     }
     last_use = Clock::now();
-    const std::string where = http->endpoint();
-    const std::string prefix = op.empty() ? std::string() : op + ": ";
-    if (r.status == 401 || r.status == 403)
-      throw Error(
-          ErrorCode::AuthFailed,
-          prefix + where + " refused " + method + " (HTTP " + std::to_string(r.status) + ")", op);
-    if (r.body.empty())
-      throw Error(ErrorCode::BackendFailure,
-                  prefix + where + " answered " + method + " with HTTP " +
-                      std::to_string(r.status) + " and an empty body",
-                  op);
-    if (looks_like_html(r))
-      throw Error(ErrorCode::BackendFailure,
-                  prefix + where + " answered " + method + " with an HTML page (HTTP " +
-                      std::to_string(r.status) + "), not SOAP: is it a vSphere endpoint?",
-                  op);
-    std::shared_ptr<pugi::xml_document> doc;
-    try {
-      doc = xml::parse(r.body, method);
-    } catch (const Error& e) {
-      throw Error(e.code(),
-                  prefix + e.what() + " (HTTP " + std::to_string(r.status) + " from " + where + ")",
-                  op);
-    }
-    const pugi::xml_node envelope = doc->document_element();
-    const pugi::xml_node soap_body = xml::child(envelope, "Body");
-    if (xml::local_name(envelope) != "Envelope" || !soap_body)
-      throw Error(ErrorCode::BackendFailure,
-                  prefix + where + " answered " + method + " (HTTP " + std::to_string(r.status) +
-                      ") with XML that is not a SOAP envelope: is it a vSphere endpoint?",
-                  op);
-    Outcome out;
-    if (const pugi::xml_node fault = xml::child(soap_body, "Fault")) {
-      out.faulted = true;
-      out.fault_message = scrub(xml::text(fault, "faultstring"));
-      const pugi::xml_node detail = xml::child(fault, "detail");
-      pugi::xml_node first;
-      for (pugi::xml_node c = detail.first_child(); c; c = c.next_sibling())
-        if (c.type() == pugi::node_element) {
-          first = c;
-          break;
-        }
-      out.fault_type = fault_type_of(first);
-      if (out.fault_type.empty()) out.fault_type = xml::text(fault, "faultcode");
-      return out;
-    }
-    pugi::xml_node response;
-    for (pugi::xml_node c = soap_body.first_child(); c; c = c.next_sibling())
-      if (c.type() == pugi::node_element) {
-        response = c;
-        break;
-      }
-    if (r.status != 200 || !response)
-      throw Error(
-          ErrorCode::BackendFailure,
-          prefix + where + " answered " + method + " with HTTP " + std::to_string(r.status) +
-              (response ? std::string(" and no SOAP fault") : std::string(" and no answer")),
-          op);
-    out.reply = Reply{doc, response};
+    SoapOutcome out = read_soap_answer(r, method, op, http->endpoint());
+    out.fault_message = scrub(std::move(out.fault_message));
     return out;
   }
 
@@ -308,7 +305,7 @@ struct Session::Impl {
       throw Error(ErrorCode::InvalidArgument,
                   op + ": the user name or the password holds characters XML cannot carry", op);
     }
-    Outcome o = exchange("Login", content.session_manager, args.view(), op);
+    SoapOutcome o = exchange("Login", content.session_manager, args.view(), op);
     args.clear();
     if (o.faulted) {
       const std::string type = o.fault_type;
@@ -346,7 +343,7 @@ struct Session::Impl {
 
   Reply call_locked(const std::string& method, const MoRef& self, const std::string& args,
                     const std::string& op) {
-    Outcome o = exchange(method, self, args, op);
+    SoapOutcome o = exchange(method, self, args, op);
     if (o.faulted && o.fault_type == "NotAuthenticated" && ever_logged_in) {
       // The server forgot the session (idle timeout, restart): once more.
       logged_in = false;
@@ -366,7 +363,7 @@ struct Session::Impl {
 
   void read_content() {
     const std::string op = "connect";
-    Outcome o = exchange("RetrieveServiceContent", kServiceInstance, "", op);
+    SoapOutcome o = exchange("RetrieveServiceContent", kServiceInstance, "", op);
     if (o.faulted) throw fault_error(o.fault_type, o.fault_message, op);
     const pugi::xml_node rv = o.reply.returnval();
     if (!rv || !xml::child(rv, "rootFolder") || !xml::child(rv, "sessionManager"))
@@ -604,8 +601,9 @@ std::string prop_spec(const std::string& type, const std::vector<std::string>& p
   return soap::raw("propSet", inner);
 }
 
-// The objects of a RetrieveResult; returns its token ("" on the last page).
-std::string read_result(const Reply& reply, std::vector<ObjectContent>& out) {
+}  // namespace
+
+std::string read_retrieve_result(const Reply& reply, std::vector<ObjectContent>& out) {
   const pugi::xml_node rv = reply.returnval();
   for (const pugi::xml_node obj : xml::children(rv, "objects")) {
     ObjectContent oc;
@@ -624,6 +622,8 @@ std::string read_result(const Reply& reply, std::vector<ObjectContent>& out) {
   return xml::text(rv, "token");
 }
 
+namespace {
+
 // The objects of a RetrievePropertiesEx answer and of the pages that follow
 // it (ContinueRetrievePropertiesEx, token by token). A page that fails ends
 // the paging with CancelRetrievePropertiesEx (best effort: not when the
@@ -631,7 +631,7 @@ std::string read_result(const Reply& reply, std::vector<ObjectContent>& out) {
 void read_pages(Session& s, const Reply& first, std::vector<ObjectContent>& out,
                 const std::string& operation) {
   const MoRef& collector = s.content().property_collector;
-  std::string token = read_result(first, out);
+  std::string token = read_retrieve_result(first, out);
   while (!token.empty()) {
     Reply page;
     try {
@@ -644,7 +644,7 @@ void read_pages(Session& s, const Reply& first, std::vector<ObjectContent>& out,
         }
       throw;
     }
-    token = read_result(page, out);
+    token = read_retrieve_result(page, out);
   }
 }
 

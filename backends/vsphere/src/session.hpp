@@ -92,6 +92,28 @@ struct PropertyRequest {
   std::vector<std::string> paths;
 };
 
+struct HttpReply;
+
+/// One SOAP exchange as read from the server's HTTP answer: the method's
+/// answer element, or the fault (type and server message, not yet scrubbed
+/// of secrets).
+struct SoapOutcome {
+  Reply reply;
+  bool faulted = false;
+  std::string fault_type;
+  std::string fault_message;
+};
+
+/// Reads the HTTP answer to `method`: Error(AuthFailed) for 401/403,
+/// Error(BackendFailure) for an empty, HTML, malformed or non-SOAP body or
+/// a non-200 answer without a fault. `where` names the endpoint in messages.
+SoapOutcome read_soap_answer(const HttpReply& r, const std::string& method, const std::string& op,
+                             const std::string& where);
+
+/// The objects of one RetrieveResult page (objects the server reports gone
+/// left out); returns its token ("" on the last page).
+std::string read_retrieve_result(const Reply& reply, std::vector<ObjectContent>& out);
+
 class Session {
  public:
   /// Connects (TLS per the policy above), reads the service content, logs in
