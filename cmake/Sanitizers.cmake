@@ -1,0 +1,47 @@
+# Sanitizer builds: -DHYPERCTL_SANITIZE=address,undefined or =thread.
+#
+# The flags go to every target of the tree (library, CLI, plugins, tests) at
+# compile and link time: a plugin built without them would hide its bugs, and
+# a sanitizer runtime must be linked into everything that uses it. These
+# builds are for finding bugs, not for shipping: -O1 -g1 keeps them quick to
+# compile on two cores while stacks stay readable, and the release hardening
+# of cmake/Hardening.cmake is left out (_FORTIFY_SOURCE and ASan both wrap the
+# string functions). scripts/sanitize.sh builds and runs them.
+include_guard(GLOBAL)
+
+set(HYPERCTL_SANITIZE "" CACHE STRING
+    "Sanitizers to build with: empty, address,undefined (ASan+UBSan) or thread (TSan)")
+
+if(HYPERCTL_SANITIZE STREQUAL "")
+  return()
+endif()
+if(NOT HYPERCTL_SANITIZE MATCHES "^(address|undefined|thread|leak)(,(address|undefined|thread|leak))*$")
+  message(FATAL_ERROR "HYPERCTL_SANITIZE='${HYPERCTL_SANITIZE}': a comma-separated list of "
+                      "address, undefined, leak, thread")
+endif()
+if(HYPERCTL_SANITIZE MATCHES "thread" AND HYPERCTL_SANITIZE MATCHES "address|leak")
+  message(FATAL_ERROR "HYPERCTL_SANITIZE: thread cannot be combined with address or leak")
+endif()
+
+set(_hyperctl_sanitize_flags
+    -fsanitize=${HYPERCTL_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer)
+# Later options win: these override the -O2 -g of RelWithDebInfo.
+add_compile_options(${_hyperctl_sanitize_flags} -O1 -g1)
+add_link_options(${_hyperctl_sanitize_flags})
+
+# ASan's XDR interceptors look up libtirpc once, when the process starts; the
+# libvirt plugin brings libtirpc in later (dlopen), and the interceptors then
+# call a null pointer inside libvirt's RPC code. Every executable of this
+# build therefore depends on libtirpc directly. (Preloading it instead would
+# reach the libvirtd daemons the tests start, which are not ours.)
+if(HYPERCTL_SANITIZE MATCHES "address" AND HYPERCTL_BACKEND_LIBVIRT)
+  find_library(HYPERCTL_TIRPC_LIBRARY NAMES tirpc)
+  if(HYPERCTL_TIRPC_LIBRARY)
+    string(APPEND CMAKE_EXE_LINKER_FLAGS
+           " -Wl,--push-state,--no-as-needed ${HYPERCTL_TIRPC_LIBRARY} -Wl,--pop-state")
+  else()
+    message(WARNING "libtirpc not found: libvirt tests will crash under ASan")
+  endif()
+endif()
+
+message(STATUS "hyperctl: sanitizers ${HYPERCTL_SANITIZE} (-O1 -g1)")
