@@ -46,8 +46,14 @@ run_asan() {
   configure build-asan address,undefined
   cmake --build build-asan -j "$jobs"
   echo "sanitize: ASan+UBSan: every test"
+  # intercept_tls_get_addr=0: GCC 12's LeakSanitizer otherwise scans the
+  # dynamic TLS blocks it recorded, and after a plugin's libraries are
+  # unloaded one of them can be stale: its tracer then dies with SIGSEGV
+  # ("Tracer caught signal 11", "DTLS 12 at 0x1b2-...") after every test of
+  # the binary has passed (fleet.FleetCore.FailedHostsKeepCodeMessageAndDetail
+  # under ctest). Leaks are still searched for, from every other root.
   (cd build-asan &&
-    ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:strict_init_order=1" \
+    ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:strict_init_order=1:intercept_tls_get_addr=0" \
     LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp" \
     ctest --output-on-failure -j "$jobs" --timeout 900 "$@")
