@@ -27,6 +27,10 @@ case $stage in
   *) echo "usage: $0 [all|asan|tsan] [ctest arguments...]" >&2; exit 2 ;;
 esac
 
+# The suites need the test packages (libvirtd, QEMU, sshd, Go...) as in
+# scripts/test.sh; the sanitizer runtimes come with g++.
+scripts/deps.sh
+
 configure() { # DIR SANITIZERS
   local generator=()
   [ -f "$1/CMakeCache.txt" ] || generator=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
