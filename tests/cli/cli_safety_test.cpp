@@ -528,9 +528,10 @@ class CliSafetyTestbed : public ::testing::Test {
   std::vector<std::string> volume_names() {
     const auto r = hc({"-o", "json", "volume", "list", "default"});
     std::vector<std::string> out;
-    if (r.status == 0)
-      for (const auto& v : json::parse(r.out).at("volumes"))
-        out.push_back(v.at("name").get<std::string>());
+    if (r.status != 0) return out;
+    // Named, not iterated as a temporary's member: that would read freed memory.
+    const auto doc = json::parse(r.out);
+    for (const auto& v : doc.at("volumes")) out.push_back(v.at("name").get<std::string>());
     return out;
   }
   std::string uri_, tag_;

@@ -267,9 +267,12 @@ class CliStorageTestbed : public ::testing::Test {
     for (const auto& v : volumes_) run({"-c", uri_, "volume", "delete", v});
     for (const auto& p : pools_) {
       const auto r = run({"-c", uri_, "-o", "json", "volume", "list", p});
-      if (r.status == 0)
-        for (const auto& v : json::parse(r.out).at("volumes"))
+      if (r.status == 0) {
+        // Named: a range-for over a temporary's member would read freed memory.
+        const auto doc = json::parse(r.out);
+        for (const auto& v : doc.at("volumes"))
           run({"-c", uri_, "volume", "delete", p + "/" + v.at("name").get<std::string>()});
+      }
       run({"-c", uri_, "pool", "delete", p});
     }
   }

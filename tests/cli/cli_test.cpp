@@ -465,7 +465,10 @@ TEST(CliVersion, LoadsNoPluginAndStartsFast) {
   RecordProperty("best_startup_us", static_cast<int>(best.count()));
   // The requirement is "well under 10 ms"; spawn overhead on a loaded CI
   // machine is allowed for, but a plugin load or connection would not fit.
-  EXPECT_LT(best.count(), 50'000) << "best of 5: " << best.count() << " us";
+  // Under ASan the runtime alone takes ~60 ms to start (shadow memory, the
+  // instrumented libraries); the FIFO above still proves no plugin is opened.
+  const long budget_us = HYPERCTL_TEST_SANITIZED ? 4 * 50'000 : 50'000;
+  EXPECT_LT(best.count(), budget_us) << "best of 5: " << best.count() << " us";
 }
 
 TEST(CliVersion, JsonVersion) {

@@ -131,7 +131,10 @@ TEST(CliTestbedCreate, AStartThatFailsSaysTheVmIsLeftOrRemovesIt) {
   EXPECT_FALSE(exists(gone));
   const auto vols = run({"-c", uri, "-o", "json", "volume", "list", "default"});
   ASSERT_EQ(vols.status, 0) << vols;
-  for (const auto& v : json::parse(vols.out).at("volumes"))
+  // The parsed document is named: a range-for over a member of a temporary
+  // would read freed memory (the temporary ends before the loop body runs).
+  const auto vols_doc = json::parse(vols.out);
+  for (const auto& v : vols_doc.at("volumes"))
     EXPECT_EQ(v.at("name").get<std::string>().find(gone), std::string::npos) << v;
   if (exists(gone)) run({"-c", uri, "delete", gone, "--with-storage"});
 }

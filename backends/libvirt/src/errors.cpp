@@ -1,5 +1,7 @@
 #include "errors.hpp"
 
+#include <libxml/parser.h>
+
 #include <mutex>
 #include <optional>
 
@@ -122,6 +124,10 @@ void install_quiet_handlers() {
   static std::once_flag once;
   std::call_once(once, [] {
     virInitialize();
+    // libxml2 (ours and libvirt's XML parsing) sets up its global state on
+    // first use without a lock, so it must be set up once before threads
+    // use it: connect threads of a fleet run parse at the same time.
+    xmlInitParser();
     virSetErrorFunc(nullptr, quiet);
   });
 }
