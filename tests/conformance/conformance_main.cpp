@@ -30,8 +30,8 @@ bool virsh(const std::string& uri, std::vector<std::string> args) {
   const pid_t pid = ::fork();
   if (pid < 0) return false;
   if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    std::freopen("/dev/null", "w", stderr);
+    if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr))
+      ::_exit(127);
     ::execvp("virsh", argv.data());
     ::_exit(127);
   }
