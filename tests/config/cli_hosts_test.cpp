@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../cli/harness.hpp"
+#include "../common/pty.hpp"
 
 namespace {
 
@@ -480,20 +481,9 @@ class PtyCli {
 
   /// Reads the terminal until `text` appears (at `from` or later) or `ms` pass.
   bool expect(const std::string& text, int ms, std::size_t from = 0) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (screen_.find(text, from) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          end - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{master_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[512];
-      const ssize_t n = ::read(master_, buf, sizeof buf);
-      if (n <= 0) return false;  // EIO: the child closed the terminal
-      screen_.append(buf, static_cast<std::size_t>(n));
-    }
-    return true;
+    return hyperctl::test_pty::read_until(master_, text, screen_, ms, from);
   }
+
   void type(const std::string& text) {
     ASSERT_EQ(::write(master_, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   }

@@ -26,6 +26,7 @@
 
 #include "../common/env.hpp"
 #include "../common/expect_error.hpp"
+#include "../common/pty.hpp"
 #include "hyperctl/config.hpp"
 #include "hyperctl/process.hpp"
 
@@ -347,23 +348,7 @@ TEST_F(Credentials, EraseWithoutFile) {
 
 namespace {
 
-/// Reads from `fd` until `text` has appeared in what was read (kept in
-/// `seen`) or `ms` pass. True when it appeared.
-bool read_until(int fd, const std::string& text, std::string& seen, int ms) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (seen.find(text) == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        end - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[256];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return false;
-    seen.append(buf, static_cast<std::size_t>(n));
-  }
-  return true;
-}
+using hyperctl::test_pty::read_until;
 
 /// Everything `fd` gives until end of file; false when `ms` pass first.
 bool read_to_eof(int fd, std::string& out, int ms) {
