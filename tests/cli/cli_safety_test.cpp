@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../common/pty.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -402,22 +403,7 @@ TEST_F(CliSafetySpy, ASecondTerminationSignalKillsAtOnce) {
   EXPECT_EQ(std::count(lines.begin(), lines.end(), "volume.clone cancel ignored"), 2);
 }
 
-/// Reads `fd` into `seen` until it holds `text`; false after `ms`.
-bool read_until(int fd, const std::string& text, std::string& seen, int ms) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (seen.find(text) == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        end - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[256];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return false;
-    seen.append(buf, static_cast<std::size_t>(n));
-  }
-  return true;
-}
+using hyperctl::test_pty::read_until;
 
 namespace {
 
@@ -466,6 +452,7 @@ PromptRun ctrl_c_at_prompt(const std::string& home, const std::string& log, cons
     if (!r.ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (!r.ended) ::kill(pid, SIGKILL), ::waitpid(pid, &r.status, 0);
+  read_until(master, "no such text", r.seen, 200);  // what it wrote before it ended
   r.echo_on_after = ::tcgetattr(master, &tio) == 0 && (tio.c_lflag & ECHO) != 0;
   ::close(master);
   return r;
