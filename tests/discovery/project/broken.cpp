@@ -3,7 +3,9 @@
 
 #include <cstdio>
 
-TEST(Broken, NeverListed) { FAIL() << "main() returns before any test runs"; }
+TEST(Broken, NeverListed) {
+  FAIL() << "main() returns before any test runs";
+}
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);

@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
 
-TEST(Good, Adds) { EXPECT_EQ(2 + 2, 4); }
-TEST(Good, Compares) { EXPECT_LT(1, 2); }
+TEST(Good, Adds) {
+  EXPECT_EQ(2 + 2, 4);
+}
+TEST(Good, Compares) {
+  EXPECT_LT(1, 2);
+}
