@@ -4,10 +4,14 @@
 // faults, HTML error pages, connections closed without an answer, answers
 // slower than the timeout, refused ports, silent listeners, names that do
 // not resolve, a plain-HTTP server, and URIs the backend cannot use.
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <thread>
 
 #include "../common/net.hpp"
+#include "../common/tls_server.hpp"
 #include "hyperctl/error.hpp"
 #include "support.hpp"
 
@@ -209,6 +213,38 @@ TEST_F(BadInputTest, SilentListenerTimesOutWithinTheTimeout) {
   EXPECT_GE(silent.accepted(), 1u) << "it did connect, then waited";
   const auto r = sim().cli({"-c", uri, "host", "info"});
   EXPECT_EQ(r.status, 9) << r;
+}
+
+// A host that answers without end (chunked) or declares 16 GiB: the answer
+// is refused at the limit (256 MiB) with one line, the connection closed, and
+// no more is read; the exit status is BackendFailure's.
+TEST_F(BadInputTest, AnAnswerWithoutEndIsRefusedAtTheLimit) {
+  using Flood = hyperctl::test_net::FloodingTlsServer::Flood;
+  for (Flood flood : {Flood::Chunked, Flood::DeclaredLength}) {
+    const std::string kind = flood == Flood::Chunked ? "chunked" : "declared length";
+    hyperctl::test_net::FloodingTlsServer host(flood);
+    const std::string endpoint = "127.0.0.1:" + std::to_string(host.port());
+    const std::string uri =
+        "vsphere://hyper@" + endpoint + "/?timeout=60&thumbprint=" + host.thumbprint();
+    const auto e = error_of([&] { vsphere_test::registry().open(uri, sim().connect_options()); });
+    ASSERT_TRUE(e) << kind;
+    expect_clear(*e, ErrorCode::BackendFailure,
+                 endpoint + " answered RetrieveServiceContent with more than 256 MiB", kind);
+    // Given up at the limit: what the host managed to send past it is what
+    // was in flight when the connection closed, not the rest of the flood.
+    std::this_thread::sleep_for(300ms);
+    const auto after = host.sent();
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(host.sent(), after) << kind << ": the host is still being read";
+    if (flood == Flood::DeclaredLength)
+      EXPECT_LT(host.sent(), std::uint64_t{64} << 20) << "refused on its declared length";
+    else
+      EXPECT_LT(host.sent(), std::uint64_t{512} << 20) << "read on past the limit";
+    const auto r = sim().cli({"-c", uri, "host", "info"});
+    EXPECT_EQ(r.status, 10) << kind << ": " << r;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r;
+    EXPECT_NE(r.err.find("more than 256 MiB"), std::string::npos) << r;
+  }
 }
 
 TEST_F(BadInputTest, UnresolvableHostIsUnreachable) {

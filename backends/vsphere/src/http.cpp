@@ -13,7 +13,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <cpprest/containerstream.h>
@@ -184,6 +186,34 @@ class Latch {
   std::condition_variable cv_;
   bool open_ = false;
 };
+
+// The largest SOAP answer read. A vCenter's biggest answers are property
+// pages: a listing of 10,000 VMs with their whole device lists is about
+// 76 MB today. Past this a host is broken or hostile, and reading on would
+// only end when memory does (in a fleet run: for every host at once).
+constexpr std::uint64_t kMaxAnswerBytes = std::uint64_t{256} << 20;
+
+// Thrown inside the reply's continuations when the answer passes the limit.
+struct AnswerTooLarge : std::runtime_error {
+  AnswerTooLarge() : std::runtime_error("answer too large") {}
+};
+
+// Reads a response body into `bytes`, 64 KiB at a time, and stops (throwing
+// AnswerTooLarge) once it holds more than kMaxAnswerBytes. The caller cancels
+// the request then, which closes the connection: cpprestsdk would otherwise
+// go on buffering what the host sends.
+struct CappedBody {
+  concurrency::streams::istream in;
+  concurrency::streams::container_buffer<std::vector<unsigned char>> bytes;
+};
+
+pplx::task<void> read_capped(std::shared_ptr<CappedBody> body) {
+  return body->in.read(body->bytes, 64 * 1024).then([body](std::size_t n) -> pplx::task<void> {
+    if (n == 0) return pplx::task_from_result();
+    if (body->bytes.collection().size() > kMaxAnswerBytes) throw AnswerTooLarge();
+    return read_capped(body);
+  });
+}
 
 bool unreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -411,9 +441,14 @@ HttpReply Http::post_sdk(const std::string& soap_action, WipedString body,
   using Answer = std::pair<http::http_response, std::vector<unsigned char>>;
   pplx::task<Answer> answer =
       impl_->soap_client->request(request, cts.get_token()).then([](http::http_response response) {
-        return response.extract_vector().then([response](std::vector<unsigned char> bytes) {
-          return Answer(response, std::move(bytes));
-        });
+        // A declared length past the limit is refused before reading.
+        if (response.headers().has(http::header_names::content_length) &&
+            response.headers().content_length() > kMaxAnswerBytes)
+          throw AnswerTooLarge();
+        auto capped = std::make_shared<CappedBody>();
+        capped->in = response.body();
+        return read_capped(capped).then(
+            [response, capped] { return Answer(response, std::move(capped->bytes.collection())); });
       });
   answer.then([latch](const pplx::task<Answer>&) { latch->open(); });
   const bool timed_out =
@@ -425,6 +460,14 @@ HttpReply Http::post_sdk(const std::string& soap_action, WipedString body,
     reply.content_type = a.first.headers().content_type();
     impl_->take_cookie(a.first);
     reply.body.assign(a.second.begin(), a.second.end());
+  } catch (const AnswerTooLarge&) {
+    cts.cancel();  // closes the connection: nothing more is read
+    impl_->trace_line("POST", "/sdk " + method, "too-large", kMaxAnswerBytes, started);
+    throw Error(ErrorCode::BackendFailure,
+                (operation.empty() ? std::string() : operation + ": ") + impl_->endpoint +
+                    " answered " + method + " with more than " +
+                    std::to_string(kMaxAnswerBytes >> 20) + " MiB; refused (not a vSphere answer)",
+                operation);
   } catch (const std::exception& e) {
     impl_->trace_line("POST", "/sdk " + method, timed_out ? "timeout" : "error", 0, started);
     const auto* he = dynamic_cast<const http::http_exception*>(&e);
