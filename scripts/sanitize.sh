@@ -2,7 +2,8 @@
 # The sanitizer stage: builds the tree with sanitizers and runs tests there.
 #   scripts/sanitize.sh          both builds below, one after the other
 #   scripts/sanitize.sh asan     ASan + UBSan (leaks included) in build-asan/:
-#                                every test of the suite
+#                                every test of the suite; the same as
+#                                SANITIZE=address,undefined scripts/test.sh
 #   scripts/sanitize.sh tsan     TSan in build-tsan/: only what the fleet,
 #                                process-runner and vSphere-session suites
 #                                need, and those suites
@@ -46,21 +47,8 @@ tsan_targets=(core_tests process_ssh_tests fleet_core_tests fleet_libvirt_tests 
 tsan_tests='^(core\.|fleet\.|vsphere\.(SessionTest|TaskWaitTest)\.|vsphere\.hyperctl-vsphere-session-tests\.listing)'
 
 run_asan() {
-  echo "sanitize: ASan+UBSan build in build-asan/"
-  configure build-asan address,undefined
-  cmake --build build-asan -j "$jobs"
-  echo "sanitize: ASan+UBSan: every test"
-  # intercept_tls_get_addr=0: GCC 12's LeakSanitizer otherwise scans the
-  # dynamic TLS blocks it recorded, and after a plugin's libraries are
-  # unloaded one of them can be stale: its tracer then dies with SIGSEGV
-  # ("Tracer caught signal 11", "DTLS 12 at 0x1b2-...") after every test of
-  # the binary has passed (fleet.FleetCore.FailedHostsKeepCodeMessageAndDetail
-  # under ctest). Leaks are still searched for, from every other root.
-  (cd build-asan &&
-    ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:strict_init_order=1:intercept_tls_get_addr=0" \
-    LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0" \
-    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp" \
-    ctest --output-on-failure -j "$jobs" --timeout 900 "$@")
+  echo "sanitize: ASan+UBSan build in build-asan/, every test (scripts/test.sh)"
+  SANITIZE=address,undefined BUILD_DIR=build-asan scripts/test.sh "$@"
 }
 
 run_tsan() {
