@@ -22,27 +22,6 @@ namespace {
 using namespace hyperctl_cli_test;
 using hyperctl::test_net::FloodingTlsServer;
 
-std::string base64(const std::string& in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += t[(v >> s) & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 std::string utf16le(const std::string& ascii) {
   std::string out;
   for (char c : ascii) out += c, out += '\0';
@@ -61,13 +40,15 @@ TEST(FleetHostileAnswers, EachBadHostIsOneErrorRowAndTheRestIsListed) {
 #else
   TempDir dir;
   const fs::path d = dir.path();
-  // Hyper-V: the bootstrap's frame around a document nested 100,000 deep.
+  // Hyper-V: the bootstrap's frame around a document nested 100,000 deep
+  // (coreutils' base64 encodes it).
   const std::size_t depth = 100000;
-  write_file(d / "frame", "#hyperctl-result-begin\r\n" +
-                              base64("{\"ok\":true,\"result\":" + std::string(depth, '[') +
-                                     std::string(depth, ']') + "}") +
-                              "\r\n#hyperctl-result-end\r\n");
-  write_file(d / "pwsh", "#!/bin/sh\ncat >/dev/null\ncat '" + (d / "frame").string() + "'\n", true);
+  write_file(d / "deep.json",
+             "{\"ok\":true,\"result\":" + std::string(depth, '[') + std::string(depth, ']') + "}");
+  write_file(d / "pwsh",
+             "#!/bin/sh\ncat >/dev/null\nprintf '#hyperctl-result-begin\\r\\n'\nbase64 -w0 '" +
+                 (d / "deep.json").string() + "'\nprintf '\\r\\n#hyperctl-result-end\\r\\n'\n",
+             true);
   // WSL: `--list --verbose` in UTF-16LE, cut after an odd number of bytes.
   const std::string listing = utf16le(
       "  NAME      STATE           VERSION\r\n* Ubuntu    Running         2\r\n"
