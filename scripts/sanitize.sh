@@ -41,9 +41,11 @@ configure() { # DIR SANITIZERS
 # The fleet runner, the process runner (core_tests holds its tests, the SSH
 # transport has its own binary) and the vSphere session, with the programs
 # and plugins they start.
+# fleet_hostile_tests runs a Hyper-V, a WSL and a vSphere host beside libvirt
+# ones in one fleet run: it needs all four plugins.
 tsan_targets=(core_tests process_ssh_tests fleet_core_tests fleet_libvirt_tests fleet_cli_tests
-  fleet_testbed_tests fleet-slow-plugin hyperctl-cli hyperctl-libvirt hyperctl-vsphere
-  hyperctl-vsphere-session-tests)
+  fleet_testbed_tests fleet_hostile_tests fleet-slow-plugin hyperctl-cli hyperctl-libvirt
+  hyperctl-vsphere hyperctl-hyperv hyperctl-wsl hyperctl-vsphere-session-tests)
 tsan_tests='^(core\.|fleet\.|vsphere\.(SessionTest|TaskWaitTest)\.|vsphere\.hyperctl-vsphere-session-tests\.listing)'
 
 run_asan() {
