@@ -1911,6 +1911,10 @@ std::string XmlEscape(std::string_view s) {
 
 void WatchParent() {
   const pid_t parent = getppid();
+  // Orphaned already (adopted by init): the session ended while we were
+  // still starting (slowly, e.g. under a sanitizer), and the watch below
+  // would never see the parent change.
+  if (parent == 1) std::_Exit(1);
   std::thread([parent] {
     for (;;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
