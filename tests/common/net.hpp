@@ -12,29 +12,45 @@
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace hyperctl::test_net {
 
+/// A listening TCP socket on 127.0.0.1, any free port (stored in `port`).
+/// Throws std::runtime_error naming `what` when it cannot be set up.
+inline int listen_loopback(unsigned& port, const char* what) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd, 16) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(std::string("cannot set up ") + what);
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+/// The next connection on `listener`, or -1 when none came within 50 ms (a
+/// serving loop polls its stop flag between calls).
+inline int accept_briefly(int listener) {
+  pollfd p{listener, POLLIN, 0};
+  if (poll(&p, 1, 50) <= 0) return -1;
+  return accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
 /// A TCP port on 127.0.0.1 that accepts connections and never says a word.
 class SilentListener {
  public:
   SilentListener() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd_, 16) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("cannot set up the silent listener");
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback(port_, "the silent listener");
     thread_ = std::thread([this] {
       while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0) continue;
-        const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        const int c = accept_briefly(fd_);
         if (c < 0) continue;
         std::lock_guard lock(mutex_);
         accepted_.push_back(c);

@@ -9,9 +9,6 @@
 // gives up at its limit keeps it bounded. Header-only; link OpenSSL.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +24,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "net.hpp"
 
 namespace hyperctl::test_net {
 
@@ -60,15 +59,7 @@ class FloodingTlsServer {
       thumbprint_ += hex;
     }
 
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("tls server: cannot listen");
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback(port_, "the flooding TLS server");
     acceptor_ = std::thread([this] { accept_loop(); });
   }
 
@@ -100,9 +91,7 @@ class FloodingTlsServer {
  private:
   void accept_loop() {
     while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      const int c = accept_briefly(fd_);
       if (c < 0) continue;
       ++accepted_;
       std::lock_guard lock(mutex_);
