@@ -8,7 +8,7 @@ build_pkgs=(cmake ninja-build g++ pkg-config clang-format
   libvirt-dev libxml2-dev libssl-dev libboost-dev libboost-filesystem-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   libvirt-daemon libvirt-clients  # the daemon package carries the test driver
-  libcpprest-dev libpugixml-dev)  # the vSphere backend: HTTPS client, XML answers
+  libpugixml-dev)  # the vSphere backend: XML answers (HTTPS: Boost.Beast, in libboost-dev)
 test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine
   openssh-server openssh-client  # tests/testbed/sshd.sh: the runner's SSH transport
   openssl  # tests/trust: a real TLS server (openssl s_server) with a self-signed certificate

@@ -318,6 +318,11 @@ void hostile_names_round_trip(Simulator& sim) {
               c->snapshots().create(vm.name(), {name, "", false});
             }),
             ErrorCode::AlreadyExists);
+  // Removed by the hostile name while "child" is current: the simulator
+  // (govmomi 0.30, Debian 12) panics when the snapshot removed is the current
+  // one and a root (it sets the current snapshot to nothing); the connection
+  // drops and, a vim25 call never being sent twice, the removal would fail.
+  c->snapshots().revert(vm.name(), "child");
   c->snapshots().remove(vm.name(), name, false);
   EXPECT_EQ(vm.seen_shape(), "child");
 

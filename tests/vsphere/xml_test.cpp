@@ -122,7 +122,7 @@ TEST(SecretTextTest, ClearWipesTheBytesAndTheShortBuffer) {
 
 TEST(SoapTest, TheLoginRequestIsAWipedString) {
   // What Session sends for Login: the envelope around the password is a
-  // WipedString, so that the request cpprestsdk holds is wiped when freed.
+  // WipedString, so that the request the transport holds is wiped when freed.
   static_assert(std::is_same_v<decltype(soap::envelope("Login", MoRef{}, "")), WipedString>);
   const WipedString login =
       soap::envelope("Login", MoRef{"SessionManager", "sm"}, "<password>a&lt;b</password>");

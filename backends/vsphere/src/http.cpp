@@ -1,27 +1,40 @@
-// The HTTPS transport: cpprestsdk's client on OpenSSL with the TLS policy of
-// session.hpp, the session cookie, the trace line and network errors.
+// The HTTPS transport: HTTP/1.1 with Boost.Beast on Asio and OpenSSL, run on
+// the calling thread. Each connection has an io_context of its own that only
+// the thread using the connection runs, so a deadline, a cancel or an answer
+// past the limit closes the socket on the thread that reads it: nothing in
+// here races a thread of its own. Then the TLS policy of session.hpp, the
+// session cookie, the trace line and the network errors.
 #include "http.hpp"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
-#include <thread>
+#include <optional>
+#include <string>
+#include <vector>
 
-#include <cpprest/containerstream.h>
-#include <cpprest/filestream.h>
-#include <cpprest/http_client.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
@@ -29,38 +42,87 @@
 
 namespace hyperctl::vsphere {
 
-namespace http = web::http;
-namespace client = web::http::client;
-using Clock = std::chrono::steady_clock;
-
 namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using ErrorCodeB = boost::system::error_code;
 
 constexpr const char* kCookieName = "vmware_soap_session";
 
-// What the certificate check saw, shared between the OpenSSL callback (on
-// cpprestsdk's threads) and the session (for messages).
-struct TlsState {
-  std::string host;
-  unsigned port = 0;
-  std::string pin;  // canonical thumbprint from the URI, or empty
-  bool insecure = false;
+// The largest SOAP answer read. A vCenter's biggest answers are property
+// pages: a listing of 10,000 VMs with their whole device lists is about
+// 76 MB today. Past this a host is broken or hostile, and reading on would
+// only end when memory does (in a fleet run: for every host at once).
+constexpr std::uint64_t kMaxAnswerBytes = std::uint64_t{256} << 20;
+// The answer to a file upload is a status and a short page.
+constexpr std::uint64_t kMaxUploadAnswerBytes = std::uint64_t{1} << 20;
+// A vSphere answer's header is a few hundred bytes.
+constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
+// Kept-alive connections waiting for the next request, and for how long: a
+// connection the host may have dropped meanwhile is not worth a failed call.
+constexpr std::size_t kMaxIdleConnections = 4;
+constexpr auto kMaxIdleTime = std::chrono::seconds(50);
+// How often a wait looks at its deadline, the cancel token and the progress.
+constexpr auto kSlice = std::chrono::milliseconds(50);
 
+// ---------------------------------------------------------------- TLS policy
+
+// What one connection's certificate check saw (for the error message).
+struct TlsSeen {
   enum class Refusal { None, PinMismatch, StoreMismatch, Untrusted, StoreUnreadable };
-  std::mutex mutex;
-  std::string seen;    // thumbprint of the last leaf certificate presented
+  std::string seen;    // thumbprint of the leaf certificate presented
   std::string pinned;  // the trust store's thumbprint on a mismatch
-  std::string why;     // OpenSSL's reason for an untrusted certificate
+  std::string why;     // the reason for an untrusted certificate
   Refusal refusal = Refusal::None;
 
-  void record(const std::string& thumb, Refusal r, std::string pinned_thumb = {},
+  void record(std::string thumb, Refusal r, std::string pinned_thumb = {},
               std::string reason = {}) {
-    std::lock_guard lock(mutex);
-    seen = thumb;
+    seen = std::move(thumb);
     refusal = r;
     pinned = std::move(pinned_thumb);
     why = std::move(reason);
   }
 };
+
+// The policy of session.hpp for one endpoint, and the system's CAs, read
+// only when a certificate gets that far (a pin or the trust store decides
+// without them).
+struct TlsPolicy {
+  std::string host;
+  unsigned port = 0;
+  std::string pin;  // canonical thumbprint from the URI, or empty
+  bool insecure = false;
+  bool host_is_ip = false;
+
+  std::once_flag cas_once;
+  X509_STORE* cas = nullptr;
+
+  TlsPolicy() = default;
+  TlsPolicy(const TlsPolicy&) = delete;
+  TlsPolicy& operator=(const TlsPolicy&) = delete;
+  ~TlsPolicy() { X509_STORE_free(cas); }
+
+  // The CA file and directory OpenSSL is configured with (SSL_CERT_FILE and
+  // SSL_CERT_DIR when set), loaded once.
+  X509_STORE* system_cas() {
+    std::call_once(cas_once, [this] {
+      cas = X509_STORE_new();
+      if (cas != nullptr) X509_STORE_set_default_paths(cas);
+    });
+    return cas;
+  }
+};
+
+// The SSL object's slot for its connection's TlsSeen (Asio keeps its own
+// data in the application slot).
+int seen_slot() {
+  static const int slot = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return slot;
+}
 
 std::string stored_thumbprint(const TrustStore& store, const std::string& host, unsigned port) {
   for (const TrustEntry& e : store.list())
@@ -68,74 +130,119 @@ std::string stored_thumbprint(const TrustStore& store, const std::string& host, 
   return {};
 }
 
-// SSL_CTX_set_cert_verify_callback: replaces OpenSSL's chain verification.
-// Pin and insecure decide alone; the trust store next; else X509_verify_cert,
-// which runs the system CAs and cpprestsdk's own per-certificate callback
-// (the RFC 2818 host-name check).
-int verify_certificate(X509_STORE_CTX* ctx, void* arg) {
-  auto* state = static_cast<TlsState*>(arg);
-  X509* leaf = X509_STORE_CTX_get0_cert(ctx);
-  if (state == nullptr || leaf == nullptr) return 0;
-  std::string thumb;
-  try {
-    const int len = i2d_X509(leaf, nullptr);
-    if (len <= 0) return 0;
-    std::string der(static_cast<std::size_t>(len), '\0');
-    auto* p = reinterpret_cast<unsigned char*>(der.data());
-    if (i2d_X509(leaf, &p) != len) return 0;
-    thumb = certificate_thumbprint(der);
-  } catch (...) {
+std::string der_thumbprint(X509* cert) {
+  const int len = i2d_X509(cert, nullptr);
+  if (len <= 0) return {};
+  std::string der(static_cast<std::size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_X509(cert, &p) != len) return {};
+  return certificate_thumbprint(der);
+}
+
+// With nothing pinned: the chain against the system's CAs and the host name
+// against the certificate. Returns 1 when both hold; else 0 and why.
+int verify_with_cas(TlsPolicy& policy, X509_STORE_CTX* presented, X509* leaf, std::string& why) {
+  X509_STORE* cas = policy.system_cas();
+  X509_STORE_CTX* check = X509_STORE_CTX_new();
+  if (cas == nullptr || check == nullptr) {
+    X509_STORE_CTX_free(check);
+    why = "out of memory for the certificate check";
     return 0;
   }
-  using R = TlsState::Refusal;
-  if (!state->pin.empty()) {
-    const bool ok = thumb == state->pin;
-    state->record(thumb, ok ? R::None : R::PinMismatch);
-    if (!ok) X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-    return ok ? 1 : 0;
+  int ok = 0;
+  int err = X509_V_ERR_UNSPECIFIED;
+  if (X509_STORE_CTX_init(check, cas, leaf, X509_STORE_CTX_get0_untrusted(presented)) == 1) {
+    X509_STORE_CTX_set_purpose(check, X509_PURPOSE_SSL_SERVER);
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(check);
+    if (policy.host_is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(param, policy.host.c_str());
+    else
+      X509_VERIFY_PARAM_set1_host(param, policy.host.data(), policy.host.size());
+    ok = X509_verify_cert(check) == 1 ? 1 : 0;
+    err = X509_STORE_CTX_get_error(check);
   }
-  if (state->insecure) {
-    state->record(thumb, R::None);
-    return 1;
-  }
-  try {
-    const TrustStore store;
-    switch (store.check_tls(state->host, state->port, thumb)) {
-      case TrustStore::Verdict::Trusted:
-        state->record(thumb, R::None);
-        return 1;
-      case TrustStore::Verdict::Mismatch:
-        state->record(thumb, R::StoreMismatch, stored_thumbprint(store, state->host, state->port));
-        X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-        return 0;
-      case TrustStore::Verdict::Unknown:
-        break;
-    }
-  } catch (const std::exception& e) {
-    state->record(thumb, R::StoreUnreadable, {}, e.what());
+  X509_STORE_CTX_free(check);
+  if (ok == 1) return 1;
+  const bool names_host = policy.host_is_ip ? X509_check_ip_asc(leaf, policy.host.c_str(), 0) == 1
+                                            : X509_check_host(leaf, policy.host.data(),
+                                                              policy.host.size(), 0, nullptr) == 1;
+  const bool chain_error = err != X509_V_OK && err != X509_V_ERR_UNSPECIFIED &&
+                           err != X509_V_ERR_HOSTNAME_MISMATCH &&
+                           err != X509_V_ERR_IP_ADDRESS_MISMATCH;
+  why = chain_error ? X509_verify_cert_error_string(err) : "";
+  if (!names_host)
+    why += (why.empty() ? "" : "; ") + std::string("its host names do not include ") + policy.host;
+  if (why.empty()) why = "refused by the verification";
+  return 0;
+}
+
+// SSL_CTX_set_cert_verify_callback: replaces OpenSSL's chain verification.
+// Pin and insecure decide alone; the trust store next; else the system's
+// CAs and the host name (RFC 6125, as OpenSSL checks it).
+int verify_certificate(X509_STORE_CTX* ctx, void* arg) {
+  auto* policy = static_cast<TlsPolicy*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(ctx);
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* seen = ssl != nullptr ? static_cast<TlsSeen*>(SSL_get_ex_data(ssl, seen_slot())) : nullptr;
+  if (policy == nullptr || leaf == nullptr || seen == nullptr) return 0;
+  const auto refuse = [ctx] {
     X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
+  };
+  std::string thumb;
+  try {
+    thumb = der_thumbprint(leaf);
+    if (thumb.empty()) return refuse();
+    using R = TlsSeen::Refusal;
+    if (!policy->pin.empty()) {
+      const bool ok = thumb == policy->pin;
+      seen->record(thumb, ok ? R::None : R::PinMismatch);
+      return ok ? 1 : refuse();
+    }
+    if (policy->insecure) {
+      seen->record(thumb, R::None);
+      return 1;
+    }
+    try {
+      const TrustStore store;
+      switch (store.check_tls(policy->host, policy->port, thumb)) {
+        case TrustStore::Verdict::Trusted:
+          seen->record(thumb, R::None);
+          return 1;
+        case TrustStore::Verdict::Mismatch:
+          seen->record(thumb, R::StoreMismatch,
+                       stored_thumbprint(store, policy->host, policy->port));
+          return refuse();
+        case TrustStore::Verdict::Unknown:
+          break;
+      }
+    } catch (const std::exception& e) {
+      seen->record(thumb, R::StoreUnreadable, {}, e.what());
+      return refuse();
+    }
+    std::string why;
+    if (verify_with_cas(*policy, ctx, leaf, why) == 1) {
+      seen->record(thumb, R::None);
+      return 1;
+    }
+    seen->record(thumb, R::Untrusted, {}, why);
+    return refuse();
+  } catch (...) {
+    return refuse();
   }
-  const int ok = X509_verify_cert(ctx);
-  if (ok > 0) {
-    state->record(thumb, R::None);
-    return ok;
-  }
-  const int err = X509_STORE_CTX_get_error(ctx);
-  const bool names_host =
-      X509_check_ip_asc(leaf, state->host.c_str(), 0) == 1 ||
-      X509_check_host(leaf, state->host.data(), state->host.size(), 0, nullptr) == 1;
-  const bool chain_error = err != X509_V_OK && err != X509_V_ERR_UNSPECIFIED;
-  std::string why = chain_error ? X509_verify_cert_error_string(err) : "";
-  if (!names_host)
-    why += (why.empty() ? "" : "; ") + std::string("its host names do not include ") + state->host;
-  if (why.empty()) why = "refused by the verification";
-  state->record(thumb, R::Untrusted, {}, why);
-  return ok;
 }
+
+// ---------------------------------------------------------------- helpers
 
 std::string bracketed(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+bool is_ip_literal(const std::string& host) {
+  ErrorCodeB ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
 }
 
 bool trace_enabled() {
@@ -143,11 +250,8 @@ bool trace_enabled() {
   return v != nullptr && std::string(v) == "1";
 }
 
-std::string cookie_from(const http::http_headers& headers) {
-  // cpprestsdk joins repeated Set-Cookie headers with ", ".
-  const auto it = headers.find("Set-Cookie");
-  if (it == headers.end()) return {};
-  const std::string& all = it->second;
+// The vmware_soap_session value among a Set-Cookie header's text.
+std::string cookie_from(const std::string& all) {
   const std::string key = std::string(kCookieName) + "=";
   std::size_t pos = 0;
   while ((pos = all.find(key, pos)) != std::string::npos) {
@@ -167,52 +271,14 @@ std::string cookie_from(const http::http_headers& headers) {
   return {};
 }
 
-// A one-shot signal a cpprestsdk continuation opens and the caller waits on
-// with a deadline.
-class Latch {
- public:
-  void open() {
-    std::lock_guard lock(mutex_);
-    open_ = true;
-    cv_.notify_all();
+template <class Fields>
+std::string cookie_from(const Fields& fields) {
+  for (auto it = fields.find(bhttp::field::set_cookie); it != fields.end(); ++it) {
+    if (it->name() != bhttp::field::set_cookie) break;
+    std::string c = cookie_from(std::string(it->value()));
+    if (!c.empty()) return c;
   }
-  bool wait_until(Clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_until(lock, deadline, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// The largest SOAP answer read. A vCenter's biggest answers are property
-// pages: a listing of 10,000 VMs with their whole device lists is about
-// 76 MB today. Past this a host is broken or hostile, and reading on would
-// only end when memory does (in a fleet run: for every host at once).
-constexpr std::uint64_t kMaxAnswerBytes = std::uint64_t{256} << 20;
-
-// Thrown inside the reply's continuations when the answer passes the limit.
-struct AnswerTooLarge : std::runtime_error {
-  AnswerTooLarge() : std::runtime_error("answer too large") {}
-};
-
-// Reads a response body into `bytes`, 64 KiB at a time, and stops (throwing
-// AnswerTooLarge) once it holds more than kMaxAnswerBytes. The caller cancels
-// the request then, which closes the connection: cpprestsdk would otherwise
-// go on buffering what the host sends.
-struct CappedBody {
-  concurrency::streams::istream in;
-  concurrency::streams::container_buffer<std::vector<unsigned char>> bytes;
-};
-
-pplx::task<void> read_capped(std::shared_ptr<CappedBody> body) {
-  return body->in.read(body->bytes, 64 * 1024).then([body](std::size_t n) -> pplx::task<void> {
-    if (n == 0) return pplx::task_from_result();
-    if (body->bytes.collection().size() > kMaxAnswerBytes) throw AnswerTooLarge();
-    return read_capped(body);
-  });
+  return {};
 }
 
 bool unreserved(unsigned char c) {
@@ -235,6 +301,98 @@ std::string encode(const std::string& s, bool keep_slash) {
   return out;
 }
 
+// ---------------------------------------------------------------- connections
+
+// Where a request failed below HTTP.
+enum class Stage { Resolve, Connect, Handshake, Send, Receive };
+
+// A request's failure below HTTP: the stage, Asio's code, and whether our
+// deadline or the caller's cancel ended it.
+struct Failure {
+  Stage stage = Stage::Receive;
+  ErrorCodeB ec;
+  bool timed_out = false;
+  bool cancelled = false;
+  bool too_large = false;
+  std::optional<TlsSeen> tls;  // what the certificate check saw
+};
+
+struct FailureError {
+  Failure failure;
+};
+
+// One HTTPS connection. Only the thread holding it runs its io_context.
+struct Connection {
+  asio::io_context ioc{1};
+  asio::ssl::stream<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+  TlsSeen tls;
+  Clock::time_point idle_since{};
+  bool reused = false;
+
+  explicit Connection(asio::ssl::context& ctx) : stream(ioc, ctx) {
+    SSL_set_ex_data(stream.native_handle(), seen_slot(), &tls);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  tcp::socket& socket() { return beast::get_lowest_layer(stream).socket(); }
+
+  // Ends whatever is pending on the socket: its handlers run with an error.
+  void abort() {
+    ErrorCodeB ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+  }
+
+  // Idle, open, and the host has neither closed it nor sent anything (a
+  // close_notify, or bytes no request asked for).
+  bool reusable() {
+    if (!socket().is_open() || Clock::now() - idle_since > kMaxIdleTime) return false;
+    pollfd p{socket().native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 0 && buffer.size() == 0;
+  }
+
+  // Runs the io_context until `done`, one handler at a time (so that the
+  // caller's turn comes as soon as its operation completes). Every slice,
+  // `between` may close the socket: a deadline passed, a cancel, or it
+  // reports progress.
+  template <class Between>
+  void run(const bool& done, Between&& between) {
+    auto next = Clock::now() + kSlice;
+    while (!done) {
+      if (ioc.stopped()) ioc.restart();
+      ioc.run_one_until(next);
+      if (done) break;
+      if (Clock::now() >= next) {
+        between();
+        next = Clock::now() + kSlice;
+      }
+    }
+  }
+};
+
+// What a wait looks at between slices.
+struct Watch {
+  std::optional<Clock::time_point> deadline;  // for the stage that has none of its own
+  const CancelToken* cancel = nullptr;
+  std::function<void()> tick;  // progress, on the caller's thread
+  bool timed_out = false;
+  bool cancelled = false;
+
+  template <class Stop>
+  void look(Stop&& stop) {
+    if (tick) tick();
+    if (cancel != nullptr && cancel->cancelled() && !cancelled) {
+      cancelled = true;
+      stop();
+    } else if (deadline && Clock::now() >= *deadline && !timed_out) {
+      timed_out = true;
+      stop();
+    }
+  }
+};
+
 }  // namespace
 
 std::string duration_text(std::chrono::milliseconds d) {
@@ -251,13 +409,17 @@ std::string percent_encode_query(const std::string& value) {
 
 struct Http::Impl {
   std::string endpoint;
+  std::string host_header;
+  std::string port_text;
   std::chrono::milliseconds timeout;
-  std::shared_ptr<TlsState> tls;
+  TlsPolicy policy;
+  asio::ssl::context tls{asio::ssl::context::tls_client};
   bool trace = trace_enabled();
   mutable std::mutex cookie_mutex;
   std::string cookie;
-  std::unique_ptr<client::http_client> soap_client;  // deadline: ours (post_sdk)
-  std::unique_ptr<client::http_client> file_client;  // timeout: cpprestsdk's, per chunk
+
+  std::mutex idle_mutex;
+  std::vector<std::unique_ptr<Connection>> idle;
 
   // One trace line per request: method and figures, never a body or cookie.
   void trace_line(const std::string& verb, const std::string& what, const std::string& outcome,
@@ -276,127 +438,196 @@ struct Http::Impl {
     return cookie.empty() ? std::string() : std::string(kCookieName) + "=" + cookie;
   }
 
-  void take_cookie(const http::http_response& response) {
-    std::string c = cookie_from(response.headers());
+  template <class Fields>
+  void take_cookie(const Fields& fields) {
+    std::string c = cookie_from(fields);
     if (c.empty()) return;
     std::lock_guard lock(cookie_mutex);
     cookie = std::move(c);
   }
 
+  template <class Request>
+  void common_fields(Request& request, bhttp::verb verb, const std::string& target) const {
+    request.method(verb);
+    request.target(target);
+    request.version(11);
+    request.set(bhttp::field::host, host_header);
+    request.set(bhttp::field::user_agent, "hyperctl");
+    const std::string c = cookie_header();
+    if (!c.empty()) request.set(bhttp::field::cookie, c);
+  }
+
+  // A kept-alive connection the host has not dropped, or none.
+  std::unique_ptr<Connection> take_idle() {
+    std::lock_guard lock(idle_mutex);
+    while (!idle.empty()) {
+      std::unique_ptr<Connection> c = std::move(idle.back());
+      idle.pop_back();
+      if (c->reusable()) {
+        c->reused = true;
+        return c;
+      }
+    }
+    return nullptr;
+  }
+
+  void give_back(std::unique_ptr<Connection> c) {
+    c->idle_since = Clock::now();
+    std::lock_guard lock(idle_mutex);
+    if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(c));
+  }
+
+  // Resolves, connects and shakes hands, each stage until `deadline`.
+  std::unique_ptr<Connection> open(Clock::time_point deadline, Watch& watch) {
+    auto c = std::make_unique<Connection>(tls);
+    bool done = false;
+    ErrorCodeB ec;
+    tcp::resolver::results_type found;
+    {
+      tcp::resolver resolver(c->ioc);
+      resolver.async_resolve(policy.host, port_text,
+                             [&](const ErrorCodeB& e, tcp::resolver::results_type r) {
+                               ec = e;
+                               found = std::move(r);
+                               done = true;
+                             });
+      watch.deadline = deadline;
+      c->run(done, [&] { watch.look([&] { resolver.cancel(); }); });
+    }
+    if (ec || watch.timed_out || watch.cancelled)
+      throw FailureError{{Stage::Resolve, ec, watch.timed_out, watch.cancelled}};
+
+    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
+    tcp_layer.expires_at(deadline);
+    watch.deadline.reset();
+    done = false;
+    tcp_layer.async_connect(found, [&](const ErrorCodeB& e, const tcp::endpoint&) {
+      ec = e;
+      done = true;
+    });
+    c->run(done, [&] { watch.look([&] { c->abort(); }); });
+    if (ec || watch.cancelled)
+      throw FailureError{{Stage::Connect, ec, ec == beast::error::timeout, watch.cancelled}};
+    tcp::no_delay nodelay(true);
+    c->socket().set_option(nodelay, ec);
+
+    SSL* ssl = c->stream.native_handle();
+    if (!policy.host_is_ip) SSL_set_tlsext_host_name(ssl, policy.host.c_str());
+    done = false;
+    c->stream.async_handshake(asio::ssl::stream_base::client, [&](const ErrorCodeB& e) {
+      ec = e;
+      done = true;
+    });
+    c->run(done, [&] { watch.look([&] { c->abort(); }); });
+    if (ec || watch.cancelled) {
+      Failure hf{Stage::Handshake, ec, ec == beast::error::timeout, watch.cancelled};
+      hf.tls = c->tls;
+      throw FailureError{hf};
+    }
+    return c;
+  }
+
   // The Error for a request that failed below HTTP.
-  [[noreturn]] void fail(const std::exception& e, int errc, const std::string& what,
+  [[noreturn]] void fail(const Failure& f, const std::string& what,
                          const std::string& operation) const {
     const std::string op = operation.empty() ? std::string() : operation + ": ";
-    {
-      std::lock_guard lock(tls->mutex);
-      using R = TlsState::Refusal;
-      switch (tls->refusal) {
+    if (f.cancelled) throw Error(ErrorCode::Cancelled, op + "cancelled", operation);
+    if (f.tls) {
+      const TlsSeen& seen = *f.tls;
+      using R = TlsSeen::Refusal;
+      switch (seen.refusal) {
         case R::None:
           break;
         case R::PinMismatch:
           throw Error(ErrorCode::AuthFailed,
-                      op + "the TLS certificate of " + endpoint + " (SHA-256 " + tls->seen +
-                          ") is not the one pinned in the URI (thumbprint=" + tls->pin +
+                      op + "the TLS certificate of " + endpoint + " (SHA-256 " + seen.seen +
+                          ") is not the one pinned in the URI (thumbprint=" + policy.pin +
                           "); refused",
                       operation);
         case R::StoreMismatch:
           throw Error(ErrorCode::AuthFailed,
                       op + "the TLS certificate of " + endpoint + " changed: it is SHA-256 " +
-                          tls->seen + ", the trust store pins " +
-                          (tls->pinned.empty() ? std::string("another") : tls->pinned) +
+                          seen.seen + ", the trust store pins " +
+                          (seen.pinned.empty() ? std::string("another") : seen.pinned) +
                           "; if the change is expected: hyperctl trust add --tls " + endpoint +
-                          " --thumbprint " + tls->seen,
+                          " --thumbprint " + seen.seen,
                       operation);
         case R::StoreUnreadable:
           throw Error(ErrorCode::AuthFailed,
                       op + "cannot check the TLS certificate of " + endpoint +
-                          " against the trust store: " + escape::terminal_text(tls->why),
+                          " against the trust store: " + escape::terminal_text(seen.why),
                       operation);
         case R::Untrusted:
           throw Error(ErrorCode::AuthFailed,
                       op + "the TLS certificate of " + endpoint + " is not trusted (SHA-256 " +
-                          tls->seen + ", " + escape::terminal_text(tls->why) +
+                          seen.seen + ", " + escape::terminal_text(seen.why) +
                           "); if it is the right one, pin it: hyperctl trust add --tls " +
-                          endpoint + " --thumbprint " + tls->seen +
-                          ", or add ?thumbprint=" + tls->seen + " to the URI",
+                          endpoint + " --thumbprint " + seen.seen +
+                          ", or add ?thumbprint=" + seen.seen + " to the URI",
                       operation);
       }
     }
-    const std::string detail = escape::terminal_text(e.what()) +
-                               (errc != 0 ? " (error " + std::to_string(errc) + ")" : "");
-    if (errc == ETIMEDOUT)
+    const std::string detail =
+        escape::terminal_text(f.ec.message()) + (f.ec ? " (" + std::string(f.ec.category().name()) +
+                                                            " " + std::to_string(f.ec.value()) + ")"
+                                                      : std::string());
+    if (f.timed_out || f.ec == beast::error::timeout)
       throw Error(ErrorCode::Timeout,
                   op + endpoint + " did not answer " + what + " within " + duration_text(timeout),
                   operation, detail);
-    const std::string text = e.what();
-    if (text.find("resolving") != std::string::npos)
-      throw Error(ErrorCode::Unreachable,
-                  op + "cannot connect to " + endpoint + ": the host name does not resolve",
-                  operation, detail);
-    if (errc == ECONNREFUSED || text.find("Failed to connect") != std::string::npos)
-      throw Error(ErrorCode::Unreachable,
-                  op + "cannot connect to " + endpoint +
-                      ": connection refused (nothing listens there) or host unreachable",
-                  operation, detail);
-    if (text.find("andshake") != std::string::npos)
-      throw Error(ErrorCode::Unreachable,
-                  op + "the TLS handshake with " + endpoint + " failed (is it an HTTPS endpoint?)",
-                  operation, detail);
-    if (errc == ECONNRESET || text.find("status line") != std::string::npos ||
-        text.find("end of file") != std::string::npos)
+    switch (f.stage) {
+      case Stage::Resolve:
+        throw Error(ErrorCode::Unreachable,
+                    op + "cannot connect to " + endpoint + ": the host name does not resolve",
+                    operation, detail);
+      case Stage::Connect:
+        throw Error(ErrorCode::Unreachable,
+                    op + "cannot connect to " + endpoint +
+                        ": connection refused (nothing listens there) or host unreachable",
+                    operation, detail);
+      case Stage::Handshake:
+        throw Error(
+            ErrorCode::Unreachable,
+            op + "the TLS handshake with " + endpoint + " failed (is it an HTTPS endpoint?)",
+            operation, detail);
+      case Stage::Send:
+      case Stage::Receive:
+        break;
+    }
+    if (f.ec == asio::error::eof || f.ec == asio::error::connection_reset ||
+        f.ec == asio::error::broken_pipe || f.ec == asio::ssl::error::stream_truncated ||
+        f.ec == bhttp::error::end_of_stream || f.ec == bhttp::error::partial_message)
       throw Error(ErrorCode::Unreachable,
                   op + endpoint + " closed the connection without answering " + what, operation,
                   detail);
-    throw Error(
-        ErrorCode::Unreachable,
-        op + "the request " + what + " to " + endpoint + " failed: " + escape::terminal_text(text),
-        operation, detail);
+    if (f.ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category())
+      throw Error(ErrorCode::BackendFailure,
+                  op + endpoint + " answered " + what + " with something that is not HTTP (" +
+                      escape::terminal_text(f.ec.message()) + ")",
+                  operation, detail);
+    throw Error(ErrorCode::Unreachable,
+                op + "the request " + what + " to " + endpoint +
+                    " failed: " + escape::terminal_text(f.ec.message()),
+                operation, detail);
   }
 };
 
-namespace {
-
-// At exit, OpenSSL frees its global state in an atexit handler; cpprestsdk's
-// thread pool is joined by a later-running exit handler of its own, and its
-// threads still close pooled TLS connections then, touching that freed state
-// (seen: a heap corruption about once in 300 runs of `hyperctl list`). OpenSSL
-// is told, before its first use in the process, to leave its state for the
-// operating system to reclaim instead. Without effect when something else
-// initialised OpenSSL first (then its atexit order is that caller's).
-void keep_openssl_until_exit() {
-  static const bool done = [] {
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
-    return true;
-  }();
-  (void)done;
-}
-
-}  // namespace
-
 Http::Http(const Target& target) : impl_(std::make_unique<Impl>()) {
-  keep_openssl_until_exit();
   impl_->endpoint = bracketed(target.host) + ":" + std::to_string(target.port);
+  impl_->host_header =
+      bracketed(target.host) + (target.port == 443 ? "" : ":" + std::to_string(target.port));
+  impl_->port_text = std::to_string(target.port);
   impl_->timeout = target.timeout;
-  impl_->tls = std::make_shared<TlsState>();
-  impl_->tls->host = target.host;
-  impl_->tls->port = target.port;
-  impl_->tls->pin = target.thumbprint;
-  impl_->tls->insecure = target.insecure;
-
-  client::http_client_config config;
-  config.set_validate_certificates(true);
-  std::shared_ptr<TlsState> state = impl_->tls;
-  config.set_ssl_context_callback([state](boost::asio::ssl::context& ctx) {
-    SSL_CTX_set_cert_verify_callback(ctx.native_handle(), &verify_certificate, state.get());
-  });
-  const web::uri base("https://" + impl_->endpoint);
-  // File transfers: the timeout is for each read or write of the body.
-  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(target.timeout));
-  impl_->file_client = std::make_unique<client::http_client>(base, config);
-  // SOAP: post_sdk's deadline ends a call first; this one never should.
-  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
-      target.timeout * 2 + std::chrono::seconds(30)));
-  impl_->soap_client = std::make_unique<client::http_client>(base, config);
+  TlsPolicy& p = impl_->policy;
+  p.host = target.host;
+  p.port = target.port;
+  p.pin = target.thumbprint;
+  p.insecure = target.insecure;
+  p.host_is_ip = is_ip_literal(target.host);
+  SSL_CTX* ctx = impl_->tls.native_handle();
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx, &verify_certificate, &impl_->policy);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 }
 
 Http::~Http() = default;
@@ -415,63 +646,87 @@ void Http::clear_cookie() {
   impl_->cookie.clear();
 }
 
+// The deadline is for the whole call (connecting included) and is final: a
+// vim25 call is never sent twice (a slow CreateVM_Task would create the VM
+// twice). Only a request that never left (the write failed on a kept-alive
+// connection the host had closed) is sent again, on a new connection.
 HttpReply Http::post_sdk(const std::string& soap_action, WipedString body,
                          const std::string& method, const std::string& operation,
                          std::chrono::milliseconds deadline) {
-  http::http_request request(http::methods::POST);
-  request.set_request_uri(web::uri("/sdk"));
-  request.headers().add("SOAPAction", soap_action);
-  const std::string cookie = impl_->cookie_header();
-  if (!cookie.empty()) request.headers().add("Cookie", cookie);
-  // The request's stream owns the body from here (no copy is made), and its
-  // allocator wipes it when cpprestsdk lets go of it.
-  const auto length = body.size();
-  request.set_body(concurrency::streams::bytestream::open_istream<WipedString>(std::move(body)),
-                   length, "text/xml; charset=utf-8");
   const auto started = Clock::now();
+  const auto until = started + (deadline.count() > 0 ? deadline : impl_->timeout);
   ++requests_;
+  using Body = bhttp::basic_string_body<char, std::char_traits<char>, WipingAllocator<char>>;
+  bhttp::request<Body> request;
+  impl_->common_fields(request, bhttp::verb::post, "/sdk");
+  request.set(bhttp::field::content_type, "text/xml; charset=utf-8");
+  request.set("SOAPAction", soap_action);
+  request.body() = std::move(body);  // wiped when the request is freed
+  request.prepare_payload();
   HttpReply reply;
-  // The deadline is ours, not cpprestsdk's: its timer, on a connection that
-  // served a request before, silently sends the request again on a new
-  // connection, and a vim25 call must never be sent twice (a slow
-  // CreateVM_Task would create the VM twice). Cancelling the request at the
-  // deadline ends it for good; cpprestsdk's own timeout is only a backstop.
-  pplx::cancellation_token_source cts;
-  auto latch = std::make_shared<Latch>();
-  using Answer = std::pair<http::http_response, std::vector<unsigned char>>;
-  pplx::task<Answer> answer =
-      impl_->soap_client->request(request, cts.get_token()).then([](http::http_response response) {
-        // A declared length past the limit is refused before reading.
-        if (response.headers().has(http::header_names::content_length) &&
-            response.headers().content_length() > kMaxAnswerBytes)
-          throw AnswerTooLarge();
-        auto capped = std::make_shared<CappedBody>();
-        capped->in = response.body();
-        return read_capped(capped).then(
-            [response, capped] { return Answer(response, std::move(capped->bytes.collection())); });
-      });
-  answer.then([latch](const pplx::task<Answer>&) { latch->open(); });
-  const bool timed_out =
-      !latch->wait_until(started + (deadline.count() > 0 ? deadline : impl_->timeout));
-  if (timed_out) cts.cancel();
   try {
-    Answer a = answer.get();
-    reply.status = a.first.status_code();
-    reply.content_type = a.first.headers().content_type();
-    impl_->take_cookie(a.first);
-    reply.body.assign(a.second.begin(), a.second.end());
-  } catch (const AnswerTooLarge&) {
-    cts.cancel();  // closes the connection: nothing more is read
-    impl_->trace_line("POST", "/sdk " + method, "too-large", kMaxAnswerBytes, started);
-    throw Error(ErrorCode::BackendFailure,
-                (operation.empty() ? std::string() : operation + ": ") + impl_->endpoint +
-                    " answered " + method + " with more than " +
-                    std::to_string(kMaxAnswerBytes >> 20) + " MiB; refused (not a vSphere answer)",
-                operation);
-  } catch (const std::exception& e) {
+    for (int attempt = 0;; ++attempt) {
+      Watch watch;
+      std::unique_ptr<Connection> c = attempt == 0 ? impl_->take_idle() : nullptr;
+      if (!c) c = impl_->open(until, watch);
+      beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
+      tcp_layer.expires_at(until);
+      bool done = false;
+      ErrorCodeB ec;
+      bhttp::async_write(c->stream, request, [&](const ErrorCodeB& e, std::size_t) {
+        ec = e;
+        done = true;
+      });
+      c->run(done, [&] { watch.look([&] { c->abort(); }); });
+      if (ec && c->reused && ec != beast::error::timeout) continue;  // never left: once more
+      if (ec) throw FailureError{{Stage::Send, ec, false, false}};
+
+      // The head first: Beast 1.74 checks a declared Content-Length against
+      // the body limit only when the head is parsed on its own (async_read
+      // parses eagerly and loses that error).
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.header_limit(kMaxHeaderBytes);
+      parser.body_limit(kMaxAnswerBytes);
+      const auto read = [&](auto start) {
+        done = false;
+        start([&](const ErrorCodeB& e, std::size_t) {
+          ec = e;
+          done = true;
+        });
+        c->run(done, [&] { watch.look([&] { c->abort(); }); });
+      };
+      read([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); });
+      if (!ec && parser.content_length() && *parser.content_length() > kMaxAnswerBytes)
+        ec = bhttp::error::body_limit;
+      if (!ec && !parser.is_done())
+        read([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); });
+      if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
+        Failure f{Stage::Receive, ec, false, false};
+        f.too_large = true;
+        throw FailureError{f};  // `c` is closed with it: nothing more is read
+      }
+      if (ec) throw FailureError{{Stage::Receive, ec, false, false}};
+      auto& response = parser.get();
+      reply.status = static_cast<int>(response.result_int());
+      reply.content_type = std::string(response[bhttp::field::content_type]);
+      impl_->take_cookie(response.base());
+      reply.body = std::move(response.body());
+      if (response.keep_alive()) impl_->give_back(std::move(c));
+      break;
+    }
+  } catch (const FailureError& fe) {
+    if (fe.failure.too_large) {
+      impl_->trace_line("POST", "/sdk " + method, "too-large", kMaxAnswerBytes, started);
+      throw Error(ErrorCode::BackendFailure,
+                  (operation.empty() ? std::string() : operation + ": ") + impl_->endpoint +
+                      " answered " + method + " with more than " +
+                      std::to_string(kMaxAnswerBytes >> 20) +
+                      " MiB; refused (not a vSphere answer)",
+                  operation);
+    }
+    const bool timed_out = fe.failure.timed_out || fe.failure.ec == beast::error::timeout;
     impl_->trace_line("POST", "/sdk " + method, timed_out ? "timeout" : "error", 0, started);
-    const auto* he = dynamic_cast<const http::http_exception*>(&e);
-    impl_->fail(e, timed_out ? ETIMEDOUT : (he ? he->error_code().value() : 0), method, operation);
+    impl_->fail(fe.failure, method, operation);
   }
   impl_->trace_line("POST", "/sdk " + method, std::to_string(reply.status), reply.body.size(),
                     started);
@@ -480,126 +735,205 @@ HttpReply Http::post_sdk(const std::string& soap_action, WipedString body,
 
 namespace {
 
-// Waits for `task`, polling the cancel token and reporting progress from
-// the caller's thread.
-template <class T>
-T wait_cancellable(pplx::task<T> task, pplx::cancellation_token_source& cts,
-                   const CancelToken& cancel, const std::atomic<std::uint64_t>& done,
-                   const std::atomic<std::uint64_t>& total,
-                   const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
-  std::uint64_t reported = ~std::uint64_t{0};
-  while (!task.is_done()) {
-    if (cancel.cancelled()) cts.cancel();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const std::uint64_t d = done.load();
-    if (progress && d != reported) {
-      progress(d, total.load());
-      reported = d;
-    }
+// A file descriptor closed with its owner.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
   }
-  return task.get();
+};
+
+bool write_all(int fd, const char* data, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
 }
 
 }  // namespace
 
-void Http::transfer_failed(const char* verb, const char* what, const char* towards,
-                           std::uint64_t done, Clock::time_point started, const CancelToken& cancel,
-                           const std::string& operation) {
-  const auto cancelled = [&] {
-    return Error(ErrorCode::Cancelled, operation + ": cancelled", operation);
-  };
-  try {
-    throw;
-  } catch (const pplx::task_canceled&) {
-    impl_->trace_line(verb, "/folder", "cancelled", done, started);
-    throw cancelled();
-  } catch (const http::http_exception& e) {
-    impl_->trace_line(verb, "/folder", "error", done, started);
-    if (cancel.cancelled()) throw cancelled();
-    impl_->fail(e, e.error_code().value(), what, operation);
-  } catch (const std::exception& e) {
-    impl_->trace_line(verb, "/folder", "error", done, started);
-    if (cancel.cancelled()) throw cancelled();
-    throw Error(ErrorCode::BackendFailure,
-                operation + ": " + what + " " + towards + " " + impl_->endpoint +
-                    " failed: " + escape::terminal_text(e.what()),
-                operation);
-  }
-  throw Error(ErrorCode::Internal,
-              operation + ": " + what + " " + towards + " " + impl_->endpoint + " failed",
-              operation);
-}
-
+// File transfers: the timeout is for each read or write, not the transfer.
 int Http::get_to_file(const std::string& path_and_query, const std::string& file,
                       const std::function<void(std::uint64_t, std::uint64_t)>& progress,
                       const CancelToken& cancel, const std::string& operation) {
-  namespace streams = concurrency::streams;
   const auto started = Clock::now();
   ++requests_;
-  std::atomic<std::uint64_t> done{0}, total{0};
+  std::uint64_t done_bytes = 0;
+  std::uint64_t total = 0;
+  std::uint64_t reported = ~std::uint64_t{0};
+  const auto report = [&] {
+    if (progress && done_bytes != reported) {
+      progress(done_bytes, total);
+      reported = done_bytes;
+    }
+  };
   int status = 0;
   try {
-    auto out =
-        streams::file_stream<std::uint8_t>::open_ostream(file, std::ios::out | std::ios::trunc)
-            .get();
-    http::http_request request(http::methods::GET);
-    request.set_request_uri(web::uri(path_and_query));
-    const std::string cookie = impl_->cookie_header();
-    if (!cookie.empty()) request.headers().add("Cookie", cookie);
-    request.set_response_stream(out);
-    request.set_progress_handler([&done](http::message_direction::direction d, std::uint64_t n) {
-      if (d == http::message_direction::download) done.store(n);
-    });
-    pplx::cancellation_token_source cts;
-    http::http_response response = wait_cancellable(
-        impl_->file_client->request(request, cts.get_token()), cts, cancel, done, total, {});
-    status = response.status_code();
-    total.store(response.headers().content_length());
-    wait_cancellable(response.content_ready(), cts, cancel, done, total, progress);
-    out.close().get();
-    if (progress && status == 200) progress(done.load(), total.load());
-  } catch (const Error&) {
-    throw;
-  } catch (...) {
-    transfer_failed("GET", "the download", "from", done.load(), started, cancel, operation);
+    Fd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+    if (out.fd < 0)
+      throw Error(
+          ErrorCode::BackendFailure,
+          operation + ": cannot write " + escape::terminal_text(file) + ": " + std::strerror(errno),
+          operation);
+    bhttp::request<bhttp::empty_body> request;
+    impl_->common_fields(request, bhttp::verb::get, path_and_query);
+    Watch watch;
+    watch.cancel = &cancel;
+    std::unique_ptr<Connection> c = impl_->take_idle();
+    if (!c) c = impl_->open(Clock::now() + impl_->timeout, watch);
+    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
+    bool done = false;
+    ErrorCodeB ec;
+    const auto step = [&](auto&& start, Stage stage) {
+      tcp_layer.expires_after(impl_->timeout);
+      done = false;
+      start([&](const ErrorCodeB& e, std::size_t) {
+        ec = e;
+        done = true;
+      });
+      c->run(done, [&] { watch.look([&] { c->abort(); }); });
+      if (watch.cancelled) throw FailureError{{stage, ec, false, true}};
+    };
+    step([&](auto h) { bhttp::async_write(c->stream, request, h); }, Stage::Send);
+    if (ec) throw FailureError{{Stage::Send, ec, false, false}};
+
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    // No limit: the file is what was asked for. (Not boost::none: Beast 1.74
+    // compares a length with an empty limit as "over".)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    step([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); },
+         Stage::Receive);
+    if (ec) throw FailureError{{Stage::Receive, ec, false, false}};
+    status = static_cast<int>(parser.get().result_int());
+    if (parser.content_length()) total = *parser.content_length();
+    watch.tick = report;
+    std::vector<char> chunk(256 * 1024);
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      step([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); }, Stage::Receive);
+      if (ec && ec != bhttp::error::need_buffer) throw FailureError{{Stage::Receive, ec}};
+      const std::size_t n = chunk.size() - parser.get().body().size;
+      if (!write_all(out.fd, chunk.data(), n))
+        throw Error(ErrorCode::BackendFailure,
+                    operation + ": cannot write " + escape::terminal_text(file) + ": " +
+                        std::strerror(errno),
+                    operation);
+      done_bytes += n;
+    }
+    if (::close(out.fd) != 0) {
+      out.fd = -1;
+      throw Error(
+          ErrorCode::BackendFailure,
+          operation + ": cannot write " + escape::terminal_text(file) + ": " + std::strerror(errno),
+          operation);
+    }
+    out.fd = -1;
+    if (progress && status == 200) progress(done_bytes, total);
+    if (parser.keep_alive()) impl_->give_back(std::move(c));
+  } catch (const FailureError& fe) {
+    impl_->trace_line("GET", "/folder", fe.failure.cancelled ? "cancelled" : "error", done_bytes,
+                      started);
+    impl_->fail(fe.failure, "the download", operation);
   }
-  impl_->trace_line("GET", "/folder", std::to_string(status), done.load(), started);
+  impl_->trace_line("GET", "/folder", std::to_string(status), done_bytes, started);
   return status;
 }
 
 int Http::put_from_file(const std::string& path_and_query, const std::string& file,
                         const std::function<void(std::uint64_t, std::uint64_t)>& progress,
                         const CancelToken& cancel, const std::string& operation) {
-  namespace streams = concurrency::streams;
   const auto started = Clock::now();
   ++requests_;
-  std::atomic<std::uint64_t> done{0}, total{0};
+  std::uint64_t done_bytes = 0;
+  std::uint64_t total = 0;
+  std::uint64_t reported = ~std::uint64_t{0};
+  const auto report = [&] {
+    if (progress && done_bytes != reported) {
+      progress(done_bytes, total);
+      reported = done_bytes;
+    }
+  };
   int status = 0;
   try {
-    auto in = streams::file_stream<std::uint8_t>::open_istream(file, std::ios::in).get();
-    const auto size = in.streambuf().size();
-    total.store(size);
-    http::http_request request(http::methods::PUT);
-    request.set_request_uri(web::uri(path_and_query));
-    const std::string cookie = impl_->cookie_header();
-    if (!cookie.empty()) request.headers().add("Cookie", cookie);
-    request.set_body(in, size, "application/octet-stream");
-    request.set_progress_handler([&done](http::message_direction::direction d, std::uint64_t n) {
-      if (d == http::message_direction::upload) done.store(n);
-    });
-    pplx::cancellation_token_source cts;
-    http::http_response response = wait_cancellable(
-        impl_->file_client->request(request, cts.get_token()), cts, cancel, done, total, progress);
-    status = response.status_code();
-    response.content_ready().wait();
-    in.close().wait();
-    if (progress && status / 100 == 2) progress(done.load(), total.load());
-  } catch (const Error&) {
-    throw;
-  } catch (...) {
-    transfer_failed("PUT", "the upload", "to", done.load(), started, cancel, operation);
+    Fd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (in.fd < 0 || ::fstat(in.fd, &st) != 0)
+      throw Error(
+          ErrorCode::NotFound,
+          operation + ": cannot read " + escape::terminal_text(file) + ": " + std::strerror(errno),
+          operation);
+    total = static_cast<std::uint64_t>(st.st_size);
+    bhttp::request<bhttp::empty_body> request;
+    impl_->common_fields(request, bhttp::verb::put, path_and_query);
+    request.set(bhttp::field::content_type, "application/octet-stream");
+    request.content_length(total);
+    Watch watch;
+    watch.cancel = &cancel;
+    std::unique_ptr<Connection> c = impl_->take_idle();
+    if (!c) c = impl_->open(Clock::now() + impl_->timeout, watch);
+    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
+    bool done = false;
+    ErrorCodeB ec;
+    const auto step = [&](auto&& start, Stage stage) {
+      tcp_layer.expires_after(impl_->timeout);
+      done = false;
+      start([&](const ErrorCodeB& e, std::size_t) {
+        ec = e;
+        done = true;
+      });
+      c->run(done, [&] { watch.look([&] { c->abort(); }); });
+      if (watch.cancelled) throw FailureError{{stage, ec, false, true}};
+    };
+    bhttp::request_serializer<bhttp::empty_body> header(request);
+    step([&](auto h) { bhttp::async_write_header(c->stream, header, h); }, Stage::Send);
+    if (ec) throw FailureError{{Stage::Send, ec, false, false}};
+    watch.tick = report;
+    std::vector<char> chunk(256 * 1024);
+    while (done_bytes < total) {
+      const ssize_t n = ::read(in.fd, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        throw Error(ErrorCode::BackendFailure,
+                    operation + ": " + escape::terminal_text(file) + " changed while uploading it" +
+                        (n < 0 ? std::string(": ") + std::strerror(errno) : std::string()),
+                    operation);
+      const std::size_t size = static_cast<std::size_t>(
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(n), total - done_bytes));
+      step([&](auto h) { asio::async_write(c->stream, asio::buffer(chunk.data(), size), h); },
+           Stage::Send);
+      if (ec) break;  // the host may have answered already (a 401): read it
+      done_bytes += size;
+    }
+    const ErrorCodeB sending = ec;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(kMaxUploadAnswerBytes);
+    // The head on its own (see post_sdk), then the rest.
+    step([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); },
+         Stage::Receive);
+    if (!ec && parser.content_length() && *parser.content_length() > kMaxUploadAnswerBytes)
+      ec = bhttp::error::body_limit;
+    if (!ec && !parser.is_done())
+      step([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); }, Stage::Receive);
+    if (ec) throw FailureError{{sending ? Stage::Send : Stage::Receive, sending ? sending : ec}};
+    status = static_cast<int>(parser.get().result_int());
+    if (progress && status / 100 == 2) progress(done_bytes, total);
+    if (!sending && parser.keep_alive()) impl_->give_back(std::move(c));
+  } catch (const FailureError& fe) {
+    impl_->trace_line("PUT", "/folder", fe.failure.cancelled ? "cancelled" : "error", done_bytes,
+                      started);
+    impl_->fail(fe.failure, "the upload", operation);
   }
-  impl_->trace_line("PUT", "/folder", std::to_string(status), done.load(), started);
+  impl_->trace_line("PUT", "/folder", std::to_string(status), done_bytes, started);
   return status;
 }
 

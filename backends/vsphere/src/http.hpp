@@ -1,7 +1,8 @@
-// The HTTPS transport of a vSphere session (private to session.cpp): one
-// cpprestsdk client per session (connections are reused), the TLS policy of
-// session.hpp, the session cookie, the HYPERCTL_TRACE line and the mapping of
-// network failures to Errors naming host:port. cpprestsdk stays in http.cpp.
+// The HTTPS transport of a vSphere session (private to session.cpp): HTTP/1.1
+// on Boost.Beast, run on the calling thread, kept-alive connections reused,
+// the TLS policy of session.hpp, the session cookie, the HYPERCTL_TRACE line
+// and the mapping of network failures to Errors naming host:port. Beast and
+// Asio stay in http.cpp.
 #pragma once
 
 #include <atomic>
@@ -62,12 +63,6 @@ class Http {
 
  private:
   struct Impl;
-  /// Called from a catch block of a file transfer: traces it and throws the
-  /// Error for the exception in flight ("the download" "from" HOST:PORT).
-  [[noreturn]] void transfer_failed(const char* verb, const char* what, const char* towards,
-                                    std::uint64_t done,
-                                    std::chrono::steady_clock::time_point started,
-                                    const CancelToken& cancel, const std::string& operation);
   std::unique_ptr<Impl> impl_;
   std::atomic<std::uint64_t> requests_{0};
 };

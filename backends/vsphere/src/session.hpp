@@ -1,7 +1,7 @@
-// One logged-in vim25 session: HTTPS transport (cpprestsdk + OpenSSL, TLS
-// policy below), the session cookie, SOAP calls with fault translation,
-// transparent re-login, keep-alive, task waiting, the PropertyCollector, and
-// datastore file transfer. cpprestsdk stays inside session.cpp/http.cpp.
+// One logged-in vim25 session: HTTPS transport (http.hpp: Boost.Beast on
+// OpenSSL, TLS policy below), the session cookie, SOAP calls with fault
+// translation, transparent re-login, keep-alive, task waiting, the
+// PropertyCollector, and datastore file transfer.
 //
 // TLS policy, in this order:
 //   1. ?thumbprint=SHA256 in the URI: the leaf certificate must have exactly
