@@ -74,8 +74,7 @@ TEST_F(BadInputTest, BadAnswersToACallAreClearAndTheSessionRecovers) {
   const auto good = conn->host().info();
   for (const Expected& x : kModes) {
     SCOPED_TRACE(x.mode);
-    // Every answer wrong (a connection closed on a reused connection is
-    // tried once more on a new one, as HTTP clients do; that fails too).
+    // Every answer wrong.
     sim().inject("RetrievePropertiesEx=" + x.mode);
     const auto e = error_of([&] { conn->host().info(); });
     sim().clear_injections();
@@ -85,6 +84,41 @@ TEST_F(BadInputTest, BadAnswersToACallAreClearAndTheSessionRecovers) {
     // The answers are right again, and so is the session.
     EXPECT_EQ(conn->host().info().host_uuid, good.host_uuid) << x.mode;
   }
+}
+
+// A host that drops the connection after reading a call may have made it:
+// the call is not sent again (on a kept-alive connection, as the second call
+// of a session is), the error says what happened, and the next call works.
+TEST_F(BadInputTest, ACallTheHostDroppedIsNotSentAgain) {
+  auto conn = sim().connect("keepalive=0");
+  const auto good = conn->host().info();
+  sim().reset_stats();
+  sim().inject("RetrievePropertiesEx=close*1");
+  const auto e = error_of([&] { conn->host().info(); });
+  ASSERT_TRUE(e);
+  expect_clear(*e, ErrorCode::Unreachable, "closed the connection without answering", "close");
+  EXPECT_EQ(sim().stats()["methods"]["RetrievePropertiesEx"].get<int>(), 1) << sim().stats().dump();
+  EXPECT_EQ(conn->host().info().host_uuid, good.host_uuid);
+}
+
+// A kept-alive connection the host closed while it was idle (vCenter's proxy
+// does after a while) is not used for the next call: the call goes out once,
+// on a new connection, and works.
+TEST_F(BadInputTest, AConnectionTheHostClosedWhileIdleIsNotUsed) {
+  VSPHERE_START_SIM(closing,
+                    SimOptions{.mode = "esx", .vms = 1, .connection_idle_timeout = "300ms"});
+  auto conn = closing->connect("keepalive=0");
+  const auto good = conn->host().info();
+  closing->reset_stats();
+  conn->host().info();
+  const int per_call = closing->stats()["methods"]["RetrievePropertiesEx"].get<int>();
+  ASSERT_GT(per_call, 0);
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(800ms);  // the host closes the idle connection
+    EXPECT_EQ(conn->host().info().host_uuid, good.host_uuid) << "after idle period " << i;
+  }
+  EXPECT_EQ(closing->stats()["methods"]["RetrievePropertiesEx"].get<int>(), 4 * per_call)
+      << "each call sent once: " << closing->stats().dump();
 }
 
 // vim25 fault types pick the code: a host vCenter cannot reach is a state

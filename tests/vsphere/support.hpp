@@ -286,6 +286,9 @@ struct SimOptions {
   std::string user = "hyper";
   std::string password;      ///< empty: random, per simulator
   std::string idle_timeout;  ///< a Go duration ("2s"): sessions idle that long expire
+  /// A Go duration: kept-alive connections idle that long are closed by the
+  /// simulator (as a vCenter's proxy does).
+  std::string connection_idle_timeout;
   /// METHOD=MODE[*N] (modes: truncated, malformed, fault, notauth, html500,
   /// close, ok (an empty answer, the call not made), delay:DURATION, and for
   /// RetrievePropertiesEx pages:N (the answer in N pages, continued by token
@@ -538,6 +541,8 @@ class Simulator {
                                      std::string("-tls=") + (o.tls ? "true" : "false"),
                                      "-user=" + o.user};
     if (!o.idle_timeout.empty()) argv.push_back("-idle-timeout=" + o.idle_timeout);
+    if (!o.connection_idle_timeout.empty())
+      argv.push_back("-conn-idle-timeout=" + o.connection_idle_timeout);
     for (const auto& spec : o.inject) argv.push_back("-inject=" + spec);
 
     int in[2], out[2];

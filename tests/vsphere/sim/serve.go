@@ -112,6 +112,7 @@ func serve(args []string) error {
 	user := fs.String("user", "hyper", "the one user name accepted")
 	password := fs.String("password", "", "its password (default: $HYPERCTL_VCSIM_PASSWORD, which keeps it out of ps)")
 	idle := fs.Duration("idle-timeout", 0, "sessions idle this long expire (0: never)")
+	connIdle := fs.Duration("conn-idle-timeout", 0, "kept-alive connections idle this long are closed (0: never)")
 	var inject repeated
 	fs.Var(&inject, "inject", "METHOD=MODE[*N]: answer METHOD wrongly (modes: "+strings.Join(injectModes, ", ")+
 		"; delay:DURATION waits first); *N: the next N calls only (repeatable)")
@@ -192,7 +193,7 @@ func serve(args []string) error {
 	m.Service.Listen.Host = hostPort
 	simulator.Map.SessionManager().ServiceHostName = hostPort
 
-	server := &http.Server{Handler: rules.wrap(m.Service.ServeMux), ErrorLog: nil}
+	server := &http.Server{Handler: rules.wrap(m.Service.ServeMux), ErrorLog: nil, IdleTimeout: *connIdle}
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ln) }()
 
