@@ -51,10 +51,14 @@ run_one() {
   # -jobs=1/-workers=1 and nice: other builds on the machine keep their CPU.
   # The regression inputs are read too (not written): they seed mutation.
   # -jobs writes fuzz-0.log into the current folder: the findings folder.
+  # Only a harness that found something has regression inputs; libFuzzer
+  # refuses to start on a corpus folder that does not exist.
+  local seeds=("$work")
+  [ -d "$root/fuzz/regressions/$name" ] && seeds+=("$root/fuzz/regressions/$name")
   (cd "$findings" && nice -n "${NICE:-10}" "$bin" -max_total_time="$seconds" \
     -max_len="$(max_len "$name")" -timeout="$(timeout_of "$name")" -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$findings/" -jobs=1 -workers=1 \
-    "$work" "$root/fuzz/regressions/$name") || true
+    "${seeds[@]}") || true
   tail -n 12 "$findings/fuzz-0.log" || true
   if [ "${MERGE:-0}" = 1 ]; then
     "$bin" -merge=1 -max_len="$(max_len "$name")" fuzz/corpus/"$name" "$work"
