@@ -319,7 +319,7 @@ void hostile_names_round_trip(Simulator& sim) {
             }),
             ErrorCode::AlreadyExists);
   // Removed by the hostile name while "child" is current: the simulator
-  // (govmomi 0.30, Debian 12) panics when the snapshot removed is the current
+  // (govmomi 0.24, Debian 12) panics when the snapshot removed is the current
   // one and a root (it sets the current snapshot to nothing); the connection
   // drops and, a vim25 call never being sent twice, the removal would fail.
   c->snapshots().revert(vm.name(), "child");
