@@ -393,6 +393,60 @@ struct Watch {
   }
 };
 
+// One request's connection and the operation in flight on it.
+struct Exchange {
+  std::unique_ptr<Connection> c;
+  Watch watch;
+  ErrorCodeB ec;  // how the last step ended
+  // File transfers: each read or write may take this long (a SOAP call has
+  // one deadline for all of it instead, set on the stream once).
+  std::optional<std::chrono::milliseconds> per_step;
+
+  // Starts one operation (`start(handler)`) and runs the connection until it
+  // completes; a cancel closes the socket on the way and throws.
+  template <class Start>
+  void step(Start&& start, Stage stage) {
+    if (per_step) beast::get_lowest_layer(c->stream).expires_after(*per_step);
+    bool done = false;
+    start([this, &done](const ErrorCodeB& e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    c->run(done, [this] { watch.look([this] { c->abort(); }); });
+    if (watch.cancelled) throw FailureError{{stage, ec, false, true}};
+  }
+
+  // An answer of at most `limit` bytes; `ec` is body_limit past it. The head
+  // is read on its own first: Beast 1.74 checks a declared Content-Length
+  // against the limit only then (async_read parses eagerly and loses that
+  // error).
+  void read_answer(bhttp::response_parser<bhttp::string_body>& parser, std::uint64_t limit) {
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(limit);
+    step([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); },
+         Stage::Receive);
+    if (!ec && parser.content_length() && *parser.content_length() > limit)
+      ec = bhttp::error::body_limit;
+    if (!ec && !parser.is_done())
+      step([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); }, Stage::Receive);
+  }
+};
+
+// A file transfer's figures, reported on the caller's thread when they move.
+struct Transferred {
+  const std::function<void(std::uint64_t, std::uint64_t)>& progress;
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;
+  std::uint64_t reported = ~std::uint64_t{0};
+
+  void report() {
+    if (progress && done != reported) {
+      progress(done, total);
+      reported = done;
+    }
+  }
+};
+
 }  // namespace
 
 std::string duration_text(std::chrono::milliseconds d) {
@@ -475,6 +529,16 @@ struct Http::Impl {
     c->idle_since = Clock::now();
     std::lock_guard lock(idle_mutex);
     if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(c));
+  }
+
+  // A connection for one request: a kept-alive one when `reuse`, else one
+  // opened by `deadline`.
+  Exchange start(Clock::time_point deadline, const CancelToken* cancel, bool reuse) {
+    Exchange x;
+    x.watch.cancel = cancel;
+    if (reuse) x.c = take_idle();
+    if (!x.c) x.c = open(deadline, x.watch);
+    return x;
   }
 
   // Resolves, connects and shakes hands, each stage until `deadline`.
@@ -666,52 +730,25 @@ HttpReply Http::post_sdk(const std::string& soap_action, WipedString body,
   HttpReply reply;
   try {
     for (int attempt = 0;; ++attempt) {
-      Watch watch;
-      std::unique_ptr<Connection> c = attempt == 0 ? impl_->take_idle() : nullptr;
-      if (!c) c = impl_->open(until, watch);
-      beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
-      tcp_layer.expires_at(until);
-      bool done = false;
-      ErrorCodeB ec;
-      bhttp::async_write(c->stream, request, [&](const ErrorCodeB& e, std::size_t) {
-        ec = e;
-        done = true;
-      });
-      c->run(done, [&] { watch.look([&] { c->abort(); }); });
-      if (ec && c->reused && ec != beast::error::timeout) continue;  // never left: once more
-      if (ec) throw FailureError{{Stage::Send, ec, false, false}};
-
-      // The head first: Beast 1.74 checks a declared Content-Length against
-      // the body limit only when the head is parsed on its own (async_read
-      // parses eagerly and loses that error).
+      Exchange x = impl_->start(until, nullptr, attempt == 0);
+      beast::get_lowest_layer(x.c->stream).expires_at(until);
+      x.step([&](auto h) { bhttp::async_write(x.c->stream, request, h); }, Stage::Send);
+      if (x.ec && x.c->reused && x.ec != beast::error::timeout) continue;  // never left: again
+      if (x.ec) throw FailureError{{Stage::Send, x.ec, false, false}};
       bhttp::response_parser<bhttp::string_body> parser;
-      parser.header_limit(kMaxHeaderBytes);
-      parser.body_limit(kMaxAnswerBytes);
-      const auto read = [&](auto start) {
-        done = false;
-        start([&](const ErrorCodeB& e, std::size_t) {
-          ec = e;
-          done = true;
-        });
-        c->run(done, [&] { watch.look([&] { c->abort(); }); });
-      };
-      read([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); });
-      if (!ec && parser.content_length() && *parser.content_length() > kMaxAnswerBytes)
-        ec = bhttp::error::body_limit;
-      if (!ec && !parser.is_done())
-        read([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); });
-      if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
-        Failure f{Stage::Receive, ec, false, false};
+      x.read_answer(parser, kMaxAnswerBytes);
+      if (x.ec == bhttp::error::body_limit || x.ec == bhttp::error::buffer_overflow) {
+        Failure f{Stage::Receive, x.ec, false, false};
         f.too_large = true;
-        throw FailureError{f};  // `c` is closed with it: nothing more is read
+        throw FailureError{f};  // the connection is closed with `x`: nothing more is read
       }
-      if (ec) throw FailureError{{Stage::Receive, ec, false, false}};
+      if (x.ec) throw FailureError{{Stage::Receive, x.ec, false, false}};
       auto& response = parser.get();
       reply.status = static_cast<int>(response.result_int());
       reply.content_type = std::string(response[bhttp::field::content_type]);
       impl_->take_cookie(response.base());
       reply.body = std::move(response.body());
-      if (response.keep_alive()) impl_->give_back(std::move(c));
+      if (response.keep_alive()) impl_->give_back(std::move(x.c));
       break;
     }
   } catch (const FailureError& fe) {
@@ -765,86 +802,58 @@ int Http::get_to_file(const std::string& path_and_query, const std::string& file
                       const CancelToken& cancel, const std::string& operation) {
   const auto started = Clock::now();
   ++requests_;
-  std::uint64_t done_bytes = 0;
-  std::uint64_t total = 0;
-  std::uint64_t reported = ~std::uint64_t{0};
-  const auto report = [&] {
-    if (progress && done_bytes != reported) {
-      progress(done_bytes, total);
-      reported = done_bytes;
-    }
-  };
+  Transferred moved{progress};
   int status = 0;
+  const auto cannot_write = [&] {
+    return Error(
+        ErrorCode::BackendFailure,
+        operation + ": cannot write " + escape::terminal_text(file) + ": " + std::strerror(errno),
+        operation);
+  };
   try {
     Fd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-    if (out.fd < 0)
-      throw Error(
-          ErrorCode::BackendFailure,
-          operation + ": cannot write " + escape::terminal_text(file) + ": " + std::strerror(errno),
-          operation);
+    if (out.fd < 0) throw cannot_write();
     bhttp::request<bhttp::empty_body> request;
     impl_->common_fields(request, bhttp::verb::get, path_and_query);
-    Watch watch;
-    watch.cancel = &cancel;
-    std::unique_ptr<Connection> c = impl_->take_idle();
-    if (!c) c = impl_->open(Clock::now() + impl_->timeout, watch);
-    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
-    bool done = false;
-    ErrorCodeB ec;
-    const auto step = [&](auto&& start, Stage stage) {
-      tcp_layer.expires_after(impl_->timeout);
-      done = false;
-      start([&](const ErrorCodeB& e, std::size_t) {
-        ec = e;
-        done = true;
-      });
-      c->run(done, [&] { watch.look([&] { c->abort(); }); });
-      if (watch.cancelled) throw FailureError{{stage, ec, false, true}};
-    };
-    step([&](auto h) { bhttp::async_write(c->stream, request, h); }, Stage::Send);
-    if (ec) throw FailureError{{Stage::Send, ec, false, false}};
+    Exchange x = impl_->start(Clock::now() + impl_->timeout, &cancel, true);
+    x.per_step = impl_->timeout;
+    x.step([&](auto h) { bhttp::async_write(x.c->stream, request, h); }, Stage::Send);
+    if (x.ec) throw FailureError{{Stage::Send, x.ec, false, false}};
 
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.header_limit(kMaxHeaderBytes);
     // No limit: the file is what was asked for. (Not boost::none: Beast 1.74
     // compares a length with an empty limit as "over".)
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    step([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); },
-         Stage::Receive);
-    if (ec) throw FailureError{{Stage::Receive, ec, false, false}};
+    x.step([&](auto h) { bhttp::async_read_header(x.c->stream, x.c->buffer, parser, h); },
+           Stage::Receive);
+    if (x.ec) throw FailureError{{Stage::Receive, x.ec, false, false}};
     status = static_cast<int>(parser.get().result_int());
-    if (parser.content_length()) total = *parser.content_length();
-    watch.tick = report;
+    if (parser.content_length()) moved.total = *parser.content_length();
+    x.watch.tick = [&moved] { moved.report(); };
     std::vector<char> chunk(256 * 1024);
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
-      step([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); }, Stage::Receive);
-      if (ec && ec != bhttp::error::need_buffer) throw FailureError{{Stage::Receive, ec}};
+      x.step([&](auto h) { bhttp::async_read(x.c->stream, x.c->buffer, parser, h); },
+             Stage::Receive);
+      if (x.ec && x.ec != bhttp::error::need_buffer)
+        throw FailureError{{Stage::Receive, x.ec, false, false}};
       const std::size_t n = chunk.size() - parser.get().body().size;
-      if (!write_all(out.fd, chunk.data(), n))
-        throw Error(ErrorCode::BackendFailure,
-                    operation + ": cannot write " + escape::terminal_text(file) + ": " +
-                        std::strerror(errno),
-                    operation);
-      done_bytes += n;
+      if (!write_all(out.fd, chunk.data(), n)) throw cannot_write();
+      moved.done += n;
     }
-    if (::close(out.fd) != 0) {
-      out.fd = -1;
-      throw Error(
-          ErrorCode::BackendFailure,
-          operation + ": cannot write " + escape::terminal_text(file) + ": " + std::strerror(errno),
-          operation);
-    }
+    const int closed = ::close(out.fd);
     out.fd = -1;
-    if (progress && status == 200) progress(done_bytes, total);
-    if (parser.keep_alive()) impl_->give_back(std::move(c));
+    if (closed != 0) throw cannot_write();
+    if (progress && status == 200) progress(moved.done, moved.total);
+    if (parser.keep_alive()) impl_->give_back(std::move(x.c));
   } catch (const FailureError& fe) {
-    impl_->trace_line("GET", "/folder", fe.failure.cancelled ? "cancelled" : "error", done_bytes,
+    impl_->trace_line("GET", "/folder", fe.failure.cancelled ? "cancelled" : "error", moved.done,
                       started);
     impl_->fail(fe.failure, "the download", operation);
   }
-  impl_->trace_line("GET", "/folder", std::to_string(status), done_bytes, started);
+  impl_->trace_line("GET", "/folder", std::to_string(status), moved.done, started);
   return status;
 }
 
@@ -853,15 +862,7 @@ int Http::put_from_file(const std::string& path_and_query, const std::string& fi
                         const CancelToken& cancel, const std::string& operation) {
   const auto started = Clock::now();
   ++requests_;
-  std::uint64_t done_bytes = 0;
-  std::uint64_t total = 0;
-  std::uint64_t reported = ~std::uint64_t{0};
-  const auto report = [&] {
-    if (progress && done_bytes != reported) {
-      progress(done_bytes, total);
-      reported = done_bytes;
-    }
-  };
+  Transferred moved{progress};
   int status = 0;
   try {
     Fd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -871,34 +872,19 @@ int Http::put_from_file(const std::string& path_and_query, const std::string& fi
           ErrorCode::NotFound,
           operation + ": cannot read " + escape::terminal_text(file) + ": " + std::strerror(errno),
           operation);
-    total = static_cast<std::uint64_t>(st.st_size);
+    moved.total = static_cast<std::uint64_t>(st.st_size);
     bhttp::request<bhttp::empty_body> request;
     impl_->common_fields(request, bhttp::verb::put, path_and_query);
     request.set(bhttp::field::content_type, "application/octet-stream");
-    request.content_length(total);
-    Watch watch;
-    watch.cancel = &cancel;
-    std::unique_ptr<Connection> c = impl_->take_idle();
-    if (!c) c = impl_->open(Clock::now() + impl_->timeout, watch);
-    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
-    bool done = false;
-    ErrorCodeB ec;
-    const auto step = [&](auto&& start, Stage stage) {
-      tcp_layer.expires_after(impl_->timeout);
-      done = false;
-      start([&](const ErrorCodeB& e, std::size_t) {
-        ec = e;
-        done = true;
-      });
-      c->run(done, [&] { watch.look([&] { c->abort(); }); });
-      if (watch.cancelled) throw FailureError{{stage, ec, false, true}};
-    };
+    request.content_length(moved.total);
+    Exchange x = impl_->start(Clock::now() + impl_->timeout, &cancel, true);
+    x.per_step = impl_->timeout;
     bhttp::request_serializer<bhttp::empty_body> header(request);
-    step([&](auto h) { bhttp::async_write_header(c->stream, header, h); }, Stage::Send);
-    if (ec) throw FailureError{{Stage::Send, ec, false, false}};
-    watch.tick = report;
+    x.step([&](auto h) { bhttp::async_write_header(x.c->stream, header, h); }, Stage::Send);
+    if (x.ec) throw FailureError{{Stage::Send, x.ec, false, false}};
+    x.watch.tick = [&moved] { moved.report(); };
     std::vector<char> chunk(256 * 1024);
-    while (done_bytes < total) {
+    while (moved.done < moved.total) {
       const ssize_t n = ::read(in.fd, chunk.data(), chunk.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0)
@@ -906,34 +892,27 @@ int Http::put_from_file(const std::string& path_and_query, const std::string& fi
                     operation + ": " + escape::terminal_text(file) + " changed while uploading it" +
                         (n < 0 ? std::string(": ") + std::strerror(errno) : std::string()),
                     operation);
-      const std::size_t size = static_cast<std::size_t>(
-          std::min<std::uint64_t>(static_cast<std::uint64_t>(n), total - done_bytes));
-      step([&](auto h) { asio::async_write(c->stream, asio::buffer(chunk.data(), size), h); },
-           Stage::Send);
-      if (ec) break;  // the host may have answered already (a 401): read it
-      done_bytes += size;
+      const auto size = static_cast<std::size_t>(
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(n), moved.total - moved.done));
+      x.step([&](auto h) { asio::async_write(x.c->stream, asio::buffer(chunk.data(), size), h); },
+             Stage::Send);
+      if (x.ec) break;  // the host may have answered already (a 401): read it
+      moved.done += size;
     }
-    const ErrorCodeB sending = ec;
+    const ErrorCodeB sending = x.ec;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.header_limit(kMaxHeaderBytes);
-    parser.body_limit(kMaxUploadAnswerBytes);
-    // The head on its own (see post_sdk), then the rest.
-    step([&](auto h) { bhttp::async_read_header(c->stream, c->buffer, parser, h); },
-         Stage::Receive);
-    if (!ec && parser.content_length() && *parser.content_length() > kMaxUploadAnswerBytes)
-      ec = bhttp::error::body_limit;
-    if (!ec && !parser.is_done())
-      step([&](auto h) { bhttp::async_read(c->stream, c->buffer, parser, h); }, Stage::Receive);
-    if (ec) throw FailureError{{sending ? Stage::Send : Stage::Receive, sending ? sending : ec}};
+    x.read_answer(parser, kMaxUploadAnswerBytes);
+    if (x.ec)
+      throw FailureError{{sending ? Stage::Send : Stage::Receive, sending ? sending : x.ec}};
     status = static_cast<int>(parser.get().result_int());
-    if (progress && status / 100 == 2) progress(done_bytes, total);
-    if (!sending && parser.keep_alive()) impl_->give_back(std::move(c));
+    if (progress && status / 100 == 2) progress(moved.done, moved.total);
+    if (!sending && parser.keep_alive()) impl_->give_back(std::move(x.c));
   } catch (const FailureError& fe) {
-    impl_->trace_line("PUT", "/folder", fe.failure.cancelled ? "cancelled" : "error", done_bytes,
+    impl_->trace_line("PUT", "/folder", fe.failure.cancelled ? "cancelled" : "error", moved.done,
                       started);
     impl_->fail(fe.failure, "the upload", operation);
   }
-  impl_->trace_line("PUT", "/folder", std::to_string(status), done_bytes, started);
+  impl_->trace_line("PUT", "/folder", std::to_string(status), moved.done, started);
   return status;
 }
 
