@@ -408,7 +408,7 @@ struct Exchange {
   void step(Start&& start, Stage stage) {
     if (per_step) beast::get_lowest_layer(c->stream).expires_after(*per_step);
     bool done = false;
-    start([this, &done](const ErrorCodeB& e, std::size_t) {
+    start([this, &done](const ErrorCodeB& e, auto&&...) {
       ec = e;
       done = true;
     });
@@ -537,58 +537,48 @@ struct Http::Impl {
     Exchange x;
     x.watch.cancel = cancel;
     if (reuse) x.c = take_idle();
-    if (!x.c) x.c = open(deadline, x.watch);
+    if (!x.c) open(x, deadline);
     return x;
   }
 
-  // Resolves, connects and shakes hands, each stage until `deadline`.
-  std::unique_ptr<Connection> open(Clock::time_point deadline, Watch& watch) {
-    auto c = std::make_unique<Connection>(tls);
+  // A new connection for `x`: resolves, connects and shakes hands, all of
+  // it by `deadline`.
+  void open(Exchange& x, Clock::time_point deadline) {
+    x.c = std::make_unique<Connection>(tls);
+    Connection& c = *x.c;
     bool done = false;
     ErrorCodeB ec;
     tcp::resolver::results_type found;
     {
-      tcp::resolver resolver(c->ioc);
+      // The resolver has no timer of its own: the watch keeps the deadline.
+      tcp::resolver resolver(c.ioc);
       resolver.async_resolve(policy.host, port_text,
                              [&](const ErrorCodeB& e, tcp::resolver::results_type r) {
                                ec = e;
                                found = std::move(r);
                                done = true;
                              });
-      watch.deadline = deadline;
-      c->run(done, [&] { watch.look([&] { resolver.cancel(); }); });
+      x.watch.deadline = deadline;
+      c.run(done, [&] { x.watch.look([&] { resolver.cancel(); }); });
+      x.watch.deadline.reset();
     }
-    if (ec || watch.timed_out || watch.cancelled)
-      throw FailureError{{Stage::Resolve, ec, watch.timed_out, watch.cancelled}};
+    if (ec || x.watch.timed_out || x.watch.cancelled)
+      throw FailureError{{Stage::Resolve, ec, x.watch.timed_out, x.watch.cancelled}};
 
-    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(c->stream);
-    tcp_layer.expires_at(deadline);
-    watch.deadline.reset();
-    done = false;
-    tcp_layer.async_connect(found, [&](const ErrorCodeB& e, const tcp::endpoint&) {
-      ec = e;
-      done = true;
-    });
-    c->run(done, [&] { watch.look([&] { c->abort(); }); });
-    if (ec || watch.cancelled)
-      throw FailureError{{Stage::Connect, ec, ec == beast::error::timeout, watch.cancelled}};
-    tcp::no_delay nodelay(true);
-    c->socket().set_option(nodelay, ec);
+    beast::get_lowest_layer(c.stream).expires_at(deadline);
+    x.step([&](auto h) { beast::get_lowest_layer(c.stream).async_connect(found, h); },
+           Stage::Connect);
+    if (x.ec) throw FailureError{{Stage::Connect, x.ec, x.ec == beast::error::timeout, false}};
+    c.socket().set_option(tcp::no_delay(true), ec);
 
-    SSL* ssl = c->stream.native_handle();
-    if (!policy.host_is_ip) SSL_set_tlsext_host_name(ssl, policy.host.c_str());
-    done = false;
-    c->stream.async_handshake(asio::ssl::stream_base::client, [&](const ErrorCodeB& e) {
-      ec = e;
-      done = true;
-    });
-    c->run(done, [&] { watch.look([&] { c->abort(); }); });
-    if (ec || watch.cancelled) {
-      Failure hf{Stage::Handshake, ec, ec == beast::error::timeout, watch.cancelled};
-      hf.tls = c->tls;
-      throw FailureError{hf};
+    if (!policy.host_is_ip) SSL_set_tlsext_host_name(c.stream.native_handle(), policy.host.c_str());
+    x.step([&](auto h) { c.stream.async_handshake(asio::ssl::stream_base::client, h); },
+           Stage::Handshake);
+    if (x.ec) {
+      Failure f{Stage::Handshake, x.ec, x.ec == beast::error::timeout, false};
+      f.tls = c.tls;
+      throw FailureError{f};
     }
-    return c;
   }
 
   // The Error for a request that failed below HTTP.
