@@ -84,6 +84,7 @@ JsonValue vm_Json(const VmInfo& vm) {
   o["persistent"] = vm.persistent;
   o["autostart"] = vm.autostart ? JsonValue(*vm.autostart) : JsonValue(nullptr);
   o["extras"] = std::move(extras);
+  o["disk_bytes"] = disk_bytes_of(vm);
   return o;
 }
 

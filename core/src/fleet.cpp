@@ -513,9 +513,7 @@ Inventory inventory(std::shared_ptr<Registry> registry, const std::vector<Target
           row.uri = targets[i].uri;
           row.backend = summary.report.backend.empty() ? vm.backend : summary.report.backend;
           row.vm = std::move(vm);
-          const VmInfo& v = row.vm;
-          for (const auto& d : v.disks)
-            if (d.device != "cdrom") row.disk_bytes += d.capacity_bytes;
+          row.disk_bytes = disk_bytes_of(row.vm);
           if (!filter.matches(row, targets[i].tags)) continue;
           rows.push_back(std::move(row));
         }

@@ -100,7 +100,7 @@ struct InventoryRow {
   std::string uri;
   std::string backend;
   VmInfo vm;
-  std::uint64_t disk_bytes = 0;  ///< sum of capacity_bytes of its disks (not CD-ROMs)
+  std::uint64_t disk_bytes = 0;  ///< disk_bytes_of(vm): its disks, or what the backend counts
 };
 
 /// Per-host totals (`inventory --summary`), and the report of every host.

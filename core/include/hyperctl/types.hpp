@@ -71,7 +71,22 @@ struct VmInfo {
   bool persistent = true;  ///< defined (survives power off)
   std::optional<bool> autostart;
   std::map<std::string, std::string> extras;  ///< backend-specific facts
+  /// The VM's disk space when a view leaves `disks` out to stay light (the
+  /// vSphere list: provisioned space, committed + uncommitted, as vCenter
+  /// shows it). Empty: the sum of the capacities of `disks` (not CD-ROMs);
+  /// disk_bytes_of() gives either.
+  std::optional<std::uint64_t> disk_bytes;
 };
+
+/// vm.disk_bytes when set, else the capacities of its disks (not CD-ROMs)
+/// added up.
+inline std::uint64_t disk_bytes_of(const VmInfo& vm) {
+  if (vm.disk_bytes) return *vm.disk_bytes;
+  std::uint64_t sum = 0;
+  for (const auto& d : vm.disks)
+    if (d.device != "cdrom") sum += d.capacity_bytes;
+  return sum;
+}
 
 /// Which VMs list() returns. Empty fields do not filter.
 struct VmFilter {
