@@ -131,6 +131,30 @@ void list_matches_the_second_session(Simulator& sim) {
     EXPECT_EQ(vm.guest_os, s["guestId"]);
     EXPECT_EQ(vm.host, s["host"]);
     EXPECT_EQ(vm.extras.at("template"), s["template"].get<bool>() ? "true" : "false");
+    // The listing is light: no devices or datastores (info has them), and
+    // the provisioned space as the VM's disk space.
+    EXPECT_TRUE(vm.disks.empty());
+    EXPECT_TRUE(vm.nics.empty());
+    EXPECT_FALSE(vm.extras.count("datastores"));
+    ASSERT_TRUE(vm.disk_bytes.has_value());
+    EXPECT_EQ(*vm.disk_bytes, s["provisionedBytes"].get<std::uint64_t>());
+  }
+}
+
+// info gives what list leaves out: devices and datastores, as the second
+// session sees them.
+void info_matches_the_second_session(Simulator& sim) {
+  auto c = sim.connect();
+  const json inv = sim.show();
+  ASSERT_GE(inv["vms"].size(), 2u);
+  for (const json& s : inv["vms"]) {
+    const VmInfo vm = c->vms().get(s["moref"].get<std::string>());
+    SCOPED_TRACE(vm.name);
+    EXPECT_EQ(vm.name, s["name"]);
+    EXPECT_EQ(vm.id, s["instanceUuid"]);
+    EXPECT_EQ(vm.vcpus, s["numCpu"].get<unsigned>());
+    EXPECT_EQ(vm.host, s["host"]);
+    EXPECT_FALSE(vm.disk_bytes.has_value()) << "info sums its disks";
     std::string datastores;
     for (const auto& d : s["datastores"])
       datastores += (datastores.empty() ? "" : ",") + d.get<std::string>();
@@ -570,7 +594,10 @@ void create_with_an_existing_disk_and_an_iso(Simulator& sim) {
   check_cdrom(vm.info());
   check_cdrom(c->vms().get(spec.name));
   for (const auto& listed : c->vms().list({}))
-    if (listed.name == spec.name) check_cdrom(listed);
+    if (listed.name == spec.name) {
+      EXPECT_TRUE(listed.disks.empty()) << "list reads no devices";
+      EXPECT_EQ(listed.disk_bytes, sim.find_vm(spec.name)["provisionedBytes"].get<std::uint64_t>());
+    }
   const json s = sim.find_vm(spec.name);
   ASSERT_EQ(s["disks"].size(), 1u);
   EXPECT_EQ(s["disks"][0]["file"], disk);
@@ -1311,6 +1338,7 @@ class EsxVm : public vsphere_test::SimTest<EsxVm> {
   }
 
 VSPHERE_VM_TEST(ListMatchesTheSecondSession, list_matches_the_second_session)
+VSPHERE_VM_TEST(InfoMatchesTheSecondSession, info_matches_the_second_session)
 VSPHERE_VM_TEST(ListFiltersByStateAndNameGlob, list_filters_by_state_and_glob)
 VSPHERE_VM_TEST(GetByNameInstanceUuidBiosUuidAndMoref, get_by_every_kind_of_id)
 VSPHERE_VM_TEST(UnknownVmIsNotFound, unknown_vm_is_not_found)

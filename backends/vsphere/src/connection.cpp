@@ -1,7 +1,10 @@
 // VsphereConnection: its operation groups and the shared look-ups.
 #include "connection.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <set>
 
@@ -206,23 +209,94 @@ VmInfo VsphereConnection::describe(const ObjectContent& vm, const NameMap& names
   return info;
 }
 
-std::vector<VmObject> VsphereConnection::all_vms(const std::string& op) {
+const std::vector<std::string>& VsphereConnection::list_paths() {
+  // summary.config carries name, ids, guest id, template, vCPUs and memory
+  // in one property: about half the bytes of asking for each config path.
+  static const std::vector<std::string> paths = {"summary.config", "runtime.powerState",
+                                                 "runtime.host", "summary.storage"};
+  return paths;
+}
+
+std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const std::string& op) {
   // A datacenter named in the URI scopes the list; otherwise every VM the
   // session sees (no extra look-up on the common path).
   MoRef container;
   if (!session_->target().datacenter.empty()) container = datacenter(op).ref;
-  std::vector<ObjectContent> objects = session_->retrieve_all(vm_requests(), op, container);
-  const NameMap names = names_of(objects);
-  std::vector<VmObject> vms;
-  for (auto& o : objects) {
-    if (o.obj.type != "VirtualMachine") continue;
-    VmObject vm;
-    vm.ref = o.obj;
-    vm.info = describe(o, names);
-    vm.raw = std::move(o);
-    vms.push_back(std::move(vm));
+
+  // Each VM is read into its VmInfo as its page comes, and the page is let
+  // go; host names may come in any page, so hosts are filled in at the end.
+  struct Listed {
+    MoRef ref, host;
+    VmInfo info;
+    bool named = false;
+  };
+  std::vector<Listed> vms;
+  std::map<MoRef, std::size_t> index;  // a VM the server sends twice is merged
+  NameMap hosts;
+  const auto number = [](pugi::xml_node parent, const char* child) {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, xml::i64(parent, child)));
+  };
+  const auto take = [&](ObjectContent&& o) {
+    if (o.obj.type != "VirtualMachine") {
+      hosts[o.obj] = decode_name(xml::text(o.prop("name")));
+      return;
+    }
+    auto [it, fresh] = index.emplace(o.obj, vms.size());
+    if (fresh) vms.push_back({o.obj, {}, {}, false});
+    Listed& vm = vms[it->second];
+    VmInfo& info = vm.info;
+    if (const pugi::xml_node c = o.prop("summary.config")) {
+      // Not there for a VM being created or one whose files are gone.
+      vm.named = static_cast<bool>(xml::child(c, "name"));
+      info.name = decode_name(xml::text(c, "name"));
+      info.id = xml::text(c, "instanceUuid");
+      info.extras["bios_uuid"] = xml::text(c, "uuid");
+      info.guest_os = xml::text(c, "guestId");
+      info.extras["template"] = xml::boolean(c, "template") ? "true" : "false";
+      info.vcpus = static_cast<unsigned>(number(c, "numCpu"));
+      info.memory_bytes = number(c, "memorySizeMB") << 20;
+    }
+    if (const pugi::xml_node p = o.prop("runtime.powerState")) {
+      info.state_reason = xml::text(p);
+      info.state = vm_state_of(info.state_reason);
+    }
+    if (const pugi::xml_node h = o.prop("runtime.host")) vm.host = xml::moref(h);
+    if (const pugi::xml_node st = o.prop("summary.storage"))
+      info.disk_bytes = number(st, "committed") + number(st, "uncommitted");
+  };
+  session_->retrieve_each({{"VirtualMachine", list_paths()}, {"HostSystem", {"name"}}}, op,
+                          container, take);
+
+  // A VM without its config summary (being created) is named by its
+  // ManagedEntity name: one more small call, for those only.
+  std::vector<MoRef> unnamed;
+  for (const Listed& vm : vms)
+    if (!vm.named) unnamed.push_back(vm.ref);
+  if (!unnamed.empty())
+    for (const ObjectContent& o : session_->retrieve(unnamed, {"name"}, op)) {
+      const auto it = index.find(o.obj);
+      if (it != index.end()) vms[it->second].info.name = decode_name(xml::text(o.prop("name")));
+    }
+
+  std::vector<VmInfo> out;
+  out.reserve(vms.size());
+  for (Listed& vm : vms) {
+    VmInfo& info = vm.info;
+    if (!filter.states.empty() &&
+        std::find(filter.states.begin(), filter.states.end(), info.state) == filter.states.end())
+      continue;
+    if (!filter.name_glob.empty() && ::fnmatch(filter.name_glob.c_str(), info.name.c_str(), 0) != 0)
+      continue;
+    info.backend = kBackendName;
+    info.persistent = true;
+    if (info.id.empty()) info.id = vm.ref.value;  // no config yet
+    info.host = name_of(hosts, vm.host);
+    info.extras["moref"] = vm.ref.value;
+    info.extras.emplace("template", "false");
+    info.extras.emplace("bios_uuid", "");
+    out.push_back(std::move(info));
   }
-  return vms;
+  return out;
 }
 
 VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
@@ -235,7 +309,20 @@ VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
   MoRef container;
   if (!session_->target().datacenter.empty()) container = datacenter(op).ref;
   std::vector<PropertyRequest> what = vm_requests();
-  what.front().paths = {"name", "config.instanceUuid", "config.uuid"};
+  // Every VM's UUIDs only when the reference could be one (hex digits and
+  // hyphens, 32 digits): a name costs a third of the bytes.
+  std::size_t hex = 0;
+  bool uuid_like = true;
+  for (const char ch : ref.value) {
+    if (std::isxdigit(static_cast<unsigned char>(ch)))
+      ++hex;
+    else if (ch != '-')
+      uuid_like = false;
+  }
+  uuid_like = uuid_like && hex == 32;
+  what.front().paths = uuid_like
+                           ? std::vector<std::string>{"name", "config.instanceUuid", "config.uuid"}
+                           : std::vector<std::string>{"name"};
   const std::vector<ObjectContent> objects = session_->retrieve_all(what, op, container);
 
   struct Candidate {
@@ -251,10 +338,26 @@ VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
     return v.instance_uuid.empty() ? v.ref.value : v.instance_uuid;
   };
   auto listed = [&](const std::vector<const Candidate*>& found) {
+    // The instance UUIDs of the VMs a message names, when the look-up did
+    // not read them (one small call, on the way to an error).
+    std::map<MoRef, std::string> uuids;
+    if (!uuid_like) {
+      std::vector<MoRef> refs;
+      for (const Candidate* vm : found) refs.push_back(vm->ref);
+      try {
+        for (const ObjectContent& o : session_->retrieve(refs, {"config.instanceUuid"}, op))
+          uuids[o.obj] = xml::text(o.prop("config.instanceUuid"));
+      } catch (const Error&) {
+        // The message names the morefs then.
+      }
+    }
     std::string ids;
-    for (const Candidate* vm : found)
-      ids += (ids.empty() ? "" : ", ") + quoted(vm->name) + " " +
-             escape::terminal_text(id_of(*vm)) + " (" + escape::terminal_text(vm->ref.value) + ")";
+    for (const Candidate* vm : found) {
+      const auto u = uuids.find(vm->ref);
+      const std::string id = u != uuids.end() && !u->second.empty() ? u->second : id_of(*vm);
+      ids += (ids.empty() ? "" : ", ") + quoted(vm->name) + " " + escape::terminal_text(id) + " (" +
+             escape::terminal_text(vm->ref.value) + ")";
+    }
     return ids;
   };
   auto matching = [&](auto&& matches) {

@@ -57,22 +57,32 @@ class VsphereConnection final : public Connection {
 
   Session& session() { return *session_; }
 
-  /// The VirtualMachine paths describe() reads; list, get and inventory ask
-  /// for exactly these (plus name of HostSystem, Datastore, Network).
+  /// The VirtualMachine paths describe() reads; get and resolve ask for
+  /// exactly these (plus name of HostSystem, Datastore, Network).
   static const std::vector<std::string>& vm_paths();
-  /// One retrieve_all: every VM (vm_paths) with the names of the hosts,
-  /// datastores and networks, described. Templates are included (extras
-  /// "template"="true").
-  std::vector<VmObject> all_vms(const std::string& op);
+  /// The VirtualMachine paths list_vms() reads: what a listing shows, no
+  /// devices (summary.config, runtime.powerState, runtime.host,
+  /// summary.storage: 1.4 KB a VM from the simulator instead of 8).
+  static const std::vector<std::string>& list_paths();
+  /// The VMs that match `filter`, light: name, ids, state, vCPUs, memory,
+  /// guest id, host name, disk_bytes (provisioned: summary.storage committed +
+  /// uncommitted), extras moref, template, bios_uuid; no disks, NICs or
+  /// datastores (get() has them). One retrieve_each of list_paths() and the
+  /// host names, read page by page. A VM being created (no config summary
+  /// yet) has its moref as id and is named by one more call for such VMs
+  /// only. Templates are included.
+  std::vector<VmInfo> list_vms(const VmFilter& filter, const std::string& op);
   /// The VM `ref` names: its instance UUID (any case), else its BIOS UUID,
   /// else its moref value ("vm-42"), else its exact (decoded) name. Two VMs
   /// with that id or name: Error(Conflict) listing them with their ids. A
   /// reference that is one VM's id and exactly the name of a different VM:
   /// Error(Conflict) naming both with their ids (the same VM both ways is
   /// fine). None: Error(NotFound) naming the reference and the endpoint.
-  /// Two round trips whatever the number of VMs: names and ids of every VM
-  /// (with the host, datastore and network names), then the chosen VM's
-  /// vm_paths(). Scoped to the URI's datacenter when it names one.
+  /// Two round trips whatever the number of VMs: the names of every VM
+  /// (and their UUIDs when `ref` could be one: 32 hex digits and hyphens),
+  /// with the host, datastore and network names, then the chosen VM's
+  /// vm_paths(); a conflict reads the instance UUIDs of the VMs it names.
+  /// Scoped to the URI's datacenter when it names one.
   VmObject resolve(const VmRef& ref, const std::string& op);
   /// The same VM again after a change (one retrieve of vm_paths + names).
   VmObject refresh(const MoRef& vm, const std::string& op);

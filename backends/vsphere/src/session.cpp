@@ -650,9 +650,31 @@ void read_pages(Session& s, const Reply& first, std::vector<ObjectContent>& out,
 
 }  // namespace
 
-std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyRequest>& what,
-                                                 const std::string& operation,
-                                                 const MoRef& container) {
+namespace {
+
+/// `o` in a document of its own (its <val> nodes copied), so that it outlives
+/// the page it came in without keeping that page's document alive.
+ObjectContent detached(const ObjectContent& o) {
+  ObjectContent out;
+  out.obj = o.obj;
+  out.doc = std::make_shared<pugi::xml_document>();
+  pugi::xml_node root = out.doc->append_child("props");
+  for (const auto& [path, val] : o.props) out.props[path] = root.append_copy(val);
+  return out;
+}
+
+/// Adds the properties of `more` (the same object, from the next page) to
+/// `held`, a detached object.
+void merge_into(ObjectContent& held, const ObjectContent& more) {
+  pugi::xml_node root = held.doc->first_child();
+  for (const auto& [path, val] : more.props) held.props[path] = root.append_copy(val);
+}
+
+}  // namespace
+
+void Session::retrieve_each(const std::vector<PropertyRequest>& what, const std::string& operation,
+                            const MoRef& container,
+                            const std::function<void(ObjectContent&&)>& each) {
   const ServiceContent& c = content();
   std::string view_args = soap::moref("container", container.empty() ? c.root_folder : container);
   for (const PropertyRequest& r : what) view_args += soap::el("type", r.type);
@@ -662,7 +684,13 @@ std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyReque
   if (view.empty())
     throw Error(ErrorCode::BackendFailure,
                 operation + ": " + endpoint() + " created no container view", operation);
-  std::vector<ObjectContent> out;
+  const auto destroy_view = [&] {
+    try {
+      call("DestroyView", view, "", operation);
+    } catch (const Error&) {
+      // The view dies with the session anyway.
+    }
+  };
   try {
     std::string spec;
     for (const PropertyRequest& r : what) spec += prop_spec(r.type, r.paths);
@@ -671,30 +699,65 @@ std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyReque
                           soap::typed("selectSet", "TraversalSpec",
                                       soap::el("name", "view") + soap::el("type", "ContainerView") +
                                           soap::el("path", "view") + soap::el("skip", "false")));
-    read_pages(*this,
-               call("RetrievePropertiesEx", c.property_collector,
-                    soap::raw("specSet", spec) + soap::raw("options", ""), operation),
-               out, operation);
-  } catch (const Error& e) {
-    // The view dies with the session anyway; a server that did not answer
-    // is not asked again (that would be another full timeout).
-    if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
-        call("DestroyView", view, "", operation);
-      } catch (const Error&) {
+    const MoRef& collector = c.property_collector;
+    Reply page =
+        call("RetrievePropertiesEx", collector,
+             soap::raw("specSet", spec) +
+                 soap::raw("options", soap::el("maxObjects", std::to_string(kPageObjects))),
+             operation);
+    // The last object of a page is held back (detached) until the next page
+    // shows whether it goes on there; so `each` sees every object whole, and
+    // only one page's document is alive at a time.
+    std::optional<ObjectContent> held;
+    for (;;) {
+      std::vector<ObjectContent> objects;
+      const std::string token = read_retrieve_result(page, objects);
+      std::size_t first = 0;
+      if (held && !objects.empty() && objects.front().obj == held->obj) {
+        merge_into(*held, objects.front());
+        first = 1;
       }
+      if (held && (first < objects.size() || token.empty())) {
+        each(std::move(*held));
+        held.reset();
+      }
+      std::size_t end = objects.size();
+      if (!token.empty() && first < end) held = detached(objects[--end]);
+      for (std::size_t i = first; i < end; ++i) each(std::move(objects[i]));
+      objects.clear();
+      page = Reply{};  // this page's document goes before the next is read
+      if (token.empty()) break;
+      try {
+        page = call("ContinueRetrievePropertiesEx", collector, soap::el("token", token), operation);
+      } catch (const Error& e) {
+        // The server drops what it still holds (best effort: not when it did
+        // not answer at all).
+        if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
+            call("CancelRetrievePropertiesEx", collector, soap::el("token", token), operation);
+          } catch (const Error&) {
+            // The first error is the one to report.
+          }
+        throw;
+      }
+    }
+  } catch (const Error& e) {
+    // A server that did not answer is not asked again (that would be another
+    // full timeout).
+    if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) destroy_view();
     throw;
   } catch (...) {
-    try {
-      call("DestroyView", view, "", operation);
-    } catch (const Error&) {
-    }
+    destroy_view();
     throw;
   }
-  try {
-    call("DestroyView", view, "", operation);
-  } catch (const Error&) {
-    // As above.
-  }
+  destroy_view();
+}
+
+std::vector<ObjectContent> Session::retrieve_all(const std::vector<PropertyRequest>& what,
+                                                 const std::string& operation,
+                                                 const MoRef& container) {
+  std::vector<ObjectContent> out;
+  retrieve_each(what, operation, container,
+                [&](ObjectContent&& o) { out.push_back(std::move(o)); });
   return out;
 }
 

@@ -167,12 +167,24 @@ class Session {
                  const ProgressFn& progress = {}, const CancelToken* cancel = nullptr,
                  std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
+  /// The most objects one page of a container retrieve asks for
+  /// (RetrievePropertiesEx's maxObjects; the server may send fewer).
+  static constexpr int kPageObjects = 1000;
+
   /// All objects of the requested types under `container` (the root folder
-  /// when empty), each with its paths: one CreateContainerView (all types),
-  /// one RetrievePropertiesEx (one PropertySpec per type), as many
-  /// ContinueRetrievePropertiesEx as the server pages, DestroyView. So a VM
-  /// list and the names of the hosts, datastores and networks it refers to
-  /// cost one round trip.
+  /// when empty), each with its paths, handed to `each` one by one as the
+  /// pages come: one CreateContainerView (all types), one
+  /// RetrievePropertiesEx (one PropertySpec per type, at most kPageObjects
+  /// objects a page), as many ContinueRetrievePropertiesEx as the server
+  /// pages, DestroyView. Only one page's document is held at a time (plus the
+  /// last object of the page before, copied out, in case the next page goes
+  /// on with its properties: `each` sees every object once, whole). Objects
+  /// the server reports gone are left out. A page that fails ends the paging
+  /// with CancelRetrievePropertiesEx.
+  void retrieve_each(const std::vector<PropertyRequest>& what, const std::string& operation,
+                     const MoRef& container, const std::function<void(ObjectContent&&)>& each);
+  /// retrieve_each, collected. So a VM list and the names of the hosts,
+  /// datastores and networks it refers to cost one round trip per page.
   std::vector<ObjectContent> retrieve_all(const std::vector<PropertyRequest>& what,
                                           const std::string& operation,
                                           const MoRef& container = {});

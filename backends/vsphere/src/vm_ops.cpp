@@ -10,8 +10,6 @@
 // pointing to save.
 #include "hyperctl/error.hpp"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -332,19 +330,7 @@ Capabilities vm_capabilities() {
 
 std::vector<VmInfo> VsphereVmOps::list(const VmFilter& filter) {
   const std::string op = "vm.list";
-  return guarded(op, [&] {
-    std::vector<VmInfo> out;
-    for (auto& vm : c_.all_vms(op)) {
-      if (!filter.states.empty() && std::find(filter.states.begin(), filter.states.end(),
-                                              vm.info.state) == filter.states.end())
-        continue;
-      if (!filter.name_glob.empty() &&
-          ::fnmatch(filter.name_glob.c_str(), vm.info.name.c_str(), 0) != 0)
-        continue;
-      out.push_back(std::move(vm.info));
-    }
-    return out;
-  });
+  return guarded(op, [&] { return c_.list_vms(filter, op); });
 }
 
 VmInfo VsphereVmOps::get(const VmRef& vm) {

@@ -107,7 +107,8 @@ func inventory(ctx context.Context, vc *vim25.Client) (jsonObject, error) {
 	}
 	var vms []mo.VirtualMachine
 	if err := v.Retrieve(ctx, []string{"VirtualMachine"},
-		[]string{"name", "config", "runtime", "datastore", "network", "snapshot", "resourcePool", "parent"},
+		[]string{"name", "config", "runtime", "datastore", "network", "snapshot", "resourcePool", "parent",
+			"summary.storage"},
 		&vms); err != nil {
 		return nil, fmt.Errorf("VMs: %v", err)
 	}
@@ -225,6 +226,9 @@ func inventory(ctx context.Context, vc *vim25.Client) (jsonObject, error) {
 		}
 		sort.Strings(ds)
 		vm["datastores"] = ds
+		if st := x.Summary.Storage; st != nil {
+			vm["provisionedBytes"] = st.Committed + st.Uncommitted
+		}
 		disks, nics := []jsonObject{}, []jsonObject{}
 		if c := x.Config; c != nil {
 			vm["uuid"] = c.Uuid
