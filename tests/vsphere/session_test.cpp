@@ -368,6 +368,104 @@ TEST_F(SessionTest, PagedAnswersAreReadToTheEnd) {
   EXPECT_EQ(st["open_page_tokens"], 0) << st.dump();
 }
 
+// The listing asks for bounded pages (maxObjects, which vCenter honours and
+// the simulator, through hyperctl-vcsim, too): 1,010 VMs and a host come in
+// a page of 1,000 objects and one of 11, each VM once.
+TEST_F(SessionTest, ListAsksForBoundedPages) {
+  VSPHERE_START_SIM(big, SimOptions{.mode = "vpx", .vms = 1010, .hosts = 1, .clusters = 0});
+  auto conn = big->connect("keepalive=0");
+  big->reset_stats();
+  const auto vms = conn->vms().list({});
+  const json st = big->stats();
+  std::set<std::string> morefs;
+  for (const auto& vm : vms) morefs.insert(vm.extras.at("moref"));
+  EXPECT_EQ(vms.size(), 1010u);
+  EXPECT_EQ(morefs.size(), 1010u);
+  EXPECT_EQ(calls(st, "RetrievePropertiesEx"), 1) << st.dump();
+  EXPECT_EQ(calls(st, "ContinueRetrievePropertiesEx"), 1) << st.dump();
+  EXPECT_EQ(st["open_page_tokens"], 0) << st.dump();
+}
+
+// What list shows of each VM, by moref, from the list and from the second
+// session's inventory.
+std::map<std::string, std::string> listed_rows(const std::vector<hyperctl::VmInfo>& vms) {
+  std::map<std::string, std::string> out;
+  for (const auto& vm : vms)
+    out[vm.extras.at("moref")] = vm.name + "|" + vm.id + "|" + std::to_string(vm.vcpus) + "|" +
+                                 std::to_string(vm.memory_bytes >> 20) + "|" + vm.host + "|" +
+                                 vm.state_reason;
+  return out;
+}
+std::map<std::string, std::string> shown_rows(const json& inv) {
+  std::map<std::string, std::string> out;
+  for (const auto& vm : inv["vms"])
+    out[vm["moref"].get<std::string>()] =
+        vm["name"].get<std::string>() + "|" + vm["instanceUuid"].get<std::string>() + "|" +
+        std::to_string(vm["numCpu"].get<int>()) + "|" + std::to_string(vm["memoryMB"].get<int>()) +
+        "|" + vm["host"].get<std::string>() + "|" + vm["powerState"].get<std::string>();
+  return out;
+}
+
+// A page that ends in the middle of a VM's properties (the rest at the start
+// of the next page): the VM is listed once, whole.
+TEST_F(SessionTest, AVmCutByAPageBoundaryIsListedWhole) {
+  VSPHERE_START_SIM(paged, SimOptions{.mode = "vpx", .vms = 12, .hosts = 1, .clusters = 0});
+  auto conn = paged->connect("keepalive=0");
+  paged->inject("RetrievePropertiesEx=pages:4:split");
+  paged->reset_stats();
+  const auto vms = conn->vms().list({});
+  const json st = paged->stats();
+  EXPECT_EQ(calls(st, "ContinueRetrievePropertiesEx"), 3) << st.dump();
+  EXPECT_EQ(vms.size(), 12u);
+  EXPECT_EQ(listed_rows(vms), shown_rows(paged->show()));
+}
+
+// A VM removed after the first page was sent, reported gone in a later page:
+// the list leaves it out, does not fail, and equals the inventory after.
+TEST_F(SessionTest, AVmRemovedBetweenPagesIsLeftOut) {
+  VSPHERE_START_SIM(paged, SimOptions{.mode = "vpx", .vms = 12, .hosts = 1, .clusters = 0});
+  auto conn = paged->connect("keepalive=0");
+  // The simulator unregisters only VMs that are powered off.
+  for (const auto& vm : conn->vms().list({.states = {hyperctl::VmState::Running}}))
+    conn->vms().power_off(vm.extras.at("moref"));
+  const json before = paged->show();
+  paged->inject("RetrievePropertiesEx=pages:3:remove*1");
+  const auto vms = conn->vms().list({});
+  const json after = paged->show();
+  ASSERT_EQ(after["vms"].size() + 1, before["vms"].size()) << "no VM was removed between pages";
+  EXPECT_EQ(vms.size(), after["vms"].size());
+  EXPECT_EQ(listed_rows(vms), shown_rows(after));
+  EXPECT_EQ(paged->stats()["open_page_tokens"], 0);
+}
+
+// A VM being created has no config summary yet: it is listed with its moref
+// as id, named by one more small call, and the others are as they are.
+TEST_F(SessionTest, AVmBeingCreatedIsListedByItsMoref) {
+  VSPHERE_START_SIM(sim, SimOptions{.mode = "vpx", .vms = 4, .hosts = 1, .clusters = 0});
+  auto conn = sim->connect("keepalive=0");
+  const json inv = sim->show();
+  sim->inject("RetrievePropertiesEx=noconfig*1");
+  sim->reset_stats();
+  const auto vms = conn->vms().list({});
+  const json st = sim->stats();
+  EXPECT_EQ(calls(st, "RetrievePropertiesEx"), 2) << "the names of unnamed VMs: " << st.dump();
+  ASSERT_EQ(vms.size(), inv["vms"].size());
+  std::map<std::string, std::string> names;
+  for (const auto& vm : inv["vms"])
+    names[vm["moref"].get<std::string>()] = vm["name"].get<std::string>();
+  int bare = 0;
+  for (const auto& vm : vms) {
+    const std::string moref = vm.extras.at("moref");
+    EXPECT_EQ(vm.name, names[moref]);
+    if (vm.id != moref) continue;
+    ++bare;
+    EXPECT_EQ(vm.vcpus, 0u) << "nothing made up for " << vm.name;
+    EXPECT_EQ(vm.extras.at("template"), "false");
+    EXPECT_FALSE(vm.state_reason.empty()) << "runtime is there: " << vm.name;
+  }
+  EXPECT_EQ(bare, 1) << "one VM without a config summary";
+}
+
 // A page that fails: the error is reported on one line, and the rest of the
 // answer is cancelled on the server (CancelRetrievePropertiesEx; no token
 // left open). The next list works.

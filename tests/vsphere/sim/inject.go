@@ -16,16 +16,19 @@ import (
 
 // The ways a call can be answered wrongly.
 var injectModes = []string{
-	"truncated",   // the real answer cut in half
-	"malformed",   // "<<<not xml" with status 200
-	"fault",       // a SOAP fault: SystemError "injected fault"
-	"fault:TYPE",  // a SOAP fault of vim25 type TYPE (HostNotConnected, Timedout...): "injected TYPE"
-	"notauth",     // a SOAP fault: NotAuthenticated (as when the session expired)
-	"html500",     // HTTP 500 with an HTML page (a proxy's error page)
-	"close",       // the connection closed without an answer
-	"ok",          // an empty <METHODResponse/>, the call not made (a guest that ignores a shutdown)
-	"delay:D",     // the real answer after waiting D (a Go duration: 500ms, 3s)
-	"pages:N",     // RetrievePropertiesEx only: the answer in N pages (pager.go)
+	"truncated",  // the real answer cut in half
+	"malformed",  // "<<<not xml" with status 200
+	"fault",      // a SOAP fault: SystemError "injected fault"
+	"fault:TYPE", // a SOAP fault of vim25 type TYPE (HostNotConnected, Timedout...): "injected TYPE"
+	"notauth",    // a SOAP fault: NotAuthenticated (as when the session expired)
+	"html500",    // HTTP 500 with an HTML page (a proxy's error page)
+	"close",      // the connection closed without an answer
+	"ok",         // an empty <METHODResponse/>, the call not made (a guest that ignores a shutdown)
+	"delay:D",    // the real answer after waiting D (a Go duration: 500ms, 3s)
+	"pages:N",    // RetrievePropertiesEx only: the answer in N pages (pager.go); options:
+	// pages:N:split, a page boundary inside an object's properties; pages:N:remove, a VM
+	// of a later page unregistered once the first page is out, and reported gone there
+	"noconfig",    // RetrievePropertiesEx only: the first VM without summary.config and config.*
 	"stuck",       // *_Task: the call not made, a task that stays running; CancelTask accepted, ignored (task.go)
 	"cancellable", // *_Task: the call not made, a task that runs until CancelTask, then RequestCanceled
 	"stateless",   // *_Task: the call not made, a task whose info has no state
@@ -35,7 +38,7 @@ var injectModes = []string{
 type rule struct {
 	mode   string
 	delay  time.Duration
-	pages  int
+	pages  pagePlan
 	status int
 	fault  string // fault:TYPE
 	left   int    // calls still to answer this way; -1: all
@@ -81,14 +84,25 @@ func (in *injector) add(spec string) error {
 		r.delay = d
 		mode = "delay"
 	} else if strings.HasPrefix(mode, "pages:") {
-		n, err := strconv.Atoi(strings.TrimPrefix(mode, "pages:"))
+		parts := strings.Split(strings.TrimPrefix(mode, "pages:"), ":")
+		n, err := strconv.Atoi(parts[0])
 		if err != nil || n < 2 {
 			return fmt.Errorf("bad page count %q (2 or more)", mode)
 		}
 		if method != "RetrievePropertiesEx" {
 			return errors.New("pages:N is for RetrievePropertiesEx only")
 		}
-		r.pages = n
+		r.pages = pagePlan{n: n}
+		for _, opt := range parts[1:] {
+			switch opt {
+			case "split":
+				r.pages.split = true
+			case "remove":
+				r.pages.remove = true
+			default:
+				return fmt.Errorf("bad pages option %q (split, remove)", opt)
+			}
+		}
 		mode = "pages"
 	} else if strings.HasPrefix(mode, "fault:") {
 		t := strings.TrimPrefix(mode, "fault:")
@@ -115,6 +129,9 @@ func (in *injector) add(spec string) error {
 		}
 		if !known || mode == "delay:D" || mode == "pages:N" || mode == "status:N" || mode == "fault:TYPE" {
 			return fmt.Errorf("unknown mode %q (known: %s)", mode, strings.Join(injectModes, ", "))
+		}
+		if mode == "noconfig" && method != "RetrievePropertiesEx" {
+			return errors.New("noconfig is for RetrievePropertiesEx only")
 		}
 	}
 	r.mode = mode
@@ -249,12 +266,21 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 			if method == "CancelTask" && in.tasks.cancel(w, body) {
 				return
 			}
+			// Nor does it honour maxObjects, which vCenter does.
+			if method == "RetrievePropertiesEx" {
+				if size := maxObjectsOf(body); size > 0 {
+					in.pager.first(w, r, next, pagePlan{size: size})
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
 		switch rl.mode {
 		case "pages":
 			in.pager.first(w, r, next, rl.pages)
+		case "noconfig":
+			withoutConfig(w, r, next)
 		case "stuck", "cancellable", "stateless":
 			in.tasks.start(w, method, rl.mode, body)
 		case "status":
