@@ -31,7 +31,9 @@
 # with CI=true (or HYPERCTL_TESTBED_REQUIRED=1) unavailability exits 1.
 set -u
 
-WAIT_SECONDS=10
+# HYPERCTL_VCSIM_WAIT: seconds to wait for the ready file (10; a simulator
+# with 10,000 VMs takes about 30).
+WAIT_SECONDS=${HYPERCTL_VCSIM_WAIT:-10}
 PROG=hyperctl-vcsim
 
 me=$(basename "$0")
