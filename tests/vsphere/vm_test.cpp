@@ -1749,6 +1749,8 @@ TEST(VsphereLargeInventory, OneVmCostsFarFewerBytesThanTheList) {
   std::cout << "500 VMs: list " << list_bytes << " B in " << list_requests << " requests; info "
             << one_bytes << " B in " << one_requests << " requests\n";
   ASSERT_GT(list_bytes, 0u) << list.err;
+  // The listing asks what it shows: at most 1.5 KB a VM, all requests counted.
+  EXPECT_LE(list_bytes, 500u * 1536u) << list_bytes / 500 << " B a VM";
   EXPECT_LT(one_bytes * 4, list_bytes) << "info " << one_bytes << " B, list " << list_bytes << " B";
   // The same number of requests with 5 VMs.
   VSPHERE_START_SIM(small, SimOptions{.mode = "esx", .vms = 5});
@@ -1756,6 +1758,89 @@ TEST(VsphereLargeInventory, OneVmCostsFarFewerBytesThanTheList) {
       {"-c", small->uri(), "-o", "json", "info", small->show()["vms"][2]["name"]}, trace);
   ASSERT_EQ(few.status, 0) << few;
   EXPECT_EQ(traced_bytes(few).second, one_requests);
+}
+
+// inventory over two simulated vCenters and libvirt's test driver in one
+// run: every VM of each, with the fields of the light listing equal to what
+// each simulator's second session sees, and the totals adding up.
+TEST(VsphereFleet, InventoryOfTwoVcentersAndALibvirtHost) {
+  const std::string password = vsphere_test::random_secret();
+  VSPHERE_START_SIM(
+      vc1, SimOptions{.mode = "vpx", .vms = 3, .hosts = 2, .clusters = 0, .password = password});
+  VSPHERE_START_SIM(
+      vc2, SimOptions{.mode = "vpx", .vms = 2, .hosts = 1, .clusters = 1, .password = password});
+  std::string tmpl = (std::filesystem::temp_directory_path() / "hyperctl-fleet-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::filesystem::path xdg = tmpl;
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{xdg};
+  std::filesystem::create_directories(xdg / "hyperctl");
+  {
+    std::ofstream config(xdg / "hyperctl" / "config");
+    config << "[connection vc1]\nuri = " << vc1->uri() << "\n\n"
+           << "[connection vc2]\nuri = " << vc2->uri() << "\n\n"
+           << "[connection kvm]\nuri = test:///default\n";
+  }
+  // A VM with a disk, so that its provisioned space is not 0.
+  const auto made = vc1->cli({"-c", vc1->uri(), "create", "--name", "fleet-disk", "--disk", "1G"});
+  ASSERT_EQ(made.status, 0) << made;
+  const auto r =
+      vc1->cli({"inventory", "--all", "-o", "json"}, {{"XDG_CONFIG_HOME", xdg.string()}});
+  ASSERT_EQ(r.status, 0) << r;
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc["complete"], true);
+  ASSERT_EQ(doc["hosts"].size(), 3u) << doc["hosts"].dump(1);
+  for (const auto& h : doc["hosts"]) EXPECT_EQ(h["status"], "ok") << h.dump();
+
+  std::map<std::string, std::vector<json>> rows;  // connection -> its rows
+  for (const auto& row : doc["vms"]) rows[row["host"].get<std::string>()].push_back(row);
+  const std::pair<const char*, Simulator*> sims[] = {{"vc1", vc1.get()}, {"vc2", vc2.get()}};
+  std::uint64_t vms = 0;
+  for (const auto& [name, sim] : sims) {
+    SCOPED_TRACE(name);
+    const json inv = sim->show();
+    ASSERT_EQ(rows[name].size(), inv["vms"].size());
+    vms += inv["vms"].size();
+    std::map<std::string, json> by_moref;
+    for (const auto& row : rows[name]) by_moref[row["vm"]["extras"]["moref"]] = row;
+    for (const auto& s : inv["vms"]) {
+      const std::string moref = s["moref"];
+      ASSERT_TRUE(by_moref.count(moref)) << moref << " is missing";
+      const json& row = by_moref[moref];
+      const json& vm = row["vm"];
+      EXPECT_EQ(row["backend"], "vsphere");
+      EXPECT_EQ(row["uri"], sim->uri());
+      EXPECT_EQ(vm["name"], s["name"]);
+      EXPECT_EQ(vm["id"], s["instanceUuid"]);
+      EXPECT_EQ(vm["state_reason"], s["powerState"]);
+      EXPECT_EQ(vm["vcpus"], s["numCpu"]);
+      EXPECT_EQ(vm["memory_bytes"], s["memoryMB"].get<std::uint64_t>() << 20);
+      EXPECT_EQ(vm["host"], s["host"]);
+      EXPECT_EQ(vm["guest_os"], s["guestId"]);
+      EXPECT_EQ(vm["extras"]["bios_uuid"], s["uuid"]);
+      EXPECT_EQ(row["disk_bytes"], s["provisionedBytes"]);
+      EXPECT_EQ(vm["disk_bytes"], s["provisionedBytes"]);
+      if (s["name"] == "fleet-disk") {
+        EXPECT_GE(row["disk_bytes"].get<std::uint64_t>(), 1u << 30);
+      }
+    }
+  }
+  // libvirt's test driver: its one VM, with its disks summed as before.
+  ASSERT_EQ(rows["kvm"].size(), 1u) << doc.dump(1);
+  const json& test = rows["kvm"][0];
+  EXPECT_EQ(test["backend"], "libvirt");
+  EXPECT_EQ(test["vm"]["name"], "test");
+  EXPECT_GT(test["vm"]["vcpus"].get<int>(), 0);
+  std::uint64_t disks = 0;
+  for (const auto& d : test["vm"]["disks"])
+    if (d.value("device", "disk") != "cdrom") disks += d["capacity_bytes"].get<std::uint64_t>();
+  EXPECT_EQ(test["disk_bytes"], disks);
+  EXPECT_EQ(doc["totals"]["vms"], vms + 1);
 }
 
 }  // namespace
