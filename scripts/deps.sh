@@ -10,6 +10,7 @@ build_pkgs=(cmake ninja-build g++ pkg-config clang-format
   libvirt-daemon libvirt-clients  # the daemon package carries the test driver
   libpugixml-dev)  # the vSphere backend: XML answers (HTTPS: Boost.Beast, in libboost-dev)
 test_pkgs=(libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils hyperfine
+  time  # bench/vsphere: peak memory (GNU time %M)
   openssh-server openssh-client  # tests/testbed/sshd.sh: the runner's SSH transport
   openssl  # tests/trust: a real TLS server (openssl s_server) with a self-signed certificate
   # tests/vsphere, bench/vsphere: a simulated vCenter/ESXi (tests/vsphere/sim) on

@@ -1,24 +1,27 @@
 #!/bin/sh
 # Lists the VMs of a simulated vCenter with hyperctl and with a govmomi
-# program asking the same properties, in the same hyperfine run, for 100 and
-# 1,000 VMs; prints both mean times, their ratio, and how many HTTP requests
-# hyperctl made (HYPERCTL_TRACE=1), which must not grow with the VM count.
+# program listing the same shown fields (name, instance UUID, power state,
+# vCPUs, memory, host), in the same hyperfine run, for 100, 1,000 and 10,000
+# VMs; prints both mean times and their ratio, both peak RSS, the SOAP bytes
+# per VM hyperctl received, and its HTTP requests (HYPERCTL_TRACE=1): only
+# the pages (ContinueRetrievePropertiesEx, one per 1,000 objects) may grow
+# with the VM count.
 #
 #   bench/vsphere/list_vs_govmomi.sh BUILD_DIR
 #
 # Needs, from BUILD_DIR: bin/hyperctl, plugins/libhyperctl-vsphere.so,
 # tests/vsphere/hyperctl-vcsim and bench/vsphere/list-govmomi
 #   cmake --build BUILD_DIR -j2 --target hyperctl-cli hyperctl-vsphere vsphere-vcsim vsphere-list-govmomi
-# and hyperfine. Exits non-zero on errors (a missing part, a listing that
-# fails or misses VMs), never because of a figure.
-# HYPERCTL_BENCH_VMS: the sizes ("100 1000"; multiples of 4: the simulated
+# hyperfine and GNU time (/usr/bin/time). Exits non-zero on errors (a
+# missing part, a listing that fails or misses VMs), never because of a figure.
+# HYPERCTL_BENCH_VMS: the sizes ("100 1000 10000"; multiples of 4: the simulated
 # vCenter has 4 hosts, each with a quarter of the VMs); HYPERCTL_BENCH_RUNS:
 # timed runs per program and size (10).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-sizes=${HYPERCTL_BENCH_VMS:-100 1000}
+sizes=${HYPERCTL_BENCH_VMS:-100 1000 10000}
 runs=${HYPERCTL_BENCH_RUNS:-10}
 
 fail() {
@@ -36,11 +39,14 @@ for f in "$hyperctl" "$build/plugins/libhyperctl-vsphere.so" "$vcsim" "$govmomi"
   [ -e "$f" ] || fail "$f not built (cmake --build $1 -j2 --target $targets; Go: scripts/deps.sh)"
 done
 command -v hyperfine >/dev/null || fail "hyperfine not found (apt-get install hyperfine)"
+[ -x /usr/bin/time ] || fail "/usr/bin/time not found (apt-get install time)"
 
-# The VM properties hyperctl asks for, so that govmomi asks for the same.
-paths=$(sed -n '/^const .*VsphereConnection::vm_paths() {/,/};/p' \
-  "$src/backends/vsphere/src/connection.cpp" | grep -o '"[^"]*"' | tr -d '"' | paste -sd, -)
-[ -n "$paths" ] || fail "cannot read vm_paths() from backends/vsphere/src/connection.cpp"
+# Peak resident set of a command, in MiB (GNU time's %M is in KiB).
+peak_mib() {
+  /usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null 2>"$work/rss.err" ||
+    fail "$1 failed while measuring its memory: $(head -n 1 "$work/rss.err")"
+  awk '{ printf "%.1f", $1 / 1024 }' "$work/rss"
+}
 
 work=$(mktemp -d) || fail "mktemp failed"
 started=""
@@ -64,7 +70,8 @@ for n in $sizes; do
   fi
   state=$work/sim-$n
   started="$started $state"
-  HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" start "$state" -mode vpx -hosts 4 \
+  HYPERCTL_VCSIM=$vcsim HYPERCTL_VCSIM_WAIT=$((10 + n / 100)) \
+    "$src/tests/vsphere/vcsim.sh" start "$state" -mode vpx -hosts 4 \
     -clusters 0 -vms $((n / 4)) >/dev/null || fail "the simulator did not start ($state/vcsim.log)"
   # HYPERCTL_TEST_VSPHERE_URI (pinned thumbprint), _SDK, HYPERCTL_PASSWORD
   eval "$(HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" env "$state")"
@@ -74,31 +81,39 @@ for n in $sizes; do
 
   "$hyperctl" -c "$uri" list -o json >"$work/hyperctl.out" 2>"$work/hyperctl.err" ||
     fail "hyperctl -c $uri list -o json failed: $(head -n 1 "$work/hyperctl.err")"
-  "$govmomi" -url "$HYPERCTL_TEST_VSPHERE_SDK" -user hyper -thumbprint "$tp" -vm-paths "$paths" \
+  "$govmomi" -url "$HYPERCTL_TEST_VSPHERE_SDK" -user hyper -thumbprint "$tp" \
     >"$work/govmomi.out" 2>"$work/govmomi.err" ||
     fail "list-govmomi failed: $(head -n 1 "$work/govmomi.err")"
   [ "$(count "$work/hyperctl.out")" = "$n" ] || fail "hyperctl listed $(count "$work/hyperctl.out") of $n VMs"
-  [ "$(cat "$work/govmomi.out")" = "$n" ] || fail "list-govmomi counted $(cat "$work/govmomi.out") of $n VMs"
+  [ "$(count "$work/govmomi.out")" = "$n" ] || fail "list-govmomi listed $(count "$work/govmomi.out") of $n VMs"
 
   HYPERCTL_TRACE=1 "$hyperctl" -c "$uri" list -o json >/dev/null 2>"$work/trace" ||
     fail "hyperctl list with HYPERCTL_TRACE=1 failed"
   requests=$(grep -c '^hyperctl: trace:' "$work/trace" || true)
   calls=$(sed -n 's/^hyperctl: trace: vsphere POST \/sdk \([A-Za-z_]*\) .*/\1/p' "$work/trace" | paste -sd' ' -)
+  pages=$(grep -c ' ContinueRetrievePropertiesEx ' "$work/trace" || true)
+  # The answers' bytes of RetrievePropertiesEx and its pages, per VM.
+  per_vm=$(awk -v n="$n" '/ (Continue)?RetrievePropertiesEx 200 / {
+      for (i = 1; i < NF; i++) if ($(i + 1) == "B") b += $i }
+    END { printf "%.0f", b / n }' "$work/trace")
   grep -q "$HYPERCTL_PASSWORD" "$work/trace" && fail "the password appears in the trace"
+  rss_h=$(peak_mib "$hyperctl" -c "$uri" list -o json)
+  rss_g=$(peak_mib "$govmomi" -url "$HYPERCTL_TEST_VSPHERE_SDK" -user hyper -thumbprint "$tp")
 
   hyperfine -N --warmup 2 --runs "$runs" --export-json "$work/times-$n.json" \
     -n hyperctl "$hyperctl -c $uri list -o json" \
-    -n govmomi "$govmomi -url $HYPERCTL_TEST_VSPHERE_SDK -user hyper -thumbprint $tp -vm-paths $paths" >&2 ||
+    -n govmomi "$govmomi -url $HYPERCTL_TEST_VSPHERE_SDK -user hyper -thumbprint $tp" >&2 ||
     fail "hyperfine failed"
   h=$(awk -v want=hyperctl -f "$src/bench/hyperfine-mean.awk" "$work/times-$n.json") ||
     fail "no mean for hyperctl in hyperfine's output"
   g=$(awk -v want=govmomi -f "$src/bench/hyperfine-mean.awk" "$work/times-$n.json") ||
     fail "no mean for govmomi in hyperfine's output"
-  line=$(awk -v n="$n" -v h="$h" -v g="$g" -v r="$requests" -v c="$calls" 'BEGIN {
-    printf "list %d VMs: hyperctl %.3f s, govmomi %.3f s, ratio %.2f (target <= 1.0); hyperctl HTTP requests: %d (%s)\n",
-      n, h, g, h / g, r, c }')
+  line=$(awk -v n="$n" -v h="$h" -v g="$g" -v r="$requests" -v c="$calls" -v b="$per_vm" \
+    -v mh="$rss_h" -v mg="$rss_g" 'BEGIN {
+    printf "list %d VMs: hyperctl %.3f s, govmomi %.3f s, ratio %.2f (target <= 0.8); SOAP %d B per VM (target <= 1536); peak RSS hyperctl %s MiB, govmomi %s MiB; hyperctl HTTP requests: %d (%s)\n",
+      n, h, g, h / g, b, mh, mg, r, c }')
   echo "$line"
-  summary="$summary $requests"
+  summary="$summary $((requests - pages))"
   HYPERCTL_VCSIM=$vcsim "$src/tests/vsphere/vcsim.sh" stop "$state" >/dev/null
 done
 
@@ -106,4 +121,4 @@ first=${summary# }
 first=${first%% *}
 constant=yes
 for r in $summary; do [ "$r" = "$first" ] || constant=no; done
-echo "hyperctl's request count across sizes:$summary (constant: $constant)"
+echo "hyperctl's requests other than pages across sizes:$summary (constant: $constant)"

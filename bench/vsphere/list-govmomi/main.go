@@ -1,16 +1,18 @@
 // list-govmomi: the reference side of bench/vsphere/list_vs_govmomi.sh. It
-// asks a vSphere endpoint, through govmomi, for what `hyperctl list` asks:
-// one container view over the root folder for VirtualMachine, HostSystem,
-// Datastore and Network; one RetrievePropertiesEx with the VM paths of
-// hyperctl's backend (-vm-paths, from backends/vsphere/src/connection.cpp
-// vm_paths()) and the others' names, then ContinueRetrievePropertiesEx while
-// the server pages; DestroyView; decodes the VMs into govmomi's types; logs
-// out; prints the VM count.
+// lists the VMs of a vSphere endpoint through govmomi, showing what
+// `hyperctl list` shows: one container view over the root folder for
+// VirtualMachine and HostSystem; one RetrievePropertiesEx with the VM paths
+// (-vm-paths; by default the shown fields: name, instance UUID, power state,
+// vCPUs, memory, host) and the hosts' names, then ContinueRetrievePropertiesEx
+// while the server pages; DestroyView; decodes the VMs into govmomi's types;
+// logs out; writes one line per VM (name, instance UUID, power state, vCPUs,
+// memory, host name) to stdout, or with -count only the number of VMs.
 //
-//	HYPERCTL_PASSWORD=... list-govmomi -url https://127.0.0.1:PORT/sdk -user U [-thumbprint SHA256] [-vm-paths a,b,c]
+//	HYPERCTL_PASSWORD=... list-govmomi -url https://127.0.0.1:PORT/sdk -user U [-thumbprint SHA256] [-vm-paths a,b,c] [-count]
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -30,11 +32,10 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// The same as hyperctl's VsphereConnection::vm_paths() when this was written;
-// the benchmark script passes the current list with -vm-paths.
-const defaultVMPaths = "name,config.instanceUuid,config.uuid,config.guestId,config.template," +
-	"config.hardware.numCPU,config.hardware.memoryMB,config.hardware.device,runtime.powerState," +
-	"runtime.host,datastore"
+// The fields a listing shows, each asked for by its own path, as a govmomi
+// program would.
+const defaultVMPaths = "name,config.instanceUuid,runtime.powerState,config.hardware.numCPU," +
+	"config.hardware.memoryMB,runtime.host"
 
 func canonical(s string) string {
 	return strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(s))
@@ -45,6 +46,7 @@ func run() error {
 	user := flag.String("user", "", "user name")
 	thumbprint := flag.String("thumbprint", "", "SHA-256 thumbprint the certificate must have (empty: not checked)")
 	vmPaths := flag.String("vm-paths", defaultVMPaths, "the VM property paths, comma-separated")
+	countOnly := flag.Bool("count", false, "print the number of VMs only")
 	flag.Parse()
 	password := os.Getenv("HYPERCTL_PASSWORD")
 	if *sdk == "" || *user == "" || password == "" {
@@ -82,7 +84,7 @@ func run() error {
 	}
 	defer sm.Logout(ctx)
 
-	kinds := []string{"VirtualMachine", "HostSystem", "Datastore", "Network"}
+	kinds := []string{"VirtualMachine", "HostSystem"}
 	cv, err := methods.CreateContainerView(ctx, vc, &types.CreateContainerView{
 		This: *vc.ServiceContent.ViewManager, Container: vc.ServiceContent.RootFolder,
 		Type: kinds, Recursive: true})
@@ -127,17 +129,41 @@ func run() error {
 		r = &next.Returnval
 	}
 	var vms []mo.VirtualMachine
-	var vmObjects []types.ObjectContent
+	var vmObjects, hostObjects []types.ObjectContent
 	for _, o := range objects {
 		if o.Obj.Type == "VirtualMachine" {
 			vmObjects = append(vmObjects, o)
+		} else {
+			hostObjects = append(hostObjects, o)
 		}
 	}
 	if err := mo.LoadObjectContent(vmObjects, &vms); err != nil {
 		return err
 	}
-	fmt.Println(len(vms))
-	return nil
+	var hosts []mo.HostSystem
+	if err := mo.LoadObjectContent(hostObjects, &hosts); err != nil {
+		return err
+	}
+	if *countOnly {
+		fmt.Println(len(vms))
+		return nil
+	}
+	hostName := map[types.ManagedObjectReference]string{}
+	for _, h := range hosts {
+		hostName[h.Self] = h.Name
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for _, vm := range vms {
+		id, cpus, mem, host := "", int32(0), int32(0), ""
+		if vm.Config != nil {
+			id, cpus, mem = vm.Config.InstanceUuid, vm.Config.Hardware.NumCPU, vm.Config.Hardware.MemoryMB
+		}
+		if vm.Runtime.Host != nil {
+			host = hostName[*vm.Runtime.Host]
+		}
+		fmt.Fprintf(out, "%s\t%s\t%s\t%d\t%d\t%s\n", vm.Name, id, vm.Runtime.PowerState, cpus, mem, host)
+	}
+	return out.Flush()
 }
 
 func main() {
