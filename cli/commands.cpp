@@ -43,7 +43,7 @@ int run_list(const GlobalOptions& g, const ListArgs& a) {
       write_stdout(vm_list_csv(vms));
       break;
     case Format::Json:
-      write_stdout(to_json_text(vm_list_Json(s.uri(), vms)));
+      vm_list_json_text(s.uri(), vms, write_stdout);
       break;
     case Format::Yaml:
       write_stdout(to_yaml(vm_list_Json(s.uri(), vms)));

@@ -98,6 +98,39 @@ JsonValue vm_list_Json(const std::string& uri, const std::vector<VmInfo>& vms) {
   return doc;
 }
 
+void vm_list_json_text(const std::string& uri, const std::vector<VmInfo>& vms,
+                       const std::function<void(const std::string&)>& write) {
+  JsonValue head = JsonValue::object();
+  head["schema"] = "hyperctl.vm-list/1";
+  head["uri"] = uri;
+  head["vms"] = JsonValue::array();
+  const std::string frame = to_json_text(head);  // ... "vms": []\n}\n
+  const auto empty = frame.rfind("[]");
+  if (vms.empty() || empty == std::string::npos) {
+    write(to_json_text(vm_list_Json(uri, vms)));
+    return;
+  }
+  // Each VM as dump(2) prints it two levels down: every line indented by
+  // four more spaces (a line break inside a string is written as \n, so
+  // every '\n' of the text ends a line).
+  std::string out = frame.substr(0, empty) + "[\n";
+  for (std::size_t i = 0; i < vms.size(); ++i) {
+    const std::string one = to_json_text(vm_Json(vms[i]));
+    out += "    ";
+    for (std::size_t k = 0; k + 1 < one.size(); ++k) {
+      out += one[k];
+      if (one[k] == '\n') out += "    ";
+    }
+    out += i + 1 < vms.size() ? ",\n" : "\n";
+    if (out.size() >= (64u << 10)) {
+      write(out);
+      out.clear();
+    }
+  }
+  out += "  ]" + frame.substr(empty + 2);
+  write(out);
+}
+
 JsonValue vm_doc_Json(const std::string& uri, const VmInfo& vm) {
   JsonValue doc = JsonValue::object();
   doc["schema"] = "hyperctl.vm/1";

@@ -2,6 +2,7 @@
 // with an argv (never through a shell) and checks stdout, stderr and the exit
 // status. test:/// connections live inside one process, so every invocation
 // starts from the libvirt test driver's fresh state.
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -113,7 +114,43 @@ TEST(CliList, JsonFollowsTheVmListSchema) {
   EXPECT_TRUE(vm.at("persistent").is_boolean());
   EXPECT_TRUE(vm.at("autostart").is_boolean() || vm["autostart"].is_null());
   EXPECT_TRUE(vm.at("extras").is_object());
-  EXPECT_EQ(vm.size(), 15u) << vm.dump();
+  EXPECT_TRUE(vm.at("disk_bytes").is_number_unsigned());
+  std::uint64_t disks = 0;
+  for (const auto& d : vm["disks"])
+    if (d.value("device", "disk") != "cdrom") disks += d["capacity_bytes"].get<std::uint64_t>();
+  EXPECT_EQ(vm["disk_bytes"], disks);
+  EXPECT_EQ(vm.size(), 16u) << vm.dump();
+}
+
+// list -o json is written VM by VM; the text is what dump(2) makes of the
+// whole document, byte for byte, for many VMs, for hostile names and for none.
+TEST(CliList, JsonIsTheDocumentsOwnTextVmByVm) {
+  TempDir dir;
+  std::string xml = "<node>\n";
+  // (libvirt refuses a line break in a name.)
+  const std::vector<std::string> names = {"plain",       "quote\"d", "amp&lt;lt&gt;", "ünï",
+                                          "back\\slash", "$(x);y",   "sp ace"};
+  for (const auto& n : names)
+    xml += "<domain type='test'><name>" + n +
+           "</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+           "<os><type arch='x86_64'>hvm</type></os></domain>\n";
+  xml += "</node>\n";
+  const auto file = dir.path() / "node.xml";
+  std::ofstream(file) << xml;
+  const std::string uri = "test://" + file.string();
+  for (const std::vector<std::string>& filter :
+       {std::vector<std::string>{}, {"--name", "plain"}, {"--name", "nothing*"}}) {
+    std::vector<std::string> args = {"-c", uri, "-o", "json", "list"};
+    args.insert(args.end(), filter.begin(), filter.end());
+    const auto r = run(args);
+    expect_ok(r);
+    const auto doc = nlohmann::ordered_json::parse(r.out);
+    EXPECT_EQ(doc.dump(2) + "\n", r.out);
+    EXPECT_EQ(doc["vms"].size(), filter.empty()         ? names.size()
+                                 : filter[1] == "plain" ? 1u
+                                                        : 0u)
+        << r.out;
+  }
 }
 
 TEST(CliList, CsvHasHeaderAndOneRowPerVm) {

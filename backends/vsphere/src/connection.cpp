@@ -236,12 +236,21 @@ std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const st
   const auto number = [](pugi::xml_node parent, const char* child) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, xml::i64(parent, child)));
   };
+  const auto wanted = [&](const VmInfo& info) {
+    if (!filter.states.empty() &&
+        std::find(filter.states.begin(), filter.states.end(), info.state) == filter.states.end())
+      return false;
+    return filter.name_glob.empty() ||
+           ::fnmatch(filter.name_glob.c_str(), info.name.c_str(), 0) == 0;
+  };
+  constexpr std::size_t kLeftOut = static_cast<std::size_t>(-1);
   const auto take = [&](ObjectContent&& o) {
     if (o.obj.type != "VirtualMachine") {
       hosts[o.obj] = decode_name(xml::text(o.prop("name")));
       return;
     }
     auto [it, fresh] = index.emplace(o.obj, vms.size());
+    if (it->second == kLeftOut) return;
     if (fresh) vms.push_back({o.obj, {}, {}, false});
     Listed& vm = vms[it->second];
     VmInfo& info = vm.info;
@@ -263,6 +272,13 @@ std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const st
     if (const pugi::xml_node h = o.prop("runtime.host")) vm.host = xml::moref(h);
     if (const pugi::xml_node st = o.prop("summary.storage"))
       info.disk_bytes = number(st, "committed") + number(st, "uncommitted");
+    // The filter now, while the VM is whole (retrieve_each hands objects
+    // over whole), so that a narrow filter does not keep every VM; an
+    // unnamed VM waits for its name.
+    if (fresh && vm.named && !wanted(info)) {
+      it->second = kLeftOut;
+      vms.pop_back();
+    }
   };
   session_->retrieve_each({{"VirtualMachine", list_paths()}, {"HostSystem", {"name"}}}, op,
                           container, take);
@@ -275,18 +291,15 @@ std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const st
   if (!unnamed.empty())
     for (const ObjectContent& o : session_->retrieve(unnamed, {"name"}, op)) {
       const auto it = index.find(o.obj);
-      if (it != index.end()) vms[it->second].info.name = decode_name(xml::text(o.prop("name")));
+      if (it != index.end() && it->second != kLeftOut)
+        vms[it->second].info.name = decode_name(xml::text(o.prop("name")));
     }
 
   std::vector<VmInfo> out;
   out.reserve(vms.size());
   for (Listed& vm : vms) {
     VmInfo& info = vm.info;
-    if (!filter.states.empty() &&
-        std::find(filter.states.begin(), filter.states.end(), info.state) == filter.states.end())
-      continue;
-    if (!filter.name_glob.empty() && ::fnmatch(filter.name_glob.c_str(), info.name.c_str(), 0) != 0)
-      continue;
+    if (!wanted(info)) continue;
     info.backend = kBackendName;
     info.persistent = true;
     if (info.id.empty()) info.id = vm.ref.value;  // no config yet
