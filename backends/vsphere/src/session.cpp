@@ -624,33 +624,30 @@ std::string read_retrieve_result(const Reply& reply, std::vector<ObjectContent>&
 
 namespace {
 
-// The objects of a RetrievePropertiesEx answer and of the pages that follow
-// it (ContinueRetrievePropertiesEx, token by token). A page that fails ends
-// the paging with CancelRetrievePropertiesEx (best effort: not when the
+// The page after `token` (ContinueRetrievePropertiesEx). A page that fails
+// ends the paging with CancelRetrievePropertiesEx (best effort: not when the
 // server did not answer at all), so the server drops what it still holds.
-void read_pages(Session& s, const Reply& first, std::vector<ObjectContent>& out,
-                const std::string& operation) {
+Reply next_page(Session& s, const std::string& token, const std::string& operation) {
   const MoRef& collector = s.content().property_collector;
-  std::string token = read_retrieve_result(first, out);
-  while (!token.empty()) {
-    Reply page;
-    try {
-      page = s.call("ContinueRetrievePropertiesEx", collector, soap::el("token", token), operation);
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
-          s.call("CancelRetrievePropertiesEx", collector, soap::el("token", token), operation);
-        } catch (const Error&) {
-          // The first error is the one to report.
-        }
-      throw;
-    }
-    token = read_retrieve_result(page, out);
+  try {
+    return s.call("ContinueRetrievePropertiesEx", collector, soap::el("token", token), operation);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
+        s.call("CancelRetrievePropertiesEx", collector, soap::el("token", token), operation);
+      } catch (const Error&) {
+        // The first error is the one to report.
+      }
+    throw;
   }
 }
 
-}  // namespace
-
-namespace {
+// The objects of a RetrievePropertiesEx answer and of the pages that follow
+// it, token by token.
+void read_pages(Session& s, const Reply& first, std::vector<ObjectContent>& out,
+                const std::string& operation) {
+  std::string token = read_retrieve_result(first, out);
+  while (!token.empty()) token = read_retrieve_result(next_page(s, token, operation), out);
+}
 
 /// `o` in a document of its own (its <val> nodes copied), so that it outlives
 /// the page it came in without keeping that page's document alive.
@@ -699,9 +696,8 @@ void Session::retrieve_each(const std::vector<PropertyRequest>& what, const std:
                           soap::typed("selectSet", "TraversalSpec",
                                       soap::el("name", "view") + soap::el("type", "ContainerView") +
                                           soap::el("path", "view") + soap::el("skip", "false")));
-    const MoRef& collector = c.property_collector;
     Reply page =
-        call("RetrievePropertiesEx", collector,
+        call("RetrievePropertiesEx", c.property_collector,
              soap::raw("specSet", spec) +
                  soap::raw("options", soap::el("maxObjects", std::to_string(kPageObjects))),
              operation);
@@ -727,18 +723,7 @@ void Session::retrieve_each(const std::vector<PropertyRequest>& what, const std:
       objects.clear();
       page = Reply{};  // this page's document goes before the next is read
       if (token.empty()) break;
-      try {
-        page = call("ContinueRetrievePropertiesEx", collector, soap::el("token", token), operation);
-      } catch (const Error& e) {
-        // The server drops what it still holds (best effort: not when it did
-        // not answer at all).
-        if (e.code() != ErrorCode::Timeout && e.code() != ErrorCode::Unreachable) try {
-            call("CancelRetrievePropertiesEx", collector, soap::el("token", token), operation);
-          } catch (const Error&) {
-            // The first error is the one to report.
-          }
-        throw;
-      }
+      page = next_page(*this, token, operation);
     }
   } catch (const Error& e) {
     // A server that did not answer is not asked again (that would be another
