@@ -336,17 +336,20 @@ VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
   what.front().paths = uuid_like
                            ? std::vector<std::string>{"name", "config.instanceUuid", "config.uuid"}
                            : std::vector<std::string>{"name"};
-  const std::vector<ObjectContent> objects = session_->retrieve_all(what, op, container);
-
   struct Candidate {
     MoRef ref;
     std::string name, instance_uuid, bios_uuid;
   };
   std::vector<Candidate> vms;
-  for (const auto& o : objects)
+  NameMap names;  // of the hosts, datastores and networks
+  // Read page by page: only names and ids are kept.
+  session_->retrieve_each(what, op, container, [&](ObjectContent&& o) {
     if (o.obj.type == "VirtualMachine")
       vms.push_back({o.obj, decode_name(xml::text(o.prop("name"))),
                      xml::text(o.prop("config.instanceUuid")), xml::text(o.prop("config.uuid"))});
+    else
+      names[o.obj] = decode_name(xml::text(o.prop("name")));
+  });
   auto id_of = [](const Candidate& v) {
     return v.instance_uuid.empty() ? v.ref.value : v.instance_uuid;
   };
@@ -438,7 +441,7 @@ VmObject VsphereConnection::resolve(const VmRef& ref, const std::string& op) {
       "VM " + quoted(chosen->name) + " (" + escape::terminal_text(chosen->ref.value) + ")");
   VmObject out;
   out.ref = chosen->ref;
-  out.info = describe(o, names_of(objects));
+  out.info = describe(o, names);
   out.raw = std::move(o);
   return out;
 }

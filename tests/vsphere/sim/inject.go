@@ -51,8 +51,10 @@ type injector struct {
 	rules    map[string]*rule
 	methods  map[string]int
 	requests int
-	pager    *pager
-	tasks    *taskKeeper
+	// maxObjects of the last RetrievePropertiesEx (0: none asked)
+	maxObjects int
+	pager      *pager
+	tasks      *taskKeeper
 }
 
 func newInjector() *injector {
@@ -155,7 +157,7 @@ func (in *injector) stats() map[string]interface{} {
 		methods[k] = v
 	}
 	return map[string]interface{}{"requests": in.requests, "methods": methods,
-		"open_page_tokens": in.pager.open()}
+		"open_page_tokens": in.pager.open(), "max_objects": in.maxObjects}
 }
 
 func (in *injector) resetStats() {
@@ -163,6 +165,7 @@ func (in *injector) resetStats() {
 	defer in.mu.Unlock()
 	in.requests = 0
 	in.methods = map[string]int{}
+	in.maxObjects = 0
 }
 
 // take counts one call of `method` and returns the rule to apply, if any.
@@ -243,6 +246,12 @@ func (in *injector) wrap(next http.Handler) http.Handler {
 		} else if seg := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2); seg[0] != "" {
 			// File transfers and other plain HTTP: "GET/folder", "PUT/folder".
 			method = r.Method + "/" + seg[0]
+		}
+		if method == "RetrievePropertiesEx" {
+			n := maxObjectsOf(body)
+			in.mu.Lock()
+			in.maxObjects = n
+			in.mu.Unlock()
 		}
 		rl := in.take(method)
 		if !strictDcPath(w, r) {
