@@ -225,13 +225,13 @@ std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const st
 
   // Each VM is read into its VmInfo as its page comes, and the page is let
   // go; host names may come in any page, so hosts are filled in at the end.
+  // retrieve_each hands each object over once, whole.
   struct Listed {
     MoRef ref, host;
     VmInfo info;
     bool named = false;
   };
   std::vector<Listed> vms;
-  std::map<MoRef, std::size_t> index;  // a VM the server sends twice is merged
   NameMap hosts;
   const auto number = [](pugi::xml_node parent, const char* child) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, xml::i64(parent, child)));
@@ -243,16 +243,13 @@ std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const st
     return filter.name_glob.empty() ||
            ::fnmatch(filter.name_glob.c_str(), info.name.c_str(), 0) == 0;
   };
-  constexpr std::size_t kLeftOut = static_cast<std::size_t>(-1);
   const auto take = [&](ObjectContent&& o) {
     if (o.obj.type != "VirtualMachine") {
       hosts[o.obj] = decode_name(xml::text(o.prop("name")));
       return;
     }
-    auto [it, fresh] = index.emplace(o.obj, vms.size());
-    if (it->second == kLeftOut) return;
-    if (fresh) vms.push_back({o.obj, {}, {}, false});
-    Listed& vm = vms[it->second];
+    Listed& vm = vms.emplace_back();
+    vm.ref = o.obj;
     VmInfo& info = vm.info;
     if (const pugi::xml_node c = o.prop("summary.config")) {
       // Not there for a VM being created or one whose files are gone.
@@ -272,28 +269,26 @@ std::vector<VmInfo> VsphereConnection::list_vms(const VmFilter& filter, const st
     if (const pugi::xml_node h = o.prop("runtime.host")) vm.host = xml::moref(h);
     if (const pugi::xml_node st = o.prop("summary.storage"))
       info.disk_bytes = number(st, "committed") + number(st, "uncommitted");
-    // The filter now, while the VM is whole (retrieve_each hands objects
-    // over whole), so that a narrow filter does not keep every VM; an
+    // The filter now, so that a narrow filter does not keep every VM; an
     // unnamed VM waits for its name.
-    if (fresh && vm.named && !wanted(info)) {
-      it->second = kLeftOut;
-      vms.pop_back();
-    }
+    if (vm.named && !wanted(info)) vms.pop_back();
   };
   session_->retrieve_each({{"VirtualMachine", list_paths()}, {"HostSystem", {"name"}}}, op,
                           container, take);
 
   // A VM without its config summary (being created) is named by its
   // ManagedEntity name: one more small call, for those only.
-  std::vector<MoRef> unnamed;
-  for (const Listed& vm : vms)
-    if (!vm.named) unnamed.push_back(vm.ref);
-  if (!unnamed.empty())
-    for (const ObjectContent& o : session_->retrieve(unnamed, {"name"}, op)) {
-      const auto it = index.find(o.obj);
-      if (it != index.end() && it->second != kLeftOut)
-        vms[it->second].info.name = decode_name(xml::text(o.prop("name")));
+  std::map<MoRef, Listed*> unnamed;
+  for (Listed& vm : vms)
+    if (!vm.named) unnamed[vm.ref] = &vm;
+  if (!unnamed.empty()) {
+    std::vector<MoRef> refs;
+    for (const auto& [ref, vm] : unnamed) refs.push_back(ref);
+    for (const ObjectContent& o : session_->retrieve(refs, {"name"}, op)) {
+      const auto it = unnamed.find(o.obj);
+      if (it != unnamed.end()) it->second->info.name = decode_name(xml::text(o.prop("name")));
     }
+  }
 
   std::vector<VmInfo> out;
   out.reserve(vms.size());
