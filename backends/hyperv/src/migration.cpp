@@ -12,6 +12,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/journal.hpp"
+#include "hyperctl/offline.hpp"
 #include "ops.hpp"
 #include "record.hpp"
 #include "storage_ops.hpp"
@@ -43,13 +44,8 @@ void report(const ProgressFn& progress, const std::string& phase) {
   progress(p);
 }
 
-void check_cancel(const CancelToken& cancel, const std::string& what) {
-  if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, what + " cancelled", kOp);
-}
-
 std::string data_of(const JournalStep& step, const char* key) {
-  auto it = step.data.find(key);
-  return it == step.data.end() ? std::string() : it->second;
+  return step_data(step, key);
 }
 
 std::string host_of(const HypervConnection& c) {
@@ -141,57 +137,49 @@ std::string fix_for(const json& incompatibility) {
          "), or move the VM with --offline";
 }
 
-/// Runs `f` with every error carrying the journal's id and how to go on.
-template <class F>
-decltype(auto) journalled(Journal& j, F&& f) {
-  try {
-    return guarded(kOp, f);
-  } catch (const Error& e) {
-    fail_journalled(j, e, kOp);
-  }
-}
-
 // ------------------------------------------------------------- offline
 
-/// One journalled offline migration: the steps of migration.hpp.
-class Offline {
+/// One journalled offline migration: the steps of migration.hpp, run by the
+/// core's engine (hyperctl/offline.hpp).
+class Offline final : public OfflineSteps {
  public:
-  Offline(HypervConnection& src, HypervConnection& dst, Journal& j, const ProgressFn& progress,
-          const CancelToken& cancel)
-      : src_(src), dst_(dst), j_(j), progress_(progress), cancel_(cancel) {}
+  Offline(HypervConnection& src, HypervConnection& dst) : src_(src), dst_(dst) {}
 
-  void check(const VmRef& ref, bool shutdown_first, bool remove_source);
-  VmInfo run();
-  void rollback();
+  std::string journal_kind() const override { return kMigrationJournalKind; }
+  std::string journal_what() const override { return "a Hyper-V offline migration"; }
+  void check(OfflineRun& run, const VmRef& vm) override;
+  bool still_done(OfflineRun& run, std::size_t index) override;
+  void precheck_step(OfflineRun& run, std::size_t index) override;
+  void run_step(OfflineRun& run, std::size_t index) override;
+  void undo_step(OfflineRun& run, std::size_t index) override;
+  VmInfo result(OfflineRun& run) override;
 
  private:
   HypervConnection& src_;
   HypervConnection& dst_;
-  Journal& j_;
-  const ProgressFn& progress_;
-  const CancelToken& cancel_;
 
-  const JournalStep& step(const char* name) const { return j_.steps()[*j_.find_step(name)]; }
-  std::string checked(const char* key) const { return data_of(step(kCheck), key); }
-  const std::string& share() const { return j_.param("target_pool"); }
-  std::string id() const { return checked("id"); }
-  std::string name() const { return checked("name"); }
-  std::string who() const { return vm_words(name()); }
+  static std::string id(const OfflineRun& r) { return r.checked("id"); }
+  static std::string name(const OfflineRun& r) { return r.checked("name"); }
+  static std::string who(const OfflineRun& r) { return vm_words(name(r)); }
+  static const std::string& share(const OfflineRun& r) { return r.journal().param("target_pool"); }
 
-  void shutdown();
-  void export_vm();
-  void import();
-  void verify();
-  void remove_source();
-  void cleanup();
+  void shutdown(OfflineRun& run);
+  void export_vm(OfflineRun& run, std::size_t i);
+  void import(OfflineRun& run, std::size_t i);
+  void verify(OfflineRun& run, std::size_t v);
+  void remove_source(OfflineRun& run);
+  void cleanup(OfflineRun& run);
   /// VMs on the target that an interrupted import of this journal left:
   /// the recorded new Id, else VMs of the source's name that were not there
   /// before the import and live in its folders.
-  std::vector<std::string> leftovers() const;
-  void delete_on_target(const std::string& new_id);
+  std::vector<std::string> leftovers(const OfflineRun& run) const;
+  void delete_on_target(const OfflineRun& run, const std::string& new_id);
 };
 
-void Offline::check(const VmRef& ref, bool shutdown_first, bool remove_source) {
+void Offline::check(OfflineRun& run, const VmRef& ref) {
+  Journal& j = run.journal();
+  const bool shutdown_first = j.param("shutdown_first") == "yes";
+  const bool remove_source = j.param("remove_source") == "yes";
   const json vm = src_.resolve(ref, kOp);
   const std::string vid = text_field(vm, "Id");
   const std::string vname = text_field(vm, "Name");
@@ -231,69 +219,75 @@ void Offline::check(const VmRef& ref, bool shutdown_first, bool remove_source) {
   // cannot be one folder name.
   const std::string folder = safe_file_name(vname) ? vname : guid_key(vid);
 
-  j_.add_step(kExport);
-  j_.add_step(kImport);
-  j_.add_step(kVerify);
-  if (remove_source) j_.add_step(kRemove);
-  j_.add_step(kCleanup);
-  if (running) j_.add_step(kShutdown);
-  j_.set_step(*j_.find_step(kCheck), StepState::Done,
-              {{"id", vid},
-               {"name", vname},
-               {"state", word},
-               {"disk_count", std::to_string(paths->size())},
-               {"disk_sizes", sizes},
-               {"vhd_destination", join_path(vhd_root, folder)},
-               {"vm_path", vm_root}});
+  if (running) j.add_step(kShutdown);
+  j.add_step(kExport);
+  j.add_step(kImport);
+  j.add_step(kVerify);
+  if (remove_source) j.add_step(kRemove);
+  j.add_step(kCleanup);
+  j.set_step(*j.find_step(kCheck), StepState::Done,
+             {{"id", vid},
+              {"name", vname},
+              {"state", word},
+              {"disk_count", std::to_string(paths->size())},
+              {"disk_sizes", sizes},
+              {"vhd_destination", join_path(vhd_root, folder)},
+              {"vm_path", vm_root}});
 }
 
-void Offline::shutdown() {
-  const auto i = j_.find_step(kShutdown);
-  if (!i || j_.steps()[*i].state == StepState::Done) return;
-  j_.set_step(*i, StepState::Running);
-  report(progress_, "shutdown");
-  const auto now = vm_by_id(src_, id());
-  if (!now) throw Error(ErrorCode::NotFound, who() + " is no longer on " + host_of(src_), kOp);
+void Offline::shutdown(OfflineRun& run) {
+  run.report("shutdown");
+  const auto now = vm_by_id(src_, id(run));
+  if (!now) throw Error(ErrorCode::NotFound, who(run) + " is no longer on " + host_of(src_), kOp);
   std::string word;
   if (state_of(*now, word) == VmState::Running) {
-    const json after = src_.ps().run("vm.shutdown", json{{"id", id()}}, quoted(name()));
+    const json after = src_.ps().run("vm.shutdown", json{{"id", id(run)}}, quoted(name(run)));
     if (state_of(after.value("vm", json::object()), word) != VmState::Off)
       throw Error(ErrorCode::Conflict,
-                  who() + " is " + escape::terminal_text(word) +
+                  who(run) + " is " + escape::terminal_text(word) +
                       " after its shutdown; turn it off, then resume",
                   kOp);
   }
-  j_.set_step(*i, StepState::Done);
 }
 
-void Offline::export_vm() {
-  const auto i = *j_.find_step(kExport);
-  if (j_.steps()[i].state == StepState::Done && !data_of(j_.steps()[i], "vmcx").empty()) return;
-  const auto now = vm_by_id(src_, id());
-  if (!now) throw Error(ErrorCode::NotFound, who() + " is no longer on " + host_of(src_), kOp);
-  std::string word;
-  if (state_of(*now, word) != VmState::Off)
-    throw Error(ErrorCode::Conflict,
-                who() + " is " + escape::terminal_text(word) + " on " + host_of(src_) +
-                    "; it can be exported only while off (turn it off, then resume)",
-                kOp);
-  check_cancel(cancel_, "the migration");
-  j_.set_step(i, StepState::Running);
-  report(progress_, "export");
+void Offline::precheck_step(OfflineRun& run, std::size_t index) {
+  const std::string step = run.journal().steps()[index].name;
+  if (step != kExport && step != kRemove) return;
+  const auto now = vm_by_id(src_, id(run));
+  if (step == kExport) {
+    if (!now) throw Error(ErrorCode::NotFound, who(run) + " is no longer on " + host_of(src_), kOp);
+    std::string word;
+    if (state_of(*now, word) != VmState::Off)
+      throw Error(ErrorCode::Conflict,
+                  who(run) + " is " + escape::terminal_text(word) + " on " + host_of(src_) +
+                      "; it can be exported only while off (turn it off, then resume)",
+                  kOp);
+  } else if (now) {
+    std::string word;
+    if (state_of(*now, word) != VmState::Off)
+      throw Error(ErrorCode::Conflict,
+                  who(run) + " is " + escape::terminal_text(word) + " on " + host_of(src_) +
+                      " (started during the migration?); it was not removed",
+                  kOp);
+  }
+}
+
+void Offline::export_vm(OfflineRun& run, std::size_t i) {
+  run.report("export");
   // Export-VM writes <share>\<name>; it refuses a folder an earlier export
   // left, which the operator then removes (it is not known to be ours).
-  const json out = src_.ps().run("migrate.export", json{{"id", id()}, {"path", share()}},
-                                 quoted(name()), milliseconds(0), cancel_);
+  const json out = src_.ps().run("migrate.export", json{{"id", id(run)}, {"path", share(run)}},
+                                 quoted(name(run)), milliseconds(0), run.cancel());
   const std::string vmcx = text_field(out, "vmcx");
   if (vmcx.empty())
-    throw Error(ErrorCode::BackendFailure, "Export-VM of " + who() + " named no configuration file",
-                kOp);
-  j_.set_step(i, StepState::Done, {{"vmcx", vmcx}, {"root", export_root(vmcx)}});
+    throw Error(ErrorCode::BackendFailure,
+                "Export-VM of " + who(run) + " named no configuration file", kOp);
+  run.journal().set_step(i, StepState::Done, {{"vmcx", vmcx}, {"root", export_root(vmcx)}});
 }
 
-std::vector<std::string> Offline::leftovers() const {
+std::vector<std::string> Offline::leftovers(const OfflineRun& run) const {
   std::vector<std::string> out;
-  const JournalStep& s = step(kImport);
+  const JournalStep& s = run.step(kImport);
   const std::string recorded = data_of(s, "new_id");
   const json vms = dst_.list_vms(kOp);
   if (!recorded.empty()) {
@@ -314,11 +308,11 @@ std::vector<std::string> Offline::leftovers() const {
       start = comma + 1;
     }
   }
-  const std::string vhd_dest = path_key(checked("vhd_destination")) + "\\";
+  const std::string vhd_dest = path_key(run.checked("vhd_destination")) + "\\";
   for (const auto& vm : vms) {
     const std::string vid = text_field(vm, "Id");
-    if (before.count(guid_key(vid)) || text_field(vm, "Name") != name()) continue;
-    bool ours = path_key(text_field(vm, "Path")) == path_key(checked("vm_path"));
+    if (before.count(guid_key(vid)) || text_field(vm, "Name") != name(run)) continue;
+    bool ours = path_key(text_field(vm, "Path")) == path_key(run.checked("vm_path"));
     if (const auto paths = disk_paths(vm))
       for (const auto& p : *paths) ours = ours || path_key(p).rfind(vhd_dest, 0) == 0;
     if (ours) out.push_back(vid);
@@ -326,27 +320,31 @@ std::vector<std::string> Offline::leftovers() const {
   return out;
 }
 
-void Offline::delete_on_target(const std::string& new_id) {
+void Offline::delete_on_target(const OfflineRun& run, const std::string& new_id) {
   const auto there = vm_by_id(dst_, new_id);
   if (!there) return;
   std::string word;
   if (state_of(*there, word) != VmState::Off)
     throw Error(ErrorCode::Conflict,
-                "the copy of " + who() + " on " + host_of(dst_) + " (Id " +
+                "the copy of " + who(run) + " on " + host_of(dst_) + " (Id " +
                     escape::terminal_text(new_id) + ") is " + escape::terminal_text(word) +
                     "; turn it off there first",
                 kOp);
-  dst_.ps().run("vm.delete", json{{"id", new_id}, {"with_storage", true}}, quoted(name()));
+  dst_.ps().run("vm.delete", json{{"id", new_id}, {"with_storage", true}}, quoted(name(run)));
 }
 
-void Offline::import() {
-  const auto i = *j_.find_step(kImport);
-  const JournalStep s = j_.steps()[i];
-  if (s.state == StepState::Done && !data_of(s, "new_id").empty() &&
-      vm_by_id(dst_, data_of(s, "new_id")))
-    return;
+bool Offline::still_done(OfflineRun& run, std::size_t index) {
+  const JournalStep& s = run.journal().steps()[index];
+  if (s.name == kExport) return !data_of(s, "vmcx").empty();
+  if (s.name == kImport)
+    return !data_of(s, "new_id").empty() && vm_by_id(dst_, data_of(s, "new_id")).has_value();
+  return true;
+}
+
+void Offline::import(OfflineRun& run, std::size_t i) {
+  Journal& j = run.journal();
   std::map<std::string, std::string> data;
-  if (s.state == StepState::Pending) {
+  if (run.prior_state() == StepState::Pending) {
     // Recorded before it runs: a process killed during the import still
     // lets the rollback (or a resume) find what it left.
     std::string ids;
@@ -355,36 +353,34 @@ void Offline::import() {
     data = {{"ids_before", ids}, {"new_id", ""}};
   } else {
     // Ours from an interrupted or unverified attempt: imported again.
-    for (const auto& left : leftovers()) delete_on_target(left);
+    for (const auto& left : leftovers(run)) delete_on_target(run, left);
     data = {{"new_id", ""}};
   }
-  check_cancel(cancel_, "the migration");
-  j_.set_step(i, StepState::Running, data);
-  report(progress_, "import");
+  run.check_cancel("the migration");
+  j.set_step(i, StepState::Running, data);
+  run.report("import");
   const json out = dst_.ps().run("migrate.import",
-                                 json{{"vmcx", data_of(step(kExport), "vmcx")},
-                                      {"vhd_destination", checked("vhd_destination")},
-                                      {"vm_path", checked("vm_path")}},
-                                 quoted(name()), milliseconds(0), cancel_);
+                                 json{{"vmcx", data_of(run.step(kExport), "vmcx")},
+                                      {"vhd_destination", run.checked("vhd_destination")},
+                                      {"vm_path", run.checked("vm_path")}},
+                                 quoted(name(run)), milliseconds(0), run.cancel());
   const std::string new_id = text_field(out.value("vm", json::object()), "Id");
   if (new_id.empty())
     throw Error(ErrorCode::BackendFailure,
-                "Import-VM of " + who() + " on " + host_of(dst_) + " answered no new Id", kOp);
-  j_.set_step(i, StepState::Done, {{"new_id", new_id}});
+                "Import-VM of " + who(run) + " on " + host_of(dst_) + " answered no new Id", kOp);
+  j.set_step(i, StepState::Done, {{"new_id", new_id}});
 }
 
-void Offline::verify() {
-  const auto v = *j_.find_step(kVerify);
-  if (j_.steps()[v].state == StepState::Done) return;
-  j_.set_step(v, StepState::Running);
-  report(progress_, "verify");
-  const auto imp = *j_.find_step(kImport);
-  const std::string new_id = data_of(j_.steps()[imp], "new_id");
+void Offline::verify(OfflineRun& run, std::size_t v) {
+  Journal& j = run.journal();
+  run.report("verify");
+  const auto imp = *j.find_step(kImport);
+  const std::string new_id = data_of(j.steps()[imp], "new_id");
   auto mismatch = [&](const std::string& what) {
-    j_.set_step(v, StepState::Failed);
-    j_.set_step(imp, StepState::Failed);  // a resume imports it again
+    j.set_step(v, StepState::Failed);
+    j.set_step(imp, StepState::Failed);  // a resume imports it again
     throw Error(ErrorCode::BackendFailure,
-                "the copy of " + who() + " on " + host_of(dst_) + " differs from the source (" +
+                "the copy of " + who(run) + " on " + host_of(dst_) + " differs from the source (" +
                     what + "); the source was left alone",
                 kOp);
   };
@@ -392,104 +388,75 @@ void Offline::verify() {
   if (!there) mismatch("it is not listed under its new Id " + escape::terminal_text(new_id));
   const auto paths = disk_paths(*there);
   if (!paths) mismatch("its disks cannot be read: the host's answer was cut short");
-  if (std::to_string(paths->size()) != checked("disk_count"))
-    mismatch(std::to_string(paths->size()) + " disks instead of " + checked("disk_count"));
+  if (std::to_string(paths->size()) != run.checked("disk_count"))
+    mismatch(std::to_string(paths->size()) + " disks instead of " + run.checked("disk_count"));
   const std::string sizes = disk_sizes(dst_, *paths);
-  if (sizes != checked("disk_sizes"))
-    mismatch("disk sizes " + sizes + " instead of " + checked("disk_sizes"));
-  j_.set_step(v, StepState::Done);
+  if (sizes != run.checked("disk_sizes"))
+    mismatch("disk sizes " + sizes + " instead of " + run.checked("disk_sizes"));
 }
 
-void Offline::remove_source() {
-  const auto i = j_.find_step(kRemove);
-  if (!i || j_.steps()[*i].state == StepState::Done) return;
-  check_cancel(cancel_, "the migration");
-  if (const auto there = vm_by_id(src_, id())) {
-    std::string word;
-    if (state_of(*there, word) != VmState::Off)
-      throw Error(ErrorCode::Conflict,
-                  who() + " is " + escape::terminal_text(word) + " on " + host_of(src_) +
-                      " (started during the migration?); it was not removed",
-                  kOp);
-    j_.set_step(*i, StepState::Running);
-    report(progress_, "remove source");
-    src_.ps().run("vm.delete", json{{"id", id()}, {"with_storage", true}}, quoted(name()));
-  } else if (j_.steps()[*i].state == StepState::Pending) {
-    report(progress_, "warning: " + who() + " was already gone from " + src_.host_name());
+void Offline::remove_source(OfflineRun& run) {
+  if (vm_by_id(src_, id(run))) {
+    run.report("remove source");
+    src_.ps().run("vm.delete", json{{"id", id(run)}, {"with_storage", true}}, quoted(name(run)));
+  } else if (run.prior_state() == StepState::Pending) {
+    run.report("warning: " + who(run) + " was already gone from " + src_.host_name());
   }
-  j_.set_step(*i, StepState::Done);
 }
 
-void Offline::cleanup() {
-  const auto i = *j_.find_step(kCleanup);
-  j_.set_step(i, StepState::Running);
-  const std::string root = data_of(step(kExport), "root");
-  if (!root.empty()) {
-    report(progress_, "cleanup");
-    try {
-      src_.ps().run("migrate.cleanup", json{{"path", root}}, quoted(root));
-    } catch (const Error& e) {
-      // The VM is on the target, verified: a leftover export is the
-      // operator's to delete, not a failed migration.
-      report(progress_, "warning: the export folder " + root +
-                            " was left behind (delete it by hand): " + e.what());
-    }
+void Offline::cleanup(OfflineRun& run) {
+  const std::string root = data_of(run.step(kExport), "root");
+  if (root.empty()) return;
+  run.report("cleanup");
+  try {
+    src_.ps().run("migrate.cleanup", json{{"path", root}}, quoted(root));
+  } catch (const Error& e) {
+    // The VM is on the target, verified: a leftover export is the
+    // operator's to delete, not a failed migration.
+    run.report("warning: the export folder " + root +
+               " was left behind (delete it by hand): " + e.what());
   }
-  j_.set_step(i, StepState::Done);
 }
 
-VmInfo Offline::run() {
-  shutdown();
-  check_cancel(cancel_, "the migration");
-  export_vm();
-  check_cancel(cancel_, "the migration");
-  import();
-  check_cancel(cancel_, "the migration");
-  verify();
-  remove_source();
-  cleanup();
-  const std::string new_id = data_of(step(kImport), "new_id");
-  VmInfo info = dst_.describe(dst_.resolve(VmRef(new_id), kOp));
-  j_.set_status("done");
-  j_.remove();
-  return info;
+void Offline::run_step(OfflineRun& run, std::size_t i) {
+  const std::string step = run.journal().steps()[i].name;
+  if (step == kShutdown)
+    shutdown(run);
+  else if (step == kExport)
+    export_vm(run, i);
+  else if (step == kImport)
+    import(run, i);
+  else if (step == kVerify)
+    verify(run, i);
+  else if (step == kRemove)
+    remove_source(run);
+  else if (step == kCleanup)
+    cleanup(run);
+  else
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + run.journal().id() + " is damaged: unknown step '" + step + "'", kOp);
 }
 
-void Offline::rollback() {
-  if (const auto rm = j_.find_step(kRemove); rm && j_.steps()[*rm].state != StepState::Pending)
-    throw Error(ErrorCode::Conflict,
-                "the source of migration " + j_.id() +
-                    " is already (partly) removed; the target holds the only copy, so it cannot "
-                    "be rolled back (resume it with --resume " +
-                    j_.id() + ")",
-                kOp);
-  if (const auto imp = j_.find_step(kImport); imp && j_.steps()[*imp].state != StepState::Pending) {
-    for (const auto& left : leftovers()) delete_on_target(left);
-    j_.set_step(*imp, StepState::Undone);
-  }
-  if (const auto e = j_.find_step(kExport); e && j_.steps()[*e].state != StepState::Pending) {
-    const std::string root = data_of(j_.steps()[*e], "root");
+void Offline::undo_step(OfflineRun& run, std::size_t i) {
+  const JournalStep s = run.journal().steps()[i];
+  if (s.name == kImport) {
+    for (const auto& left : leftovers(run)) delete_on_target(run, left);
+  } else if (s.name == kExport) {
+    const std::string root = data_of(s, "root");
     if (!root.empty()) src_.ps().run("migrate.cleanup", json{{"path", root}}, quoted(root));
-    j_.set_step(*e, StepState::Undone);
-  }
-  // The source as it was: started again when this migration shut it down.
-  if (const auto s = j_.find_step(kShutdown); s && j_.steps()[*s].state == StepState::Done) {
-    if (const auto now = vm_by_id(src_, id())) {
+  } else if (s.name == kShutdown && s.state == StepState::Done) {
+    // The source as it was: started again when this migration shut it down.
+    if (const auto now = vm_by_id(src_, id(run))) {
       std::string word;
       if (state_of(*now, word) == VmState::Off)
-        src_.ps().run("vm.start", json{{"id", id()}}, quoted(name()));
+        src_.ps().run("vm.start", json{{"id", id(run)}}, quoted(name(run)));
     }
-    j_.set_step(*s, StepState::Undone);
   }
-  j_.set_status("rolled-back");
-  j_.remove();
 }
 
-/// A journal of ours whose URIs are those of the two connections.
-Journal load_matching(const HypervConnection& source, const Connection& target,
-                      const std::string& id) {
-  return load_migration_journal(id, kMigrationJournalKind, "a Hyper-V offline migration",
-                                source.uri().raw, target.uri().raw, kOp);
+VmInfo Offline::result(OfflineRun& run) {
+  const std::string new_id = data_of(run.step(kImport), "new_id");
+  return dst_.describe(dst_.resolve(VmRef(new_id), kOp));
 }
 
 std::string need_share_text() {
@@ -748,24 +715,15 @@ VmInfo HypervMigrationOps::migrate(const VmRef& vm, Connection& target,
       return migrate_live(vm, dst, options, progress, cancel);
     if (options.target_pool.empty())
       throw Error(ErrorCode::InvalidArgument, need_share_text(), kOp);
-    Journal j = Journal::create(kMigrationJournalKind,
-                                {{"source_uri", c_.uri().raw},
-                                 {"target_uri", dst.uri().raw},
-                                 {"vm", vm.value},
-                                 {"target_pool", options.target_pool},
-                                 {"shutdown_first", options.shutdown_first ? "yes" : "no"},
-                                 {"remove_source", options.remove_source ? "yes" : "no"}});
-    Offline m(c_, dst, j, progress, cancel);
-    const auto c = j.add_step(kCheck);
-    j.set_step(c, StepState::Running);
-    try {
-      report(progress, "check");
-      m.check(vm, options.shutdown_first, options.remove_source);
-    } catch (...) {
-      j.remove();  // nothing changed anywhere: nothing to resume
-      throw;
-    }
-    return journalled(j, [&] { return m.run(); });
+    Offline m(c_, dst);
+    OfflineStart start;
+    start.source_uri = c_.uri().raw;
+    start.target_uri = dst.uri().raw;
+    start.vm = vm;
+    start.shutdown_first = options.shutdown_first;
+    start.remove_source = options.remove_source;
+    start.params["target_pool"] = options.target_pool;
+    return run_offline_migration(m, start, progress, cancel, kOp);
   });
 }
 
@@ -773,36 +731,17 @@ VmInfo HypervMigrationOps::resume(const std::string& journal_id, Connection& tar
                                   const ProgressFn& progress, const CancelToken& cancel) {
   return guarded(kOp, [&]() -> VmInfo {
     HypervConnection& dst = hyperv_target(target, kOp);
-    Journal j = load_matching(c_, target, journal_id);
-    j.set_status("running");
-    Offline m(c_, dst, j, progress, cancel);
-    return journalled(j, [&] {
-      const auto c = j.find_step(kCheck);
-      if (!c || j.steps()[*c].state != StepState::Done)
-        m.check(VmRef(j.param("vm")), j.param("shutdown_first") == "yes",
-                j.param("remove_source") == "yes");
-      return m.run();
-    });
+    Offline m(c_, dst);
+    return resume_offline_migration(m, journal_id, c_.uri().raw, target.uri().raw, progress, cancel,
+                                    kOp);
   });
 }
 
 void HypervMigrationOps::rollback(const std::string& journal_id, Connection& target) {
   guarded(kOp, [&] {
     HypervConnection& dst = hyperv_target(target, kOp);
-    Journal j = load_matching(c_, target, journal_id);
-    const ProgressFn none;
-    const CancelToken never;
-    Offline m(c_, dst, j, none, never);
-    journalled(j, [&] {
-      const auto c = j.find_step(kCheck);
-      if (!c || j.steps()[*c].state != StepState::Done) {
-        // Interrupted before its plan was recorded: nothing was changed.
-        j.set_status("rolled-back");
-        j.remove();
-        return;
-      }
-      m.rollback();
-    });
+    Offline m(c_, dst);
+    rollback_offline_migration(m, journal_id, c_.uri().raw, target.uri().raw, kOp);
   });
 }
 

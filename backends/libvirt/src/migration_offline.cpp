@@ -27,6 +27,7 @@
 #include "errors.hpp"
 #include "hyperctl/digest.hpp"
 #include "hyperctl/journal.hpp"
+#include "hyperctl/offline.hpp"
 #include "ops.hpp"
 #include "storage_common.hpp"
 #include "stream.hpp"
@@ -47,21 +48,6 @@ const std::string kCopyPrefix = "copy disk ";
 const std::string kVerifyPrefix = "verify disk ";
 
 // ------------------------------------------------------------- helpers
-
-void report(const ProgressFn& progress, const std::string& phase, std::uint64_t done = 0,
-            std::uint64_t total = 0) {
-  if (!progress) return;
-  Progress p;
-  p.phase = phase;
-  p.done = done;
-  p.total = total;
-  p.unit = total ? "bytes" : "";
-  progress(p);
-}
-
-void check_cancel(const CancelToken& cancel, const std::string& what) {
-  if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, what + " cancelled", kOp);
-}
 
 std::string canonical_uri(const Session& s) {
   CString uri(virConnectGetURI(s.get()));
@@ -114,14 +100,7 @@ bool domain_active(const Session& s, virDomainPtr dom) {
 }
 
 std::string data_of(const JournalStep& step, const char* key) {
-  auto it = step.data.find(key);
-  return it == step.data.end() ? std::string() : it->second;
-}
-
-/// A journal of ours whose URIs are those of the two connections.
-Journal load_matching(const Session& source, const Session& target, const std::string& id) {
-  return load_migration_journal(id, kOfflineJournalKind, "an offline migration", source.uri.raw,
-                                target.uri.raw, kOp);
+  return step_data(step, key);
 }
 
 // ------------------------------------------------------------- XML rewrite
@@ -219,56 +198,46 @@ std::string inactive_xml(const Session& s, virDomainPtr dom, const std::string& 
 
 // ------------------------------------------------------------- the steps
 
-class Migration {
+class Migration final : public OfflineSteps {
  public:
-  Migration(Session& source, Session& target, Journal& journal, const ProgressFn& progress,
-            const CancelToken& cancel)
-      : src_(source), dst_(target), j_(journal), progress_(progress), cancel_(cancel) {}
+  Migration(Session& source, Session& target) : src_(source), dst_(target) {}
 
-  /// (a): fills the journal with the plan. Throws before anything changed.
-  void check(const VmRef& ref, bool shutdown_first);
-  void refuse_lossy_removal(virDomainPtr dom, const std::string& who, const std::string& uuid,
-                            const std::vector<std::pair<std::string, std::string>>& disks);
-  void shutdown();
-  VmInfo run();
+  std::string journal_kind() const override { return kOfflineJournalKind; }
+  std::string journal_what() const override { return "an offline migration"; }
+  void check(OfflineRun& run, const VmRef& vm) override;
+  void run_step(OfflineRun& run, std::size_t index) override;
+  bool still_done(OfflineRun& run, std::size_t index) override;
+  void undo_step(OfflineRun& run, std::size_t index) override;
+  VmInfo result(OfflineRun& run) override;
 
  private:
   Session& src_;
   Session& dst_;
-  Journal& j_;
-  const ProgressFn& progress_;
-  const CancelToken& cancel_;
 
-  /// The VM's identity, found by the check.
-  std::string uuid() const { return checked("vm_uuid"); }
-  std::string name() const { return checked("vm_name"); }
-  std::string checked(const char* key) const {
-    auto c = j_.find_step(kCheck);
-    const std::string v = c ? data_of(j_.steps()[*c], key) : std::string();
-    if (v.empty())
-      throw Error(ErrorCode::InvalidArgument,
-                  "journal " + j_.id() + " is damaged: its check step has no '" + key + "'", kOp);
-    return v;
-  }
-  const std::string& target_pool() const { return j_.param("target_pool"); }
-  std::vector<std::size_t> copy_steps() const {
+  void refuse_lossy_removal(virDomainPtr dom, const std::string& who, const std::string& uuid,
+                            const std::vector<std::pair<std::string, std::string>>& disks);
+  std::vector<std::size_t> copy_steps(const Journal& j) const {
     std::vector<std::size_t> out;
-    for (std::size_t i = 0; i < j_.steps().size(); ++i)
-      if (j_.steps()[i].name.rfind(kCopyPrefix, 0) == 0) out.push_back(i);
+    for (std::size_t i = 0; i < j.steps().size(); ++i)
+      if (j.steps()[i].name.rfind(kCopyPrefix, 0) == 0) out.push_back(i);
     return out;
   }
-  DomPtr source_domain() const {
-    DomPtr dom = domain_if_exists(src_, uuid());
+  DomPtr source_domain(const OfflineRun& run) const {
+    DomPtr dom = domain_if_exists(src_, run.checked("vm_uuid"));
     if (!dom)
       throw Error(ErrorCode::NotFound,
-                  "VM " + quoted(name()) + " (" + uuid() + ") is no longer on " + src_.uri.raw,
+                  "VM " + quoted(run.checked("vm_name")) + " (" + run.checked("vm_uuid") +
+                      ") is no longer on " + src_.uri.raw,
                   kOp);
     return dom;
   }
-  void copy(std::size_t step);
-  void define();
-  bool verify(std::size_t copy_step);
-  void remove_source();
+  void shutdown(OfflineRun& run);
+  void copy(OfflineRun& run, std::size_t step);
+  void define(OfflineRun& run);
+  void verify(OfflineRun& run, std::size_t verify_step);
+  void remove_source(OfflineRun& run);
+  void undefine_on_target(const JournalStep& define_step);
+  void delete_copy(OfflineRun& run, const JournalStep& copy_step);
 };
 
 // --remove-source deletes the source VM with its snapshots' metadata and its
@@ -299,7 +268,9 @@ void Migration::refuse_lossy_removal(
   }
 }
 
-void Migration::check(const VmRef& ref, bool shutdown_first) {
+void Migration::check(OfflineRun& run, const VmRef& ref) {
+  Journal& j = run.journal();
+  const bool shutdown_first = j.param("shutdown_first") == "yes";
   if (canonical_uri(src_) == canonical_uri(dst_))
     throw Error(ErrorCode::InvalidArgument,
                 "source and target are the same host (" + src_.uri.raw +
@@ -338,7 +309,7 @@ void Migration::check(const VmRef& ref, bool shutdown_first) {
                     ") already exists on " + dst_.uri.raw + " (remove it there first)",
                 kOp);
   }
-  const std::string tpool_name = j_.param("target_pool");
+  const std::string tpool_name = j.param("target_pool");
   auto tpool = find_active_pool(dst_, tpool_name, kOp);
 
   // Every disk must be a pool volume; media are kept only if the target
@@ -413,7 +384,7 @@ void Migration::check(const VmRef& ref, bool shutdown_first) {
     total += p.length;
     plans.push_back(std::move(p));
   }
-  if (j_.param("remove_source") == "yes") {
+  if (j.param("remove_source") == "yes") {
     std::vector<std::pair<std::string, std::string>> disks;  // label, path
     for (const auto& p : plans)
       disks.emplace_back(p.dev + " (" + volume_label(p.src_pool, p.src_volume) + ")", p.src_path);
@@ -427,48 +398,55 @@ void Migration::check(const VmRef& ref, bool shutdown_first) {
                     std::to_string(total),
                 kOp);
 
-  // The plan, in the journal.
+  // The plan, in the journal, in the order the steps run.
+  if (domain_active(src_, dom.get())) j.add_step(kShutdown);
   for (const auto& p : plans)
-    j_.add_step(kCopyPrefix + p.dev, {{"dev", p.dev},
-                                      {"source_pool", p.src_pool},
-                                      {"source_volume", p.src_volume},
-                                      {"source_path", p.src_path},
-                                      {"format", p.format},
-                                      {"length", std::to_string(p.length)},
-                                      {"target_volume", p.src_volume}});
-  j_.add_step(kDefine, {{"uuid", uuid_buf}, {"name", vm_name}});
-  for (const auto& p : plans) j_.add_step(kVerifyPrefix + p.dev, {{"dev", p.dev}});
+    j.add_step(kCopyPrefix + p.dev, {{"dev", p.dev},
+                                     {"source_pool", p.src_pool},
+                                     {"source_volume", p.src_volume},
+                                     {"source_path", p.src_path},
+                                     {"format", p.format},
+                                     {"length", std::to_string(p.length)},
+                                     {"target_volume", p.src_volume}});
+  j.add_step(kDefine, {{"uuid", uuid_buf}, {"name", vm_name}});
+  for (const auto& p : plans) j.add_step(kVerifyPrefix + p.dev, {{"dev", p.dev}});
+  if (j.param("remove_source") == "yes") j.add_step(kRemove);
   std::string eject_list;
   for (const auto& e : ejects) eject_list += (eject_list.empty() ? "" : ",") + e;
-  const auto c = *j_.find_step(kCheck);
-  j_.set_step(c, StepState::Done,
-              {{"vm_uuid", uuid_buf}, {"vm_name", vm_name}, {"eject", eject_list}});
-  if (domain_active(src_, dom.get())) j_.add_step(kShutdown);
+  const auto c = *j.find_step(kCheck);
+  j.set_step(c, StepState::Done,
+             {{"vm_uuid", uuid_buf}, {"vm_name", vm_name}, {"eject", eject_list}});
 }
 
-void Migration::shutdown() {
-  auto i = j_.find_step(kShutdown);
-  if (!i || j_.steps()[*i].state == StepState::Done) return;
-  j_.set_step(*i, StepState::Running);
-  report(progress_, "shutdown");
+void Migration::shutdown(OfflineRun& run) {
+  run.report("shutdown");
   LibvirtVmOps vms(src_);
   ShutdownOptions options;
   options.timeout = std::chrono::seconds(120);
   options.force = false;
-  vms.shutdown(VmRef(uuid()), options, progress_, cancel_);
-  j_.set_step(*i, StepState::Done);
+  vms.shutdown(VmRef(run.checked("vm_uuid")), options, run.progress(), run.cancel());
 }
 
-void Migration::copy(std::size_t i) {
-  const JournalStep step = j_.steps()[i];
+void Migration::copy(OfflineRun& run, std::size_t i) {
+  Journal& j = run.journal();
+  const JournalStep step = j.steps()[i];
   const std::string dev = data_of(step, "dev");
   const std::string tvol_name = data_of(step, "target_volume");
-  const std::string tlabel = volume_label(target_pool(), tvol_name);
+  const std::string& tpool_name = j.param("target_pool");
+  const std::string tlabel = volume_label(tpool_name, tvol_name);
   const std::string phase = kCopyPrefix + dev;
-  auto tpool = find_active_pool(dst_, target_pool(), kOp);
+  {
+    auto dom = source_domain(run);
+    if (domain_active(src_, dom.get()))
+      throw Error(ErrorCode::Conflict,
+                  "VM " + quoted(run.checked("vm_name")) + " is running on " + src_.uri.raw +
+                      "; its disks cannot be copied while it runs (shut it down)",
+                  kOp);
+  }
+  auto tpool = find_active_pool(dst_, tpool_name, kOp);
 
   // From scratch: a volume this migration created earlier is replaced.
-  if (VolPtr old = volume_if_exists(dst_, tpool.get(), target_pool(), tvol_name, kOp)) {
+  if (VolPtr old = volume_if_exists(dst_, tpool.get(), tpool_name, tvol_name, kOp)) {
     if (data_of(step, "created") != "yes")
       throw Error(ErrorCode::Conflict,
                   "volume " + tlabel + " appeared on " + dst_.uri.raw +
@@ -487,14 +465,14 @@ void Migration::copy(std::size_t i) {
 
   // Recorded before it exists: a process killed right after the creation
   // still has the rollback delete it.
-  j_.set_step(i, StepState::Running, {{"created", "yes"}, {"sha256", ""}});
+  j.set_step(i, StepState::Running, {{"created", "yes"}, {"sha256", ""}});
   // A raw volume of exactly the source's byte length: the streamed bytes land
   // verbatim (a qcow2 file stays the same qcow2 file, its format probed by
   // the target pool; the domain XML keeps the source's driver type).
   VolPtr tvol(virStorageVolCreateXML(tpool.get(), volume_xml(tvol_name, length, "raw").c_str(), 0));
   if (!tvol) {
     auto e = take_last_error(dst_.get());
-    j_.set_step(i, StepState::Failed, {{"created", "no"}});
+    j.set_step(i, StepState::Failed, {{"created", "no"}});
     fail(e, "cannot create volume " + tlabel + " on " + dst_.uri.raw, kOp);
   }
 
@@ -507,9 +485,9 @@ void Migration::copy(std::size_t i) {
   Sha256 sha;
   std::vector<char> buf(kChunk);
   std::uint64_t done = 0;
-  report(progress_, phase, 0, length);
+  run.report(phase, 0, length);
   for (;;) {
-    check_cancel(cancel_, "copy of disk " + dev);
+    run.check_cancel("copy of disk " + dev);
     const int n = virStreamRecv(down.get(), buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
@@ -521,7 +499,7 @@ void Migration::copy(std::size_t i) {
       sent += static_cast<std::size_t>(m);
     }
     done += static_cast<std::uint64_t>(n);
-    report(progress_, phase, done, std::max(length, done));
+    run.report(phase, done, std::max(length, done));
   }
   if (!down.finish()) fail(src_.get(), "cannot read volume " + slabel + " on " + src_.uri.raw, kOp);
   if (!up.finish()) fail(dst_.get(), "cannot write volume " + tlabel + " on " + dst_.uri.raw, kOp);
@@ -531,39 +509,38 @@ void Migration::copy(std::size_t i) {
   const bool block =
       virStorageVolGetInfo(tvol.get(), &tinfo) == 0 && tinfo.type == VIR_STORAGE_VOL_BLOCK;
   take_last_error(dst_.get());
-  j_.set_step(i, StepState::Done,
-              {{"sha256", sha.hex()},
-               {"bytes", std::to_string(done)},
-               {"capacity", std::to_string(capacity)},
-               {"target_path", tpath ? tpath.get() : ""},
-               {"target_block", block ? "yes" : "no"}});
+  j.set_step(i, StepState::Done,
+             {{"sha256", sha.hex()},
+              {"bytes", std::to_string(done)},
+              {"capacity", std::to_string(capacity)},
+              {"target_path", tpath ? tpath.get() : ""},
+              {"target_block", block ? "yes" : "no"}});
+  // The copy is new: whatever verified an earlier copy no longer holds.
+  if (const auto v = j.find_step(kVerifyPrefix + dev)) j.set_step(*v, StepState::Pending);
 }
 
-void Migration::define() {
-  const auto i = *j_.find_step(kDefine);
-  const JournalStep step = j_.steps()[i];
-  if (step.state == StepState::Done) {
-    if (domain_if_exists(dst_, uuid())) return;
-    // Gone since (removed by hand): define it again.
-  }
-  report(progress_, kDefine);
-  if (DomPtr existing = domain_if_exists(dst_, uuid())) {
+void Migration::define(OfflineRun& run) {
+  Journal& j = run.journal();
+  const std::string uuid = run.checked("vm_uuid");
+  const std::string name = run.checked("vm_name");
+  run.report(kDefine);
+  if (DomPtr existing = domain_if_exists(dst_, uuid)) {
     // Ours from an interrupted attempt (the step was running): defined again.
-    if (step.state != StepState::Running && step.state != StepState::Done)
+    if (run.prior_state() != StepState::Running && run.prior_state() != StepState::Done)
       throw Error(ErrorCode::Conflict,
-                  "a VM with the UUID " + uuid() + " appeared on " + dst_.uri.raw +
+                  "a VM with the UUID " + uuid + " appeared on " + dst_.uri.raw +
                       "; it was not defined by this migration",
                   kOp);
   }
   std::map<std::string, NewSource> moved;
-  for (auto c : copy_steps()) {
-    const auto& s = j_.steps()[c];
+  for (auto c : copy_steps(j)) {
+    const auto& s = j.steps()[c];
     moved[data_of(s, "dev")] =
         NewSource{data_of(s, "target_path"), data_of(s, "target_block") == "yes"};
   }
   std::set<std::string> ejected;
   {
-    const std::string list = data_of(j_.steps()[*j_.find_step(kCheck)], "eject");
+    const std::string list = run.checked_or_empty("eject");
     std::size_t pos = 0;
     while (pos < list.size()) {
       auto comma = list.find(',', pos);
@@ -572,28 +549,33 @@ void Migration::define() {
       pos = comma + 1;
     }
   }
-  auto dom = source_domain();
+  auto dom = source_domain(run);
   const std::string xml =
-      repoint_disks(inactive_xml(src_, dom.get(), "VM " + quoted(name())), moved, ejected);
-  j_.set_step(i, StepState::Running);
+      repoint_disks(inactive_xml(src_, dom.get(), "VM " + quoted(name)), moved, ejected);
   DomPtr defined(virDomainDefineXML(dst_.get(), xml.c_str()));
-  if (!defined) fail(dst_.get(), "cannot define VM " + quoted(name()) + " on " + dst_.uri.raw, kOp);
+  if (!defined) fail(dst_.get(), "cannot define VM " + quoted(name) + " on " + dst_.uri.raw, kOp);
   for (const auto& e : ejected)
-    report(progress_, "warning: the media in " + e + " is not on the target; its tray is empty");
-  j_.set_step(i, StepState::Done);
+    run.report("warning: the media in " + e + " is not on the target; its tray is empty");
 }
 
-/// True when the target's copy is verified; a mismatch marks the copy
-/// failed (a resume copies it again) and throws.
-bool Migration::verify(std::size_t c) {
-  const JournalStep copy_step = j_.steps()[c];
-  const std::string dev = data_of(copy_step, "dev");
-  const auto v = *j_.find_step(kVerifyPrefix + dev);
-  if (j_.steps()[v].state == StepState::Done) return true;
-  j_.set_step(v, StepState::Running);
+bool Migration::still_done(OfflineRun& run, std::size_t index) {
+  // A VM defined on the target and removed there by hand since is defined
+  // again.
+  if (run.journal().steps()[index].name != kDefine) return true;
+  return domain_if_exists(dst_, run.checked("vm_uuid")) != nullptr;
+}
+
+/// A mismatch marks the copy and its verification failed (a resume copies
+/// it again) and throws.
+void Migration::verify(OfflineRun& run, std::size_t v) {
+  Journal& j = run.journal();
+  const std::string dev = data_of(j.steps()[v], "dev");
+  const auto c = *j.find_step(kCopyPrefix + dev);
+  const JournalStep copy_step = j.steps()[c];
+  const std::string& tpool_name = j.param("target_pool");
   const std::string tvol_name = data_of(copy_step, "target_volume");
-  const std::string tlabel = volume_label(target_pool(), tvol_name);
-  VolPtr tvol = volume_in(dst_, target_pool(), tvol_name);
+  const std::string tlabel = volume_label(tpool_name, tvol_name);
+  VolPtr tvol = volume_in(dst_, tpool_name, tvol_name);
   if (!tvol)
     throw Error(ErrorCode::NotFound, "volume " + tlabel + " vanished from " + dst_.uri.raw, kOp);
   const std::uint64_t want_cap = std::stoull(data_of(copy_step, "capacity"));
@@ -606,22 +588,22 @@ bool Migration::verify(std::size_t c) {
   Sha256 sha;
   std::vector<char> buf(kChunk);
   std::uint64_t done = 0;
-  report(progress_, phase, 0, length);
+  run.report(phase, 0, length);
   for (;;) {
-    check_cancel(cancel_, "verification of disk " + dev);
+    run.check_cancel("verification of disk " + dev);
     const int n = virStreamRecv(down.get(), buf.data(), buf.size());
     if (n == 0) break;
     if (n < 0) fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
     sha.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
     done += static_cast<std::uint64_t>(n);
-    report(progress_, phase, done, std::max(length, done));
+    run.report(phase, done, std::max(length, done));
   }
   if (!down.finish()) fail(dst_.get(), "cannot read volume " + tlabel + " on " + dst_.uri.raw, kOp);
   const std::string got = sha.hex();
   const std::string want = data_of(copy_step, "sha256");
   if (got != want || got_cap != want_cap) {
-    j_.set_step(v, StepState::Failed, {{"sha256", got}, {"capacity", std::to_string(got_cap)}});
-    j_.set_step(c, StepState::Failed);
+    j.set_step(v, StepState::Failed, {{"sha256", got}, {"capacity", std::to_string(got_cap)}});
+    j.set_step(c, StepState::Failed);
     throw Error(ErrorCode::BackendFailure,
                 "the copy of disk " + dev + " on " + dst_.uri.raw + " differs from the source (" +
                     (got != want ? "SHA-256 " + got + " instead of " + want
@@ -630,19 +612,18 @@ bool Migration::verify(std::size_t c) {
                     "); the source was left alone",
                 kOp);
   }
-  j_.set_step(v, StepState::Done, {{"sha256", got}, {"capacity", std::to_string(got_cap)}});
-  return true;
+  j.set_step(v, StepState::Done, {{"sha256", got}, {"capacity", std::to_string(got_cap)}});
 }
 
-void Migration::remove_source() {
-  auto i = j_.add_step(kRemove);
-  if (j_.steps()[i].state == StepState::Done) return;
-  j_.set_step(i, StepState::Running);
-  report(progress_, kRemove);
-  if (DomPtr dom = domain_if_exists(src_, uuid())) {
+void Migration::remove_source(OfflineRun& run) {
+  const Journal& j = run.journal();
+  const std::string uuid = run.checked("vm_uuid");
+  const std::string name = run.checked("vm_name");
+  run.report(kRemove);
+  if (DomPtr dom = domain_if_exists(src_, uuid)) {
     if (domain_active(src_, dom.get()))
       throw Error(ErrorCode::Conflict,
-                  "VM " + quoted(name()) + " was started on " + src_.uri.raw +
+                  "VM " + quoted(name) + " was started on " + src_.uri.raw +
                       " during the migration; it was not removed",
                   kOp);
     const unsigned all = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
@@ -650,15 +631,15 @@ void Migration::remove_source() {
     if (virDomainUndefineFlags(dom.get(), all) < 0) {
       auto e = take_last_error(src_.get());
       if (!unsupported_flags(e))
-        fail(e, "cannot remove VM " + quoted(name()) + " from the source", kOp);
+        fail(e, "cannot remove VM " + quoted(name) + " from the source", kOp);
       if (virDomainUndefine(dom.get()) < 0)
-        fail(src_.get(), "cannot remove VM " + quoted(name()) + " from the source", kOp);
+        fail(src_.get(), "cannot remove VM " + quoted(name) + " from the source", kOp);
     }
   }
   // A disk that another VM started using since the check stays.
-  const auto users = storage::DiskUsers::scan(src_, false, uuid(), kOp);
-  for (auto c : copy_steps()) {
-    const auto& s = j_.steps()[c];
+  const auto users = storage::DiskUsers::scan(src_, false, uuid, kOp);
+  for (auto c : copy_steps(j)) {
+    const auto& s = j.steps()[c];
     if (!users.of(data_of(s, "source_path")).empty()) continue;
     if (VolPtr v = volume_in(src_, data_of(s, "source_pool"), data_of(s, "source_volume"))) {
       if (virStorageVolDelete(v.get(), 0) < 0)
@@ -669,51 +650,66 @@ void Migration::remove_source() {
              kOp);
     }
   }
-  j_.set_step(i, StepState::Done);
 }
 
-VmInfo Migration::run() {
-  shutdown();
-  {
-    auto dom = source_domain();
-    if (domain_active(src_, dom.get()))
-      throw Error(ErrorCode::Conflict,
-                  "VM " + quoted(name()) + " is running on " + src_.uri.raw +
-                      "; its disks cannot be copied while it runs (shut it down)",
-                  kOp);
+void Migration::run_step(OfflineRun& run, std::size_t i) {
+  const std::string name = run.journal().steps()[i].name;
+  if (name == kShutdown)
+    shutdown(run);
+  else if (name.rfind(kCopyPrefix, 0) == 0)
+    copy(run, i);
+  else if (name == kDefine)
+    define(run);
+  else if (name.rfind(kVerifyPrefix, 0) == 0)
+    verify(run, i);
+  else if (name == kRemove)
+    remove_source(run);
+  else
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + run.journal().id() + " is damaged: unknown step '" + name + "'", kOp);
+}
+
+void Migration::undefine_on_target(const JournalStep& step) {
+  const std::string uuid = data_of(step, "uuid");
+  DomPtr dom = domain_if_exists(dst_, uuid);
+  if (!dom) return;
+  if (domain_active(dst_, dom.get()))
+    throw Error(ErrorCode::Conflict,
+                "VM " + quoted(data_of(step, "name")) + " is running on " + dst_.uri.raw +
+                    "; stop it there before rolling back",
+                kOp);
+  if (virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+    auto e = take_last_error(dst_.get());
+    if (!unsupported_flags(e)) fail(e, "cannot undefine the VM on the target", kOp);
+    if (virDomainUndefine(dom.get()) < 0)
+      fail(dst_.get(), "cannot undefine the VM on the target", kOp);
   }
-  const bool removing = j_.param("remove_source") == "yes";
-  const auto rm = j_.find_step(kRemove);
-  const bool removal_started = rm && j_.steps()[*rm].state != StepState::Pending;
-  if (!removal_started) {
-    for (auto c : copy_steps()) {
-      const auto& s = j_.steps()[c];
-      const auto v = j_.find_step(kVerifyPrefix + data_of(s, "dev"));
-      const bool verified = v && j_.steps()[*v].state == StepState::Done;
-      if (s.state != StepState::Done || !verified) {
-        if (s.state != StepState::Done) copy(c);
-        if (v) j_.set_step(*v, StepState::Pending);
-      }
-    }
-    define();
-    for (auto c : copy_steps()) verify(c);
-  }
-  if (removing) remove_source();
+}
+
+void Migration::delete_copy(OfflineRun& run, const JournalStep& s) {
+  if (data_of(s, "created") != "yes") return;
+  const std::string& pool = run.journal().param("target_pool");
+  auto p = find_pool(dst_, pool, kOp);
+  if (VolPtr v = volume_if_exists(dst_, p.get(), pool, data_of(s, "target_volume"), kOp))
+    if (virStorageVolDelete(v.get(), 0) < 0)
+      fail(dst_.get(),
+           "cannot delete volume " + volume_label(pool, data_of(s, "target_volume")) + " on " +
+               dst_.uri.raw,
+           kOp);
+}
+
+void Migration::undo_step(OfflineRun& run, std::size_t i) {
+  const JournalStep s = run.journal().steps()[i];
+  if (s.name == kDefine)
+    undefine_on_target(s);
+  else if (s.name.rfind(kCopyPrefix, 0) == 0)
+    delete_copy(run, s);
+  // The shutdown and the verifications changed nothing to undo.
+}
+
+VmInfo Migration::result(OfflineRun& run) {
   LibvirtVmOps vms(dst_);
-  VmInfo info = vms.get(VmRef(uuid()));
-  j_.set_status("done");
-  j_.remove();
-  return info;
-}
-
-/// Runs `f` with every error carrying the journal's id and how to go on.
-template <class F>
-decltype(auto) journalled(Journal& j, F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    fail_journalled(j, e, kOp);
-  }
+  return vms.get(VmRef(run.checked("vm_uuid")));
 }
 
 }  // namespace
@@ -722,88 +718,31 @@ VmInfo offline_migrate(Session& source, Session& target, const VmRef& vm,
                        const MigrationOptions& options, const ProgressFn& progress,
                        const CancelToken& cancel) {
   return guarded(kOp, [&] {
-    const std::string pool = options.target_pool.empty() ? "default" : options.target_pool;
-    Journal j = Journal::create(kOfflineJournalKind,
-                                {{"source_uri", source.uri.raw},
-                                 {"target_uri", target.uri.raw},
-                                 {"vm", vm.value},
-                                 {"target_pool", pool},
-                                 {"shutdown_first", options.shutdown_first ? "yes" : "no"},
-                                 {"remove_source", options.remove_source ? "yes" : "no"}});
-    Migration m(source, target, j, progress, cancel);
-    const auto c = j.add_step(kCheck);
-    j.set_step(c, StepState::Running);
-    try {
-      m.check(vm, options.shutdown_first);
-    } catch (...) {
-      j.remove();  // nothing changed anywhere: nothing to resume
-      throw;
-    }
-    return journalled(j, [&] { return m.run(); });
+    Migration m(source, target);
+    OfflineStart start;
+    start.source_uri = source.uri.raw;
+    start.target_uri = target.uri.raw;
+    start.vm = vm;
+    start.shutdown_first = options.shutdown_first;
+    start.remove_source = options.remove_source;
+    start.params["target_pool"] = options.target_pool.empty() ? "default" : options.target_pool;
+    return run_offline_migration(m, start, progress, cancel, kOp);
   });
 }
 
 VmInfo offline_resume(Session& source, Session& target, const std::string& journal_id,
                       const ProgressFn& progress, const CancelToken& cancel) {
   return guarded(kOp, [&] {
-    Journal j = load_matching(source, target, journal_id);
-    j.set_status("running");
-    Migration m(source, target, j, progress, cancel);
-    return journalled(j, [&] {
-      const auto c = j.find_step(kCheck);
-      if (!c || j.steps()[*c].state != StepState::Done)
-        m.check(VmRef(j.param("vm")), j.param("shutdown_first") == "yes");
-      return m.run();
-    });
+    Migration m(source, target);
+    return resume_offline_migration(m, journal_id, source.uri.raw, target.uri.raw, progress, cancel,
+                                    kOp);
   });
 }
 
 void offline_rollback(Session& source, Session& target, const std::string& journal_id) {
   guarded(kOp, [&] {
-    Journal j = load_matching(source, target, journal_id);
-    journalled(j, [&] {
-      if (auto rm = j.find_step(kRemove); rm && j.steps()[*rm].state != StepState::Pending)
-        throw Error(ErrorCode::Conflict,
-                    "the source of migration " + j.id() +
-                        " is already (partly) removed; the target holds the only copy, so it "
-                        "cannot be rolled back (resume it with --resume " +
-                        j.id() + ")",
-                    kOp);
-      if (auto d = j.find_step(kDefine); d && j.steps()[*d].state != StepState::Pending) {
-        const std::string uuid = data_of(j.steps()[*d], "uuid");
-        if (DomPtr dom = domain_if_exists(target, uuid)) {
-          if (domain_active(target, dom.get()))
-            throw Error(ErrorCode::Conflict,
-                        "VM " + quoted(data_of(j.steps()[*d], "name")) + " is running on " +
-                            target.uri.raw + "; stop it there before rolling back",
-                        kOp);
-          if (virDomainUndefineFlags(dom.get(), VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
-            auto e = take_last_error(target.get());
-            if (!unsupported_flags(e)) fail(e, "cannot undefine the VM on the target", kOp);
-            if (virDomainUndefine(dom.get()) < 0)
-              fail(target.get(), "cannot undefine the VM on the target", kOp);
-          }
-        }
-        j.set_step(*d, StepState::Undone);
-      }
-      const std::string pool = j.param("target_pool");
-      for (std::size_t i = 0; i < j.steps().size(); ++i) {
-        const auto& s = j.steps()[i];
-        if (s.name.rfind(kCopyPrefix, 0) != 0) continue;
-        if (data_of(s, "created") == "yes") {
-          auto p = find_pool(target, pool, kOp);
-          if (VolPtr v = volume_if_exists(target, p.get(), pool, data_of(s, "target_volume"), kOp))
-            if (virStorageVolDelete(v.get(), 0) < 0)
-              fail(target.get(),
-                   "cannot delete volume " + volume_label(pool, data_of(s, "target_volume")) +
-                       " on " + target.uri.raw,
-                   kOp);
-        }
-        j.set_step(i, StepState::Undone);
-      }
-      j.set_status("rolled-back");
-      j.remove();
-    });
+    Migration m(source, target);
+    rollback_offline_migration(m, journal_id, source.uri.raw, target.uri.raw, kOp);
   });
 }
 

@@ -54,6 +54,7 @@
 #include "hyperctl/error.hpp"
 #include "hyperctl/escape.hpp"
 #include "hyperctl/journal.hpp"
+#include "hyperctl/offline.hpp"
 #include "wsl_exe.hpp"
 
 namespace hyperctl::wsl {
@@ -83,23 +84,8 @@ void report(const ProgressFn& progress, const std::string& phase, std::uint64_t 
   progress(p);
 }
 
-void check_cancel(const CancelToken& cancel, const std::string& what) {
-  if (cancel.cancelled()) throw Error(ErrorCode::Cancelled, what + " cancelled", kOp);
-}
-
 std::string data_of(const JournalStep& step, const char* key) {
-  auto it = step.data.find(key);
-  return it == step.data.end() ? std::string() : it->second;
-}
-
-/// Runs `f` with every error carrying the journal's id and how to go on.
-template <class F>
-decltype(auto) journalled(Journal& j, F&& f) {
-  try {
-    return guarded(kOp, f);
-  } catch (const Error& e) {
-    fail_journalled(j, e, kOp);
-  }
+  return step_data(step, key);
 }
 
 // Files (the archive lives on the machine hyperctl runs on).
@@ -363,66 +349,65 @@ std::string state_of(const ListedDistro& d) {
 
 // ------------------------------------------------------------- the steps
 
-class Migration {
+class Migration final : public OfflineSteps {
  public:
-  Migration(WslConnection& source, WslConnection& target, Journal& journal,
-            const ProgressFn& progress, const CancelToken& cancel)
-      : src_(source), dst_(target), j_(journal), progress_(progress), cancel_(cancel) {}
+  Migration(WslConnection& source, WslConnection& target) : src_(source), dst_(target) {}
 
-  /// Fills the journal with the plan. Throws before anything changed.
-  void check(const VmRef& ref, bool shutdown_first, bool remove_source);
-  VmInfo run();
+  std::string journal_kind() const override { return kMigrationJournalKind; }
+  std::string journal_what() const override { return "a WSL offline migration"; }
+  void check(OfflineRun& run, const VmRef& vm) override;
+  bool still_done(OfflineRun& run, std::size_t index) override;
+  StepKind kind_of(OfflineRun& run, std::size_t index) override;
+  void precheck_step(OfflineRun& run, std::size_t index) override;
+  void run_step(OfflineRun& run, std::size_t index) override;
+  void check_rollback(OfflineRun& run) override;
+  void undo_step(OfflineRun& run, std::size_t index) override;
+  VmInfo result(OfflineRun& run) override;
 
  private:
   WslConnection& src_;
   WslConnection& dst_;
-  Journal& j_;
-  const ProgressFn& progress_;
-  const CancelToken& cancel_;
 
-  std::string checked(const char* key) const {
-    const std::string v = checked_or_empty(key);
-    if (v.empty())
-      throw Error(ErrorCode::InvalidArgument,
-                  "journal " + j_.id() + " is damaged: its check step has no '" + key + "'", kOp);
-    return v;
-  }
-  std::string checked_or_empty(const char* key) const {
-    auto c = j_.find_step(kCheck);
-    return c ? data_of(j_.steps()[*c], key) : std::string();
-  }
-  std::string name() const { return checked("name"); }
-  int version() const { return checked("version") == "1" ? 1 : 2; }
-  std::string format() const { return checked("format"); }
-  std::string archive() const { return checked("archive"); }
-  bool swap() const { return checked_or_empty("swap") == "yes"; }
-  Digest recorded_export() const {
-    const auto& s = j_.steps()[*j_.find_step(kExport)];
+  static std::string name(const OfflineRun& r) { return r.checked("name"); }
+  static int version(const OfflineRun& r) { return r.checked("version") == "1" ? 1 : 2; }
+  static std::string format(const OfflineRun& r) { return r.checked("format"); }
+  static std::string archive(const OfflineRun& r) { return r.checked("archive"); }
+  static bool swap(const OfflineRun& r) { return r.checked_or_empty("swap") == "yes"; }
+  static Digest recorded_export(const OfflineRun& r) {
+    const auto& s = r.step(kExport);
     Digest d;
     d.sha256 = data_of(s, "sha256");
     const std::string b = data_of(s, "bytes");
     if (d.sha256.empty() || b.empty())
       throw Error(ErrorCode::InvalidArgument,
-                  "journal " + j_.id() + " is damaged: its export step has no checksum", kOp);
+                  "journal " + r.journal().id() + " is damaged: its export step has no checksum",
+                  kOp);
     d.bytes = std::stoull(b);
     return d;
   }
-  std::string who() const { return "distribution " + quoted(name()); }
+  static std::string who(const OfflineRun& r) { return "distribution " + quoted(name(r)); }
   const std::string& src_uri() const { return src_.uri().raw; }
   const std::string& dst_uri() const { return dst_.uri().raw; }
+  /// Same machine: one name, two candidates (the source, this migration's
+  /// copy); only the registry GUID tells them apart, and swap mode is only
+  /// ever started with it.
+  static bool is_source(const OfflineRun& r, const Distro& d);
 
-  void shutdown();
-  void export_archive();
-  void import();
-  void verify();
-  void remove_source();
-  void cleanup();
+  void shutdown(OfflineRun& run);
+  void export_archive(OfflineRun& run, std::size_t i);
+  void import(OfflineRun& run, std::size_t i);
+  void verify(OfflineRun& run, std::size_t v);
+  void remove_source(OfflineRun& run);
+  void cleanup(OfflineRun& run);
   /// The source still exports to the archive's bytes (and, same machine,
   /// the archive on disk is still intact).
-  void source_unchanged();
+  void source_unchanged(OfflineRun& run);
 };
 
-void Migration::check(const VmRef& ref, bool shutdown_first, bool remove_source) {
+void Migration::check(OfflineRun& run, const VmRef& ref) {
+  Journal& j = run.journal();
+  const bool shutdown_first = j.param("shutdown_first") == "yes";
+  const bool remove_source = j.param("remove_source") == "yes";
   if (dst_.location().empty())
     throw Error(ErrorCode::InvalidArgument,
                 "the target " + escape::terminal_text(dst_uri()) +
@@ -491,69 +476,106 @@ void Migration::check(const VmRef& ref, bool shutdown_first, bool remove_source)
                     escape::terminal_text(f.target_wsl_why) + "); update WSL there (wsl --update)",
                 kOp);
 
-  // The plan, in the journal.
-  j_.add_step(kExport);
+  // The plan, in the journal, in the order the steps run.
+  if (running) j.add_step(kShutdown);
+  j.add_step(kExport);
   if (swap) {
-    j_.add_step(kRemove);
-    j_.add_step(kImport);
-    j_.add_step(kVerify);
+    j.add_step(kRemove);
+    j.add_step(kImport);
+    j.add_step(kVerify);
   } else {
-    j_.add_step(kImport);
-    j_.add_step(kVerify);
-    if (remove_source) j_.add_step(kRemove);
+    j.add_step(kImport);
+    j.add_step(kVerify);
+    if (remove_source) j.add_step(kRemove);
   }
-  j_.add_step(kCleanup);
-  if (running) j_.add_step(kShutdown);
+  j.add_step(kCleanup);
   // The extension tells import_from_file what it holds (--vhd or not).
   const std::string format = format_for(s.version);
   const std::string archive =
-      Journal::folder() + "/" + j_.id() + ".archive." + (format == "vhd" ? "vhdx" : "tar");
-  j_.set_step(*j_.find_step(kCheck), StepState::Done,
-              {{"name", s.name},
-               {"version", std::to_string(s.version)},
-               {"format", format},
-               {"guid", f.source.registry ? f.source.registry->guid : ""},
-               {"base_path", f.source.base_path()},
-               {"default", s.is_default ? "yes" : "no"},
-               {"target_path", f.target_path},
-               {"archive", archive},
-               {"swap", swap ? "yes" : "no"}});
+      Journal::folder() + "/" + j.id() + ".archive." + (format == "vhd" ? "vhdx" : "tar");
+  j.set_step(*j.find_step(kCheck), StepState::Done,
+             {{"name", s.name},
+              {"version", std::to_string(s.version)},
+              {"format", format},
+              {"guid", f.source.registry ? f.source.registry->guid : ""},
+              {"base_path", f.source.base_path()},
+              {"default", s.is_default ? "yes" : "no"},
+              {"target_path", f.target_path},
+              {"archive", archive},
+              {"swap", swap ? "yes" : "no"}});
 }
 
-void Migration::shutdown() {
-  auto i = j_.find_step(kShutdown);
-  if (!i || j_.steps()[*i].state == StepState::Done) return;
-  j_.set_step(*i, StepState::Running);
-  report(progress_, "shutdown");
-  src_.exe().run({"--terminate", name()}, kOp, name());
-  j_.set_step(*i, StepState::Done);
+void Migration::shutdown(OfflineRun& run) {
+  run.report("shutdown");
+  src_.exe().run({"--terminate", name(run)}, kOp, name(run));
 }
 
-void Migration::export_archive() {
-  const auto i = *j_.find_step(kExport);
-  const std::string final_path = archive();
-  if (j_.steps()[i].state == StepState::Done && file_exists(final_path)) return;
-  // From scratch: the partial (or unrecorded) archive of an earlier attempt goes.
+bool Migration::still_done(OfflineRun& run, std::size_t index) {
+  const JournalStep& s = run.journal().steps()[index];
+  if (s.name == kExport) return file_exists(archive(run));
+  if (s.name == kImport) {
+    const auto there = dst_.find_name(name(run));
+    const std::string mine = guid_key(data_of(s, "guid"));
+    return there && (mine.empty() || guid_of(*there).empty() || guid_of(*there) == mine);
+  }
+  return true;
+}
+
+StepKind Migration::kind_of(OfflineRun& run, std::size_t index) {
+  // Same machine: the archive outlives the unregistering, and a rollback
+  // imports the source again from it.
+  if (run.journal().steps()[index].name == kRemove)
+    return swap(run) ? StepKind::RemovesSourceUndoable : StepKind::RemovesSource;
+  return StepKind::Ordinary;
+}
+
+void Migration::precheck_step(OfflineRun& run, std::size_t index) {
+  const std::string step = run.journal().steps()[index].name;
+  if (step == kExport) {
+    // From scratch: the partial (or unrecorded) archive of an earlier attempt goes.
+    remove_file(archive(run) + ".part");
+    remove_file(archive(run));
+    const auto now = src_.find_name(name(run));
+    if (!now)
+      throw Error(ErrorCode::NotFound,
+                  who(run) + " is no longer on " + escape::terminal_text(src_uri()), kOp);
+    if (map_state(now->listed.state) != VmState::Off)
+      throw Error(ErrorCode::Conflict,
+                  state_of(now->listed) + " on " + escape::terminal_text(src_uri()) +
+                      "; it can be exported only while Stopped (terminate it, then resume)",
+                  kOp);
+  } else if (step == kRemove) {
+    if (const auto there = src_.find_name(name(run))) {
+      const std::string guid = guid_key(run.checked_or_empty("guid"));
+      if (!guid.empty() && !guid_of(*there).empty() && guid_of(*there) != guid)
+        throw Error(ErrorCode::Conflict,
+                    "the distribution named " + quoted(name(run)) + " on " +
+                        escape::terminal_text(src_uri()) +
+                        " is no longer the one migrated (its GUID changed); it was not removed",
+                    kOp);
+      if (map_state(there->listed.state) != VmState::Off)
+        throw Error(ErrorCode::Conflict,
+                    state_of(there->listed) + " on " + escape::terminal_text(src_uri()) +
+                        " (started during the migration?); it was not removed",
+                    kOp);
+      source_unchanged(run);
+      run.check_cancel("the migration");
+    }
+  }
+}
+
+void Migration::export_archive(OfflineRun& run, std::size_t i) {
+  Journal& j = run.journal();
+  const std::string final_path = archive(run);
   const std::string part = final_path + ".part";
-  remove_file(part);
-  remove_file(final_path);
-  const auto now = src_.find_name(name());
-  if (!now)
-    throw Error(ErrorCode::NotFound, who() + " is no longer on " + escape::terminal_text(src_uri()),
-                kOp);
-  if (map_state(now->listed.state) != VmState::Off)
-    throw Error(ErrorCode::Conflict,
-                state_of(now->listed) + " on " + escape::terminal_text(src_uri()) +
-                    "; it can be exported only while Stopped (terminate it, then resume)",
-                kOp);
-  j_.set_step(i, StepState::Running, {{"sha256", ""}, {"bytes", ""}});
+  j.set_step(i, StepState::Running, {{"sha256", ""}, {"bytes", ""}});
   Digest d;
   {
     OutFile out(part);
     try {
       d = export_to(
-          src_, name(), format(), [&](std::string_view chunk) { out.write(chunk); }, progress_,
-          "export", 0, cancel_);
+          src_, name(run), format(run), [&](std::string_view chunk) { out.write(chunk); },
+          run.progress(), "export", 0, run.cancel());
       out.finish();
     } catch (...) {
       ::unlink(part.c_str());
@@ -564,264 +586,218 @@ void Migration::export_archive() {
     throw Error(ErrorCode::BackendFailure,
                 "cannot rename " + quoted(part) + ": " + std::strerror(errno), kOp);
   fsync_folder(folder_of(final_path));
-  j_.set_step(i, StepState::Done, {{"sha256", d.sha256}, {"bytes", std::to_string(d.bytes)}});
+  j.set_step(i, StepState::Done, {{"sha256", d.sha256}, {"bytes", std::to_string(d.bytes)}});
 }
 
-void Migration::import() {
-  const auto i = *j_.find_step(kImport);
-  const JournalStep step = j_.steps()[i];
-  const auto there = dst_.find_name(name());
+void Migration::import(OfflineRun& run, std::size_t i) {
+  Journal& j = run.journal();
+  const JournalStep step = j.steps()[i];
+  const auto there = dst_.find_name(name(run));
   const std::string mine = guid_key(data_of(step, "guid"));
-  if (step.state == StepState::Done && there &&
-      (mine.empty() || guid_of(*there).empty() || guid_of(*there) == mine))
-    return;
   if (there) {
     // Ours from an interrupted or unverified attempt: imported again.
     if (data_of(step, "imported") != "yes")
       throw Error(ErrorCode::Conflict,
-                  "a distribution named " + quoted(name()) + " appeared on " +
+                  "a distribution named " + quoted(name(run)) + " appeared on " +
                       escape::terminal_text(dst_uri()) +
                       " and was not imported by this migration; unregister it there first",
                   kOp);
-    const std::string source_guid = guid_key(checked_or_empty("guid"));
-    if (swap() && !source_guid.empty() && guid_of(*there) == source_guid)
+    const std::string source_guid = guid_key(run.checked_or_empty("guid"));
+    if (swap(run) && !source_guid.empty() && guid_of(*there) == source_guid)
       throw Error(ErrorCode::Conflict,
-                  who() + " is registered again on the source; roll back and start over", kOp);
+                  who(run) + " is registered again on the source; roll back and start over", kOp);
     if (!mine.empty() && !guid_of(*there).empty() && guid_of(*there) != mine)
       throw Error(ErrorCode::Conflict,
-                  "the distribution named " + quoted(name()) + " on " +
+                  "the distribution named " + quoted(name(run)) + " on " +
                       escape::terminal_text(dst_uri()) +
                       " is not the one this migration imported; unregister it there first",
                   kOp);
-    report(progress_, "import");
-    dst_.unregister(name(), kOp);
+    run.report("import");
+    dst_.unregister(name(run), kOp);
   }
   // Recorded before it runs: a process killed during the import still has
   // the rollback look for what it left.
-  j_.set_step(i, StepState::Running, {{"imported", "yes"}, {"guid", ""}});
-  dst_.import_from_file(name(), archive(), version(), progress_, cancel_, kOp);
-  const auto now = dst_.find_name(name());
+  j.set_step(i, StepState::Running, {{"imported", "yes"}, {"guid", ""}});
+  dst_.import_from_file(name(run), archive(run), version(run), run.progress(), run.cancel(), kOp);
+  const auto now = dst_.find_name(name(run));
   if (!now)
     throw Error(ErrorCode::BackendFailure,
-                "wsl.exe reported the import of " + who() + " done, but " +
+                "wsl.exe reported the import of " + who(run) + " done, but " +
                     escape::terminal_text(dst_uri()) + " does not list it",
                 kOp);
-  j_.set_step(i, StepState::Done, {{"guid", now->registry ? now->registry->guid : ""}});
+  j.set_step(i, StepState::Done, {{"guid", now->registry ? now->registry->guid : ""}});
 }
 
-void Migration::verify() {
-  const auto v = *j_.find_step(kVerify);
-  if (j_.steps()[v].state == StepState::Done) return;
-  j_.set_step(v, StepState::Running);
-  const Digest want = recorded_export();
-  const auto imp = *j_.find_step(kImport);
+void Migration::verify(OfflineRun& run, std::size_t v) {
+  Journal& j = run.journal();
+  const Digest want = recorded_export(run);
+  const auto imp = *j.find_step(kImport);
   auto mismatch = [&](const std::string& what) {
-    j_.set_step(v, StepState::Failed);
-    j_.set_step(imp, StepState::Failed);  // a resume imports it again
+    j.set_step(v, StepState::Failed);
+    j.set_step(imp, StepState::Failed);  // a resume imports it again
     throw Error(ErrorCode::BackendFailure,
-                "the copy of " + who() + " on " + escape::terminal_text(dst_uri()) +
+                "the copy of " + who(run) + " on " + escape::terminal_text(dst_uri()) +
                     " differs from the source (" + what + "); the source was left alone",
                 kOp);
   };
-  const auto there = dst_.find_name(name());
+  const auto there = dst_.find_name(name(run));
   if (!there)
-    throw Error(ErrorCode::NotFound, who() + " vanished from " + escape::terminal_text(dst_uri()),
-                kOp);
-  if (there->listed.version != version())
+    throw Error(ErrorCode::NotFound,
+                who(run) + " vanished from " + escape::terminal_text(dst_uri()), kOp);
+  if (there->listed.version != version(run))
     mismatch("WSL version " + std::to_string(there->listed.version) + " instead of " +
-             std::to_string(version()));
+             std::to_string(version(run)));
   // An unmodified distribution exports to the same bytes: on real WSL a VHD
   // export copies ext4.vhdx, and `--import --vhd` stored the archive's VHDX
   // as it was, so a never-started import exports byte for byte what was
   // imported. (A WSL 1 tar is rebuilt from the file tree; the stand-in keeps
   // it identical, real WSL 1 may order or stamp it differently: then this
   // reports a mismatch and leaves both sides for the operator.)
-  const Digest got =
-      export_to(dst_, name(), format(), {}, progress_, "verify", want.bytes, cancel_);
+  const Digest got = export_to(dst_, name(run), format(run), {}, run.progress(), "verify",
+                               want.bytes, run.cancel());
   if (got.bytes != want.bytes)
     mismatch(std::to_string(got.bytes) + " bytes instead of " + std::to_string(want.bytes));
   if (got.sha256 != want.sha256) mismatch("SHA-256 " + got.sha256 + " instead of " + want.sha256);
-  j_.set_step(v, StepState::Done, {{"sha256", got.sha256}, {"bytes", std::to_string(got.bytes)}});
+  j.set_step(v, StepState::Done, {{"sha256", got.sha256}, {"bytes", std::to_string(got.bytes)}});
 }
 
-void Migration::source_unchanged() {
-  const Digest want = recorded_export();
-  if (swap()) {
+void Migration::source_unchanged(OfflineRun& run) {
+  const Digest want = recorded_export(run);
+  if (swap(run)) {
     // The archive is about to become the only complete copy.
-    const Digest file = hash_file(archive(), progress_, "verify", cancel_);
+    const Digest file = hash_file(archive(run), run.progress(), "verify", run.cancel());
     if (file.bytes != want.bytes || file.sha256 != want.sha256)
       throw Error(ErrorCode::BackendFailure,
-                  "the archive " + quoted(archive()) +
+                  "the archive " + quoted(archive(run)) +
                       " no longer matches its recorded SHA-256; the source was left alone "
                       "(roll back and start again)",
                   kOp);
   }
-  const Digest now =
-      export_to(src_, name(), format(), {}, progress_, "verify", want.bytes, cancel_);
+  const Digest now = export_to(src_, name(run), format(run), {}, run.progress(), "verify",
+                               want.bytes, run.cancel());
   if (now.bytes != want.bytes || now.sha256 != want.sha256)
     throw Error(ErrorCode::Conflict,
-                who() + " on " + escape::terminal_text(src_uri()) +
+                who(run) + " on " + escape::terminal_text(src_uri()) +
                     " changed since it was exported (was it started?); it was not removed "
                     "(roll back and start again)",
                 kOp);
 }
 
-void Migration::remove_source() {
-  const auto i = *j_.find_step(kRemove);
-  if (j_.steps()[i].state == StepState::Done) return;
-  if (const auto there = src_.find_name(name())) {
-    const std::string guid = guid_key(checked_or_empty("guid"));
-    if (!guid.empty() && !guid_of(*there).empty() && guid_of(*there) != guid)
-      throw Error(ErrorCode::Conflict,
-                  "the distribution named " + quoted(name()) + " on " +
-                      escape::terminal_text(src_uri()) +
-                      " is no longer the one migrated (its GUID changed); it was not removed",
-                  kOp);
-    if (map_state(there->listed.state) != VmState::Off)
-      throw Error(ErrorCode::Conflict,
-                  state_of(there->listed) + " on " + escape::terminal_text(src_uri()) +
-                      " (started during the migration?); it was not removed",
-                  kOp);
-    source_unchanged();
-    check_cancel(cancel_, "the migration");
-    j_.set_step(i, StepState::Running);
-    report(progress_, "remove source");
-    src_.unregister(name(), kOp);
-  } else if (j_.steps()[i].state == StepState::Pending) {
-    report(progress_, "warning: " + who() + " was already gone from " + src_uri());
+void Migration::remove_source(OfflineRun& run) {
+  if (src_.find_name(name(run))) {
+    run.report("remove source");
+    src_.unregister(name(run), kOp);
+  } else if (run.prior_state() == StepState::Pending) {
+    run.report("warning: " + who(run) + " was already gone from " + src_uri());
   }
-  j_.set_step(i, StepState::Done);
 }
 
-void Migration::cleanup() {
-  const auto i = *j_.find_step(kCleanup);
-  j_.set_step(i, StepState::Running);
-  if (swap() && checked_or_empty("default") == "yes")
-    dst_.exe().run({"--set-default", name()}, kOp, name());
-  remove_file(archive() + ".part");
-  remove_file(archive());
-  j_.set_step(i, StepState::Done);
+void Migration::cleanup(OfflineRun& run) {
+  if (swap(run) && run.checked_or_empty("default") == "yes")
+    dst_.exe().run({"--set-default", name(run)}, kOp, name(run));
+  remove_file(archive(run) + ".part");
+  remove_file(archive(run));
 }
 
-VmInfo Migration::run() {
-  shutdown();
-  check_cancel(cancel_, "the migration");
-  export_archive();
-  check_cancel(cancel_, "the migration");
-  if (swap()) remove_source();
-  import();
-  check_cancel(cancel_, "the migration");
-  verify();
-  if (!swap() && j_.find_step(kRemove)) remove_source();
-  cleanup();
-  VmInfo info = dst_.describe(dst_.find(VmRef(name()), kOp));
-  j_.set_status("done");
-  j_.remove();
-  return info;
+void Migration::run_step(OfflineRun& run, std::size_t i) {
+  const std::string step = run.journal().steps()[i].name;
+  if (step == kShutdown)
+    shutdown(run);
+  else if (step == kExport)
+    export_archive(run, i);
+  else if (step == kImport)
+    import(run, i);
+  else if (step == kVerify)
+    verify(run, i);
+  else if (step == kRemove)
+    remove_source(run);
+  else if (step == kCleanup)
+    cleanup(run);
+  else
+    throw Error(ErrorCode::InvalidArgument,
+                "journal " + run.journal().id() + " is damaged: unknown step '" + step + "'", kOp);
 }
 
-/// A journal of ours whose URIs are those of the two connections.
-Journal load_matching(const WslConnection& source, const Connection& target,
-                      const std::string& id) {
-  return load_migration_journal(id, kMigrationJournalKind, "a WSL offline migration",
-                                source.uri().raw, target.uri().raw, kOp);
+VmInfo Migration::result(OfflineRun& run) {
+  return dst_.describe(dst_.find(VmRef(name(run)), kOp));
 }
 
-void rollback_journal(WslConnection& src, WslConnection& dst, Journal& j) {
-  const auto cstep = j.find_step(kCheck);
-  const JournalStep check = cstep ? j.steps()[*cstep] : JournalStep{};
-  const std::string name = data_of(check, "name");
-  const bool swap = data_of(check, "swap") == "yes";
-  const std::string archive = data_of(check, "archive");
-  const std::string source_guid = guid_key(data_of(check, "guid"));
+bool Migration::is_source(const OfflineRun& r, const Distro& d) {
+  if (guid_of(d).empty())
+    throw Error(ErrorCode::Conflict,
+                "cannot tell whether the distribution named " + quoted(r.checked_or_empty("name")) +
+                    " is the source or this migration's copy (reg.exe gave no GUID); it was "
+                    "left alone",
+                kOp);
+  return guid_of(d) == guid_key(r.checked_or_empty("guid"));
+}
+
+void Migration::check_rollback(OfflineRun& run) {
+  const Journal& j = run.journal();
   const auto rm = j.find_step(kRemove);
-  const bool source_touched = rm && j.steps()[*rm].state != StepState::Pending;
-  if (source_touched && !swap)
+  if (!rm || j.steps()[*rm].state == StepState::Pending) return;
+  // Same machine, source unregistered: the archive must still be there to
+  // bring it back, or nothing is undone.
+  const std::string name = run.checked_or_empty("name");
+  const std::string archive = run.checked_or_empty("archive");
+  const auto now = src_.find_name(name);
+  const bool present = now && is_source(run, *now);
+  if (!present && (archive.empty() || !file_exists(archive)))
     throw Error(ErrorCode::Conflict,
                 "the source of migration " + j.id() +
-                    " is already (partly) unregistered; the target holds the only copy, so it "
-                    "cannot be rolled back (resume it with --resume " +
+                    " is unregistered and its archive is gone; the target holds the only "
+                    "copy, so it cannot be rolled back (resume it with --resume " +
                     j.id() + ")",
                 kOp);
-  // Same machine: one name, two candidates (the source, this migration's
-  // copy); only the registry GUID tells them apart, and swap mode is only
-  // ever started with it.
-  auto is_source = [&](const Distro& d) {
-    if (guid_of(d).empty())
-      throw Error(ErrorCode::Conflict,
-                  "cannot tell whether the distribution named " + quoted(name) +
-                      " is the source or this migration's copy (reg.exe gave no GUID); it was "
-                      "left alone",
-                  kOp);
-    return guid_of(d) == source_guid;
-  };
-  if (source_touched) {
-    const auto now = src.find_name(name);
-    const bool present = now && is_source(*now);
-    if (!present && (archive.empty() || !file_exists(archive)))
-      throw Error(ErrorCode::Conflict,
-                  "the source of migration " + j.id() +
-                      " is unregistered and its archive is gone; the target holds the only "
-                      "copy, so it cannot be rolled back (resume it with --resume " +
-                      j.id() + ")",
-                  kOp);
-  }
+}
 
-  // What this migration imported on the target, if it is still there.
-  if (auto imp = j.find_step(kImport); imp && j.steps()[*imp].state != StepState::Pending) {
-    const JournalStep step = j.steps()[*imp];
-    const auto there = name.empty() ? std::nullopt : dst.find_name(name);
-    if (data_of(step, "imported") == "yes" && there && !(swap && is_source(*there))) {
+void Migration::undo_step(OfflineRun& run, std::size_t i) {
+  const JournalStep step = run.journal().steps()[i];
+  const std::string name = run.checked_or_empty("name");
+  const std::string archive = run.checked_or_empty("archive");
+  if (step.name == kImport) {
+    // What this migration imported on the target, if it is still there.
+    const auto there = name.empty() ? std::nullopt : dst_.find_name(name);
+    if (data_of(step, "imported") == "yes" && there && !(swap(run) && is_source(run, *there))) {
       const std::string mine = guid_key(data_of(step, "guid"));
       const std::string now = guid_of(*there);
       if (!mine.empty() && !now.empty() && now != mine)
         throw Error(ErrorCode::Conflict,
                     "the distribution named " + quoted(name) + " on " +
-                        escape::terminal_text(dst.uri().raw) +
+                        escape::terminal_text(dst_uri()) +
                         " is not the one this migration imported; it was left alone",
                     kOp);
       if (map_state(there->listed.state) == VmState::Running)
         throw Error(ErrorCode::Conflict,
                     "distribution " + quoted(name) + " is running on " +
-                        escape::terminal_text(dst.uri().raw) +
-                        "; stop it there before rolling back",
+                        escape::terminal_text(dst_uri()) + "; stop it there before rolling back",
                     kOp);
-      dst.unregister(name, kOp);
+      dst_.unregister(name, kOp);
     }
-    j.set_step(*imp, StepState::Undone);
-  }
-
-  // Same machine: the source comes back from the archive into its folder
-  // (a new registration: wsl.exe gives it a new GUID).
-  if (source_touched) {
-    const auto now = src.find_name(name);
-    if (now && !is_source(*now))
+  } else if (step.name == kRemove) {
+    // Same machine: the source comes back from the archive into its folder
+    // (a new registration: wsl.exe gives it a new GUID).
+    const auto now = src_.find_name(name);
+    if (now && !is_source(run, *now))
       throw Error(ErrorCode::Conflict,
                   "a distribution named " + quoted(name) +
-                      " that is not the source is registered "
-                      "on " +
-                      escape::terminal_text(src.uri().raw) +
-                      "; unregister it, then roll back again",
+                      " that is not the source is registered on " +
+                      escape::terminal_text(src_uri()) + "; unregister it, then roll back again",
                   kOp);
     if (!now) {
       process::Command cmd;
-      cmd.argv = {"--import", name,        data_of(check, "base_path"),
-                  "-",        "--version", data_of(check, "version")};
-      if (data_of(check, "format") == "vhd") cmd.argv.push_back("--vhd");
+      cmd.argv = {"--import", name,        run.checked_or_empty("base_path"),
+                  "-",        "--version", run.checked_or_empty("version")};
+      if (run.checked_or_empty("format") == "vhd") cmd.argv.push_back("--vhd");
       cmd.stdin_file = archive;
-      src.exe().run_raw(std::move(cmd), kOp, name);
-      if (data_of(check, "default") == "yes") src.exe().run({"--set-default", name}, kOp, name);
+      src_.exe().run_raw(std::move(cmd), kOp, name);
+      if (run.checked_or_empty("default") == "yes")
+        src_.exe().run({"--set-default", name}, kOp, name);
     }
-    j.set_step(*rm, StepState::Undone);
-  }
-  if (!archive.empty()) {
+  } else if (step.name == kExport && !archive.empty()) {
     remove_file(archive + ".part");
     remove_file(archive);
   }
-  if (auto e = j.find_step(kExport); e && j.steps()[*e].state != StepState::Pending)
-    j.set_step(*e, StepState::Undone);
-  j.set_status("rolled-back");
-  j.remove();
 }
 
 }  // namespace
@@ -927,22 +903,14 @@ VmInfo WslMigrationOps::migrate(const VmRef& vm, Connection& target,
                   "WSL has no storage pools: the target folder is the ?location= of the target "
                   "URI (drop --target-pool)",
                   kOp);
-    Journal j = Journal::create(kMigrationJournalKind,
-                                {{"source_uri", c_.uri().raw},
-                                 {"target_uri", dst.uri().raw},
-                                 {"vm", vm.value},
-                                 {"shutdown_first", options.shutdown_first ? "yes" : "no"},
-                                 {"remove_source", options.remove_source ? "yes" : "no"}});
-    Migration m(c_, dst, j, progress, cancel);
-    const auto c = j.add_step(kCheck);
-    j.set_step(c, StepState::Running);
-    try {
-      m.check(vm, options.shutdown_first, options.remove_source);
-    } catch (...) {
-      j.remove();  // nothing changed anywhere: nothing to resume
-      throw;
-    }
-    return journalled(j, [&] { return m.run(); });
+    Migration m(c_, dst);
+    OfflineStart start;
+    start.source_uri = c_.uri().raw;
+    start.target_uri = dst.uri().raw;
+    start.vm = vm;
+    start.shutdown_first = options.shutdown_first;
+    start.remove_source = options.remove_source;
+    return run_offline_migration(m, start, progress, cancel, kOp);
   });
 }
 
@@ -950,24 +918,17 @@ VmInfo WslMigrationOps::resume(const std::string& journal_id, Connection& target
                                const ProgressFn& progress, const CancelToken& cancel) {
   return guarded(kOp, [&]() -> VmInfo {
     WslConnection& dst = wsl_target(target, kOp);
-    Journal j = load_matching(c_, target, journal_id);
-    j.set_status("running");
-    Migration m(c_, dst, j, progress, cancel);
-    return journalled(j, [&] {
-      const auto c = j.find_step(kCheck);
-      if (!c || j.steps()[*c].state != StepState::Done)
-        m.check(VmRef(j.param("vm")), j.param("shutdown_first") == "yes",
-                j.param("remove_source") == "yes");
-      return m.run();
-    });
+    Migration m(c_, dst);
+    return resume_offline_migration(m, journal_id, c_.uri().raw, target.uri().raw, progress, cancel,
+                                    kOp);
   });
 }
 
 void WslMigrationOps::rollback(const std::string& journal_id, Connection& target) {
   guarded(kOp, [&] {
     WslConnection& dst = wsl_target(target, kOp);
-    Journal j = load_matching(c_, target, journal_id);
-    journalled(j, [&] { rollback_journal(c_, dst, j); });
+    Migration m(c_, dst);
+    rollback_offline_migration(m, journal_id, c_.uri().raw, target.uri().raw, kOp);
   });
 }
 
