@@ -173,6 +173,9 @@ void call_with_harmless_arguments(Case& c, Operation op) {
       c.conn().migration().migrate(missing, c.conn(), o, {}, CancelToken{});
       return;
     }
+    case Operation::MigrateCross:
+      c.conn().vms().describe(missing);
+      return;
     case Operation::HostInfo:
       c.conn().host().info();
       return;

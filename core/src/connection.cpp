@@ -20,6 +20,23 @@ VmInfo VmOps::get(const VmRef&) {
 VmInfo VmOps::create(const VmSpec&) {
   unsupported(Operation::VmCreate);
 }
+PortableVm VmOps::describe(const VmRef&) {
+  unsupported(Operation::MigrateCross);
+}
+VmInfo VmOps::create_from(const PortableVm&, const PortableCreate&) {
+  unsupported(Operation::MigrateCross);
+}
+std::string StorageOps::export_disk(const std::string&, const std::string&, const std::string&,
+                                    const ProgressFn&, const CancelToken&) {
+  unsupported(Operation::MigrateCross);
+}
+ImportFormat StorageOps::import_format(const std::string&) {
+  unsupported(Operation::MigrateCross);
+}
+Volume StorageOps::import_disk(const VolumeSpec&, const std::string&, const ProgressFn&,
+                               const CancelToken&) {
+  unsupported(Operation::MigrateCross);
+}
 VmInfo VmOps::define(const std::string&) {
   unsupported(Operation::VmDefine);
 }

@@ -58,6 +58,7 @@ namespace hyperctl {
   X(MigratePreflight, "migrate.check")        \
   X(MigrateLive, "migrate.live")              \
   X(MigrateOffline, "migrate.offline")        \
+  X(MigrateCross, "migrate.cross")            \
   X(HostInfo, "host.info")                    \
   X(HostShutdown, "host.shutdown")
 

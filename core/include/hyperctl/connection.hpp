@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "hyperctl/capabilities.hpp"
+#include "hyperctl/portable.hpp"
 #include "hyperctl/types.hpp"
 #include "hyperctl/uri.hpp"
 
@@ -85,6 +86,19 @@ class VmOps : public OperationGroup {
   /// The backend's native configuration: libvirt XML, vSphere config JSON,
   /// Hyper-V VM JSON. Never contains secrets.
   virtual std::string export_config(const VmRef& vm);
+
+  /// The VM in the portable form (hyperctl/portable.hpp) that a migration
+  /// to another family carries: every disk with the pool and volume
+  /// StorageOps::export_disk reads, NICs, firmware. What the form cannot
+  /// carry is named in PortableVm::left_out. (Operation::MigrateCross)
+  virtual PortableVm describe(const VmRef& vm);
+  /// Defines a VM from a description made by another backend, its disks
+  /// being the volumes in `how.disks` (one per vm.disks, same order, made by
+  /// StorageOps::import_disk). The backend chooses devices the guest already
+  /// has drivers for (see docs/cross-family.md) unless `how` names them.
+  /// On failure nothing created by the call is left behind.
+  /// (Operation::MigrateCross)
+  virtual VmInfo create_from(const PortableVm& vm, const PortableCreate& how);
 };
 
 /// Snapshots (libvirt), snapshots (vSphere), checkpoints (Hyper-V). A missing
@@ -149,6 +163,25 @@ class StorageOps : public OperationGroup {
   virtual void download_volume(const std::string& pool, const std::string& name,
                                const std::string& local_path, const TransferOptions& options,
                                const ProgressFn& progress, const CancelToken& cancel);
+
+  /// A VM disk's bytes copied into a new local file `local_path`; returns
+  /// their format ("raw", "qcow2", "vmdk", "vhdx"). vSphere gives a flat
+  /// disk's extent (raw). Interrupted or failed, it leaves no file.
+  /// (Operation::MigrateCross)
+  virtual std::string export_disk(const std::string& pool, const std::string& name,
+                                  const std::string& local_path, const ProgressFn& progress,
+                                  const CancelToken& cancel);
+  /// What import_disk takes for a disk whose bytes are `format` at its
+  /// source: the format the caller converts to, and the volume name's
+  /// extension. (Operation::MigrateCross)
+  virtual ImportFormat import_format(const std::string& format);
+  /// A new volume `spec.name` in `spec.pool`, of spec.capacity_bytes, holding
+  /// the disk in `local_path` (in import_format's format). A name in use is
+  /// AlreadyExists; failed or cancelled, no volume is left behind.
+  /// export_disk of the new volume gives back the same bytes.
+  /// (Operation::MigrateCross)
+  virtual Volume import_disk(const VolumeSpec& spec, const std::string& local_path,
+                             const ProgressFn& progress, const CancelToken& cancel);
 };
 
 class NetworkOps : public OperationGroup {

@@ -16,7 +16,7 @@ namespace hyperctl {
 
 /// Bumped on every change to a public header that alters layout or virtual
 /// tables (types.hpp, connection.hpp, backend.hpp, capabilities.hpp, error.hpp).
-inline constexpr std::uint32_t kPluginAbi = 6;
+inline constexpr std::uint32_t kPluginAbi = 7;
 
 using BackendFactory = std::unique_ptr<Backend>();
 

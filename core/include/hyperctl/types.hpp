@@ -279,6 +279,12 @@ struct MigrationOptions {
   bool shutdown_first = false;  ///< shut a running VM down gracefully first
   bool remove_source = false;   ///< delete the source VM and disks once the target is verified
   std::string target_pool;      ///< pool on the target for copied disks; empty: "default"
+  // Offline between families:
+  /// Source network -> target network; a NIC whose network is not mapped
+  /// keeps its name (it must exist on the target).
+  std::map<std::string, std::string> network_map;
+  bool new_mac = false;  ///< let the target pick MAC addresses
+  std::string disk_bus;  ///< empty: the target's choice for a guest from elsewhere
 };
 
 enum class CheckLevel { Ok, Warning, Blocker };
