@@ -321,7 +321,8 @@ class LibvirtBackend final : public Backend {
             Operation::SnapshotList,   Operation::SnapshotCreate,
             Operation::SnapshotRevert, Operation::SnapshotDelete,
             Operation::HostInfo,       Operation::MigratePreflight,
-            Operation::MigrateLive,    Operation::MigrateOffline};
+            Operation::MigrateLive,    Operation::MigrateOffline,
+            Operation::MigrateCross};
   }
 
   std::unique_ptr<Connection> connect(const Uri& uri, const ConnectOptions& options) override {

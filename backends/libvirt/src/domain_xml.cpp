@@ -12,7 +12,8 @@ namespace {
 using escape::xml_attr;
 using escape::xml_text;
 
-// vda..vdz, then sda.. for cdroms: 26 of each is plenty for a new VM.
+// vda..vdz, sda.. for SATA/SCSI disks and CD-ROMs, hda.. for IDE: 26 of
+// each is plenty for a new VM.
 std::string target_name(const char* prefix, std::size_t index) {
   if (index >= 26)
     throw Error(ErrorCode::InvalidArgument, "a new VM can have at most 26 disks", "vm.create");
@@ -44,7 +45,7 @@ std::string build_domain_xml(const DomainPlan& plan) {
   x += "  </os>\n";
   if (plan.acpi) x += "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n";
   x += "  <devices>\n";
-  std::size_t disks = 0, cdroms = 0;
+  std::size_t disks = 0, sd = 0, hd = 0;
   for (const auto& d : plan.disks) {
     const char* kind = d.block_device ? "block" : "file";
     const char* source_attr = d.block_device ? "dev" : "file";
@@ -56,10 +57,18 @@ std::string build_domain_xml(const DomainPlan& plan) {
       x += "      <driver type='" + xml_attr(d.format) + "'/>\n";
     x += std::string("      <source ") + source_attr + "='" + xml_attr(d.path) + "'/>\n";
     if (d.cdrom) {
-      x += "      <target dev='" + target_name("sd", cdroms++) + "' bus='sata'/>\n";
+      x += "      <target dev='" + target_name("sd", sd++) + "' bus='sata'/>\n";
       x += "      <readonly/>\n";
-    } else {
+    } else if (d.bus.empty() || d.bus == "virtio") {
       x += "      <target dev='" + target_name("vd", disks++) + "' bus='virtio'/>\n";
+    } else if (d.bus == "sata" || d.bus == "scsi") {
+      x += "      <target dev='" + target_name("sd", sd++) + "' bus='" + d.bus + "'/>\n";
+    } else if (d.bus == "ide") {
+      x += "      <target dev='" + target_name("hd", hd++) + "' bus='ide'/>\n";
+    } else {
+      throw Error(ErrorCode::InvalidArgument,
+                  "disk bus '" + xml_attr(d.bus) + "' is none of virtio, sata, scsi, ide",
+                  "vm.create");
     }
     x += "    </disk>\n";
   }
@@ -69,6 +78,16 @@ std::string build_domain_xml(const DomainPlan& plan) {
     if (plan.domain_type != "lxc") x += "      <model type='virtio'/>\n";
     x += "    </interface>\n";
   }
+  for (const auto& nic : plan.nics) {
+    x += "    <interface type='network'>\n";
+    if (!nic.mac.empty()) x += "      <mac address='" + xml_attr(nic.mac) + "'/>\n";
+    x += "      <source network='" + xml_attr(nic.network) + "'/>\n";
+    if (!nic.model.empty()) x += "      <model type='" + xml_attr(nic.model) + "'/>\n";
+    x += "    </interface>\n";
+  }
+  if (plan.serial_console)
+    x += "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n"
+         "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
   x += "  </devices>\n</domain>\n";
   return x;
 }
@@ -81,11 +100,15 @@ DomainDetails parse_domain_xml(const std::string& xml) {
   out.domain_type = doc.value("/domain/@type");
   out.os_type = doc.value("/domain/os/type");
   out.firmware = doc.value("/domain/os/@firmware");
+  out.loader = !doc.select("/domain/os/loader").empty();
+  for (const auto& m : doc.select("/domain/metadata/*"))
+    if (m.name() == "libosinfo" && m.child("os")) out.libosinfo_os = m.child("os").attr("id");
   for (const auto& disk : doc.select("/domain/devices/disk")) {
     DiskInfo info;
     DiskSource src;
     info.device = src.device = disk.attr("device").empty() ? "disk" : disk.attr("device");
     info.target = src.target = disk.child("target").attr("dev");
+    src.bus = disk.child("target").attr("bus");
     info.format = disk.child("driver").attr("type");
     auto source = disk.child("source");
     const std::string type = disk.attr("type");

@@ -16,6 +16,15 @@ struct DiskPlan {
   std::string format;  ///< driver type: qcow2, raw, ...
   bool cdrom = false;
   bool block_device = false;  ///< <disk type='block'> instead of 'file'
+  /// virtio (default for a disk), sata, scsi or ide; a CD-ROM is always sata.
+  std::string bus;
+};
+
+/// A NIC with its MAC and model (create_from); create() uses `networks`.
+struct NicPlan {
+  std::string network;
+  std::string mac;    ///< empty: libvirt picks one
+  std::string model;  ///< virtio, e1000, e1000e, rtl8139...
 };
 
 struct DomainPlan {
@@ -27,7 +36,12 @@ struct DomainPlan {
   std::uint64_t memory_kib = 0;
   std::vector<DiskPlan> disks;
   std::vector<std::string> networks;
-  bool acpi = false;  ///< <features><acpi/><apic/></features>, needed for graceful shutdown
+  std::vector<NicPlan> nics;  ///< after `networks`
+  bool acpi = false;
+  /// A serial port with a console on it (a way in for a guest whose
+  /// graphics drivers are not known).
+  bool serial_console =
+      false;  ///< <features><acpi/><apic/></features>, needed for graceful shutdown
   /// <os firmware='...'>: "efi" asks libvirt to pick a UEFI firmware; empty:
   /// the driver's default (SeaBIOS on x86 QEMU).
   std::string firmware;
@@ -45,6 +59,7 @@ struct DiskSource {
   std::string pool;    ///< type='volume' only
   std::string volume;  ///< type='volume' only
   std::string target;
+  std::string bus;  ///< <target bus=...>
   /// Files below `path` that the XML names in <backingStore> (a running VM's
   /// XML lists its whole chain), top first.
   std::vector<std::string> backing;
@@ -55,7 +70,9 @@ struct DomainDetails {
   std::string uuid;
   std::string domain_type;
   std::string os_type;
-  std::string firmware;  ///< <os firmware=...>, "" when not set
+  std::string firmware;      ///< <os firmware=...>, "" when not set
+  bool loader = false;       ///< an <os><loader> (UEFI set by hand)
+  std::string libosinfo_os;  ///< <metadata><libosinfo:os id=...>, "" when none
   std::vector<DiskInfo> disks;
   std::vector<DiskSource> sources;  ///< same order as disks
   std::vector<NicInfo> nics;

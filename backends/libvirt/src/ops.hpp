@@ -29,10 +29,14 @@ class LibvirtVmOps final : public VmOps {
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
   void set_autostart(const VmRef& vm, bool enabled) override;
   std::string export_config(const VmRef& vm) override;
+  PortableVm describe(const VmRef& vm) override;
+  VmInfo create_from(const PortableVm& vm, const PortableCreate& how) override;
 
  private:
   Session& s_;
   VmInfo describe(virDomainPtr dom, const std::string& operation);
+  PortableVm describe_impl(const VmRef& vm);
+  VmInfo create_from_impl(const PortableVm& vm, const PortableCreate& how);
   VmInfo create_impl(const VmSpec& spec);
   DeleteReport remove_impl(const VmRef& vm, const DeleteOptions& options);
   ShutdownOutcome shutdown_impl(const VmRef& vm, const ShutdownOptions& options,
@@ -98,6 +102,12 @@ class LibvirtStorageOps final : public StorageOps {
   void download_volume(const std::string& pool, const std::string& name,
                        const std::string& local_path, const TransferOptions& options,
                        const ProgressFn& progress, const CancelToken& cancel) override;
+  std::string export_disk(const std::string& pool, const std::string& name,
+                          const std::string& local_path, const ProgressFn& progress,
+                          const CancelToken& cancel) override;
+  ImportFormat import_format(const std::string& format) override;
+  Volume import_disk(const VolumeSpec& spec, const std::string& local_path,
+                     const ProgressFn& progress, const CancelToken& cancel) override;
 
  private:
   Session& s_;

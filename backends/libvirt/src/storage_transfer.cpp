@@ -435,3 +435,49 @@ void LibvirtStorageOps::upload_volume(const std::string& pool_name, const std::s
 }
 
 }  // namespace hyperctl::lv
+
+namespace hyperctl::lv {
+
+// ---------------------------------------------------------------- between families
+
+std::string LibvirtStorageOps::export_disk(const std::string& pool, const std::string& name,
+                                           const std::string& local_path,
+                                           const ProgressFn& progress, const CancelToken& cancel) {
+  return guarded("volume.download", [&] {
+    const Volume v = get_volume(pool, name);
+    TransferOptions o;
+    download_volume(pool, name, local_path, o, progress, cancel);
+    // A volume without a probed format holds raw bytes.
+    return v.format.empty() || v.format == "none" ? std::string("raw") : v.format;
+  });
+}
+
+ImportFormat LibvirtStorageOps::import_format(const std::string& format) {
+  // QEMU runs qcow2 and raw natively; anything else becomes qcow2.
+  if (format == "raw") return {"raw", ".img"};
+  return {"qcow2", ".qcow2"};
+}
+
+Volume LibvirtStorageOps::import_disk(const VolumeSpec& spec, const std::string& local_path,
+                                      const ProgressFn& progress, const CancelToken& cancel) {
+  return guarded("volume.upload", [&] {
+    const std::string op = "volume.upload";
+    // The upload refuses an existing volume (AlreadyExists) and leaves none
+    // behind when it fails; its staging volume is raw, the pool probes the
+    // format of the bytes once they are there.
+    TransferOptions o;
+    upload_volume(spec.pool, spec.name, local_path, o, progress, cancel);
+    Volume v = get_volume(spec.pool, spec.name);
+    if (!spec.format.empty() && v.format != spec.format) {
+      remove_volume(spec.pool, spec.name);
+      throw Error(ErrorCode::BackendFailure,
+                  "volume " + storage::volume_label(spec.pool, spec.name) + " arrived as " +
+                      (v.format.empty() ? std::string("an unknown format") : v.format) + ", not " +
+                      spec.format + "; it was deleted",
+                  op);
+    }
+    return v;
+  });
+}
+
+}  // namespace hyperctl::lv

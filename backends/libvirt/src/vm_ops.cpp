@@ -785,6 +785,155 @@ VmInfo LibvirtVmOps::create_impl(const VmSpec& spec) {
   return info;
 }
 
+// ---------------------------------------------------------------- portable form
+
+namespace {
+
+/// "linux", "windows" or "other" from a libosinfo id
+/// ("http://microsoft.com/win/10", "http://debian.org/debian/12").
+std::string os_family_of(const std::string& libosinfo) {
+  if (libosinfo.empty()) return "other";
+  if (libosinfo.find("microsoft.com") != std::string::npos) return "windows";
+  for (const char* d : {"debian", "ubuntu", "fedora", "redhat", "centos", "opensuse", "suse",
+                        "archlinux", "alpinelinux", "rockylinux", "almalinux", "linux"})
+    if (libosinfo.find(d) != std::string::npos) return "linux";
+  return "other";
+}
+
+}  // namespace
+
+PortableVm LibvirtVmOps::describe(const VmRef& vm) {
+  return guarded("vm.describe", [&] { return describe_impl(vm); });
+}
+
+PortableVm LibvirtVmOps::describe_impl(const VmRef& ref) {
+  const std::string op = "vm.describe";
+  auto dom = s_.find_domain(ref, op);
+  const VmInfo info = describe(dom.get(), op);
+  CString xml(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
+  if (!xml) fail(s_.get(), "cannot read the configuration of " + vm(dom.get()), op);
+  const DomainDetails d = parse_domain_xml(xml.get());
+  PortableVm p;
+  p.name = info.name;
+  p.id = info.id;
+  p.family = kBackendName;
+  p.vcpus = info.vcpus;
+  p.memory_bytes = info.max_memory_bytes ? info.max_memory_bytes : info.memory_bytes;
+  p.firmware = (d.firmware == "efi" || d.loader) ? "uefi" : "bios";
+  p.guest_os = d.libosinfo_os;
+  p.os_family = os_family_of(d.libosinfo_os);
+  storage::VolumeFinder finder(s_, op);
+  for (std::size_t i = 0; i < d.sources.size(); ++i) {
+    const DiskSource& src = d.sources[i];
+    const std::string fmt = i < d.disks.size() ? d.disks[i].format : "";
+    if (src.device == "cdrom" || src.device == "floppy") {
+      if (!src.path.empty() || !src.volume.empty())
+        p.left_out.push_back("the media in " + src.target + " (" +
+                             escape::terminal_text(src.path.empty() ? src.volume : src.path) +
+                             ") is not carried; its tray is empty on the target");
+      continue;
+    }
+    if (src.device != "disk")
+      throw Error(ErrorCode::Unsupported,
+                  "disk " + src.target + " of " + vm(dom.get()) + " is a '" + src.device +
+                      "' device; a migration between families carries disks only",
+                  op);
+    VolPtr vol;
+    if (!src.volume.empty()) {
+      auto pool = storage::find_active_pool(s_, src.pool, op);
+      vol = storage::find_volume(s_, pool.get(), src.pool, src.volume, op);
+    } else if (!src.path.empty()) {
+      vol = finder.by_path(src.path);
+    }
+    if (!vol)
+      throw Error(ErrorCode::Unsupported,
+                  "disk " + src.target + " of " + vm(dom.get()) + " (" +
+                      escape::terminal_text(src.path) + ") is not a volume of a storage pool on " +
+                      s_.uri.raw + "; define a pool for its folder",
+                  op);
+    CString vpath(virStorageVolGetPath(vol.get()));
+    const std::string path = vpath ? vpath.get() : src.path;
+    if (finder.chain(path).size() > 1)
+      throw Error(ErrorCode::Conflict,
+                  "disk " + src.target + " of " + vm(dom.get()) +
+                      " is an overlay on a backing file; consolidate it first (hyperctl "
+                      "snapshot delete, or qemu-img commit)",
+                  op);
+    PoolPtr pool(virStoragePoolLookupByVolume(vol.get()));
+    if (!pool) fail(s_.get(), "cannot find the pool of " + escape::terminal_text(path), op);
+    const char* pname = virStoragePoolGetName(pool.get());
+    const char* vname = virStorageVolGetName(vol.get());
+    const Volume v = storage::describe_volume(s_, vol.get(), pname ? pname : "");
+    PortableDisk disk;
+    disk.id = src.target;
+    disk.bus = src.bus.empty() ? "virtio" : src.bus;
+    disk.format = fmt.empty() ? (v.format.empty() ? "raw" : v.format) : fmt;
+    disk.capacity_bytes = v.capacity_bytes;
+    disk.allocation_bytes = v.allocation_bytes;
+    disk.pool = pname ? pname : "";
+    disk.volume = vname ? vname : "";
+    disk.path = path;
+    p.disks.push_back(std::move(disk));
+  }
+  for (const auto& nic : d.nics) p.nics.push_back(PortableNic{nic.mac, nic.network, nic.model});
+  return p;
+}
+
+VmInfo LibvirtVmOps::create_from(const PortableVm& vm, const PortableCreate& how) {
+  return guarded("vm.create", [&] { return create_from_impl(vm, how); });
+}
+
+VmInfo LibvirtVmOps::create_from_impl(const PortableVm& vm, const PortableCreate& how) {
+  const std::string op = "vm.create";
+  validate_name(vm.name, op);
+  if (how.disks.size() != vm.disks.size())
+    throw Error(ErrorCode::InvalidArgument,
+                "the description has " + std::to_string(vm.disks.size()) + " disks, but " +
+                    std::to_string(how.disks.size()) + " volumes were given",
+                op);
+  {
+    DomPtr clash(virDomainLookupByName(s_.get(), vm.name.c_str()));
+    if (clash)
+      throw Error(ErrorCode::AlreadyExists,
+                  "VM " + quoted(vm.name) + " already exists on " + s_.uri.raw, op);
+    auto e = take_last_error(s_.get());
+    if (e.code != VIR_ERR_NO_DOMAIN)
+      fail(e, "cannot check whether VM " + quoted(vm.name) + " exists", op);
+  }
+  const GuestKind kind = choose_guest(s_, op);
+  const bool ours = vm.family == kBackendName;
+  DomainPlan plan;
+  plan.domain_type = kind.domain_type;
+  plan.os_type = kind.os_type;
+  plan.arch = kind.arch;
+  plan.acpi = kind.acpi;
+  plan.serial_console = kind.os_type == "hvm";
+  plan.name = vm.name;
+  plan.vcpus = vm.vcpus;
+  plan.memory_kib = bytes_to_kib(vm.memory_bytes);
+  plan.firmware = choose_firmware(s_, vm.firmware, kind, op);
+  for (std::size_t i = 0; i < vm.disks.size(); ++i) {
+    DiskPlan d;
+    d.path = how.disks[i].path;
+    d.format = how.disks[i].format.empty() ? "raw" : how.disks[i].format;
+    d.block_device = how.disks[i].type == "block";
+    // A guest from elsewhere has no virtio drivers for certain: SATA
+    // (AHCI), which every current OS drives, unless asked otherwise.
+    d.bus = !how.disk_bus.empty() ? how.disk_bus : ours ? vm.disks[i].bus : "sata";
+    plan.disks.push_back(std::move(d));
+  }
+  for (const auto& nic : vm.nics) {
+    require_network(s_, nic.network, op);
+    NicPlan n;
+    n.network = nic.network;
+    n.mac = how.new_mac ? "" : nic.mac;
+    // e1000 for the same reason; a libvirt guest keeps its own model.
+    n.model = kind.os_type != "hvm" ? "" : ours && !nic.model.empty() ? nic.model : "e1000";
+    plan.nics.push_back(std::move(n));
+  }
+  return define_xml(build_domain_xml(plan), op);
+}
+
 // ---------------------------------------------------------------- power
 
 void LibvirtVmOps::start(const VmRef& ref) {

@@ -628,7 +628,8 @@ std::string relocate_args(const Plan& p, const std::string& op) {
 // Offline: a stopped VM is moved by the same RelocateVM_Task (VMware's cold
 // migration); nothing is copied by hyperctl and nothing is journalled.
 Capabilities migration_capabilities() {
-  return {Operation::MigratePreflight, Operation::MigrateLive, Operation::MigrateOffline};
+  return {Operation::MigratePreflight, Operation::MigrateLive, Operation::MigrateOffline,
+          Operation::MigrateCross};
 }
 
 PreflightReport VsphereMigrationOps::preflight(const VmRef& vm, Connection& target,

@@ -36,9 +36,19 @@ class VsphereVmOps final : public VmOps {
   DeleteReport remove(const VmRef& vm, const DeleteOptions& options) override;
   VmInfo set_resources(const VmRef& vm, const ResourceSettings& settings) override;
   std::string export_config(const VmRef& vm) override;
+  PortableVm describe(const VmRef& vm) override;
+  VmInfo create_from(const PortableVm& vm, const PortableCreate& how) override;
+
+  /// Device choices create() makes by itself, set by create_from.
+  struct Hardware {
+    std::string controller;         ///< SCSI/SATA/IDE controller type; empty: by guest id
+    std::string nic_type;           ///< VirtualE1000, VirtualVmxnet3...; empty: VirtualVmxnet3
+    std::vector<std::string> macs;  ///< per NIC; empty entry: generated
+  };
 
  private:
   VsphereConnection& c_;
+  VmInfo create_impl(const VmSpec& spec, const Hardware& hw);
 };
 
 class VsphereSnapshotOps final : public SnapshotOps {
@@ -71,6 +81,20 @@ class VsphereStorageOps final : public StorageOps {
   void download_volume(const std::string& pool, const std::string& name,
                        const std::string& local_path, const TransferOptions& options,
                        const ProgressFn& progress, const CancelToken& cancel) override;
+  /// A flat VMDK's extent (raw), or a sparse VMDK's own file (vmdk).
+  std::string export_disk(const std::string& pool, const std::string& name,
+                          const std::string& local_path, const ProgressFn& progress,
+                          const CancelToken& cancel) override;
+  /// Raw bytes, stored as a flat VMDK: the extent uploaded as is, and a
+  /// descriptor ESXi reads (createType "vmfs").
+  ImportFormat import_format(const std::string& format) override;
+  Volume import_disk(const VolumeSpec& spec, const std::string& local_path,
+                     const ProgressFn& progress, const CancelToken& cancel) override;
+  /// "raw" when the VMDK `name` in `pool` is a descriptor with one flat
+  /// extent, "vmdk" when it is a sparse VMDK in one file.
+  std::string disk_format(const std::string& pool, const std::string& name);
+  /// The volume name of the datastore file `rel` ("vm/vm.vmdk" -> "vm/vm").
+  static std::string volume_name(const std::string& rel);
 
  private:
   VsphereConnection& c_;

@@ -25,13 +25,18 @@
 // upload goes to a hidden temporary file beside its target and is moved onto
 // the target only once complete, so a failed or cancelled upload leaves the
 // target as it was.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "common.hpp"
 #include "hyperctl/escape.hpp"
@@ -833,6 +838,207 @@ void VsphereStorageOps::download_volume(const std::string& pool, const std::stri
                   "no file " + quoted(name) + " on datastore " + quoted(s.pool.name), op);
     c_.session().download(c_.datacenter(op).path, s.raw_name, file->rel, local_path,
                           options.overwrite, progress, cancel, op);
+  });
+}
+
+// ------------------------------------------------- between families
+
+namespace {
+
+/// Descriptors are small text files; a VMDK file larger than this holds data.
+constexpr std::uint64_t kMaxDescriptor = 64 * 1024;
+
+/// A local temporary file removed when this goes out of scope.
+struct TempFile {
+  std::string path;
+  TempFile() {
+    const char* dir = std::getenv("TMPDIR");
+    path = std::string(dir && *dir ? dir : "/tmp") + "/hyperctl-vmdk-" + random_hex();
+  }
+  ~TempFile() { ::unlink(path.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+};
+
+std::string read_local(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+/// What a VMDK file is: a descriptor naming one flat extent (its file, in
+/// the descriptor's folder), or a sparse disk in one file.
+struct VmdkKind {
+  bool sparse = false;
+  std::string extent;  ///< relative path of the flat extent
+};
+
+VmdkKind vmdk_kind(VsphereConnection& c, const Store& s, const FileEntry& f,
+                   const std::string& op) {
+  VmdkKind k;
+  if (f.size > kMaxDescriptor) {
+    k.sparse = true;  // a descriptor is never this large: a monolithic sparse disk
+    return k;
+  }
+  TempFile tmp;
+  c.session().download(c.datacenter(op).path, s.raw_name, f.rel, tmp.path, true, {}, {}, op);
+  const std::string text = read_local(tmp.path);
+  if (text.rfind("KDMV", 0) == 0) {
+    k.sparse = true;
+    return k;
+  }
+  if (text.empty())
+    throw Error(ErrorCode::BackendFailure,
+                vsphere::quoted(ds_path(s, f.rel)) + " is empty: no disk descriptor to read", op);
+  // Extent lines: RW <sectors> FLAT|VMFS "<file>" [offset]
+  std::istringstream lines(text);
+  std::string line;
+  std::vector<std::string> extents;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string access, sectors, type;
+    if (!(words >> access >> sectors >> type)) continue;
+    if (access != "RW" && access != "RDONLY") continue;
+    const auto open = line.find('"');
+    const auto close = open == std::string::npos ? open : line.find('"', open + 1);
+    if (close == std::string::npos) continue;
+    if (type != "FLAT" && type != "VMFS")
+      throw Error(ErrorCode::Unsupported,
+                  vsphere::quoted(ds_path(s, f.rel)) + " has a " + vsphere::quoted(type) +
+                      " extent; only flat disks and single-file sparse disks can be exported "
+                      "(consolidate its snapshots, or clone it to a thick or thin disk)",
+                  op);
+    extents.push_back(line.substr(open + 1, close - open - 1));
+  }
+  if (extents.size() != 1)
+    throw Error(ErrorCode::Unsupported,
+                vsphere::quoted(ds_path(s, f.rel)) + " has " + std::to_string(extents.size()) +
+                    " extents; only a disk of one extent can be exported",
+                op);
+  const std::string& e = extents.front();
+  if (e.empty() || e.find('/') != std::string::npos || e == "." || e == "..")
+    throw Error(ErrorCode::BackendFailure,
+                vsphere::quoted(ds_path(s, f.rel)) + " names its extent " + vsphere::quoted(e) +
+                    ", which is not a file beside it",
+                op);
+  k.extent = join_path(folder_of_path(f.rel), e);
+  return k;
+}
+
+/// A descriptor ESXi reads for a flat extent `extent_leaf` of `bytes`.
+std::string flat_descriptor(const std::string& extent_leaf, std::uint64_t bytes) {
+  const std::uint64_t sectors = bytes / 512;
+  const std::uint64_t cylinders = std::max<std::uint64_t>(1, sectors / (255 * 63));
+  std::random_device rd;
+  char cid[9];
+  std::snprintf(cid, sizeof cid, "%08x", static_cast<unsigned>(rd()));
+  std::string d = "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID=";
+  d += cid;
+  d += "\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n# Extent description\nRW " +
+       std::to_string(sectors) + " VMFS \"" + extent_leaf + "\"\n\n# The Disk Data Base\n#DDB\n\n" +
+       "ddb.adapterType = \"lsilogic\"\nddb.geometry.cylinders = \"" + std::to_string(cylinders) +
+       "\"\nddb.geometry.heads = \"255\"\nddb.geometry.sectors = \"63\"\n" +
+       "ddb.virtualHWVersion = \"13\"\n";
+  return d;
+}
+
+}  // namespace
+
+std::string VsphereStorageOps::volume_name(const std::string& rel) {
+  return volume_name_of(rel);
+}
+
+std::string VsphereStorageOps::disk_format(const std::string& pool, const std::string& name) {
+  const std::string op = "volume.info";
+  return guarded(op, [&] {
+    const Located at = locate_volume(c_, pool, name, op);
+    if (format_of(at.file.rel) != "vmdk")
+      throw Error(ErrorCode::InvalidArgument, "volume " + vsphere::quoted(name) + " is no VMDK disk", op);
+    return vmdk_kind(c_, at.store, at.file, op).sparse ? std::string("vmdk") : std::string("raw");
+  });
+}
+
+std::string VsphereStorageOps::export_disk(const std::string& pool, const std::string& name,
+                                           const std::string& local_path,
+                                           const ProgressFn& progress, const CancelToken& cancel) {
+  const std::string op = "volume.download";
+  return guarded(op, [&] {
+    check_download_target(local_path, false, op);
+    const Located at = locate_volume(c_, pool, name, op);
+    if (format_of(at.file.rel) != "vmdk")
+      throw Error(ErrorCode::InvalidArgument, "volume " + vsphere::quoted(name) + " is no VMDK disk", op);
+    const VmdkKind k = vmdk_kind(c_, at.store, at.file, op);
+    const std::string rel = k.sparse ? at.file.rel : k.extent;
+    c_.session().download(c_.datacenter(op).path, at.store.raw_name, rel, local_path, false,
+                          progress, cancel, op);
+    return k.sparse ? std::string("vmdk") : std::string("raw");
+  });
+}
+
+ImportFormat VsphereStorageOps::import_format(const std::string&) {
+  // Volumes are named without ".vmdk"; the bytes become a flat extent.
+  return {"raw", ""};
+}
+
+Volume VsphereStorageOps::import_disk(const VolumeSpec& spec, const std::string& local_path,
+                                      const ProgressFn& progress, const CancelToken& cancel) {
+  const std::string op = "volume.upload";
+  return guarded(op, [&] {
+    check_name(spec.name, op);
+    if (!spec.format.empty() && spec.format != "raw")
+      throw Error(
+          ErrorCode::InvalidArgument,
+          "a disk is imported into vSphere as raw bytes (a flat VMDK), not " + vsphere::quoted(spec.format),
+          op);
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(local_path, ec);
+    if (ec)
+      throw Error(ErrorCode::NotFound, "the local file " + vsphere::quoted(local_path) + " is not there",
+                  op);
+    if (bytes == 0 || bytes % 512 != 0 || (spec.capacity_bytes && bytes != spec.capacity_bytes))
+      throw Error(ErrorCode::InvalidArgument,
+                  "a raw disk of " + std::to_string(bytes) +
+                      " bytes cannot be a flat VMDK (a whole number of 512-byte sectors" +
+                      (spec.capacity_bytes ? ", " + std::to_string(spec.capacity_bytes) : "") +
+                      " bytes)",
+                  op);
+    const std::string rel = volume_file_of(spec.name);
+    if (format_of(rel) != "vmdk")
+      throw Error(ErrorCode::InvalidArgument,
+                  "volume " + vsphere::quoted(spec.name) + " would not be a .vmdk disk", op);
+    const std::string extent = flat_of(rel);
+    const Store s = pool_for_new(c_, spec.pool, op);
+    require_accessible(s, op);
+    const std::vector<std::string> files = {rel, extent};
+    const auto before = present(c_, s, files, op);
+    refuse_existing(before, files, s, op);
+    const std::string made = make_folder(c_, s, folder_of_path(rel), op);
+    const std::string dc = c_.datacenter(op).path;
+    try {
+      c_.session().upload(dc, s.raw_name, extent, local_path, progress, cancel, op);
+      if (cancel.cancelled())
+        throw Error(ErrorCode::Cancelled, "the upload was cancelled; nothing was kept", op);
+      TempFile desc;
+      {
+        std::ofstream out(desc.path, std::ios::binary | std::ios::trunc);
+        out << flat_descriptor(leaf_of_path(extent), bytes);
+        if (!out) throw Error(ErrorCode::BackendFailure, "cannot write a local temporary file", op);
+      }
+      c_.session().upload(dc, s.raw_name, rel, desc.path, {}, cancel, op);
+    } catch (...) {
+      undo_new_files(c_, s, made, files, before, op);
+      throw;
+    }
+    Volume v;
+    if (auto f = find_file(c_, s, rel, volume_query_for(rel), op))
+      v = volume_of(s, *f, {});
+    else
+      throw Error(
+          ErrorCode::BackendFailure,
+          "the upload succeeded but " + vsphere::quoted(ds_path(s, rel)) + " is not on the datastore", op);
+    if (!v.capacity_bytes || v.capacity_bytes == v.allocation_bytes) v.capacity_bytes = bytes;
+    return v;
   });
 }
 

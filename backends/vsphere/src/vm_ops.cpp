@@ -580,6 +580,10 @@ DeleteReport VsphereVmOps::remove(const VmRef& ref, const DeleteOptions& options
 }
 
 VmInfo VsphereVmOps::create(const VmSpec& spec) {
+  return create_impl(spec, Hardware{});
+}
+
+VmInfo VsphereVmOps::create_impl(const VmSpec& spec, const Hardware& hw) {
   const std::string op = "vm.create";
   return guarded(op, [&]() -> VmInfo {
     Session& s = c_.session();
@@ -706,7 +710,8 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
 
     // Devices: negative keys are placeholders the server replaces.
     std::string devices;
-    const std::string controller = scsi_controller_for(guest_id);
+    const std::string controller =
+        hw.controller.empty() ? scsi_controller_for(guest_id) : hw.controller;
     const std::int32_t controller_key = -100;
     int disk_unit = 0, cdrom_slot = 0, key = -200;
     bool need_controller = false;
@@ -775,6 +780,11 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
       bool create_file = false;
       if (!file.empty()) {
         backing_inner = soap::el("fileName", file) + soap::el("diskMode", "persistent");
+        // An existing disk's size comes from its descriptor; said when known
+        // (the simulator reads nothing from the file).
+        if (d.size_bytes && d.size_bytes % 1024 == 0)
+          capacity = soap::el("capacityInKB", std::to_string(d.size_bytes / 1024)) +
+                     soap::el("capacityInBytes", std::to_string(d.size_bytes));
       } else {
         if (d.size_bytes == 0)
           throw Error(ErrorCode::InvalidArgument, "a new disk needs a size (or a path or volume)",
@@ -794,6 +804,11 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
                    soap::el("capacityInBytes", std::to_string(kib * 1024));
         create_file = true;
       }
+      // IDE disks go on the two IDE controllers every VM has (keys 200
+      // and 201, two units each).
+      const bool ide = controller == "VirtualIDEController";
+      if (ide && disk_unit >= 4)
+        throw Error(ErrorCode::InvalidArgument, "a VM takes at most 4 IDE disks", op);
       devices += soap::raw(
           "deviceChange",
           soap::el("operation", "add") + (create_file ? soap::el("fileOperation", "create") : "") +
@@ -801,19 +816,25 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
                   "device", "VirtualDisk",
                   soap::el("key", std::to_string(key--)) +
                       soap::typed("backing", "VirtualDiskFlatVer2BackingInfo", backing_inner) +
-                      soap::el("controllerKey", std::to_string(controller_key)) +
-                      soap::el("unitNumber", std::to_string(disk_unit)) + capacity));
+                      soap::el("controllerKey",
+                               std::to_string(ide ? 200 + disk_unit / 2 : controller_key)) +
+                      soap::el("unitNumber", std::to_string(ide ? disk_unit % 2 : disk_unit)) +
+                      capacity));
       ++disk_unit;
+      if (ide) need_controller = false;
     }
-    if (need_controller)
+    if (need_controller) {
+      const bool scsi = controller != "VirtualAHCIController";
       devices = soap::raw("deviceChange",
                           soap::el("operation", "add") +
                               soap::typed("device", controller,
                                           soap::el("key", std::to_string(controller_key)) +
                                               soap::el("busNumber", "0") +
-                                              soap::el("sharedBus", "noSharing"))) +
+                                              (scsi ? soap::el("sharedBus", "noSharing") : ""))) +
                 devices;
-    for (const auto& net : spec.networks) {
+    }
+    for (std::size_t n = 0; n < spec.networks.size(); ++n) {
+      const std::string& net = spec.networks[n];
       std::vector<const std::pair<const MoRef, std::string>*> same;
       for (const auto& entry : p.networks)
         if (decode_name(entry.second) == net) same.push_back(&entry);
@@ -855,15 +876,18 @@ VmInfo VsphereVmOps::create(const VmSpec& spec) {
                         "; a new NIC goes on a standard network or a distributed port group",
                     op);
       }
+      const std::string mac = n < hw.macs.size() ? hw.macs[n] : std::string();
       devices += soap::raw(
           "deviceChange",
           soap::el("operation", "add") +
-              soap::typed("device", "VirtualVmxnet3",
+              soap::typed("device", hw.nic_type.empty() ? "VirtualVmxnet3" : hw.nic_type,
                           soap::el("key", std::to_string(key--)) + backing +
                               soap::raw("connectable", soap::el("startConnected", "true") +
                                                            soap::el("allowGuestControl", "true") +
                                                            soap::el("connected", "false")) +
-                              soap::el("addressType", "generated")));
+                              (mac.empty() ? soap::el("addressType", "generated")
+                                           : soap::el("addressType", "manual") +
+                                                 soap::el("macAddress", mac))));
     }
 
     // The spec's elements in the order of the vim25 schema.
@@ -1097,6 +1121,139 @@ std::string VsphereVmOps::export_config(const VmRef& ref) {
     out["devices"] = devices;
     return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   });
+}
+
+// ---------------------------------------------------------------- portable form
+
+namespace {
+
+/// "linux", "windows" or "other" from a guest id.
+std::string os_family_of_guest(const std::string& guest_id) {
+  const std::string l = lower_ascii(guest_id);
+  if (l.rfind("win", 0) == 0) return "windows";
+  for (const char* linux : {"linux", "rhel", "centos", "ubuntu", "debian", "sles", "suse", "fedora",
+                            "photon", "coreos", "asianux", "rocky", "alma", "oracle"})
+    if (l.find(linux) != std::string::npos) return "linux";
+  return "other";
+}
+
+/// A guest id for a guest described by another family.
+std::string guest_id_for(const PortableVm& vm) {
+  if (vm.family == kBackendName && !vm.guest_os.empty()) return vm.guest_os;
+  if (vm.os_family == "windows") return "windows9Server64Guest";
+  if (vm.os_family == "linux") return "otherLinux64Guest";
+  return "otherGuest64";
+}
+
+/// A MAC vSphere accepts as a static address: VMware's 00:50:56:00:00:00 to
+/// 00:50:56:3f:ff:ff.
+bool static_mac_allowed(const std::string& mac) {
+  const std::string l = lower_ascii(mac);
+  if (l.size() != 17 || l.compare(0, 9, "00:50:56:") != 0) return false;
+  const char hi = l[9];
+  return hi >= '0' && hi <= '3';
+}
+
+}  // namespace
+
+PortableVm VsphereVmOps::describe(const VmRef& ref) {
+  const std::string op = "vm.describe";
+  return guarded(op, [&] {
+    const VmObject vm = c_.resolve(ref, op);
+    PortableVm p;
+    p.name = vm.info.name;
+    p.id = vm.info.id;
+    p.family = kBackendName;
+    p.vcpus = vm.info.vcpus;
+    p.memory_bytes = vm.info.memory_bytes;
+    p.guest_os = vm.info.guest_os;
+    p.os_family = os_family_of_guest(vm.info.guest_os);
+    const ObjectContent fw =
+        c_.session().retrieve_one(vm.ref, {"config.firmware"}, op, vm_label(vm));
+    p.firmware = xml::text(fw.prop("config.firmware")) == "efi" ? "uefi" : "bios";
+    auto& storage = static_cast<VsphereStorageOps&>(c_.storage());
+    for (const auto& d : vm.info.disks) {
+      if (d.device == "cdrom") {
+        p.left_out.push_back("the ISO in " + d.target + " (" + escape::terminal_text(d.path) +
+                             ") is not carried");
+        continue;
+      }
+      const auto at = split_datastore_path(d.path);
+      if (!at || at->rel.empty())
+        throw Error(ErrorCode::Unsupported,
+                    "disk " + d.target + " of " + vm_label(vm) + " (" + quoted(d.path) +
+                        ") is not a file on a datastore",
+                    op);
+      PortableDisk disk;
+      disk.id = d.target.empty() ? "disk" + std::to_string(p.disks.size()) : d.target;
+      const auto colon = d.target.find_first_of("0123456789");
+      disk.bus = colon == std::string::npos ? "scsi" : d.target.substr(0, colon);
+      disk.pool = decode_name(at->datastore);
+      disk.volume = VsphereStorageOps::volume_name(at->rel);
+      disk.path = d.path;
+      disk.capacity_bytes = d.capacity_bytes;
+      disk.format = storage.disk_format(disk.pool, disk.volume);
+      p.disks.push_back(std::move(disk));
+    }
+    for (const auto& n : vm.info.nics) p.nics.push_back(PortableNic{n.mac, n.network, n.model});
+    return p;
+  });
+}
+
+VmInfo VsphereVmOps::create_from(const PortableVm& vm, const PortableCreate& how) {
+  const std::string op = "vm.create";
+  if (how.disks.size() != vm.disks.size())
+    throw Error(ErrorCode::InvalidArgument,
+                "the description has " + std::to_string(vm.disks.size()) + " disks, but " +
+                    std::to_string(how.disks.size()) + " volumes were given",
+                op);
+  const bool ours = vm.family == kBackendName;
+  VmSpec spec;
+  spec.name = vm.name;
+  spec.vcpus = vm.vcpus;
+  // vSphere sizes memory in MiB (4 MiB steps on real hosts): rounded up.
+  spec.memory_bytes = (vm.memory_bytes + (1 << 20) - 1) & ~std::uint64_t{(1 << 20) - 1};
+  spec.firmware = vm.firmware;
+  spec.guest_os = guest_id_for(vm);
+  Hardware hw;
+  // Devices the guest has drivers for: LSI Logic and e1000 by default for a
+  // guest from elsewhere (every current OS drives them); SATA or IDE when
+  // asked; a vSphere guest keeps its own.
+  std::string bus = how.disk_bus;
+  if (bus.empty() && ours && !vm.disks.empty()) bus = vm.disks.front().bus;
+  if (bus == "virtio")
+    throw Error(ErrorCode::InvalidArgument,
+                "vSphere has no virtio disks: --disk-bus takes sata, scsi or ide there", op);
+  if (bus == "sata")
+    hw.controller = "VirtualAHCIController";
+  else if (bus == "ide")
+    hw.controller = "VirtualIDEController";
+  else if (!ours || bus.empty() || bus == "scsi")
+    hw.controller = ours ? "" : "VirtualLsiLogicController";
+  for (std::size_t i = 0; i < vm.disks.size(); ++i) {
+    DiskSpec d;
+    d.pool = how.disks[i].pool;
+    d.volume = how.disks[i].name;
+    d.size_bytes = vm.disks[i].capacity_bytes;
+    spec.disks.push_back(std::move(d));
+  }
+  hw.nic_type = "VirtualE1000";
+  if (ours && !vm.nics.empty() && !vm.nics.front().model.empty()) {
+    std::string m = vm.nics.front().model;
+    hw.nic_type = "Virtual" + (m == "e1000" || m == "e1000e" || m == "vmxnet3" || m == "pcnet32"
+                                   ? std::string(m == "e1000"     ? "E1000"
+                                                 : m == "e1000e"  ? "E1000e"
+                                                 : m == "vmxnet3" ? "Vmxnet3"
+                                                                  : "PCNet32")
+                                   : std::string("E1000"));
+  }
+  for (const auto& n : vm.nics) {
+    spec.networks.push_back(n.network);
+    // A MAC outside VMware's static range is refused by vCenter: such a NIC
+    // gets a generated one.
+    hw.macs.push_back(!how.new_mac && static_mac_allowed(n.mac) ? n.mac : std::string());
+  }
+  return create_impl(spec, hw);
 }
 
 }  // namespace hyperctl::vsphere
