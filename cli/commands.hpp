@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -83,7 +84,15 @@ struct MigrateArgs {
   std::string target_pool;
   std::string resume_id;
   std::string rollback_id;
+  // Between families:
+  std::vector<std::string> network_map;  ///< SRC=DST, repeatable
+  bool new_mac = false;
+  std::string disk_bus;
 };
+
+/// --network-map SRC=DST words as a map; InvalidArgument naming a word
+/// without '=', with an empty side, or a source given twice.
+std::map<std::string, std::string> parse_network_map(const std::vector<std::string>& words);
 
 /// Live migration and --check (cli/migrate_cli.cpp); hands --offline,
 /// --resume and --rollback (and a shut-off VM without --live) to

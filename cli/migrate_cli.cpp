@@ -5,6 +5,7 @@
 
 #include "app.hpp"
 #include "hyperctl/error.hpp"
+#include "hyperctl/migrate.hpp"
 #include "hyperctl/uri.hpp"
 #include "output.hpp"
 #include "support.hpp"
@@ -49,6 +50,9 @@ MigrationOptions options_of(const MigrateArgs& a, MigrationMode mode) {
   o.shutdown_first = a.shutdown;
   o.remove_source = a.remove_source;
   o.target_pool = a.target_pool;
+  o.network_map = parse_network_map(a.network_map);
+  o.new_mac = a.new_mac;
+  o.disk_bus = a.disk_bus;
   return o;
 }
 
@@ -83,6 +87,20 @@ int print_report(Session& s, const MigrateArgs& a, const std::string& source,
 
 }  // namespace
 
+std::map<std::string, std::string> parse_network_map(const std::vector<std::string>& words) {
+  std::map<std::string, std::string> out;
+  for (const auto& w : words) {
+    const auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == w.size())
+      throw Error(ErrorCode::InvalidArgument,
+                  "--network-map " + squote(w) + ": expected SOURCE=TARGET (network names)");
+    if (!out.emplace(w.substr(0, eq), w.substr(eq + 1)).second)
+      throw Error(ErrorCode::InvalidArgument,
+                  "--network-map: network " + squote(w.substr(0, eq)) + " is mapped twice");
+  }
+  return out;
+}
+
 int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   if (!a.resume_id.empty() || !a.rollback_id.empty()) return run_migrate_offline(g, a);
   if (a.live && a.offline) return usage_error("--live and --offline exclude each other");
@@ -91,28 +109,35 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   Session s(g);
   Connection& src = s.connect();
   ConnectionRequest target = resolve_connection(g, a.to);
-  const Uri target_uri = Uri::parse(target.uri);
-  // The in-tree family of a known scheme, without loading its plugin.
-  std::string family = builtin_plugin_for_scheme(target_uri.scheme);
-  if (family.empty()) family = s.registry().backend_for(target_uri.scheme).name();
-  if (family != src.backend_name() && !a.offline)
-    return usage_error("cross-family migration needs --offline (" + src.backend_name() + " -> " +
-                       family + ")");
+  options_of(a, MigrationMode::Offline);  // bad option values before any connection
+  {
+    // The in-tree family of a known scheme, without loading its plugin.
+    const Uri target_uri = Uri::parse(target.uri);
+    std::string family = builtin_plugin_for_scheme(target_uri.scheme);
+    if (family.empty()) family = s.registry().backend_for(target_uri.scheme).name();
+    if (family != src.backend_name() && a.live)
+      return usage_error("a VM moves between families (" + src.backend_name() + " -> " + family +
+                         ") offline only: drop --live");
+  }
+  std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
+  const bool cross = crosses_families(src, *dst);
   MigrationMode mode = a.offline ? MigrationMode::Offline : MigrationMode::Live;
   if (!a.live && !a.offline) {
-    // Default: live when the VM runs, offline otherwise.
+    // Default: live when the VM runs (within a family), offline otherwise.
     const VmInfo info = src.vms().get(a.vm);
-    if (info.state != VmState::Running && info.state != VmState::Paused)
+    if (cross || (info.state != VmState::Running && info.state != VmState::Paused))
       mode = MigrationMode::Offline;
   }
+  if (cross && mode == MigrationMode::Live && !a.check)
+    return usage_error("a VM moves between families (" + src.backend_name() + " -> " +
+                       dst->backend_name() + ") offline only: add --offline");
   // The preflight covers both modes; offline migration itself is elsewhere.
   if (mode == MigrationMode::Offline && !a.check) return run_migrate_offline(g, a);
-  std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
   const MigrationOptions options = options_of(a, mode);
 
   if (a.check)
     return print_report(s, a, s.uri(), target.uri, mode,
-                        src.migration().preflight(a.vm, *dst, options));
+                        migration_preflight(src, *dst, a.vm, options));
 
   CancelToken cancel;
   SigintCancels on_ctrl_c(cancel);
@@ -125,7 +150,7 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
       bar.update(p);
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const VmInfo moved = src.migration().migrate(a.vm, *dst, options, progress, cancel);
+  const VmInfo moved = hyperctl::migrate(src, *dst, a.vm, options, progress, cancel);
   bar.clear();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -187,6 +212,14 @@ void add_migrate_commands(CLI::App& app, const CommandContext& ctx) {
               "Offline: delete the source VM and disks once the target is verified");
   c->add_option("--target-pool", a.target_pool, "Offline: pool on the target for the disks")
       ->type_name("POOL");
+  c->add_option("--network-map", a.network_map,
+                "Between families: put NICs of network SRC on DST (repeatable)")
+      ->type_name("SRC=DST");
+  c->add_flag("--new-mac", a.new_mac, "Between families: let the target pick MAC addresses");
+  c->add_option("--disk-bus", a.disk_bus,
+                "Between families: the disks' bus on the target (default: one the guest has "
+                "drivers for)")
+      ->check(CLI::IsMember({"virtio", "sata", "scsi", "ide"}));
   c->add_option("--resume", a.resume_id, "Complete the interrupted offline migration ID")
       ->type_name("ID");
   c->add_option("--rollback", a.rollback_id, "Undo the interrupted offline migration ID")

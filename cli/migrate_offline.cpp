@@ -7,6 +7,7 @@
 
 #include "hyperctl/error.hpp"
 #include "hyperctl/journal.hpp"
+#include "hyperctl/migrate.hpp"
 #include "output.hpp"
 #include "support.hpp"
 
@@ -42,10 +43,12 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
     return usage_error("--resume and --rollback exclude each other");
   if (a.live) return usage_error("--live does not go with offline migration");
   const bool journalled = !a.resume_id.empty() || !a.rollback_id.empty();
-  if (journalled && (a.shutdown || a.remove_source || !a.target_pool.empty()))
+  if (journalled && (a.shutdown || a.remove_source || !a.target_pool.empty() ||
+                     !a.network_map.empty() || a.new_mac || !a.disk_bus.empty()))
     return usage_error(
         "--resume and --rollback take their options from the journal; drop --shutdown, "
-        "--remove-source and --target-pool");
+        "--remove-source, --target-pool, --network-map, --new-mac and --disk-bus");
+  const auto network_map = parse_network_map(a.network_map);
   Session s(g);
   std::string source_uri, target_uri, vm = a.vm, journal_id;
   ConnectionRequest target;
@@ -74,7 +77,7 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
   };
 
   if (!a.rollback_id.empty()) {
-    src->migration().rollback(journal_id, *dst);
+    rollback_migration(*src, *dst, journal_id);
     print_done(s, "migrate.rollback", vm, source_uri, target_uri, journal_id, elapsed(),
                "offline migration " + journal_id + " of VM " + squote(vm) +
                    " rolled back: what it created on " + target_uri + " is deleted; " + source_uri +
@@ -99,14 +102,17 @@ int run_migrate_offline(const GlobalOptions& g, const MigrateArgs& a) {
 
   VmInfo moved;
   if (!a.resume_id.empty()) {
-    moved = src->migration().resume(journal_id, *dst, progress, cancel);
+    moved = resume_migration(*src, *dst, journal_id, progress, cancel);
   } else {
     MigrationOptions o;
     o.mode = MigrationMode::Offline;
     o.shutdown_first = a.shutdown;
     o.remove_source = a.remove_source;
     o.target_pool = a.target_pool;
-    moved = src->migration().migrate(a.vm, *dst, o, progress, cancel);
+    o.network_map = network_map;
+    o.new_mac = a.new_mac;
+    o.disk_bus = a.disk_bus;
+    moved = hyperctl::migrate(*src, *dst, a.vm, o, progress, cancel);
   }
   bar.clear();
   const bool removed = !a.resume_id.empty() ? false : a.remove_source;

@@ -98,9 +98,10 @@ TEST_F(MigrateCli, TargetMayBeAConnectionNameFromTheConfig) {
                3, "no connection named 'lab-c'");
 }
 
-TEST_F(MigrateCli, OtherFamilyTargetNeedsOffline) {
-  expect_error(run({"-c", *src_, "migrate", "small", "--to", "vsphere://vc.example/dc"}), 2,
-               "cross-family migration needs --offline");
+TEST_F(MigrateCli, OtherFamilyTargetIsOfflineOnly) {
+  // Refused before any connection to the target is tried.
+  expect_error(run({"-c", *src_, "migrate", "small", "--to", "vsphere://vc.example/dc", "--live"}),
+               2, "a VM moves between families (libvirt -> vsphere) offline only: drop --live");
 }
 
 TEST_F(MigrateCli, MissingVmIsNotFound) {
