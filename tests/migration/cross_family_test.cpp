@@ -6,7 +6,9 @@
 // killed during a conversion, an upload and the VM's creation, then resumed
 // or rolled back; a refused upload and a failing qemu-img. Without the test
 // bed or the simulator every test skips with the reason.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -250,6 +252,69 @@ TEST_F(CrossFamily, KvmToVsphereAndBackIsByteIdentical) {
   EXPECT_EQ(doc.at("disks")[0].at("target"), "sda");  // SATA: drivers every guest has
   EXPECT_EQ(sha256_file(path), want) << path;
   EXPECT_TRUE(Journal::list().empty());
+}
+
+/// Lines the guest wrote to the serial pty `path`, read until `want`
+/// appears or `seconds` pass.
+std::string read_serial(const std::string& path, const std::string& want, int seconds) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (got.find(want) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return got;
+}
+
+TEST_F(CrossFamily, TheGuestBootsOnQemuAfterARoundTripThroughVsphere) {
+  const std::string counter = HYPERCTL_TEST_COUNTER_IMG;
+  if (!fs::exists(counter)) GTEST_SKIP() << counter << " is not built (testbed.guests.build)";
+  // The disk: the counter guest's boot sector (it counts on COM1), then
+  // random bytes, so that what boots is what was migrated.
+  const std::string disk = tmp_ + "/boot.raw";
+  fs::copy_file(counter, disk);
+  {
+    std::mt19937_64 rng(11);
+    std::ofstream out(disk, std::ios::binary | std::ios::app);
+    std::string more(2u << 20, '\0');
+    for (auto& b : more) b = static_cast<char>(rng());
+    out << more;
+  }
+  const std::string vol = "hyperctl-test-boot-" + std::to_string(::getpid()) + ".img";
+  volumes_.push_back(vol);
+  names_.push_back(name_);
+  ASSERT_EQ(cli({"-c", kvm_, "volume", "upload", "default/" + vol, disk}).status, 0);
+  ASSERT_EQ(cli({"-c", kvm_, "create", "--name", name_, "--vcpus", "1", "--memory", "64MiB",
+                 "--disk", "vol:default/" + vol})
+                .status,
+            0);
+  for (const auto& [from, to] : {std::pair{kvm_, vs_}, std::pair{vs_, kvm_}}) {
+    auto a = migrate_args(from, name_, to);
+    a.push_back("--remove-source");
+    const CliRun r = cli(a);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  CliRun info = cli({"-c", kvm_, "-o", "json", "info", name_});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(sha256_file(json::parse(info.out).at("disks")[0].at("path").get<std::string>()),
+            sha256_file(disk));
+  ASSERT_EQ(cli({"-c", kvm_, "start", name_}).status, 0);
+  const CliRun xml = cli({"-c", kvm_, "export-config", name_});
+  const auto at = xml.out.find("<serial type='pty'>");
+  ASSERT_NE(at, std::string::npos) << xml.out;
+  const auto src = xml.out.find("<source path='", at);
+  ASSERT_NE(src, std::string::npos) << xml.out;
+  const std::string pty = xml.out.substr(src + 14, xml.out.find('\'', src + 14) - src - 14);
+  const std::string serial = read_serial(pty, "00000010", 60);
+  cli({"-c", kvm_, "poweroff", name_});
+  EXPECT_NE(serial.find("00000010"), std::string::npos)
+      << "the guest did not count on its serial port (SATA disk, SeaBIOS): " << serial;
 }
 
 TEST_F(CrossFamily, AQcow2DiskIsConvertedToTheSameContent) {
