@@ -459,6 +459,25 @@ TEST_F(CrossFamily, ARefusedUploadIsOneLineAndLosesNothing) {
   EXPECT_EQ(cli({"-c", kvm_, "info", name_}).status, 0);
 }
 
+TEST_F(CrossFamily, AFullDatastoreIsOneLineAndLosesNothing) {
+  const std::string orig = kvm_vm(name_, "raw", 12);
+  sim_->inject("PUT/folder=status:507");
+  CliRun r = cli(migrate_args(kvm_, name_, vs_));
+  EXPECT_EQ(r.status, 10) << r.err;  // backend failure
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("has no room"), std::string::npos) << r.err;
+  sim_->clear_injections();
+  const auto ids = Journal::list();
+  ASSERT_EQ(ids.size(), 1u);
+  ASSERT_EQ(cli({"-c", kvm_, "migrate", "--rollback", ids.front()}).status, 0);
+  EXPECT_TRUE(sim_->find_vm(name_).is_null());
+  EXPECT_FALSE(fs::exists(flat_of(name_)));
+  CliRun info = cli({"-c", kvm_, "-o", "json", "info", name_});
+  ASSERT_EQ(info.status, 0);
+  EXPECT_EQ(sha256_file(json::parse(info.out).at("disks")[0].at("path").get<std::string>()),
+            sha256_file(orig));
+}
+
 TEST_F(CrossFamily, AFailingQemuImgIsOneLineAndLosesNothing) {
   kvm_vm(name_, "qcow2", 9);
   const std::string bad = tmp_ + "/bad-qemu-img";

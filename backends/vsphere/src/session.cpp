@@ -1016,6 +1016,12 @@ void Session::transfer_failed(int status, const std::string& what, const std::st
                     ds_path(datastore, path) + " (" + code +
                     (status == 403 ? ": this user may not access datastore files)" : ")"),
                 operation);
+  if (status == 507)  // Insufficient Storage: the datastore is full
+    throw Error(ErrorCode::BackendFailure,
+                operation + ": datastore " + datastore + " on " + endpoint() +
+                    " has no room for the " + what + " " + ds_path(datastore, path) + " (" + code +
+                    " Insufficient Storage); free space there or choose another datastore",
+                operation);
   throw Error(ErrorCode::BackendFailure,
               operation + ": the " + what + " " + ds_path(datastore, path) + " on " + endpoint() +
                   " failed with " + code,
