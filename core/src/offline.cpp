@@ -1,9 +1,6 @@
 // The offline-migration engine; see hyperctl/offline.hpp.
 #include "hyperctl/offline.hpp"
 
-#include <exception>
-#include <new>
-
 #include "hyperctl/error.hpp"
 
 namespace hyperctl {
@@ -17,15 +14,7 @@ const char* yes_no(bool b) {
 /// that the journal records it like any other failure.
 template <class F>
 decltype(auto) as_error(const std::string& op, F&& f) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Internal, "out of memory", op);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::Internal, std::string("unexpected failure: ") + e.what(), op);
-  }
+  return guard_foreign("the offline migration", op, std::forward<F>(f));
 }
 
 /// Runs `f` with every error carrying the journal's id and how to go on.

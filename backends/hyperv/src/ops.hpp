@@ -118,18 +118,7 @@ std::string guid_key(const std::string& text);
 /// untranslated leaves the plugin.
 template <class F>
 decltype(auto) guarded(const std::string& op, F&& f) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Internal, "out of memory", op);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::Internal,
-                std::string("unexpected failure in the hyperv backend: ") + e.what(), op);
-  } catch (...) {
-    throw Error(ErrorCode::Internal, "unexpected failure in the hyperv backend", op);
-  }
+  return guard_foreign("the hyperv backend", op, std::forward<F>(f));
 }
 
 }  // namespace hyperctl::hyperv

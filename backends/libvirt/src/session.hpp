@@ -39,18 +39,7 @@ std::string human_duration(std::chrono::milliseconds d);
 /// untranslated leaves the plugin.
 template <class F>
 decltype(auto) guarded(const std::string& operation, F&& f) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Internal, "out of memory", operation);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::Internal,
-                std::string("unexpected failure in the libvirt backend: ") + e.what(), operation);
-  } catch (...) {
-    throw Error(ErrorCode::Internal, "unexpected failure in the libvirt backend", operation);
-  }
+  return guard_foreign("the libvirt backend", operation, std::forward<F>(f));
 }
 
 }  // namespace hyperctl::lv

@@ -117,18 +117,7 @@ VsphereConnection* vsphere_connection_of(Connection& c);
 /// Runs `f`, turning any foreign exception into an Error.
 template <class F>
 decltype(auto) guarded(const std::string& op, F&& f) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Internal, "out of memory", op);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::Internal,
-                std::string("unexpected failure in the vsphere backend: ") + e.what(), op);
-  } catch (...) {
-    throw Error(ErrorCode::Internal, "unexpected failure in the vsphere backend", op);
-  }
+  return guard_foreign("the vsphere backend", op, std::forward<F>(f));
 }
 
 }  // namespace hyperctl::vsphere

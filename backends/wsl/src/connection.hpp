@@ -132,18 +132,7 @@ WslConnection* wsl_connection_of(Connection& connection);
 /// untranslated leaves the plugin.
 template <class F>
 decltype(auto) guarded(const std::string& op, F&& f) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Internal, "out of memory", op);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::Internal,
-                std::string("unexpected failure in the wsl backend: ") + e.what(), op);
-  } catch (...) {
-    throw Error(ErrorCode::Internal, "unexpected failure in the wsl backend", op);
-  }
+  return guard_foreign("the wsl backend", op, std::forward<F>(f));
 }
 
 }  // namespace hyperctl::wsl

@@ -3,6 +3,7 @@
 // an Error before they leave the plugin.
 #pragma once
 
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,5 +52,27 @@ class Error : public std::runtime_error {
   std::string operation_;
   std::string detail_;
 };
+
+/// Runs `f` and lets only Error out: std::bad_alloc becomes Error(Internal)
+/// "out of memory", any other exception Error(Internal) "unexpected failure
+/// in WHERE: <what()>", all naming `operation`. The net every backend (and
+/// the core's migration engine) puts around its entry points, so that nothing
+/// untranslated crosses the plugin boundary; `where` is "the libvirt
+/// backend", ...
+template <class F>
+decltype(auto) guard_foreign(std::string_view where, const std::string& operation, F&& f) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::Internal, "out of memory", operation);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Internal,
+                "unexpected failure in " + std::string(where) + ": " + e.what(), operation);
+  } catch (...) {
+    throw Error(ErrorCode::Internal, "unexpected failure in " + std::string(where), operation);
+  }
+}
 
 }  // namespace hyperctl
