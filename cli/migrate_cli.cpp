@@ -110,17 +110,15 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
   Connection& src = s.connect();
   ConnectionRequest target = resolve_connection(g, a.to);
   options_of(a, MigrationMode::Offline);  // bad option values before any connection
-  {
-    // The in-tree family of a known scheme, without loading its plugin.
-    const Uri target_uri = Uri::parse(target.uri);
-    std::string family = builtin_plugin_for_scheme(target_uri.scheme);
-    if (family.empty()) family = s.registry().backend_for(target_uri.scheme).name();
-    if (family != src.backend_name() && a.live)
-      return usage_error("a VM moves between families (" + src.backend_name() + " -> " + family +
-                         ") offline only: drop --live");
-  }
-  std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
-  const bool cross = crosses_families(src, *dst);
+  // The in-tree family of a known scheme, without loading its plugin (nor
+  // connecting: the offline path opens the target itself).
+  const Uri target_uri = Uri::parse(target.uri);
+  std::string family = builtin_plugin_for_scheme(target_uri.scheme);
+  if (family.empty()) family = s.registry().backend_for(target_uri.scheme).name();
+  const bool cross = family != src.backend_name();
+  if (cross && a.live)
+    return usage_error("a VM moves between families (" + src.backend_name() + " -> " + family +
+                       ") offline only: drop --live");
   MigrationMode mode = a.offline ? MigrationMode::Offline : MigrationMode::Live;
   if (!a.live && !a.offline) {
     // Default: live when the VM runs (within a family), offline otherwise.
@@ -128,11 +126,9 @@ int run_migrate(const GlobalOptions& g, const MigrateArgs& a) {
     if (cross || (info.state != VmState::Running && info.state != VmState::Paused))
       mode = MigrationMode::Offline;
   }
-  if (cross && mode == MigrationMode::Live && !a.check)
-    return usage_error("a VM moves between families (" + src.backend_name() + " -> " +
-                       dst->backend_name() + ") offline only: add --offline");
   // The preflight covers both modes; offline migration itself is elsewhere.
   if (mode == MigrationMode::Offline && !a.check) return run_migrate_offline(g, a);
+  std::unique_ptr<Connection> dst = s.registry().open(target.uri, target.options);
   const MigrationOptions options = options_of(a, mode);
 
   if (a.check)
