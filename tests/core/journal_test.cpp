@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "../common/state_dir.hpp"
 #include "hyperctl/error.hpp"
 
 namespace fs = std::filesystem;
@@ -26,24 +27,8 @@ namespace {
 /// Points HYPERCTL_STATE_DIR at a fresh temporary folder for one test.
 class JournalTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hyperctl-journal-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    const char* old = std::getenv("HYPERCTL_STATE_DIR");
-    if (old) old_ = old;
-    ::setenv("HYPERCTL_STATE_DIR", dir_.c_str(), 1);
-  }
-  void TearDown() override {
-    if (old_)
-      ::setenv("HYPERCTL_STATE_DIR", old_->c_str(), 1);
-    else
-      ::unsetenv("HYPERCTL_STATE_DIR");
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string dir_;
-  std::optional<std::string> old_;
+  hyperctl_test::ScopedStateDir state_{"hyperctl-journal-test"};
+  const std::string& dir_ = state_.path();
 };
 
 TEST_F(JournalTest, FolderHonoursStateDir) {

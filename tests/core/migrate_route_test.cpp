@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/state_dir.hpp"
 #include "hyperctl/error.hpp"
 #include "hyperctl/journal.hpp"
 
@@ -57,28 +58,12 @@ class FakeConnection : public Connection {
 
 class MigrateRoute : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hyperctl-route-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    if (const char* old = std::getenv("HYPERCTL_STATE_DIR")) old_ = old;
-    ::setenv("HYPERCTL_STATE_DIR", dir_.c_str(), 1);
-  }
-  void TearDown() override {
-    if (old_)
-      ::setenv("HYPERCTL_STATE_DIR", old_->c_str(), 1);
-    else
-      ::unsetenv("HYPERCTL_STATE_DIR");
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  hyperctl_test::ScopedStateDir state_{"hyperctl-route-test"};
   static MigrationOptions mode(MigrationMode m) {
     MigrationOptions o;
     o.mode = m;
     return o;
   }
-  std::string dir_;
-  std::optional<std::string> old_;
 };
 
 TEST_F(MigrateRoute, WithinAFamilyTheBackendMigrates) {

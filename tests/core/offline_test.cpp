@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/state_dir.hpp"
 #include "hyperctl/error.hpp"
 
 namespace fs = std::filesystem;
@@ -92,21 +93,7 @@ class FakeSteps : public OfflineSteps {
 
 class OfflineEngineTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hyperctl-offline-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    if (const char* old = std::getenv("HYPERCTL_STATE_DIR")) old_ = old;
-    ::setenv("HYPERCTL_STATE_DIR", dir_.c_str(), 1);
-  }
-  void TearDown() override {
-    if (old_)
-      ::setenv("HYPERCTL_STATE_DIR", old_->c_str(), 1);
-    else
-      ::unsetenv("HYPERCTL_STATE_DIR");
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  hyperctl_test::ScopedStateDir state_{"hyperctl-offline-test"};
 
   OfflineStart start(bool remove_source = false) const {
     OfflineStart s;
@@ -133,9 +120,6 @@ class OfflineEngineTest : public ::testing::Test {
     ADD_FAILURE() << "the migration did not fail";
     return {"", Error(ErrorCode::Internal, "")};
   }
-
-  std::string dir_;
-  std::optional<std::string> old_;
 };
 
 TEST_F(OfflineEngineTest, RunsEveryStepInOrderThenRemovesTheJournal) {

@@ -201,6 +201,35 @@ class CrossFamily : public ::testing::Test {
     return id;
   }
 
+  /// Rolls back the one journal there is, then checks that nothing of the
+  /// migration is left on the simulator and that the source is off and, when
+  /// `orig` is given, holds its bytes.
+  void rollback_leaves_nothing(const std::string& orig) {
+    const auto ids = Journal::list();
+    ASSERT_EQ(ids.size(), 1u);
+    const CliRun r = cli({"-c", kvm_, "migrate", "--rollback", ids.front()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(Journal::list().empty());
+    EXPECT_TRUE(sim_->find_vm(name_).is_null());
+    EXPECT_FALSE(fs::exists(flat_of(name_)));
+    EXPECT_FALSE(fs::exists(datastore_ + "/" + name_ + "-disk0.vmdk"));
+    const CliRun info = cli({"-c", kvm_, "-o", "json", "info", name_});
+    ASSERT_EQ(info.status, 0) << info.err;
+    const json doc = json::parse(info.out);
+    EXPECT_EQ(doc.at("state"), "off");
+    if (!orig.empty()) {
+      EXPECT_EQ(sha256_file(doc.at("disks")[0].at("path").get<std::string>()), sha256_file(orig));
+    }
+  }
+
+  /// A failed migration's stderr: one line, naming how to roll it back.
+  static void expect_one_line(const CliRun& r, int status, const std::string& says) {
+    EXPECT_EQ(r.status, status) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--rollback"), std::string::npos) << r.err;
+  }
+
   static Simulator* sim_;
   static std::string why_;
   static int counter_;
@@ -391,21 +420,11 @@ TEST_F(CrossFamily, KilledDuringConversionThenResumed) {
 
 TEST_F(CrossFamily, KilledDuringUploadThenRolledBack) {
   const std::string orig = kvm_vm(name_, "raw", 6);
-  CliRun before = cli({"-c", kvm_, "-o", "json", "info", name_});
-  const std::string src_path = json::parse(before.out).at("disks")[0].at("path").get<std::string>();
   sim_->inject("PUT/folder=delay:60s");
   const std::string id = killed_during(migrate_args(kvm_, name_, vs_), "import disk ");
   ASSERT_FALSE(id.empty());
   sim_->clear_injections();
-  CliRun r = cli({"-c", kvm_, "migrate", "--rollback", id});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(Journal::list().empty());
-  EXPECT_TRUE(sim_->find_vm(name_).is_null());
-  EXPECT_FALSE(fs::exists(flat_of(name_)));
-  EXPECT_FALSE(fs::exists(datastore_ + "/" + name_ + "-disk0.vmdk"));
-  EXPECT_EQ(sha256_file(src_path), sha256_file(orig));
-  CliRun after = cli({"-c", kvm_, "-o", "json", "info", name_});
-  EXPECT_EQ(json::parse(after.out).at("state"), "off");
+  rollback_leaves_nothing(orig);
 }
 
 TEST_F(CrossFamily, KilledDuringCreationThenResumed) {
@@ -431,51 +450,23 @@ TEST_F(CrossFamily, KilledDuringVerificationThenRolledBack) {
   ASSERT_FALSE(id.empty());
   sim_->clear_injections();
   EXPECT_FALSE(sim_->find_vm(name_).is_null()) << "the VM was not defined before the verification";
-  CliRun r = cli({"-c", kvm_, "migrate", "--rollback", id});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(sim_->find_vm(name_).is_null());
-  EXPECT_FALSE(fs::exists(flat_of(name_)));
-  EXPECT_FALSE(fs::exists(datastore_ + "/" + name_ + "-disk0.vmdk"));
-  EXPECT_TRUE(Journal::list().empty());
-  CliRun info = cli({"-c", kvm_, "-o", "json", "info", name_});
-  ASSERT_EQ(info.status, 0);
-  EXPECT_EQ(sha256_file(json::parse(info.out).at("disks")[0].at("path").get<std::string>()),
-            sha256_file(orig));
+  rollback_leaves_nothing(orig);
 }
 
 TEST_F(CrossFamily, ARefusedUploadIsOneLineAndLosesNothing) {
   const std::string orig = kvm_vm(name_, "raw", 8);
   sim_->inject("PUT/folder=status:403");
-  CliRun r = cli(migrate_args(kvm_, name_, vs_));
-  EXPECT_EQ(r.status, 7) << r.err;  // auth-failed: the server forbids it
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("--rollback"), std::string::npos) << r.err;
+  expect_one_line(cli(migrate_args(kvm_, name_, vs_)), 7, "refused the upload");  // auth-failed
   sim_->clear_injections();
-  const auto ids = Journal::list();
-  ASSERT_EQ(ids.size(), 1u);
-  ASSERT_EQ(cli({"-c", kvm_, "migrate", "--rollback", ids.front()}).status, 0);
-  EXPECT_TRUE(sim_->find_vm(name_).is_null());
-  EXPECT_FALSE(fs::exists(flat_of(name_)));
-  EXPECT_EQ(cli({"-c", kvm_, "info", name_}).status, 0);
+  rollback_leaves_nothing(orig);
 }
 
 TEST_F(CrossFamily, AFullDatastoreIsOneLineAndLosesNothing) {
   const std::string orig = kvm_vm(name_, "raw", 12);
   sim_->inject("PUT/folder=status:507");
-  CliRun r = cli(migrate_args(kvm_, name_, vs_));
-  EXPECT_EQ(r.status, 10) << r.err;  // backend failure
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("has no room"), std::string::npos) << r.err;
+  expect_one_line(cli(migrate_args(kvm_, name_, vs_)), 10, "has no room");  // backend failure
   sim_->clear_injections();
-  const auto ids = Journal::list();
-  ASSERT_EQ(ids.size(), 1u);
-  ASSERT_EQ(cli({"-c", kvm_, "migrate", "--rollback", ids.front()}).status, 0);
-  EXPECT_TRUE(sim_->find_vm(name_).is_null());
-  EXPECT_FALSE(fs::exists(flat_of(name_)));
-  CliRun info = cli({"-c", kvm_, "-o", "json", "info", name_});
-  ASSERT_EQ(info.status, 0);
-  EXPECT_EQ(sha256_file(json::parse(info.out).at("disks")[0].at("path").get<std::string>()),
-            sha256_file(orig));
+  rollback_leaves_nothing(orig);
 }
 
 TEST_F(CrossFamily, AFailingQemuImgIsOneLineAndLosesNothing) {
@@ -486,15 +477,10 @@ TEST_F(CrossFamily, AFailingQemuImgIsOneLineAndLosesNothing) {
                         "exec qemu-img \"$@\"\n";
   ::chmod(bad.c_str(), 0755);
   ::setenv("HYPERCTL_QEMU_IMG", bad.c_str(), 1);
-  CliRun r = cli(migrate_args(kvm_, name_, vs_));
+  const CliRun r = cli(migrate_args(kvm_, name_, vs_));
   ::unsetenv("HYPERCTL_QEMU_IMG");
-  EXPECT_EQ(r.status, 10) << r.err;  // backend failure
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
-  const auto ids = Journal::list();
-  ASSERT_EQ(ids.size(), 1u);
-  ASSERT_EQ(cli({"-c", kvm_, "migrate", "--rollback", ids.front()}).status, 0);
-  EXPECT_TRUE(sim_->find_vm(name_).is_null());
+  expect_one_line(r, 10, "No space left on device");  // backend failure
+  rollback_leaves_nothing("");  // a qcow2 source: its bytes are not the raw image's
   EXPECT_TRUE(fs::is_empty(tmp_ + "/state/journal"));
 }
 
