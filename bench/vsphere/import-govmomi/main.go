@@ -15,27 +15,16 @@
 package main
 
 import (
+	"benchlogin"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 
 	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vmdk"
 )
-
-func canonical(s string) string {
-	return strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(s))
-}
 
 func run() error {
 	sdk := flag.String("url", "", "the SDK URL (https://HOST:PORT/sdk)")
@@ -44,40 +33,15 @@ func run() error {
 	datastore := flag.String("datastore", "", "the datastore to import into")
 	name := flag.String("name", "", "the folder to move the disk to (empty: where the import put it)")
 	flag.Parse()
-	password := os.Getenv("HYPERCTL_PASSWORD")
-	if *sdk == "" || *user == "" || password == "" || *datastore == "" || flag.NArg() != 1 {
-		return errors.New("-url, -user, -datastore, one VMDK and $HYPERCTL_PASSWORD are needed")
+	if *datastore == "" || flag.NArg() != 1 {
+		return errors.New("-datastore and one VMDK are needed")
 	}
 	ctx := context.Background()
-	u, err := soap.ParseURL(*sdk)
+	vc, logout, err := benchlogin.Login(ctx, *sdk, *user, *thumbprint)
 	if err != nil {
 		return err
 	}
-	sc := soap.NewClient(u, true)
-	if *thumbprint != "" {
-		want := canonical(*thumbprint)
-		sc.DefaultTransport().TLSClientConfig = &tls.Config{
-			InsecureSkipVerify: true, // the pin below is the check
-			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-				if len(raw) == 0 {
-					return errors.New("no certificate")
-				}
-				if got := fmt.Sprintf("%X", sha256.Sum256(raw[0])); got != want {
-					return fmt.Errorf("certificate thumbprint %s is not the expected %s", got, want)
-				}
-				return nil
-			},
-		}
-	}
-	vc, err := vim25.NewClient(ctx, sc)
-	if err != nil {
-		return err
-	}
-	sm := session.NewManager(vc)
-	if err := sm.Login(ctx, url.UserPassword(*user, password)); err != nil {
-		return err
-	}
-	defer sm.Logout(ctx)
+	defer logout()
 
 	finder := find.NewFinder(vc, false)
 	dc, err := finder.DefaultDatacenter(ctx)

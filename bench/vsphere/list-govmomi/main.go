@@ -12,23 +12,16 @@
 package main
 
 import (
+	"benchlogin"
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 
-	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -37,10 +30,6 @@ import (
 const defaultVMPaths = "name,config.instanceUuid,runtime.powerState,config.hardware.numCPU," +
 	"config.hardware.memoryMB,runtime.host"
 
-func canonical(s string) string {
-	return strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(s))
-}
-
 func run() error {
 	sdk := flag.String("url", "", "the SDK URL (https://HOST:PORT/sdk)")
 	user := flag.String("user", "", "user name")
@@ -48,41 +37,12 @@ func run() error {
 	vmPaths := flag.String("vm-paths", defaultVMPaths, "the VM property paths, comma-separated")
 	countOnly := flag.Bool("count", false, "print the number of VMs only")
 	flag.Parse()
-	password := os.Getenv("HYPERCTL_PASSWORD")
-	if *sdk == "" || *user == "" || password == "" {
-		return errors.New("-url, -user and $HYPERCTL_PASSWORD are needed")
-	}
 	ctx := context.Background()
-
-	u, err := soap.ParseURL(*sdk)
+	vc, logout, err := benchlogin.Login(ctx, *sdk, *user, *thumbprint)
 	if err != nil {
 		return err
 	}
-	sc := soap.NewClient(u, true)
-	if *thumbprint != "" {
-		want := canonical(*thumbprint)
-		sc.DefaultTransport().TLSClientConfig = &tls.Config{
-			InsecureSkipVerify: true, // the pin below is the check
-			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-				if len(raw) == 0 {
-					return errors.New("no certificate")
-				}
-				if got := fmt.Sprintf("%X", sha256.Sum256(raw[0])); got != want {
-					return fmt.Errorf("certificate thumbprint %s is not the expected %s", got, want)
-				}
-				return nil
-			},
-		}
-	}
-	vc, err := vim25.NewClient(ctx, sc) // RetrieveServiceContent
-	if err != nil {
-		return err
-	}
-	sm := session.NewManager(vc)
-	if err := sm.Login(ctx, url.UserPassword(*user, password)); err != nil {
-		return err
-	}
-	defer sm.Logout(ctx)
+	defer logout()
 
 	kinds := []string{"VirtualMachine", "HostSystem"}
 	cv, err := methods.CreateContainerView(ctx, vc, &types.CreateContainerView{
