@@ -183,7 +183,7 @@ Plan make_plan(Connection& src, Connection& dst, const VmRef& ref, const Migrati
   // The disks: formats, conversions, names.
   bool need_qemu_img = false;
   const std::string stem = safe_stem(p.vm.name);
-  std::uint64_t capacity = 0, work = 0;
+  std::uint64_t capacity = 0, kept = 0, largest = 0;
   for (std::size_t i = 0; i < p.vm.disks.size(); ++i) {
     const PortableDisk& d = p.vm.disks[i];
     DiskPlan dp;
@@ -206,9 +206,14 @@ Plan make_plan(Connection& src, Connection& dst, const VmRef& ref, const Migrati
               (dp.convert ? "is converted to " + dp.target.format : "keeps its format") +
               " as volume " + q(dp.volume));
     capacity += d.capacity_bytes;
-    // The export, and the conversion next to it, live in the work folder.
+    // Each disk stays in the work folder in the form it is imported in,
+    // until the end (the verification compares the target's copy with it);
+    // one more copy at a time beside them: an export being converted, or a
+    // copy read back. Raw and qcow2 files there are sparse: the allocation
+    // is what they take, where the source knows it.
     const std::uint64_t size = d.allocation_bytes ? d.allocation_bytes : d.capacity_bytes;
-    work = std::max(work, dp.convert ? size + d.capacity_bytes : size);
+    kept += size;
+    largest = std::max(largest, size);
     p.disks.push_back(dp);
   }
   if (p.vm.disks.empty())
@@ -286,10 +291,11 @@ Plan make_plan(Connection& src, Connection& dst, const VmRef& ref, const Migrati
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(work_folder).parent_path(), ec);
   const std::uint64_t room = free_bytes(std::filesystem::path(work_folder).parent_path());
+  const std::uint64_t work = kept + largest;
   if (room && room < work)
     p.add("work-space", CheckLevel::Blocker,
           "the work folder " + q(work_folder) + " has " + std::to_string(room) +
-              " bytes free; the largest disk needs " + std::to_string(work),
+              " bytes free; the disks need up to " + std::to_string(work) + " there",
           "free space there, or point HYPERCTL_STATE_DIR at a larger file system");
   return p;
 }

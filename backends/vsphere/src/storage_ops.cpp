@@ -954,7 +954,8 @@ std::string VsphereStorageOps::disk_format(const std::string& pool, const std::s
   return guarded(op, [&] {
     const Located at = locate_volume(c_, pool, name, op);
     if (format_of(at.file.rel) != "vmdk")
-      throw Error(ErrorCode::InvalidArgument, "volume " + vsphere::quoted(name) + " is no VMDK disk", op);
+      throw Error(ErrorCode::InvalidArgument,
+                  "volume " + vsphere::quoted(name) + " is no VMDK disk", op);
     return vmdk_kind(c_, at.store, at.file, op).sparse ? std::string("vmdk") : std::string("raw");
   });
 }
@@ -967,7 +968,8 @@ std::string VsphereStorageOps::export_disk(const std::string& pool, const std::s
     check_download_target(local_path, false, op);
     const Located at = locate_volume(c_, pool, name, op);
     if (format_of(at.file.rel) != "vmdk")
-      throw Error(ErrorCode::InvalidArgument, "volume " + vsphere::quoted(name) + " is no VMDK disk", op);
+      throw Error(ErrorCode::InvalidArgument,
+                  "volume " + vsphere::quoted(name) + " is no VMDK disk", op);
     const VmdkKind k = vmdk_kind(c_, at.store, at.file, op);
     const std::string rel = k.sparse ? at.file.rel : k.extent;
     c_.session().download(c_.datacenter(op).path, at.store.raw_name, rel, local_path, false,
@@ -987,15 +989,15 @@ Volume VsphereStorageOps::import_disk(const VolumeSpec& spec, const std::string&
   return guarded(op, [&] {
     check_name(spec.name, op);
     if (!spec.format.empty() && spec.format != "raw")
-      throw Error(
-          ErrorCode::InvalidArgument,
-          "a disk is imported into vSphere as raw bytes (a flat VMDK), not " + vsphere::quoted(spec.format),
-          op);
+      throw Error(ErrorCode::InvalidArgument,
+                  "a disk is imported into vSphere as raw bytes (a flat VMDK), not " +
+                      vsphere::quoted(spec.format),
+                  op);
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(local_path, ec);
     if (ec)
-      throw Error(ErrorCode::NotFound, "the local file " + vsphere::quoted(local_path) + " is not there",
-                  op);
+      throw Error(ErrorCode::NotFound,
+                  "the local file " + vsphere::quoted(local_path) + " is not there", op);
     if (bytes == 0 || bytes % 512 != 0 || (spec.capacity_bytes && bytes != spec.capacity_bytes))
       throw Error(ErrorCode::InvalidArgument,
                   "a raw disk of " + std::to_string(bytes) +
@@ -1034,9 +1036,10 @@ Volume VsphereStorageOps::import_disk(const VolumeSpec& spec, const std::string&
     if (auto f = find_file(c_, s, rel, volume_query_for(rel), op))
       v = volume_of(s, *f, {});
     else
-      throw Error(
-          ErrorCode::BackendFailure,
-          "the upload succeeded but " + vsphere::quoted(ds_path(s, rel)) + " is not on the datastore", op);
+      throw Error(ErrorCode::BackendFailure,
+                  "the upload succeeded but " + vsphere::quoted(ds_path(s, rel)) +
+                      " is not on the datastore",
+                  op);
     if (!v.capacity_bytes || v.capacity_bytes == v.allocation_bytes) v.capacity_bytes = bytes;
     return v;
   });
